@@ -1,0 +1,272 @@
+"""The wire contract: topic names, event shapes, status codes and texts, encode and decode.
+
+Compatible with the seed's events: keys are order ids as UTF-8 text, values UTF-8 JSON.
+Nothing else in the shop spells a topic name or a JSON field.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, TypeAlias, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from pizzashop import menu
+
+
+class Topic(StrEnum):
+    ORDERED = "pizza-ordered"
+    ASSEMBLED = "pizza-assembled"
+    BAKED = "pizza-baked"
+    STATUS = "pizza-status"
+    DEAD_LETTER = "pizza-dlq"
+
+
+PIPELINE_TOPICS: tuple[Topic, ...] = (Topic.ORDERED, Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS)
+
+
+class Status(IntEnum):
+    RECEIVED = 100
+    IN_OVEN = 200
+    OUT_FOR_DELIVERY = 300
+    DELIVERED = 400
+    # Errors are >= 500 (or negative): they are not steps on the way to the customer.
+    INVALID_ORDER = 500
+    STUCK = 510
+
+    @property
+    def text(self) -> str:
+        return STATUS_TEXTS[self]
+
+    @property
+    def is_error(self) -> bool:
+        return self >= 500 or self < 0
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.DELIVERED, Status.INVALID_ORDER)
+
+
+STATUS_TEXTS: dict[Status, str] = {
+    Status.RECEIVED: "Order received and being prepared",
+    Status.IN_OVEN: "Your pizza is in the oven",
+    Status.OUT_FOR_DELIVERY: "Your pizza is out for delivery",
+    Status.DELIVERED: "Your pizza was delivered",
+    Status.INVALID_ORDER: "We could not make your order: it is not on our menu",
+    Status.STUCK: "Your order is taking longer than it should; we are on it",
+}
+
+MAX_EVENT_BYTES = 64 * 1024
+MAX_ORDER_ID_LENGTH = 64
+
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+class ContractError(ValueError):
+    """An event that does not follow the wire contract. It goes to the dead-letter topic."""
+
+
+# --- the order -------------------------------------------------------------------------------
+
+Ingredient = Annotated[StrictStr, Field(max_length=64)]
+
+
+class Order(BaseModel):
+    """What a customer ordered, as carried inside `pizza-ordered`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    customer_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    name: Annotated[StrictStr, Field(max_length=1024)]
+    sauce: Ingredient
+    cheese: Ingredient
+    main_topping: Ingredient
+    extra_toppings: Annotated[list[Ingredient], Field(max_length=64)] = Field(default_factory=list)
+
+    def ingredients(self) -> tuple[str, ...]:
+        return (self.sauce, self.cheese, self.main_topping, *self.extra_toppings)
+
+
+def menu_errors(order: Order) -> dict[str, str]:
+    """What is wrong with an order by the shop's rules, by field. Empty when it is fine."""
+    errors: dict[str, str] = {}
+    if not order.name.strip():
+        errors["name"] = "a name is required"
+    elif len(order.name) > menu.MAX_NAME_LENGTH:
+        errors["name"] = f"at most {menu.MAX_NAME_LENGTH} characters"
+    for field_name, choices in (
+        ("sauce", menu.SAUCES),
+        ("cheese", menu.CHEESES),
+        ("main_topping", menu.MAIN_TOPPINGS),
+    ):
+        value = getattr(order, field_name)
+        if value not in choices:
+            errors[field_name] = f"{value!r} is not on the menu ({', '.join(choices)})"
+    extras = order.extra_toppings
+    unknown = [x for x in extras if x not in menu.EXTRA_TOPPINGS]
+    if len(extras) > menu.MAX_EXTRA_TOPPINGS:
+        errors["extra_toppings"] = f"at most {menu.MAX_EXTRA_TOPPINGS} extra toppings"
+    elif unknown:
+        errors["extra_toppings"] = f"not on the menu: {', '.join(map(repr, unknown))}"
+    elif len(set(extras)) != len(extras):
+        errors["extra_toppings"] = "each extra topping at most once"
+    return errors
+
+
+def new_order_id() -> str:
+    """An unguessable order id (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- the events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderPlaced:
+    order_id: str
+    order: Order
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class PizzaAssembled:
+    order_id: str
+    baking_time: int
+
+
+@dataclass(frozen=True)
+class PizzaBaked:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    order_id: str
+    status: Status
+    timestamp: int
+
+
+Event: TypeAlias = OrderPlaced | PizzaAssembled | PizzaBaked | StatusChanged
+
+TOPIC_OF: dict[type, Topic] = {
+    OrderPlaced: Topic.ORDERED,
+    PizzaAssembled: Topic.ASSEMBLED,
+    PizzaBaked: Topic.BAKED,
+    StatusChanged: Topic.STATUS,
+}
+
+
+class _OrderedValue(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: StrictInt = Status.RECEIVED
+    timestamp: StrictInt | None = None
+    order: Order
+
+
+class _AssembledValue(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    baking_time: Annotated[StrictInt, Field(ge=0, le=3600)]
+
+
+class _StatusValue(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: StrictInt
+    timestamp: StrictInt | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """An event as Kafka carries it."""
+
+    topic: Topic
+    key: bytes
+    value: bytes
+
+
+def encode(event: Event) -> Record:
+    key = event.order_id.encode()
+    match event:
+        case OrderPlaced(order=order, timestamp=ts):
+            value: dict[str, Any] | None = {
+                "status": int(Status.RECEIVED),
+                "timestamp": ts,
+                "order": order.model_dump(),
+            }
+        case PizzaAssembled(baking_time=baking_time):
+            value = {"baking_time": baking_time}
+        case PizzaBaked():
+            value = None
+        case StatusChanged(status=status, timestamp=ts):
+            value = {"status": int(status), "timestamp": ts}
+    raw = b"" if value is None else json.dumps(value).encode()
+    return Record(TOPIC_OF[type(event)], key, raw)
+
+
+def decode(topic: str, key: bytes | None, value: bytes | None, timestamp: int | None = None) -> Event:
+    """The event a Kafka record carries, or ContractError saying why it is not one.
+
+    `timestamp` (ms) stands in when the value has none, as the seed's events may not.
+    """
+    order_id = _decode_key(key)
+    if value is not None and len(value) > MAX_EVENT_BYTES:
+        raise ContractError(f"value of {len(value)} bytes exceeds the limit of {MAX_EVENT_BYTES}")
+    fallback_ts = timestamp if timestamp is not None and timestamp > 0 else now_ms()
+    match topic:
+        case Topic.ORDERED:
+            ordered = _parse(_OrderedValue, value)
+            return OrderPlaced(order_id, ordered.order, ordered.timestamp or fallback_ts)
+        case Topic.ASSEMBLED:
+            return PizzaAssembled(order_id, _parse(_AssembledValue, value).baking_time)
+        case Topic.BAKED:
+            return PizzaBaked(order_id)
+        case Topic.STATUS:
+            changed = _parse(_StatusValue, value)
+            try:
+                status = Status(changed.status)
+            except ValueError:
+                raise ContractError(f"unknown status {changed.status}") from None
+            return StatusChanged(order_id, status, changed.timestamp or fallback_ts)
+    raise ContractError(f"topic {topic!r} is not part of the contract")
+
+
+def _decode_key(key: bytes | None) -> str:
+    if not key:
+        raise ContractError("missing key (the order id)")
+    try:
+        order_id = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ContractError("key is not UTF-8") from None
+    if len(order_id) > MAX_ORDER_ID_LENGTH or not order_id.isprintable() or order_id.strip() != order_id:
+        raise ContractError(f"key {order_id[:80]!r} is not an order id")
+    return order_id
+
+
+def _parse(model: type[_ModelT], value: bytes | None) -> _ModelT:
+    if not value:
+        raise ContractError("empty value")
+    try:
+        data = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ContractError(f"value is not UTF-8 JSON: {e}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ContractError(_describe(e)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "value"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)
+

@@ -1,0 +1,94 @@
+"""The query side (CQRS): orders and their status history, as the web app and the CLI read them.
+
+One small interface, `ReadModel`; SQLite is the embedded default, PostgreSQL is the other
+implementation. Only the status service writes here, from `pizza-ordered` and `pizza-status`.
+Applying the same events twice, or in another order, leaves the same view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
+
+# (topic, partition) -> the next offset to read, stored with the view it produced.
+Offsets = Mapping[tuple[str, int], int]
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    seq: int  # increases with every entry the read model stores; a stream resumes after it
+    status: Status
+    timestamp: int  # ms since the epoch, when the status was reached
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order_id: str
+    customer_id: str | None
+    order: Order | None  # None while only status events for this id have been seen
+    placed_at: int | None
+    status: Status
+    history: tuple[StatusEntry, ...]
+    updated_at: int  # ms, when the order last moved
+
+    @property
+    def status_text(self) -> str:
+        return self.status.text
+
+
+def status_after(current: Status | None, new: Status) -> Status:
+    """The status an order shows once `new` arrives: statuses never move backwards.
+
+    A final status (delivered, invalid) stays. `STUCK` shows until the order moves on,
+    and it does not hide a later step that arrived before it.
+    """
+    if current is None:
+        return new
+    if current.is_final:
+        return current
+    if new is Status.STUCK:
+        return Status.STUCK
+    if new is Status.INVALID_ORDER:
+        return new
+    if current is Status.STUCK:
+        return new  # moving again: the stuck marker is replaced by real progress
+    return max(current, new)
+
+
+class ReadModel(Protocol):
+    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets) -> None:
+        """Apply events and record the offsets they came from, in one database transaction."""
+
+    def stored_offsets(self) -> dict[tuple[str, int], int]:
+        """The offsets recorded by `apply`, so a restarted status service resumes there."""
+
+    def get_order(self, order_id: str) -> OrderView | None: ...
+
+    def orders_of(self, customer_id: str, limit: int = 50) -> list[OrderView]:
+        """A customer's orders, newest first."""
+
+    def recent_orders(self, limit: int = 50) -> list[OrderView]:
+        """All customers' orders, newest first."""
+
+    def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
+        """Status entries of one order stored after `seq` (for live streams that reconnect)."""
+
+    def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
+        """Orders not final and not moved since the given time (ms)."""
+
+    def close(self) -> None: ...
+
+
+def open_readmodel(url: str) -> ReadModel:
+    """`sqlite:///path/to/file` (the default) or `postgresql://...`."""
+    if url.startswith("sqlite:///"):
+        from pizzashop.readmodel.sqlite import SqliteReadModel
+
+        return SqliteReadModel(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from pizzashop.readmodel.postgres import PostgresReadModel
+
+        return PostgresReadModel(url)
+    raise ValueError(f"unsupported read model URL {url!r} (sqlite:///… or postgresql://…)")
