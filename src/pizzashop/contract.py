@@ -152,7 +152,7 @@ class PizzaBaked:
 class StatusChanged:
     order_id: str
     status: Status
-    timestamp: int
+    timestamp: int | None = None  # None: stamped when it is produced
 
 
 Event: TypeAlias = OrderPlaced | PizzaAssembled | PizzaBaked | StatusChanged
@@ -206,7 +206,7 @@ def encode(event: Event) -> Record:
         case PizzaBaked():
             value = None
         case StatusChanged(status=status, timestamp=ts):
-            value = {"status": int(status), "timestamp": ts}
+            value = {"status": int(status), "timestamp": now_ms() if ts is None else ts}
     raw = b"" if value is None else json.dumps(value).encode()
     return Record(TOPIC_OF[type(event)], key, raw)
 

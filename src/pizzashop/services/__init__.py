@@ -1,0 +1,18 @@
+"""The shop's four services. Each module has a handler and a `build(settings) -> Service`."""
+
+from __future__ import annotations
+
+import importlib
+
+from pizzashop.config import Settings
+from pizzashop.runtime import Service
+
+SERVICE_NAMES: tuple[str, ...] = ("assemble", "bake", "delivery", "status")
+
+
+def build_service(name: str, settings: Settings) -> Service:
+    if name not in SERVICE_NAMES:
+        raise ValueError(f"no service called {name!r} (one of: {', '.join(SERVICE_NAMES)})")
+    module = importlib.import_module(f"pizzashop.services.{name}")
+    service: Service = module.build(settings)
+    return service

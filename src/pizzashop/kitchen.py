@@ -1,0 +1,185 @@
+"""The kitchen: many orders in the works at once, without Kafka.
+
+The runtime hands it every event it consumes as a `Ticket`. The kitchen keeps the events of
+one key (one order) in order, lets everything else proceed in parallel, tells the runtime
+which work is done cooking, and knows up to which offset each partition is finished, so the
+runtime never commits past an event whose outputs are not out yet.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from pizzashop.contract import Event
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a handler asks for: after `seconds` of simulated work, emit `outputs`.
+
+    `state` holds changes to the service's own state (key -> value, None deletes),
+    kept in Kafka with the outputs. `done_message` is logged when the work is done.
+    `dead_letter` parks the event in the dead-letter topic with that reason.
+    """
+
+    outputs: Sequence[Event] = ()
+    seconds: float = 0.0
+    state: Mapping[str, Any] = field(default_factory=dict)
+    done_message: str | None = None
+    dead_letter: str | None = None  # why this event can never be handled
+
+
+NOTHING_TO_DO = Work()
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One consumed record, where it came from and what it decoded to."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    event: Event | None  # None: it could not be decoded (see `error`)
+    raw_key: bytes | None = None
+    raw_value: bytes | None = None
+    error: str | None = None
+
+    @property
+    def source(self) -> TopicPartition:
+        return (self.topic, self.partition)
+
+
+class PartitionProgress:
+    """Offsets taken from one partition and which are finished: the commit watermark."""
+
+    def __init__(self) -> None:
+        self._open: deque[int] = deque()
+        self._finished: set[int] = set()
+        self._next: int | None = None  # the offset after the last finished prefix
+
+    def take(self, offset: int) -> None:
+        self._open.append(offset)
+
+    def finish(self, offset: int) -> None:
+        self._finished.add(offset)
+        while self._open and self._open[0] in self._finished:
+            done = self._open.popleft()
+            self._finished.discard(done)
+            self._next = done + 1
+
+    def committable(self) -> int | None:
+        """The offset to commit: everything before it is finished."""
+        return self._next
+
+    @property
+    def in_progress(self) -> int:
+        return len(self._open)
+
+
+class Kitchen:
+    """Schedules work: per key in order, across keys in parallel, up to a capacity."""
+
+    def __init__(self, handle: Callable[[Ticket], Work], scale: Callable[[float], float],
+                 capacity: int = 0) -> None:
+        self._handle = handle
+        self._scale = scale
+        self.capacity = capacity  # 0 = unlimited
+        self._progress: dict[TopicPartition, PartitionProgress] = {}
+        self._cooking: dict[str, Ticket] = {}  # per key: the one event being worked on
+        self._waiting: dict[str, deque[Ticket]] = {}  # per key: the events behind it
+        self._timers: list[tuple[float, int, Ticket, Work]] = []
+        self._sequence = itertools.count()
+        self._size = 0
+
+    # --- taking orders -----------------------------------------------------------------------
+
+    def take(self, ticket: Ticket, now: float) -> None:
+        self._progress.setdefault(ticket.source, PartitionProgress()).take(ticket.offset)
+        self._size += 1
+        if ticket.key in self._cooking:
+            self._waiting.setdefault(ticket.key, deque()).append(ticket)
+            return
+        self._start(ticket, now)
+
+    def _start(self, ticket: Ticket, now: float) -> None:
+        self._cooking[ticket.key] = ticket
+        work = self._handle(ticket)
+        due = now + self._scale(work.seconds)
+        heapq.heappush(self._timers, (due, next(self._sequence), ticket, work))
+
+    # --- work coming out ---------------------------------------------------------------------
+
+    def done_cooking(self, now: float) -> list[tuple[Ticket, Work]]:
+        """Work whose time is up, in the order it became due. Call `finish` once it is out."""
+        ready = []
+        while self._timers and self._timers[0][0] <= now:
+            _, _, ticket, work = heapq.heappop(self._timers)
+            ready.append((ticket, work))
+        return ready
+
+    def finish(self, ticket: Ticket, now: float) -> None:
+        """The outputs of `ticket` are out: its offset may be committed, its key moves on."""
+        if self._cooking.get(ticket.key) is not ticket:
+            return  # its partition was taken away meanwhile; the new owner redoes it
+        self._progress[ticket.source].finish(ticket.offset)
+        self._size -= 1
+        del self._cooking[ticket.key]
+        self._start_next(ticket.key, now)
+
+    def _start_next(self, key: str, now: float) -> None:
+        queue = self._waiting.get(key)
+        if queue:
+            self._start(queue.popleft(), now)
+        if not queue:
+            self._waiting.pop(key, None)
+
+    def seconds_until_next(self, now: float) -> float | None:
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0][0] - now)
+
+    # --- what the runtime asks ---------------------------------------------------------------
+
+    def committable(self) -> dict[TopicPartition, int]:
+        offsets = {}
+        for source, progress in self._progress.items():
+            offset = progress.committable()
+            if offset is not None:
+                offsets[source] = offset
+        return offsets
+
+    def is_full(self) -> bool:
+        return self.capacity > 0 and self._size >= self.capacity
+
+    def __len__(self) -> int:
+        """Events taken and not finished (cooking or waiting behind their key)."""
+        return self._size
+
+    def forget(self, partitions: Iterable[TopicPartition], now: float) -> int:
+        """Drop all work of partitions this instance no longer owns; the new owner redoes it.
+
+        Returns how many events were dropped.
+        """
+        gone = set(partitions)
+        before = self._size
+        for p in gone:
+            self._progress.pop(p, None)
+        self._size = sum(p.in_progress for p in self._progress.values())
+        self._timers = [t for t in self._timers if t[2].source not in gone]
+        heapq.heapify(self._timers)
+        for key, queue in list(self._waiting.items()):
+            self._waiting[key] = deque(t for t in queue if t.source not in gone)
+        for key, ticket in list(self._cooking.items()):
+            if ticket.source in gone:
+                del self._cooking[key]
+                self._start_next(key, now)
+        for key in [k for k, q in self._waiting.items() if not q]:
+            del self._waiting[key]
+        return before - self._size

@@ -1,0 +1,572 @@
+"""The Kafka loop, written once: poll, decode, handle, produce, commit, shut down.
+
+A service says what it consumes and gives a handler; this module does all the I/O.
+Two shapes of service run here:
+
+- kitchen services (assemble, bake, delivery): each event goes through the `Kitchen`, which
+  keeps one order's events in order, runs many orders at once and tells when their simulated
+  work is done; their outputs are then produced and the input offsets committed, inside one
+  Kafka transaction (`exactly_once`) or after the outputs are acknowledged (`at_least_once`).
+- sink services (status): each batch is written to an external store together with the
+  offsets it came from, and the service resumes from the offsets kept there.
+
+Events that break the wire contract, and events a handler cannot handle, go to the
+dead-letter topic with the reason in headers; they never stop a service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from pizzashop import contract
+from pizzashop.config import Settings, kafka_client_config
+from pizzashop.contract import ContractError, Event, Record, Topic
+from pizzashop.kitchen import Kitchen, Ticket, TopicPartition as SourcePartition, Work
+
+log = logging.getLogger("pizzashop.runtime")
+
+State = dict[str, Any]
+Handler = Callable[[Event, State], Work]
+BATCH_SIZE = 500
+IDLE_POLL_SECONDS = 0.1
+STATE_RESTORE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a service is: what it consumes and what it does with each event."""
+
+    name: str
+    consumes: tuple[Topic, ...]
+    handle: Handler | None = None  # kitchen services
+    keeps_state: bool = False  # a per-order state, kept in a compacted changelog topic
+    materialise: Callable[[Sequence[Event], Mapping[SourcePartition, int]], None] | None = None
+    stored_offsets: Callable[[], Mapping[SourcePartition, int]] | None = None
+    tick: Callable[[], Sequence[Event]] | None = None  # called every `tick_seconds`
+    tick_seconds: float = 1.0
+    close: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def group_id(self) -> str:
+        return f"pizza_{self.name}"
+
+    @property
+    def state_topic(self) -> str:
+        return f"pizza_{self.name}-state"
+
+
+def configure_logging(service_name: str, level: str = "INFO") -> None:
+    """The seed's log format: `(msvc_assemble) INFO 21:00:39.604 - message`."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(
+        f"(msvc_{service_name}) %(levelname)s %(asctime)s.%(msecs)03d - %(message)s",
+        datefmt="%H:%M:%S",
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def run_service(service: Service, settings: Settings) -> None:
+    """Run one service until SIGTERM or SIGINT."""
+    runner = ServiceRunner(service, settings)
+    runner.stop_on_signals()
+    runner.run()
+
+
+class ServiceRunner:
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.exactly_once = settings.processing_guarantee == "exactly_once"
+        self._stopping = threading.Event()
+        self._kitchen = Kitchen(self._handle, settings.scaled, settings.capacity)
+        self._state: dict[int, State] = {}  # partition -> order id -> state
+        self._committed: dict[SourcePartition, int] = {}
+        self._in_transaction = False
+        self._paused = False
+        self._next_tick = 0.0
+        self._unacknowledged: dict[int, int] = {}  # id(ticket) -> outputs not yet acknowledged
+        self._problems = ProblemLog()
+        self.consumer: Consumer
+        self.producer: Producer
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def stop_on_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        self._connect()
+        try:
+            while not self._stopping.is_set():
+                self.step()
+        finally:
+            self._shut_down()
+
+    def _connect(self) -> None:
+        base = kafka_client_config(self.settings)
+        self.producer = Producer(self._producer_config(base))
+        if self.exactly_once:
+            self._retry("initialise transactions", lambda: self.producer.init_transactions(30))
+        self.consumer = Consumer(self._consumer_config(base))
+        if self.service.keeps_state:
+            ensure_state_topic(self.settings, self.service)
+        topics = [str(t) for t in self.service.consumes]
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("Subscribed to topic(s): %s", ", ".join(topics))
+
+    def _producer_config(self, base: dict[str, str]) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            **base,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 2,
+            "client.id": f"pizza_{self.service.name}",
+        }
+        if self.exactly_once:
+            # Unique per instance: zombies are fenced by the consumer group generation (KIP-447).
+            config["transactional.id"] = (
+                f"pizza_{self.service.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            )
+        return config
+
+    def _consumer_config(self, base: dict[str, str]) -> dict[str, Any]:
+        return {
+            **base,
+            "group.id": self.service.group_id,
+            "client.id": f"pizza_{self.service.name}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed" if self.exactly_once else "read_uncommitted",
+            # Orders of one id land on the same partition number in every topic; the range
+            # assignor gives those partitions to the same instance (delivery relies on it).
+            "partition.assignment.strategy": "range",
+            "fetch.wait.max.ms": 10,
+            "error_cb": self._on_client_error,
+        }
+
+    def _shut_down(self) -> None:
+        log.info("Shutting down: %d order event(s) in the works are handed back", len(self._kitchen))
+        try:
+            self._commit_progress()
+            if not self.exactly_once:
+                self.producer.flush(10)
+        except KafkaException as e:
+            log.warning("Could not commit on the way out (the next owner redoes it): %s", e)
+        self.consumer.close()  # leaves the group now, so its partitions move at once
+        self.producer.flush(10)
+        self.service.close()
+        log.info("Stopped")
+
+    # --- one turn of the loop --------------------------------------------------------------
+
+    def step(self) -> None:
+        now = time.monotonic()
+        messages = self.consumer.consume(BATCH_SIZE, self._poll_timeout(now))
+        tickets = [t for t in (self._ticket(m) for m in messages) if t is not None]
+        if self.service.materialise is not None:
+            self._materialise(tickets)
+        else:
+            now = time.monotonic()
+            for ticket in tickets:
+                self._kitchen.take(ticket, now)
+            self._serve(time.monotonic())
+        self.producer.poll(0)
+        self._commit_progress()
+        self._apply_back_pressure()
+        self._maybe_tick()
+
+    def _poll_timeout(self, now: float) -> float:
+        waits = [IDLE_POLL_SECONDS]
+        next_done = self._kitchen.seconds_until_next(now)
+        if next_done is not None:
+            waits.append(next_done)
+        if self.service.tick is not None:
+            waits.append(max(0.0, self._next_tick - now))
+        return min(waits)
+
+    def _ticket(self, message: Message) -> Ticket | None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            self._problems.report("consume", str(error))
+            return None
+        self._problems.clear("consume")
+        topic, key, value = message.topic(), message.key(), message.value()
+        _, timestamp = message.timestamp()
+        try:
+            event: Event | None = contract.decode(topic, key, value, timestamp)
+            reason = None
+        except ContractError as e:
+            event, reason = None, str(e)
+        return Ticket(
+            topic=topic, partition=message.partition(), offset=message.offset(),
+            key=_printable_key(key), event=event, raw_key=key, raw_value=value, error=reason,
+        )
+
+    # --- kitchen services --------------------------------------------------------------------
+
+    def _handle(self, ticket: Ticket) -> Work:
+        if ticket.event is None:
+            return Work(dead_letter=ticket.error)
+        assert self.service.handle is not None
+        state = self._state.setdefault(ticket.partition, {})
+        try:
+            work = self.service.handle(ticket.event, state)
+        except Exception as e:  # a handler bug must not stop the shop: the event is parked
+            log.exception("Handler failed on %s[%d]@%d", ticket.topic, ticket.partition, ticket.offset)
+            return Work(dead_letter=f"handler failed: {e!r}")
+        for key, value in work.state.items():
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+        return work
+
+    def _serve(self, now: float) -> None:
+        for ticket, work in self._kitchen.done_cooking(now):
+            if work.done_message:
+                log.info(work.done_message)
+            records = self._records_of(ticket, work)
+            if self.exactly_once or not records:
+                self._send(records, on_delivered=None)
+                self._kitchen.finish(ticket, now)
+            else:
+                self._unacknowledged[id(ticket)] = len(records)
+                self._send(records, on_delivered=lambda t=ticket: self._acknowledged(t))
+
+    def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
+        records = [OutgoingRecord.of(contract.encode(event)) for event in work.outputs]
+        if work.dead_letter is not None:
+            records.append(self._dead_letter(ticket, work.dead_letter))
+        for key, value in work.state.items():
+            records.append(OutgoingRecord.state(self.service.state_topic, ticket.partition, key, value))
+        return records
+
+    def _acknowledged(self, ticket: Ticket) -> None:
+        left = self._unacknowledged[id(ticket)] - 1
+        if left:
+            self._unacknowledged[id(ticket)] = left
+        else:
+            del self._unacknowledged[id(ticket)]
+            self._kitchen.finish(ticket, time.monotonic())
+
+    # --- sink services -----------------------------------------------------------------------
+
+    def _materialise(self, tickets: list[Ticket]) -> None:
+        if not tickets:
+            return
+        dead = [self._dead_letter(t, t.error or "") for t in tickets if t.event is None]
+        if dead:
+            self._send(dead, on_delivered=None)
+            self.producer.flush(30)  # parked before the offsets move past them
+        events = [t.event for t in tickets if t.event is not None]
+        offsets: dict[SourcePartition, int] = {}
+        for t in tickets:
+            offsets[t.source] = t.offset + 1
+        assert self.service.materialise is not None
+        self._retry("update the read model", lambda: self.service.materialise(events, offsets))
+        for source, offset in offsets.items():
+            self._committed[source] = offset
+
+    # --- producing ---------------------------------------------------------------------------
+
+    def _dead_letter(self, ticket: Ticket, reason: str) -> OutgoingRecord:
+        log.warning("Dead-lettered %s[%d]@%d: %s", ticket.topic, ticket.partition, ticket.offset, reason)
+        headers = {
+            "source_topic": ticket.topic,
+            "source_partition": str(ticket.partition),
+            "source_offset": str(ticket.offset),
+            "error": reason,
+            "service": self.service.name,
+        }
+        return OutgoingRecord(str(Topic.DEAD_LETTER), ticket.raw_key, ticket.raw_value,
+                              headers=list(headers.items()))
+
+    def _send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
+        self._begin_transaction()
+        for record in records:
+            self._produce(record, on_delivered)
+
+    def _produce(self, record: OutgoingRecord, on_delivered: Callable[[], None] | None) -> None:
+        def report(err: KafkaError | None, message: Message) -> None:
+            if err is not None and self.exactly_once:
+                log.error("Failed to produce to %s: %s", record.topic, err)
+                return  # the transaction cannot commit now; it is aborted and redone
+            if err is not None:
+                log.error("Failed to produce to %s: %s; producing it again", record.topic, err)
+                self._produce(record, on_delivered)
+                return
+            if record.topic in PIPELINE_TOPIC_NAMES:
+                log_produced(message)
+            if on_delivered is not None:
+                on_delivered()
+
+        while True:
+            try:
+                self.producer.produce(
+                    record.topic, key=record.key, value=record.value, partition=record.partition,
+                    headers=record.headers, on_delivery=report,
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
+
+    # --- committing --------------------------------------------------------------------------
+
+    def _begin_transaction(self) -> None:
+        if self.exactly_once and not self._in_transaction:
+            self.producer.begin_transaction()
+            self._in_transaction = True
+
+    def _commit_progress(self) -> None:
+        if self.service.materialise is not None:
+            return  # a sink keeps its offsets in its own store, with the data
+        offsets = {
+            tp: offset for tp, offset in self._kitchen.committable().items()
+            if self._committed.get(tp) != offset
+        }
+        if not offsets and not self._in_transaction:
+            return
+        positions = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
+        if self.exactly_once:
+            self._commit_transaction(positions)
+        else:
+            self.consumer.commit(offsets=positions, asynchronous=True)
+        self._committed.update(offsets)
+
+    def _commit_transaction(self, positions: list[TopicPartition]) -> None:
+        self._begin_transaction()
+        try:
+            if positions:
+                self.producer.send_offsets_to_transaction(
+                    positions, self.consumer.consumer_group_metadata(), 30)
+            self.producer.commit_transaction(30)
+        except KafkaException as e:
+            error = e.args[0]
+            if error.txn_requires_abort():
+                self._abort_and_rewind(error)
+            elif error.retriable():
+                self._problems.report("commit", str(error))
+                return  # the transaction stays open; the next turn tries again
+            else:
+                raise
+        else:
+            self._problems.clear("commit")
+        self._in_transaction = False
+
+    def _abort_and_rewind(self, error: KafkaError) -> None:
+        """A transaction that had to be aborted: redo everything since the last commit."""
+        log.warning("Transaction aborted (%s): redoing the work since the last commit", error)
+        self.producer.abort_transaction(30)
+        assigned = self.consumer.assignment()
+        self._kitchen.forget([(tp.topic, tp.partition) for tp in assigned], time.monotonic())
+        committed = self.consumer.committed(assigned, 30)
+        for tp in committed:
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
+        self._committed = {}
+        self._restore_state({tp.partition for tp in assigned})
+
+    # --- rebalances ----------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("Assigned %s", _describe(partitions))
+        if self.service.stored_offsets is not None:
+            stored = self.service.stored_offsets()
+            for tp in partitions:
+                tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            consumer.assign(partitions)
+        if self.service.keeps_state:
+            self._restore_state({tp.partition for tp in partitions})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("Revoked %s", _describe(partitions))
+        if not self.exactly_once:
+            self.producer.flush(30)  # acknowledgements arrive, so finished work is committed
+        try:
+            self._commit_progress()
+        except KafkaException as e:
+            log.warning("Could not commit before handing partitions over: %s", e)
+        gone = [(tp.topic, tp.partition) for tp in partitions]
+        dropped = self._kitchen.forget(gone, time.monotonic())
+        if dropped:
+            log.info("Handed back %d order event(s) in the works to the next owner", dropped)
+        for source in gone:
+            self._committed.pop(source, None)
+        for partition in {tp.partition for tp in partitions}:
+            self._state.pop(partition, None)
+
+    def _restore_state(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._state[partition] = read_state(self.settings, self.service, partition, self.exactly_once)
+        restored = sum(len(self._state[p]) for p in partitions)
+        log.info("Restored state of %d order(s) from %s", restored, self.service.state_topic)
+
+    # --- back-pressure, ticks, problems ------------------------------------------------------
+
+    def _apply_back_pressure(self) -> None:
+        full = self._kitchen.is_full()
+        if full == self._paused:
+            return
+        assignment = self.consumer.assignment()
+        if full:
+            self.consumer.pause(assignment)
+        else:
+            self.consumer.resume(assignment)
+        self._paused = full
+
+    def _maybe_tick(self) -> None:
+        if self.service.tick is None:
+            return
+        now = time.monotonic()
+        if now < self._next_tick:
+            return
+        self._next_tick = now + self.service.tick_seconds
+        events = self.service.tick()
+        if events:
+            self._send([OutgoingRecord.of(contract.encode(e)) for e in events], on_delivered=None)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            log.error("Fatal Kafka error: %s", error)
+            self.stop()
+        else:
+            self._problems.report("client", str(error))
+
+    def _retry(self, what: str, action: Callable[[], Any]) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                result = action()
+            except (KafkaException, OSError, RuntimeError) as e:
+                if self._stopping.is_set():
+                    raise
+                self._problems.report(what, f"could not {what}: {e}; retrying")
+                time.sleep(delay)  # back off before trying again
+                delay = min(delay * 2, 5.0)
+            else:
+                self._problems.clear(what)
+                return result
+
+
+PIPELINE_TOPIC_NAMES = {str(t) for t in contract.PIPELINE_TOPICS}
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int = -1  # -1: chosen by the key
+    headers: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def of(cls, record: Record) -> OutgoingRecord:
+        return cls(str(record.topic), record.key, record.value or None)
+
+    @classmethod
+    def state(cls, topic: str, partition: int, key: str, value: Any) -> OutgoingRecord:
+        encoded = None if value is None else json.dumps(value).encode()
+        return cls(topic, key.encode(), encoded, partition=partition)
+
+
+def log_produced(message: Message) -> None:
+    """The seed's delivery report line, with the real partition and offset."""
+    value = message.value()
+    log.info(
+        "Event successfully produced\n - Topic '%s', Partition #%d, Offset #%d\n - Key: %s\n - Value: %s",
+        message.topic(), message.partition(), message.offset(),
+        _printable_key(message.key()), value.decode() if value else "",
+    )
+
+
+class ProblemLog:
+    """Logs a recurring problem once when it starts and once when it is over, not every time."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, str] = {}
+
+    def report(self, what: str, detail: str) -> None:
+        if what not in self._active:
+            log.warning("%s (will keep retrying, logged once)", detail)
+        self._active[what] = detail
+
+    def clear(self, what: str) -> None:
+        if self._active.pop(what, None) is not None:
+            log.info("Recovered: %s works again", what)
+
+
+# --- service state in a compacted changelog topic ----------------------------------------------
+
+def ensure_state_topic(settings: Settings, service: Service) -> None:
+    from pizzashop.topics import create_state_topic
+
+    create_state_topic(settings, service.state_topic)
+
+
+def read_state(settings: Settings, service: Service, partition: int, committed_only: bool) -> State:
+    """A partition's state, read from the changelog topic from its start to its end."""
+    consumer = Consumer({
+        **kafka_client_config(settings),
+        "group.id": f"{service.group_id}-restore",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed" if committed_only else "read_uncommitted",
+    })
+    consumer.assign([TopicPartition(service.state_topic, partition, OFFSET_BEGINNING)])
+    state: State = {}
+    deadline = time.monotonic() + STATE_RESTORE_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer.consume(BATCH_SIZE, 1.0):
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    return state
+                if error is not None:
+                    raise KafkaException(error)
+                key = message.key().decode()
+                if message.value():
+                    state[key] = json.loads(message.value())
+                else:
+                    state.pop(key, None)
+        raise TimeoutError(f"could not read {service.state_topic}[{partition}] to its end")
+    finally:
+        consumer.close()
+
+
+def _printable_key(key: bytes | None) -> str:
+    if key is None:
+        return ""
+    return key.decode("utf-8", errors="replace")
+
+
+def _describe(partitions: list[TopicPartition]) -> str:
+    if not partitions:
+        return "no partitions"
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+

@@ -1,0 +1,41 @@
+"""assemble: takes an order off `pizza-ordered`, assembles it, and sends it to the oven."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from pizzashop.contract import (
+    Event, OrderPlaced, Order, PizzaAssembled, Status, StatusChanged, Topic, menu_errors,
+)
+from pizzashop.kitchen import Work
+from pizzashop.runtime import Service, State
+
+log = logging.getLogger("pizzashop.assemble")
+
+
+def assembling_and_baking_time(order: Order) -> tuple[int, int]:
+    """Seconds to assemble (2 to 6) and to bake (10 to 19), the same for the same ingredients."""
+    recipe = "|".join(sorted(order.ingredients()))
+    digest = int.from_bytes(hashlib.sha256(recipe.encode()).digest()[:8], "big")
+    return 2 + digest % 5, 10 + (digest // 5) % 10
+
+
+def assemble(event: Event, state: State) -> Work:
+    assert isinstance(event, OrderPlaced)
+    errors = menu_errors(event.order)
+    if errors:
+        log.warning("Rejecting order '%s': %s", event.order_id, "; ".join(
+            f"{field}: {problem}" for field, problem in errors.items()))
+        return Work(outputs=[StatusChanged(event.order_id, Status.INVALID_ORDER)])
+    assembling, baking = assembling_and_baking_time(event.order)
+    log.info("Preparing order '%s', assembling time is %d second(s)", event.order_id, assembling)
+    return Work(
+        outputs=[PizzaAssembled(event.order_id, baking), StatusChanged(event.order_id, Status.IN_OVEN)],
+        seconds=assembling,
+        done_message=f"Order '{event.order_id}' is assembled",
+    )
+
+
+def build(_settings: object) -> Service:
+    return Service(name="assemble", consumes=(Topic.ORDERED,), handle=assemble)

@@ -1,0 +1,64 @@
+"""delivery: learns of each order early (`pizza-ordered`) and delivers it once baked.
+
+Either event may arrive first. What delivery knows about orders in the works is its state,
+kept in a compacted Kafka topic, so it survives restarts and moves with its partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pizzashop.contract import (
+    Event, OrderPlaced, PizzaBaked, Status, StatusChanged, Topic, menu_errors,
+)
+from pizzashop.kitchen import NOTHING_TO_DO, Work
+from pizzashop.runtime import Service, State
+
+log = logging.getLogger("pizzashop.delivery")
+
+DELIVERY_SECONDS = 10
+BAKED = "baked"
+
+
+def delivery(event: Event, state: State) -> Work:
+    match event:
+        case OrderPlaced():
+            return early_warning(event, state)
+        case PizzaBaked():
+            return pizza_baked(event, state)
+    raise TypeError(f"delivery does not take {type(event).__name__}")
+
+
+def early_warning(event: OrderPlaced, state: State) -> Work:
+    order_id = event.order_id
+    if menu_errors(event.order):
+        return NOTHING_TO_DO  # it will never be baked
+    customer = {"customer_id": event.order.customer_id, "name": event.order.name}
+    log.info("Early warning: order '%s' for customer '%s' is coming", order_id, event.order.name)
+    if state.get(order_id) == BAKED:
+        return deliver(order_id, customer)
+    return Work(state={order_id: customer})
+
+
+def pizza_baked(event: PizzaBaked, state: State) -> Work:
+    customer = state.get(event.order_id)
+    if customer is None or customer == BAKED:
+        log.info("Order '%s' is baked before its early warning arrived: waiting for it", event.order_id)
+        return Work(state={event.order_id: BAKED})
+    return deliver(event.order_id, customer)
+
+
+def deliver(order_id: str, customer: dict[str, str]) -> Work:
+    log.info("Delivering order '%s' to customer '%s'", order_id, customer["name"])
+    return Work(
+        outputs=[StatusChanged(order_id, Status.DELIVERED)],
+        seconds=DELIVERY_SECONDS,
+        state={order_id: None},
+        done_message=f"Order '{order_id}' delivered to customer '{customer['name']}'",
+    )
+
+
+def build(_settings: object) -> Service:
+    return Service(
+        name="delivery", consumes=(Topic.ORDERED, Topic.BAKED), handle=delivery, keeps_state=True,
+    )

@@ -1,0 +1,96 @@
+"""Each service's handler, with plain asserts and no broker."""
+
+from __future__ import annotations
+
+from pizzashop.contract import (
+    Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged,
+)
+from pizzashop.services.assemble import assemble, assembling_and_baking_time
+from pizzashop.services.bake import bake
+from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery
+
+
+def an_order(**changes: object) -> Order:
+    fields = dict(customer_id="c1", name="Italo", sauce="Tomato", cheese="Mozzarella",
+                  main_topping="Pepperoni", extra_toppings=["Mushroom"])
+    fields.update(changes)
+    return Order(**fields)  # type: ignore[arg-type]
+
+
+def placed(order_id: str = "3c91b", **changes: object) -> OrderPlaced:
+    return OrderPlaced(order_id, an_order(**changes), timestamp=1676235639159)
+
+
+def statuses(work_outputs: object) -> list[Status]:
+    return [e.status for e in work_outputs if isinstance(e, StatusChanged)]  # type: ignore[attr-defined]
+
+
+def test_times_follow_the_seed_ranges_and_depend_only_on_ingredients() -> None:
+    for sauce in ("Tomato", "Pesto", "Hummus"):
+        assembling, baking = assembling_and_baking_time(an_order(sauce=sauce))
+        assert 2 <= assembling <= 6 and 10 <= baking <= 19
+    assert assembling_and_baking_time(an_order(name="A")) == assembling_and_baking_time(an_order(name="B"))
+    reordered = an_order(extra_toppings=["Onion", "Mushroom"])
+    assert assembling_and_baking_time(reordered) == assembling_and_baking_time(
+        an_order(extra_toppings=["Mushroom", "Onion"]))
+
+
+def test_assemble_sends_the_pizza_to_the_oven_after_assembling() -> None:
+    work = assemble(placed(), {})
+    assembling, baking = assembling_and_baking_time(an_order())
+    assert work.seconds == assembling
+    assert PizzaAssembled("3c91b", baking) in work.outputs
+    assert statuses(work.outputs) == [Status.IN_OVEN]
+
+
+def test_assemble_rejects_an_order_that_is_not_on_the_menu() -> None:
+    work = assemble(placed(sauce="Ketchup"), {})
+    assert work.seconds == 0
+    assert statuses(work.outputs) == [Status.INVALID_ORDER]
+    assert not any(isinstance(e, PizzaAssembled) for e in work.outputs)
+
+
+def test_bake_bakes_for_the_time_it_was_given() -> None:
+    work = bake(PizzaAssembled("3c91b", 17), {})
+    assert work.seconds == 17
+    assert PizzaBaked("3c91b") in work.outputs
+    assert statuses(work.outputs) == [Status.OUT_FOR_DELIVERY]
+
+
+def apply_state(state: dict, work: object) -> None:
+    for key, value in work.state.items():  # type: ignore[attr-defined]
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+
+
+def test_delivery_learns_the_customer_then_delivers_once_baked() -> None:
+    state: dict = {}
+    warning = delivery(placed(), state)
+    assert not warning.outputs and warning.seconds == 0
+    apply_state(state, warning)
+    assert state["3c91b"]["name"] == "Italo"
+    work = delivery(PizzaBaked("3c91b"), state)
+    assert work.seconds == DELIVERY_SECONDS
+    assert statuses(work.outputs) == [Status.DELIVERED]
+    apply_state(state, work)
+    assert state == {}, "a delivered order leaves no state behind"
+
+
+def test_baked_before_ordered_still_delivers() -> None:
+    state: dict = {}
+    waiting = delivery(PizzaBaked("3c91b"), state)
+    assert not waiting.outputs
+    apply_state(state, waiting)
+    assert state == {"3c91b": BAKED}
+    work = delivery(placed(), state)
+    assert statuses(work.outputs) == [Status.DELIVERED]
+    apply_state(state, work)
+    assert state == {}
+
+
+def test_delivery_forgets_nothing_for_an_invalid_order() -> None:
+    state: dict = {}
+    work = delivery(placed(sauce="Ketchup"), state)
+    assert not work.outputs and dict(work.state) == {}

@@ -1,0 +1,99 @@
+"""The kitchen without Kafka: per-order ordering, parallel work, commit watermarks, capacity."""
+
+from __future__ import annotations
+
+from pizzashop.contract import PizzaBaked
+from pizzashop.kitchen import Kitchen, PartitionProgress, Ticket, Work
+
+
+def ticket(offset: int, key: str, partition: int = 0, topic: str = "pizza-baked") -> Ticket:
+    return Ticket(topic=topic, partition=partition, offset=offset, key=key, event=PizzaBaked(key))
+
+
+def kitchen_with_times(seconds_by_offset: dict[int, float], capacity: int = 0) -> tuple[Kitchen, list[int]]:
+    started: list[int] = []
+
+    def handle(t: Ticket) -> Work:
+        started.append(t.offset)
+        return Work(seconds=seconds_by_offset.get(t.offset, 0.0))
+
+    return Kitchen(handle, scale=lambda s: s, capacity=capacity), started
+
+
+def test_watermark_waits_for_the_oldest_unfinished_offset() -> None:
+    progress = PartitionProgress()
+    for offset in (10, 11, 12):
+        progress.take(offset)
+    progress.finish(12)
+    progress.finish(11)
+    assert progress.committable() is None, "offset 10 is not finished, nothing may be committed"
+    progress.finish(10)
+    assert progress.committable() == 13
+
+
+def test_out_of_order_completion_commits_only_the_finished_prefix() -> None:
+    kitchen, _ = kitchen_with_times({0: 5.0, 1: 1.0, 2: 1.0})
+    for offset, key in enumerate(("a", "b", "c")):
+        kitchen.take(ticket(offset, key), now=0.0)
+    done = kitchen.done_cooking(now=2.0)
+    assert [t.offset for t, _ in done] == [1, 2]
+    for t, _ in done:
+        kitchen.finish(t, now=2.0)
+    assert kitchen.committable() == {}, "offset 0 still cooks: no commit past it"
+    (slow, _), = kitchen.done_cooking(now=5.0)
+    kitchen.finish(slow, now=5.0)
+    assert kitchen.committable() == {("pizza-baked", 0): 3}
+
+
+def test_events_of_one_order_are_handled_in_order_others_in_parallel() -> None:
+    kitchen, started = kitchen_with_times({0: 3.0, 1: 0.0, 2: 0.0})
+    kitchen.take(ticket(0, "same"), now=0.0)
+    kitchen.take(ticket(1, "same"), now=0.0)
+    kitchen.take(ticket(2, "other"), now=0.0)
+    assert started == [0, 2], "the second event of 'same' waits for the first"
+    assert [t.offset for t, _ in kitchen.done_cooking(now=0.0)] == [2]
+    (first, _), = kitchen.done_cooking(now=3.0)
+    kitchen.finish(first, now=3.0)
+    assert started == [0, 2, 1]
+
+
+def test_many_orders_cook_at_once_not_one_after_another() -> None:
+    times = {offset: 10.0 for offset in range(100)}
+    kitchen, started = kitchen_with_times(times)
+    for offset in range(100):
+        kitchen.take(ticket(offset, f"order-{offset}"), now=0.0)
+    assert len(started) == 100
+    assert len(kitchen.done_cooking(now=10.0)) == 100, "all done after one pizza's time"
+
+
+def test_full_kitchen_reports_back_pressure_until_work_finishes() -> None:
+    kitchen, _ = kitchen_with_times({}, capacity=2)
+    kitchen.take(ticket(0, "a"), now=0.0)
+    assert not kitchen.is_full()
+    kitchen.take(ticket(1, "b"), now=0.0)
+    assert kitchen.is_full()
+    t, _ = kitchen.done_cooking(now=0.0)[0]
+    kitchen.finish(t, now=0.0)
+    assert not kitchen.is_full()
+
+
+def test_forgetting_a_partition_drops_its_work_and_keeps_the_rest() -> None:
+    kitchen, _ = kitchen_with_times({0: 1.0, 1: 1.0})
+    kitchen.take(ticket(0, "a", partition=0), now=0.0)
+    kitchen.take(ticket(0, "b", partition=1), now=0.0)
+    assert kitchen.forget([("pizza-baked", 0)], now=0.0) == 1
+    assert len(kitchen) == 1
+    (t, _), = kitchen.done_cooking(now=1.0)
+    assert t.partition == 1
+    kitchen.finish(t, now=1.0)
+    assert kitchen.committable() == {("pizza-baked", 1): 1}
+
+
+def test_finishing_work_of_a_forgotten_partition_changes_nothing() -> None:
+    kitchen, _ = kitchen_with_times({0: 1.0})
+    t = ticket(0, "a")
+    kitchen.take(t, now=0.0)
+    kitchen.forget([t.source], now=0.0)
+    kitchen.take(ticket(0, "a"), now=0.5)  # the partition came back: the event is redone
+    kitchen.finish(t, now=1.0)
+    assert kitchen.committable() == {}, "the stale finish must not commit the redone event"
