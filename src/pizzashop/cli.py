@@ -36,3 +36,29 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_object(Settings)
     assert settings is not None, "main() stores the settings"
     return settings
+
+
+# --- running the shop ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--no-web", is_flag=True, help="Run the services without the web app.")
+@click.pass_context
+def up(ctx: click.Context, no_web: bool) -> None:
+    """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
+    from pizzashop.shop import run_shop
+
+    ctx.exit(run_shop(settings_of(ctx), with_web=not no_web))
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["assemble", "bake", "delivery", "status"]))
+@click.pass_context
+def service(ctx: click.Context, name: str) -> None:
+    """Run one service. Run it twice and the two instances share the partitions."""
+    from pizzashop.runtime import configure_logging, run_service
+    from pizzashop.services import build_service
+
+    settings = settings_of(ctx)
+    configure_logging(name, settings.log_level)
+    run_service(build_service(name, settings), settings)

@@ -44,12 +44,14 @@ class Settings:
     # The kitchen. 1 = the seed's seconds, 0 = instant.
     time_scale: float = 1.0
     capacity: int = 0  # orders a service works on at once; 0 = unlimited
-    stuck_after: float = 120.0  # seconds (scaled) without progress before an order is stuck
+    stuck_after: float = 120.0  # real seconds without progress before an order is stuck
 
     # The web app.
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     secret_key: str | None = None  # signs session cookies; default: generated and kept in state_dir
+
+    log_level: str = "INFO"
 
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -1,0 +1,3 @@
+from pizzashop.cli import main
+
+main()
