@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 from pathlib import Path
 
 import click
 
+from pizzashop import menu
 from pizzashop.config import ConfigError, Settings, load_settings
 
 
@@ -62,3 +64,40 @@ def service(ctx: click.Context, name: str) -> None:
     settings = settings_of(ctx)
     configure_logging(name, settings.log_level)
     run_service(build_service(name, settings), settings)
+
+
+# --- placing and following orders ----------------------------------------------------------
+
+
+@main.command()
+@click.option("--name", required=True, help="The customer's name.")
+@click.option("--sauce", required=True, help="One of: " + ", ".join(menu.SAUCES))
+@click.option("--cheese", required=True, help="One of: " + ", ".join(menu.CHEESES))
+@click.option("--main-topping", required=True, help="One of: " + ", ".join(menu.MAIN_TOPPINGS))
+@click.option("--extra", "extras", multiple=True, help="Repeat for each: " + ", ".join(menu.EXTRA_TOPPINGS))
+@click.option("--customer", default=None, help="Customer id (default: cli-<your user name>).")
+@click.option("--follow", is_flag=True, help="Wait and show each status until it is delivered.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to follow before giving up.")
+@click.pass_context
+def order(ctx: click.Context, name: str, sauce: str, cheese: str, main_topping: str,
+          extras: tuple[str, ...], customer: str | None, follow: bool, timeout: float) -> None:
+    """Place an order from the terminal."""
+    from pizzashop.contract import Order, menu_errors
+    from pizzashop.ordering import OrderNotAccepted, OrderTaker
+
+    settings = settings_of(ctx)
+    pizza = Order(customer_id=customer or f"cli-{getpass.getuser()}", name=name, sauce=sauce,
+                  cheese=cheese, main_topping=main_topping, extra_toppings=list(extras))
+    errors = menu_errors(pizza)
+    if errors:
+        raise ShopError("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
+    try:
+        placed = OrderTaker(settings).place(pizza)
+    except OrderNotAccepted as e:
+        raise ShopError(f"order not placed: {e}") from None
+    click.echo(f"Order {placed.order_id} placed for {name}")
+    if follow:
+        from pizzashop.following import follow_order
+
+        if not follow_order(settings, placed.order_id, timeout, click.echo):
+            raise ShopError(f"order {placed.order_id} was not delivered within {timeout:g}s")

@@ -152,6 +152,9 @@ class ServiceRunner:
             config["transactional.id"] = (
                 f"pizza_{self.service.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             )
+            # A killed instance's open transaction holds back read_committed readers until
+            # the broker aborts it: keep that wait short.
+            config["transaction.timeout.ms"] = 10_000
         return config
 
     def _consumer_config(self, base: dict[str, str]) -> dict[str, Any]:
@@ -166,6 +169,9 @@ class ServiceRunner:
             # assignor gives those partitions to the same instance (delivery relies on it).
             "partition.assignment.strategy": "range",
             "fetch.wait.max.ms": 10,
+            # A killed instance's partitions move to the others after this long.
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
             "error_cb": self._on_client_error,
         }
 
