@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from pizzashop import contract
-from pizzashop.config import Settings, kafka_client_config
+from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.contract import Order, Status, Topic
 from pizzashop.runtime import ServiceRunner
 from pizzashop.services import SERVICE_NAMES, build_service
 
@@ -59,6 +68,51 @@ class RunningShop:
         return open_readmodel(self.settings.readmodel_url)
 
 
+PROGRESS = [Status.RECEIVED, Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED]
+
+
+def an_order(name: str = "Italo", extras: tuple[str, ...] = ("Mushroom",)) -> Order:
+    return Order(customer_id="c-" + secrets.token_hex(4), name=name, sauce="Tomato",
+                 cheese="Mozzarella", main_topping="Pepperoni", extra_toppings=list(extras))
+
+
+def status_events(settings: Settings, order_ids: set[str], expected: int, timeout: float = 30) -> Counter:
+    """How many times each (order, status) was committed to pizza-status."""
+    consumer = Consumer({
+        **kafka_client_config(settings), "group.id": "test-" + secrets.token_hex(4),
+        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+    })
+    consumer.subscribe([str(Topic.STATUS)])
+    seen: Counter = Counter()
+    deadline = time.monotonic() + timeout
+    try:
+        while sum(seen.values()) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None and message.key().decode() in order_ids:
+                    seen[(message.key().decode(), json.loads(message.value())["status"])] += 1
+        # Anything produced twice would be here by now: read on briefly past the expected count.
+        for message in consumer.consume(500, 1.0):
+            if message.error() is None and message.key().decode() in order_ids:
+                seen[(message.key().decode(), json.loads(message.value())["status"])] += 1
+    finally:
+        consumer.close()
+    return seen
+
+
+def assert_each_delivered_exactly_once(settings: Settings, read_model: ReadModel,
+                                       order_ids: list[str]) -> None:
+    """Every order reached 400 with a clean history, and each step was produced once."""
+    for order_id in order_ids:
+        view = read_model.get_order(order_id)
+        assert view is not None, f"order {order_id} is missing from the read model"
+        assert [e.status for e in view.history] == PROGRESS, f"{order_id}: {view.history}"
+    counts = status_events(settings, set(order_ids), expected=3 * len(order_ids))
+    twice = {k: n for k, n in counts.items() if n != 1}
+    missing = [(i, s) for i in order_ids for s in (200, 300, 400) if (i, s) not in counts]
+    assert not twice, f"produced more than once: {dict(list(twice.items())[:10])}"
+    assert not missing, f"never produced: {missing[:10]}"
+
+
 def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
     producer = Producer(kafka_client_config(settings))
     producer.produce(topic, key=key, value=value)
@@ -89,3 +143,58 @@ def wait_until_delivered(read_model: ReadModel, order_ids: list[str], timeout: f
         return wait_for(all_delivered, timeout, "every order to reach 400")
     except AssertionError:
         raise AssertionError(missing()) from None
+
+
+class ShopProcesses:
+    """The services as real processes (`pizzashop service NAME`), to kill and restart them."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.processes: dict[str, list[subprocess.Popen[bytes]]] = {}
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        instances = self.processes.setdefault(name, [])
+        log_file = (self.log_dir / f"{name}-{len(instances)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pizzashop", "service", name],
+            env={**os.environ, **as_environment(self.settings)},
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )
+        instances.append(process)
+        return process
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill the newest running instance of a service."""
+        running = [p for p in self.processes.get(name, []) if p.poll() is None]
+        assert running, f"no running instance of {name} to kill"
+        running[-1].send_signal(sig)
+        running[-1].wait(30)
+
+    def unexpected_exits(self) -> list[str]:
+        """Instances that ended without being killed by the test."""
+        return [
+            f"{name}#{i} exit {p.returncode}"
+            for name, instances in self.processes.items()
+            for i, p in enumerate(instances)
+            if p.poll() is not None and p.returncode not in (-signal.SIGKILL, -signal.SIGTERM, 0)
+        ]
+
+    def stop_all(self) -> None:
+        everything = [p for instances in self.processes.values() for p in instances]
+        for process in everything:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in everything:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        tails = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(tails)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -52,8 +52,6 @@ class Settings:
     secret_key: str | None = None  # signs session cookies; default: generated and kept in state_dir
 
     log_level: str = "INFO"
-
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uses_local_broker(self) -> bool:
@@ -109,7 +107,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 
 def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    names = {f.name for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_ENV:
@@ -161,6 +159,16 @@ def _validate(s: Settings) -> None:
         raise ConfigError("processing_guarantee must be exactly_once or at_least_once")
     if s.kafka_properties_file is not None and not s.kafka_properties_file.exists():
         raise ConfigError(f"kafka_properties_file {s.kafka_properties_file} does not exist")
+
+
+def as_environment(settings: Settings) -> dict[str, str]:
+    """The settings as PIZZASHOP_* variables, for the shop's child processes."""
+    environment = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            environment[ENV_PREFIX + f.name.upper()] = str(value)
+    return environment
 
 
 def kafka_client_config(settings: Settings, bootstrap_servers: str | None = None) -> dict[str, str]:

@@ -107,6 +107,7 @@ class ServiceRunner:
         self._next_tick = 0.0
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> outputs not yet acknowledged
         self._problems = ProblemLog()
+        self.assigned: frozenset[SourcePartition] = frozenset()
         self.consumer: Consumer
         self.producer: Producer
 
@@ -402,6 +403,7 @@ class ServiceRunner:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
+        self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
         if self.service.stored_offsets is not None:
             stored = self.service.stored_offsets()
             for tp in partitions:
@@ -419,6 +421,7 @@ class ServiceRunner:
         except KafkaException as e:
             log.warning("Could not commit before handing partitions over: %s", e)
         gone = [(tp.topic, tp.partition) for tp in partitions]
+        self.assigned = self.assigned - set(gone)
         dropped = self._kitchen.forget(gone, time.monotonic())
         if dropped:
             log.info("Handed back %d order event(s) in the works to the next owner", dropped)

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from pizzashop.config import Settings
+from pizzashop.config import Settings, as_environment
 from pizzashop.services import SERVICE_NAMES
 
 log = logging.getLogger("pizzashop.shop")
@@ -53,7 +53,7 @@ def run_shop(settings: Settings, with_web: bool = True) -> int:
 
 
 def _start_children(settings: Settings, bootstrap: str, with_web: bool) -> list[Child]:
-    env = {**os.environ, "PIZZASHOP_BOOTSTRAP_SERVERS": bootstrap}
+    env = {**os.environ, **as_environment(settings.replace(bootstrap_servers=bootstrap))}
     names = [*SERVICE_NAMES, *(["web"] if with_web else [])]
     children = []
     for name in names:

@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-from collections import Counter
 
-from confluent_kafka import Consumer
-
-from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import Order, Status, Topic
+from pizzashop.contract import Status, Topic
 from tests.shop_harness import (
-    RunningShop, place, produce_raw, wait_for, wait_until_delivered,
+    PROGRESS, RunningShop, an_order, place, produce_raw, assert_each_delivered_exactly_once, wait_for, wait_until_delivered,
 )
-
-PROGRESS = [Status.RECEIVED, Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED]
-
-
-def an_order(name: str = "Italo", extras: tuple[str, ...] = ("Mushroom",)) -> Order:
-    return Order(customer_id="c-" + secrets.token_hex(4), name=name, sauce="Tomato",
-                 cheese="Mozzarella", main_topping="Pepperoni", extra_toppings=list(extras))
-
-
-def status_events(settings: Settings, order_ids: set[str], expected: int, timeout: float = 30) -> Counter:
-    """How many times each (order, status) was committed to pizza-status."""
-    consumer = Consumer({
-        **kafka_client_config(settings), "group.id": "test-" + secrets.token_hex(4),
-        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-    })
-    consumer.subscribe([str(Topic.STATUS)])
-    seen: Counter = Counter()
-    deadline = time.monotonic() + timeout
-    try:
-        while sum(seen.values()) < expected and time.monotonic() < deadline:
-            for message in consumer.consume(500, 0.5):
-                if message.error() is None and message.key().decode() in order_ids:
-                    seen[(message.key().decode(), json.loads(message.value())["status"])] += 1
-        # Anything produced twice would be here by now: read on briefly past the expected count.
-        for message in consumer.consume(500, 1.0):
-            if message.error() is None and message.key().decode() in order_ids:
-                seen[(message.key().decode(), json.loads(message.value())["status"])] += 1
-    finally:
-        consumer.close()
-    return seen
 
 
 def test_orders_reach_delivered_with_the_full_history(shop: RunningShop) -> None:
@@ -94,17 +59,12 @@ def test_two_instances_of_each_service_share_the_work_and_each_order_completes_o
     first = {r.service.name: r for r in shop.runners}
     second = {name: shop.start(name) for name in ("assemble", "bake", "delivery")}
     for name, runner in second.items():
-        wait_for(lambda: runner.consumer.assignment() and first[name].consumer.assignment(),
+        wait_for(lambda: runner.assigned and first[name].assigned,
                  timeout=60, what=f"both {name} instances to own partitions")
-        mine = {tp.partition for tp in runner.consumer.assignment()}
-        theirs = {tp.partition for tp in first[name].consumer.assignment()}
+        mine, theirs = runner.assigned, first[name].assigned
         assert mine and theirs and not (mine & theirs), f"{name}: {mine} and {theirs} overlap"
 
     order_ids = [place(shop.settings, an_order(name=f"Twin {i}")) for i in range(30)]
     wait_until_delivered(shop.read_model(), order_ids, timeout=90)
 
-    counts = status_events(shop.settings, set(order_ids), expected=3 * len(order_ids))
-    for order_id in order_ids:
-        for status in (200, 300, 400):
-            assert counts[(order_id, status)] == 1, (
-                f"order {order_id} status {status} produced {counts[(order_id, status)]} times")
+    assert_each_delivered_exactly_once(shop.settings, shop.read_model(), order_ids)

@@ -1,0 +1,111 @@
+"""Nothing lost, nothing twice: services killed, instances joining and leaving, mid-burst.
+
+The services run as real processes here, so SIGKILL means what it means in production.
+Each test places a steady burst of orders, does its damage in the middle of it, and then
+checks that every order reached 400 exactly once with a clean status history.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pizzashop.config import Settings
+from pizzashop.contract import Status
+from pizzashop.readmodel import open_readmodel
+from pizzashop.services import SERVICE_NAMES
+from tests.shop_harness import (
+    ShopProcesses, an_order, assert_each_delivered_exactly_once, place, wait_for,
+    wait_until_delivered,
+)
+
+BURST = 150
+BURST_SECONDS = 3.0
+
+
+@pytest.fixture
+def processes(shop_settings: Settings, tmp_path: Path) -> Iterator[ShopProcesses]:
+    # Slow enough that orders are really in the oven and on the road when the damage is done.
+    settings = shop_settings.replace(time_scale=0.03, log_level="WARNING")
+    shop = ShopProcesses(settings, tmp_path)
+    for name in SERVICE_NAMES:
+        shop.start(name)
+    yield shop
+    shop.stop_all()
+
+
+class Burst:
+    """Orders placed at a steady rate in the background."""
+
+    def __init__(self, settings: Settings, count: int = BURST, seconds: float = BURST_SECONDS) -> None:
+        self.settings = settings
+        self.order_ids: list[str] = []
+        self._pause = seconds / count
+        self._count = count
+        self._thread = threading.Thread(target=self._place_all, daemon=True)
+        self._done = threading.Event()
+
+    def _place_all(self) -> None:
+        for i in range(self._count):
+            self.order_ids.append(place(self.settings, an_order(name=f"Burst {i}")))
+            self._done.wait(self._pause)
+
+    def __enter__(self) -> Burst:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._thread.join(60)
+
+    def half_placed(self) -> bool:
+        return len(self.order_ids) >= self._count // 2
+
+
+def delivered_count(settings: Settings, order_ids: list[str]) -> int:
+    read_model = open_readmodel(settings.readmodel_url)
+    try:
+        return sum(1 for i in list(order_ids)
+                   if (v := read_model.get_order(i)) and v.status is Status.DELIVERED)
+    finally:
+        read_model.close()
+
+
+def finish_and_check(processes: ShopProcesses, order_ids: list[str]) -> None:
+    read_model = open_readmodel(processes.settings.readmodel_url)
+    try:
+        wait_until_delivered(read_model, order_ids, timeout=120)
+        assert_each_delivered_exactly_once(processes.settings, read_model, order_ids)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{processes.log_tail()}") from None
+    finally:
+        read_model.close()
+    assert not processes.unexpected_exits(), processes.unexpected_exits()
+
+
+@pytest.mark.parametrize("victim", SERVICE_NAMES)
+def test_a_service_killed_mid_burst_loses_nothing_and_repeats_nothing(
+    processes: ShopProcesses, victim: str,
+) -> None:
+    with Burst(processes.settings) as burst:
+        wait_for(burst.half_placed, timeout=60, what="half the burst to be placed")
+        wait_for(lambda: delivered_count(processes.settings, burst.order_ids) > 0, timeout=60,
+                 what="the first deliveries")
+        processes.kill(victim)
+        processes.start(victim)
+    finish_and_check(processes, burst.order_ids)
+
+
+@pytest.mark.parametrize("service", ["assemble", "bake", "delivery", "status"])
+def test_a_second_instance_joining_and_leaving_mid_burst_changes_nothing(
+    processes: ShopProcesses, service: str,
+) -> None:
+    with Burst(processes.settings) as burst:
+        wait_for(lambda: len(burst.order_ids) > BURST // 4, timeout=60, what="the burst to start")
+        processes.start(service)
+        wait_for(burst.half_placed, timeout=60, what="half the burst to be placed")
+        processes.kill(service, sig=signal.SIGTERM)
+    finish_and_check(processes, burst.order_ids)
