@@ -97,7 +97,10 @@ class ServiceRunner:
     def __init__(self, service: Service, settings: Settings) -> None:
         self.service = service
         self.settings = settings
-        self.exactly_once = settings.processing_guarantee == "exactly_once"
+        self.read_committed = settings.processing_guarantee == "exactly_once"
+        # Kitchen services commit outputs and offsets in Kafka transactions; a sink gets the
+        # same guarantee from keeping its offsets in its own store, with the data.
+        self.transactional = self.read_committed and service.materialise is None
         self._stopping = threading.Event()
         self._kitchen = Kitchen(self._handle, settings.scaled, settings.capacity)
         self._state: dict[int, State] = {}  # partition -> order id -> state
@@ -131,7 +134,7 @@ class ServiceRunner:
     def _connect(self) -> None:
         base = kafka_client_config(self.settings)
         self.producer = Producer(self._producer_config(base))
-        if self.exactly_once:
+        if self.transactional:
             self._retry("initialise transactions", lambda: self.producer.init_transactions(30))
         self.consumer = Consumer(self._consumer_config(base))
         if self.service.keeps_state:
@@ -148,7 +151,7 @@ class ServiceRunner:
             "linger.ms": 2,
             "client.id": f"pizza_{self.service.name}",
         }
-        if self.exactly_once:
+        if self.transactional:
             # Unique per instance: zombies are fenced by the consumer group generation (KIP-447).
             config["transactional.id"] = (
                 f"pizza_{self.service.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -165,7 +168,7 @@ class ServiceRunner:
             "client.id": f"pizza_{self.service.name}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed" if self.exactly_once else "read_uncommitted",
+            "isolation.level": "read_committed" if self.read_committed else "read_uncommitted",
             # Orders of one id land on the same partition number in every topic; the range
             # assignor gives those partitions to the same instance (delivery relies on it).
             "partition.assignment.strategy": "range",
@@ -179,9 +182,9 @@ class ServiceRunner:
     def _shut_down(self) -> None:
         log.info("Shutting down: %d order event(s) in the works are handed back", len(self._kitchen))
         try:
-            self._commit_progress()
-            if not self.exactly_once:
-                self.producer.flush(10)
+            if not self.transactional:
+                self.producer.flush(10)  # acknowledgements arrive, so finished work is committed
+            self._commit_progress(synchronous=True)
         except KafkaException as e:
             log.warning("Could not commit on the way out (the next owner redoes it): %s", e)
         self.consumer.close()  # leaves the group now, so its partitions move at once
@@ -260,7 +263,7 @@ class ServiceRunner:
             if work.done_message:
                 log.info(work.done_message)
             records = self._records_of(ticket, work)
-            if self.exactly_once or not records:
+            if self.transactional or not records:
                 self._send(records, on_delivered=None)
                 self._kitchen.finish(ticket, now)
             else:
@@ -298,8 +301,9 @@ class ServiceRunner:
             offsets[t.source] = t.offset + 1
         assert self.service.materialise is not None
         self._retry("update the read model", lambda: self.service.materialise(events, offsets))
-        for source, offset in offsets.items():
-            self._committed[source] = offset
+        # The store's own offsets are the ones that count; these only show the group's lag.
+        self.consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
 
     # --- producing ---------------------------------------------------------------------------
 
@@ -322,7 +326,7 @@ class ServiceRunner:
 
     def _produce(self, record: OutgoingRecord, on_delivered: Callable[[], None] | None) -> None:
         def report(err: KafkaError | None, message: Message) -> None:
-            if err is not None and self.exactly_once:
+            if err is not None and self.transactional:
                 log.error("Failed to produce to %s: %s", record.topic, err)
                 return  # the transaction cannot commit now; it is aborted and redone
             if err is not None:
@@ -347,11 +351,11 @@ class ServiceRunner:
     # --- committing --------------------------------------------------------------------------
 
     def _begin_transaction(self) -> None:
-        if self.exactly_once and not self._in_transaction:
+        if self.transactional and not self._in_transaction:
             self.producer.begin_transaction()
             self._in_transaction = True
 
-    def _commit_progress(self) -> None:
+    def _commit_progress(self, synchronous: bool = False) -> None:
         if self.service.materialise is not None:
             return  # a sink keeps its offsets in its own store, with the data
         offsets = {
@@ -361,10 +365,10 @@ class ServiceRunner:
         if not offsets and not self._in_transaction:
             return
         positions = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
-        if self.exactly_once:
+        if self.transactional:
             self._commit_transaction(positions)
         else:
-            self.consumer.commit(offsets=positions, asynchronous=True)
+            self.consumer.commit(offsets=positions, asynchronous=not synchronous)
         self._committed.update(offsets)
 
     def _commit_transaction(self, positions: list[TopicPartition]) -> None:
@@ -414,10 +418,10 @@ class ServiceRunner:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("Revoked %s", _describe(partitions))
-        if not self.exactly_once:
+        if not self.transactional:
             self.producer.flush(30)  # acknowledgements arrive, so finished work is committed
         try:
-            self._commit_progress()
+            self._commit_progress(synchronous=True)
         except KafkaException as e:
             log.warning("Could not commit before handing partitions over: %s", e)
         gone = [(tp.topic, tp.partition) for tp in partitions]
@@ -432,7 +436,7 @@ class ServiceRunner:
 
     def _restore_state(self, partitions: set[int]) -> None:
         for partition in partitions:
-            self._state[partition] = read_state(self.settings, self.service, partition, self.exactly_once)
+            self._state[partition] = read_state(self.settings, self.service, partition, self.read_committed)
         restored = sum(len(self._state[p]) for p in partitions)
         log.info("Restored state of %d order(s) from %s", restored, self.service.state_topic)
 
