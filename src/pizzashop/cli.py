@@ -101,3 +101,75 @@ def order(ctx: click.Context, name: str, sauce: str, cheese: str, main_topping: 
 
         if not follow_order(settings, placed.order_id, timeout, click.echo):
             raise ShopError(f"order {placed.order_id} was not delivered within {timeout:g}s")
+
+
+# --- the local broker and the topics -------------------------------------------------------
+
+
+@main.group()
+def kafka() -> None:
+    """The local Apache Kafka broker (used when no bootstrap servers are configured)."""
+
+
+@kafka.command("start")
+@click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 5),
+              help="Nodes in the local KRaft cluster (3 for fault tests).")
+@click.pass_context
+def kafka_start(ctx: click.Context, nodes: int) -> None:
+    """Start the local broker in the background and print its bootstrap address."""
+    from pizzashop.kafka_local import KafkaSetupError, start_local_kafka
+
+    try:
+        broker = start_local_kafka(settings_of(ctx), nodes=nodes)
+    except KafkaSetupError as e:
+        raise ShopError(str(e)) from None
+    click.echo(broker.bootstrap_servers)
+
+
+@kafka.command("stop")
+@click.pass_context
+def kafka_stop(ctx: click.Context) -> None:
+    """Stop the local broker gracefully."""
+    from pizzashop.kafka_local import running_local_kafka
+
+    broker = running_local_kafka(settings_of(ctx))
+    if broker is None or not any(node.pid() for node in broker.nodes):
+        click.echo("Apache Kafka is not running")
+        return
+    broker.stop()
+    click.echo("Apache Kafka stopped")
+
+
+@kafka.command("status")
+@click.pass_context
+def kafka_status(ctx: click.Context) -> None:
+    """Say whether the local broker runs, and where."""
+    from pizzashop.kafka_local import running_local_kafka
+
+    broker = running_local_kafka(settings_of(ctx))
+    if broker is None:
+        click.echo("Apache Kafka is not set up in this state folder")
+        ctx.exit(1)
+    for node in broker.nodes:
+        pid = node.pid()
+        state = f"running (pid {pid})" if pid else "stopped"
+        click.echo(f"Apache Kafka {broker.version} node {node.node_id} on {node.address}: {state}")
+    ctx.exit(0 if broker.is_running() else 1)
+
+
+@main.group()
+def topics() -> None:
+    """The shop's Kafka topics."""
+
+
+@topics.command("create")
+@click.option("--partitions", type=click.IntRange(1), default=None, help="Default: 6 (or the setting).")
+@click.option("--replication-factor", type=click.IntRange(1), default=None)
+@click.pass_context
+def topics_create(ctx: click.Context, partitions: int | None, replication_factor: int | None) -> None:
+    """Create the topics of the wire contract and the dead-letter topic (idempotent)."""
+    from pizzashop.topics import create_topics
+
+    for name in create_topics(settings_of(ctx), partitions=partitions,
+                              replication_factor=replication_factor):
+        click.echo(name)

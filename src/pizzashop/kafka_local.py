@@ -1,0 +1,351 @@
+"""The embedded Apache Kafka: fetch the jars with Maven, format storage, start, stop.
+
+The real broker, in KRaft mode (each node is broker and controller), run with `java` from
+the Apache Kafka jars on Maven Central. The jars are cached outside the repository; each
+node's data lives under the state folder, so a restart keeps the topics and offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from pizzashop.config import Settings
+
+log = logging.getLogger("pizzashop.kafka")
+
+STOP_TIMEOUT = 30.0
+LOG_TAIL_LINES = 20
+JVM_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+
+
+class KafkaSetupError(RuntimeError):
+    """The local broker cannot be fetched or started; the message says what to do."""
+
+
+# --- the jars ----------------------------------------------------------------------------------
+
+
+def kafka_jars(settings: Settings) -> Path:
+    """The folder with the broker's jars, fetched by Maven on first use."""
+    folder = settings.cache_dir / f"kafka-{settings.kafka_version}"
+    if (folder / ".complete").exists():
+        return folder
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaSetupError(
+            "mvn not found: install Maven (Debian: apt-get install maven) to fetch Apache Kafka, "
+            "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS")
+    log.info("Fetching Apache Kafka %s from Maven Central into %s", settings.kafka_version, folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Fetch next to the final folder, then rename: an interrupted fetch is never taken as complete.
+    staging = Path(tempfile.mkdtemp(prefix=f"kafka-{settings.kafka_version}-", dir=folder.parent))
+    pom = resources.files("pizzashop") / "kafka" / "pom.xml"
+    with resources.as_file(pom) as pom_path:
+        result = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
+             f"-DoutputDirectory={staging}", f"-Dkafka.version={settings.kafka_version}"],
+            capture_output=True, text=True,
+        )
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        output = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
+        raise KafkaSetupError(
+            f"Maven could not fetch Apache Kafka {settings.kafka_version}:\n" + "\n".join(output))
+    (staging / ".complete").touch()
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder
+
+
+def java_command() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaSetupError(
+            "java not found: install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless), "
+            "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS")
+    return java
+
+
+# --- nodes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: int
+    port: int
+    controller_port: int
+    folder: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.folder / "server.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / "kafka.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "logs" / "server.log"
+
+    @property
+    def console_file(self) -> Path:
+        return self.folder / "logs" / "console.log"
+
+    def pid(self) -> int | None:
+        """The pid of this node's broker if it runs."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_broker_process(pid, self.properties_file) else None
+
+    def log_tail(self) -> str:
+        for path in (self.log_file, self.console_file):
+            if path.exists():
+                lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                if lines:
+                    return f"last lines of {path}:\n" + "\n".join(lines)
+        return f"(no log in {self.folder / 'logs'})"
+
+
+def _is_broker_process(pid: int, properties_file: Path) -> bool:
+    """Whether `pid` is a Kafka broker running from this node's properties (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"kafka.Kafka" in cmdline and str(properties_file).encode() in cmdline
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# --- the cluster -------------------------------------------------------------------------------
+
+
+class LocalKafka:
+    """One or more local KRaft nodes under `settings.state_dir / "kafka"`."""
+
+    def __init__(self, settings: Settings, nodes: int = 1) -> None:
+        self.settings = settings
+        self.version = settings.kafka_version
+        self.folder = settings.state_dir.resolve() / "kafka"
+        self.nodes = [
+            Node(i, settings.kafka_port + 2 * i, settings.kafka_controller_port + 2 * i,
+                 self.folder / f"node-{i}")
+            for i in range(nodes)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+    def is_running(self) -> bool:
+        return all(node.pid() is not None for node in self.nodes)
+
+    # --- starting ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        java = java_command()
+        jars = kafka_jars(self.settings)
+        cluster_id = self._cluster_id(java, jars)
+        for node in self.nodes:
+            if node.pid() is None:
+                self._launch(node, java, jars, cluster_id)
+        self.wait_until_ready()
+
+    def _cluster_id(self, java: str, jars: Path) -> str:
+        layout_file = self.folder / "cluster.json"
+        if layout_file.exists():
+            layout = json.loads(layout_file.read_text())
+            if layout["nodes"] != len(self.nodes):
+                raise KafkaSetupError(
+                    f"{self.folder} holds a {layout['nodes']}-node cluster; start it with "
+                    f"--nodes {layout['nodes']} or use another PIZZASHOP_STATE_DIR")
+            return str(layout["cluster_id"])
+        cluster_id = self._run_tool(java, jars, ["random-uuid"]).strip().splitlines()[-1]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        layout_file.write_text(json.dumps({"nodes": len(self.nodes), "cluster_id": cluster_id}))
+        return cluster_id
+
+    def _launch(self, node: Node, java: str, jars: Path, cluster_id: str) -> None:
+        for port in (node.port, node.controller_port):
+            if not _port_is_free(port):
+                raise KafkaSetupError(
+                    f"port {port} on 127.0.0.1 is in use by another program: stop it, or choose "
+                    f"other ports with PIZZASHOP_KAFKA_PORT and PIZZASHOP_KAFKA_CONTROLLER_PORT")
+        (node.folder / "logs").mkdir(parents=True, exist_ok=True)
+        node.properties_file.write_text(self._properties(node))
+        if not (node.folder / "data" / "meta.properties").exists():
+            self._run_tool(java, jars, ["format", "-t", cluster_id, "-c", str(node.properties_file)],
+                           node)
+        with node.console_file.open("ab") as console:
+            process = subprocess.Popen(
+                [java, *JVM_OPTIONS, *self._log_options(node), "-cp", f"{jars}/*",
+                 "kafka.Kafka", str(node.properties_file)],
+                stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the terminal is the shop's to handle, not Kafka's
+            )
+        node.pid_file.write_text(str(process.pid))
+        log.info("Started Apache Kafka %s node %d (pid %d) on %s",
+                 self.version, node.node_id, process.pid, node.address)
+
+    def _properties(self, node: Node) -> str:
+        count = len(self.nodes)
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        min_isr = 2 if count >= 3 else 1
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": node.node_id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": node.folder / "data",
+            "num.partitions": self.settings.partitions,
+            "default.replication.factor": count,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": count,
+            "offsets.topic.num.partitions": 10,
+            "transaction.state.log.replication.factor": count,
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": 10,
+            "group.initial.rebalance.delay.ms": 0,
+            "auto.create.topics.enable": "false",
+            "controlled.shutdown.enable": "true",
+        }
+        return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _log_options(self, node: Node) -> list[str]:
+        config = resources.files("pizzashop") / "kafka" / "log4j2.properties"
+        return [f"-Dlog4j2.configurationFile={config}", f"-Dkafka.logs.dir={node.folder / 'logs'}"]
+
+    def _run_tool(self, java: str, jars: Path, arguments: list[str], node: Node | None = None) -> str:
+        log_options = self._log_options(node) if node else ["-Dlog4j2.level=error"]
+        result = subprocess.run(
+            [java, *log_options, "-cp", f"{jars}/*", "kafka.tools.StorageTool", *arguments],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise KafkaSetupError(f"kafka-storage {arguments[0]} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def wait_until_ready(self) -> None:
+        """Until every node answers a metadata request, or a clear error with the log's tail."""
+        deadline = time.monotonic() + self.settings.kafka_start_timeout
+        for node in self.nodes:
+            admin = AdminClient({"bootstrap.servers": node.address, "log_level": 0})
+            while True:
+                if node.pid() is None:
+                    raise KafkaSetupError(f"Kafka node {node.node_id} exited while starting; {node.log_tail()}")
+                try:
+                    admin.list_topics(timeout=1.0)
+                    break
+                except Exception as e:  # KafkaException or a timeout: not up yet
+                    if time.monotonic() > deadline:
+                        raise KafkaSetupError(
+                            f"Kafka node {node.node_id} did not answer on {node.address} within "
+                            f"{self.settings.kafka_start_timeout:g}s ({e}); {node.log_tail()}") from None
+
+    # --- stopping ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every node gracefully (controlled shutdown); kill what does not stop in time."""
+        for node in self.nodes:
+            self._signal(node, signal.SIGTERM)
+        for node in self.nodes:
+            self._wait_for_exit(node)
+
+    def kill_node(self, index: int) -> None:
+        """Kill one node at once, as a crash would (for fault tests)."""
+        node = self.nodes[index]
+        self._signal(node, signal.SIGKILL)
+        self._wait_for_exit(node)
+
+    def stop_node(self, index: int) -> None:
+        node = self.nodes[index]
+        self._signal(node, signal.SIGTERM)
+        self._wait_for_exit(node)
+
+    def start_node(self, index: int) -> None:
+        java, jars = java_command(), kafka_jars(self.settings)
+        node = self.nodes[index]
+        if node.pid() is None:
+            self._launch(node, java, jars, self._cluster_id(java, jars))
+        self.wait_until_ready()
+
+    def _signal(self, node: Node, sig: signal.Signals) -> None:
+        pid = node.pid()
+        if pid is not None:
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _wait_for_exit(self, node: Node) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while (pid := node.pid()) is not None:
+            _reap(pid)
+            if time.monotonic() > deadline:
+                log.warning("Kafka node %d did not stop in %gs; killing it", node.node_id, STOP_TIMEOUT)
+                os.killpg(pid, signal.SIGKILL)
+                deadline = time.monotonic() + STOP_TIMEOUT
+            time.sleep(0.1)  # polling a process that is not our child for its exit
+        node.pid_file.unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the broker is our own child, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+# --- the API the CLI and the tests use ---------------------------------------------------------
+
+
+def start_local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
+    """Start (or find running) the local broker(s) of this state folder."""
+    kafka = LocalKafka(settings, nodes)
+    if kafka.is_running():
+        log.info("Apache Kafka is already running on %s", kafka.bootstrap_servers)
+        kafka.wait_until_ready()
+        return kafka
+    kafka.start()
+    return kafka
+
+
+def running_local_kafka(settings: Settings) -> LocalKafka | None:
+    """The local cluster of this state folder, if it has been set up."""
+    layout_file = settings.state_dir / "kafka" / "cluster.json"
+    if not layout_file.exists():
+        return None
+    return LocalKafka(settings, json.loads(layout_file.read_text())["nodes"])

@@ -1,0 +1,84 @@
+"""The embedded Apache Kafka: a real broker answering real clients."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pizzashop.config import kafka_client_config
+from pizzashop.kafka_local import LocalKafka, start_local_kafka
+from pizzashop.topics import create_topics
+from tests.conftest import Broker, broker_settings
+
+
+def test_keyed_json_events_go_through_the_broker(kafka_broker: Broker) -> None:
+    print(f"Apache Kafka {kafka_broker.version} at {kafka_broker.bootstrap_servers}")
+    topic = f"test-roundtrip-{secrets.token_hex(4)}"
+    settings = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    admin = AdminClient(settings)
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+
+    producer = Producer(settings)
+    sent = {f"order-{i}": {"status": 100 + i} for i in range(20)}
+    for key, value in sent.items():
+        producer.produce(topic, key=key.encode(), value=json.dumps(value).encode())
+    assert producer.flush(30) == 0
+
+    consumer = Consumer({**settings, "group.id": topic, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    received: dict[str, dict] = {}
+    partition_of: dict[str, set[int]] = {}
+    deadline = time.monotonic() + 30
+    while len(received) < len(sent) and time.monotonic() < deadline:
+        for message in consumer.consume(100, 0.5):
+            assert message.error() is None, message.error()
+            key = message.key().decode()
+            received[key] = json.loads(message.value())
+            partition_of.setdefault(key, set()).add(message.partition())
+    consumer.close()
+    assert received == sent
+    assert all(len(p) == 1 for p in partition_of.values()), "one key, one partition"
+
+
+def test_the_contract_topics_exist_with_six_partitions(kafka_broker: Broker) -> None:
+    topics = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers}).list_topics(timeout=10).topics
+    for name in ("pizza-ordered", "pizza-assembled", "pizza-baked", "pizza-status", "pizza-dlq"):
+        assert name in topics, f"{name} was not created"
+        assert len(topics[name].partitions) == 6
+
+
+def test_a_restarted_broker_keeps_topics_and_committed_offsets(tmp_path: Path) -> None:
+    settings = broker_settings(tmp_path / "state")
+    kafka = start_local_kafka(settings)
+    try:
+        create_topics(settings, kafka.bootstrap_servers, partitions=1)
+        client = kafka_client_config(settings, kafka.bootstrap_servers)
+        producer = Producer(client)
+        producer.produce("pizza-ordered", key=b"k", value=b"{}")
+        assert producer.flush(30) == 0
+        consumer = Consumer({**client, "group.id": "restart-test", "auto.offset.reset": "earliest"})
+        consumer.subscribe(["pizza-ordered"])
+        message = None
+        deadline = time.monotonic() + 30
+        while message is None and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+        assert message is not None and message.error() is None
+        consumer.commit(message=message, asynchronous=False)
+        consumer.close()
+
+        kafka.stop()
+        assert not kafka.is_running()
+        again = start_local_kafka(settings)
+        assert isinstance(again, LocalKafka) and again.is_running()
+
+        consumer = Consumer({**client, "group.id": "restart-test"})
+        (committed,) = consumer.committed([TopicPartition("pizza-ordered", 0)], timeout=30)
+        consumer.close()
+        assert committed.offset == 1, "the committed offset survived the restart"
+    finally:
+        kafka.stop()
