@@ -435,8 +435,7 @@ class ServiceRunner:
             self._state.pop(partition, None)
 
     def _restore_state(self, partitions: set[int]) -> None:
-        for partition in partitions:
-            self._state[partition] = read_state(self.settings, self.service, partition, self.read_committed)
+        self._state.update(read_state(self.settings, self.service, partitions, self.read_committed))
         restored = sum(len(self._state[p]) for p in partitions)
         log.info("Restored state of %d order(s) from %s", restored, self.service.state_topic)
 
@@ -542,8 +541,9 @@ def ensure_state_topic(settings: Settings, service: Service) -> None:
     create_state_topic(settings, service.state_topic)
 
 
-def read_state(settings: Settings, service: Service, partition: int, committed_only: bool) -> State:
-    """A partition's state, read from the changelog topic from its start to its end."""
+def read_state(settings: Settings, service: Service, partitions: set[int],
+               committed_only: bool) -> dict[int, State]:
+    """The state of some partitions, read from the changelog topic from start to end."""
     consumer = Consumer({
         **kafka_client_config(settings),
         "group.id": f"{service.group_id}-restore",
@@ -551,25 +551,39 @@ def read_state(settings: Settings, service: Service, partition: int, committed_o
         "enable.partition.eof": True,
         "isolation.level": "read_committed" if committed_only else "read_uncommitted",
     })
-    consumer.assign([TopicPartition(service.state_topic, partition, OFFSET_BEGINNING)])
-    state: State = {}
-    deadline = time.monotonic() + STATE_RESTORE_TIMEOUT
+    states: dict[int, State] = {p: {} for p in partitions}
     try:
-        while time.monotonic() < deadline:
-            for message in consumer.consume(BATCH_SIZE, 1.0):
+        unread = {p for p in partitions if _has_records(consumer, service.state_topic, p)}
+        consumer.assign([TopicPartition(service.state_topic, p, OFFSET_BEGINNING) for p in unread])
+        deadline = time.monotonic() + STATE_RESTORE_TIMEOUT
+        while unread:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {service.state_topic} {sorted(unread)} to the end")
+            for message in consumer.consume(BATCH_SIZE, 0.5):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    return state
-                if error is not None:
+                    unread.discard(message.partition())
+                elif error is not None:
                     raise KafkaException(error)
-                key = message.key().decode()
-                if message.value():
-                    state[key] = json.loads(message.value())
                 else:
-                    state.pop(key, None)
-        raise TimeoutError(f"could not read {service.state_topic}[{partition}] to its end")
+                    _apply_change(states[message.partition()], message)
+        return states
     finally:
         consumer.close()
+
+
+def _has_records(consumer: Consumer, topic: str, partition: int) -> bool:
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+    return bool(high > low)
+
+
+def _apply_change(state: State, message: Message) -> None:
+    key = _printable_key(message.key())
+    value = message.value()
+    if value:
+        state[key] = json.loads(value)
+    else:
+        state.pop(key, None)
 
 
 def _printable_key(key: bytes | None) -> str:

@@ -19,3 +19,4 @@ def shop(shop_settings: Settings) -> Iterator[RunningShop]:
         running.start(name)
     yield running
     running.stop_all()
+    running.runners.clear()  # let their Kafka clients go before the session's broker stops
