@@ -6,6 +6,7 @@ source topic, partition and offset, the error and the service that parked it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -37,22 +38,25 @@ class DeadLetter:
 
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> list[DeadLetter]:
-    """Everything in the dead-letter topic, oldest first."""
+    """Everything in the dead-letter topic (the first `limit`, if given), by partition and offset."""
     consumer = _reader(settings)
+    topic = str(Topic.DEAD_LETTER)
     try:
-        metadata = consumer.list_topics(str(Topic.DEAD_LETTER), timeout=READ_TIMEOUT)
-        partitions = metadata.topics[str(Topic.DEAD_LETTER)].partitions
-        consumer.assign([TopicPartition(str(Topic.DEAD_LETTER), p, OFFSET_BEGINNING) for p in partitions])
+        metadata = consumer.list_topics(topic, timeout=READ_TIMEOUT)
+        unread = {
+            p for p in metadata.topics[topic].partitions
+            if _high_watermark(consumer, p) > 0
+        }
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in unread])
         letters: list[DeadLetter] = []
-        at_end: set[int] = set()
-        while len(at_end) < len(partitions) and (limit is None or len(letters) < limit):
-            messages = consumer.consume(500, READ_TIMEOUT)
-            if not messages:
-                raise TimeoutError(f"could not read {Topic.DEAD_LETTER} to its end")
-            for message in messages:
+        deadline = time.monotonic() + READ_TIMEOUT
+        while unread and (limit is None or len(letters) < limit):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {READ_TIMEOUT:g}s")
+            for message in consumer.consume(500, 0.5):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
+                    unread.discard(message.partition())
                 elif error is not None:
                     raise KafkaException(error)
                 else:
@@ -61,6 +65,12 @@ def read_dead_letters(settings: Settings, limit: int | None = None) -> list[Dead
         return letters[:limit] if limit is not None else letters
     finally:
         consumer.close()
+
+
+def _high_watermark(consumer: Consumer, partition: int) -> int:
+    _, high = consumer.get_watermark_offsets(
+        TopicPartition(str(Topic.DEAD_LETTER), partition), timeout=READ_TIMEOUT)
+    return int(high)
 
 
 def replay(settings: Settings, position: str) -> DeadLetter:
