@@ -22,6 +22,7 @@ from pizzashop import contract
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.contract import Order, Status, Topic
+from pizzashop.ordering import OrderTaker
 from pizzashop.runtime import ServiceRunner
 from pizzashop.services import SERVICE_NAMES, build_service
 
@@ -120,10 +121,8 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 
 
 def place(settings: Settings, order: contract.Order, order_id: str | None = None) -> str:
-    event = contract.OrderPlaced(order_id or contract.new_order_id(), order, contract.now_ms())
-    record = contract.encode(event)
-    produce_raw(settings, record.topic, record.key, record.value)
-    return event.order_id
+    """Place an order the way the shop does; OrderNotAccepted if the broker does not take it."""
+    return OrderTaker(settings).place(order, order_id).order_id
 
 
 def wait_until_delivered(read_model: ReadModel, order_ids: list[str], timeout: float) -> list[OrderView]:

@@ -171,11 +171,14 @@ def as_environment(settings: Settings) -> dict[str, str]:
     return environment
 
 
-def kafka_client_config(settings: Settings, bootstrap_servers: str | None = None) -> dict[str, str]:
+def kafka_client_config(settings: Settings, bootstrap_servers: str | None = None) -> dict[str, Any]:
     """The librdkafka settings every client of this shop starts from."""
-    config: dict[str, str] = {}
+    config: dict[str, Any] = {}
     if settings.kafka_properties_file is not None:
         config.update(read_properties(settings.kafka_properties_file))
+    if settings.log_level != "DEBUG":
+        # librdkafka would print every failed reconnect; the shop reports problems once instead.
+        config["log_level"] = 0
     config["bootstrap.servers"] = (
         bootstrap_servers or settings.bootstrap_servers or settings.local_bootstrap_servers
     )

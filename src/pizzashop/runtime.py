@@ -127,21 +127,37 @@ class ServiceRunner:
         self._connect()
         try:
             while not self._stopping.is_set():
-                self.step()
+                try:
+                    self.step()
+                except KafkaException as e:
+                    self._recover(e.args[0])
         finally:
             self._shut_down()
 
     def _connect(self) -> None:
-        base = kafka_client_config(self.settings)
-        self.producer = Producer(self._producer_config(base))
-        if self.transactional:
-            self._retry("initialise transactions", lambda: self.producer.init_transactions(30))
-        self.consumer = Consumer(self._consumer_config(base))
+        self._new_producer()
+        self.consumer = Consumer(self._consumer_config(kafka_client_config(self.settings)))
         if self.service.keeps_state:
             ensure_state_topic(self.settings, self.service)
         topics = [str(t) for t in self.service.consumes]
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("Subscribed to topic(s): %s", ", ".join(topics))
+
+    def _new_producer(self) -> None:
+        self.producer = Producer(self._producer_config(kafka_client_config(self.settings)))
+        self._in_transaction = False
+        if self.transactional:
+            self._retry("initialise transactions", lambda: self.producer.init_transactions(30))
+
+    def _recover(self, error: KafkaError) -> None:
+        """After a failure the producer cannot go on from: a new producer, and redo the work."""
+        if not (error.fatal() and self.transactional) and not error.retriable():
+            raise KafkaException(error)
+        log.warning("Kafka failed (%s): starting over from the last commit", error)
+        if error.fatal():
+            self.producer.flush(0)
+            self._new_producer()
+        self._rewind()
 
     def _producer_config(self, base: dict[str, str]) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -150,6 +166,7 @@ class ServiceRunner:
             "acks": "all",
             "linger.ms": 2,
             "client.id": f"pizza_{self.service.name}",
+            "error_cb": self._on_client_error,
         }
         if self.transactional:
             # Unique per instance: zombies are fenced by the consumer group generation (KIP-447).
@@ -382,26 +399,33 @@ class ServiceRunner:
             error = e.args[0]
             if error.txn_requires_abort():
                 self._abort_and_rewind(error)
-            elif error.retriable():
+            elif error.retriable() and not error.fatal():
                 self._problems.report("commit", str(error))
                 return  # the transaction stays open; the next turn tries again
             else:
                 raise
         else:
+            self._in_transaction = False
             self._problems.clear("commit")
-        self._in_transaction = False
+            self._problems.clear("client")
 
     def _abort_and_rewind(self, error: KafkaError) -> None:
         """A transaction that had to be aborted: redo everything since the last commit."""
         log.warning("Transaction aborted (%s): redoing the work since the last commit", error)
         self.producer.abort_transaction(30)
+        self._in_transaction = False
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Forget the work in the kitchen and read again from the last committed offsets."""
         assigned = self.consumer.assignment()
         self._kitchen.forget([(tp.topic, tp.partition) for tp in assigned], time.monotonic())
         committed = self.consumer.committed(assigned, 30)
         for tp in committed:
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
         self._committed = {}
-        self._restore_state({tp.partition for tp in assigned})
+        if self.service.keeps_state:
+            self._restore_state({tp.partition for tp in assigned})
 
     # --- rebalances ----------------------------------------------------------------------------
 
@@ -464,11 +488,8 @@ class ServiceRunner:
             self._send([OutgoingRecord.of(contract.encode(e)) for e in events], on_delivered=None)
 
     def _on_client_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            log.error("Fatal Kafka error: %s", error)
-            self.stop()
-        else:
-            self._problems.report("client", str(error))
+        # Fatal errors also surface from the call that meets them, which decides what to do.
+        self._problems.report("client", str(error))
 
     def _retry(self, what: str, action: Callable[[], Any]) -> Any:
         delay = 0.1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import pytest
 
 from pizzashop.config import Settings
 from pizzashop.contract import Status
+from pizzashop.ordering import OrderNotAccepted
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
+from tests.conftest import Broker
 from tests.shop_harness import (
     ShopProcesses, an_order, assert_each_delivered_exactly_once, place, wait_for,
     wait_until_delivered,
@@ -30,7 +33,7 @@ BURST_SECONDS = 3.0
 @pytest.fixture
 def processes(shop_settings: Settings, tmp_path: Path) -> Iterator[ShopProcesses]:
     # Slow enough that orders are really in the oven and on the road when the damage is done.
-    settings = shop_settings.replace(time_scale=0.03, log_level="WARNING")
+    settings = shop_settings.replace(time_scale=0.03, log_level="INFO")
     shop = ShopProcesses(settings, tmp_path)
     for name in SERVICE_NAMES:
         shop.start(name)
@@ -51,8 +54,19 @@ class Burst:
 
     def _place_all(self) -> None:
         for i in range(self._count):
-            self.order_ids.append(place(self.settings, an_order(name=f"Burst {i}")))
+            self.order_ids.append(self._place_until_accepted(f"Burst {i}"))
             self._done.wait(self._pause)
+
+    def _place_until_accepted(self, name: str) -> str:
+        """While the broker is down an order is refused; the customer tries again."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return place(self.settings, an_order(name=name))
+            except OrderNotAccepted:
+                if time.monotonic() > deadline:
+                    raise
+                self._done.wait(0.2)
 
     def __enter__(self) -> Burst:
         self._thread.start()
@@ -108,4 +122,17 @@ def test_a_second_instance_joining_and_leaving_mid_burst_changes_nothing(
         processes.start(service)
         wait_for(burst.half_placed, timeout=60, what="half the burst to be placed")
         processes.kill(service, sig=signal.SIGTERM)
+    finish_and_check(processes, burst.order_ids)
+
+
+def test_the_broker_stopped_and_restarted_mid_burst_loses_nothing(
+    processes: ShopProcesses, kafka_broker: Broker,
+) -> None:
+    if kafka_broker.local is None:
+        pytest.skip("the tests run against an outside cluster, which they do not restart")
+    with Burst(processes.settings) as burst:
+        wait_for(lambda: delivered_count(processes.settings, burst.order_ids) > 0, timeout=60,
+                 what="the first deliveries")
+        kafka_broker.local.stop_node(0)
+        kafka_broker.local.start_node(0)
     finish_and_check(processes, burst.order_ids)
