@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import sys
 from pathlib import Path
@@ -212,3 +213,62 @@ def dlq_replay(ctx: click.Context, position: str) -> None:
     except (ValueError, LookupError) as e:
         raise ShopError(str(e)) from None
     click.echo(f"Replayed {position} to {letter.source_topic}")
+
+
+# --- reading the read model ----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--customer", default=None, help="Only this customer's orders.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def orders(ctx: click.Context, customer: str | None, limit: int, as_json: bool) -> None:
+    """List orders from the read model, newest first."""
+    from pizzashop.views import order_as_dict, order_line
+    from pizzashop.readmodel import open_readmodel
+
+    read_model = open_readmodel(settings_of(ctx).readmodel_url)
+    found = read_model.orders_of(customer, limit) if customer else read_model.recent_orders(limit)
+    if as_json:
+        click.echo(json.dumps([order_as_dict(v) for v in found], indent=2))
+    elif not found:
+        click.echo("No orders yet")
+    for view in [] if as_json else found:
+        click.echo(order_line(view))
+
+
+@main.command("order-status")
+@click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
+    """Show one order with its status history."""
+    from pizzashop.views import order_as_dict, order_report
+    from pizzashop.readmodel import open_readmodel
+
+    view = open_readmodel(settings_of(ctx).readmodel_url).get_order(order_id)
+    if view is None:
+        raise ShopError(f"no order {order_id!r} in the read model")
+    click.echo(json.dumps(order_as_dict(view), indent=2) if as_json else order_report(view))
+
+
+@main.command()
+@click.argument("order_id")
+@click.pass_context
+def retry(ctx: click.Context, order_id: str) -> None:
+    """Send a stuck order through the kitchen again (statuses never move backwards)."""
+    from pizzashop.ordering import OrderNotAccepted, OrderTaker
+    from pizzashop.readmodel import open_readmodel
+
+    settings = settings_of(ctx)
+    view = open_readmodel(settings.readmodel_url).get_order(order_id)
+    if view is None or view.order is None:
+        raise ShopError(f"no order {order_id!r} in the read model to retry")
+    if view.status.is_final:
+        raise ShopError(f"order {order_id} is final ({view.status.value}: {view.status.text})")
+    try:
+        OrderTaker(settings).place(view.order, order_id=order_id)
+    except OrderNotAccepted as e:
+        raise ShopError(f"order not retried: {e}") from None
+    click.echo(f"Order {order_id} sent to the kitchen again")

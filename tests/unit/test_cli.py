@@ -1,0 +1,59 @@
+"""The command line: clear errors, and the read model shown as text and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pizzashop.cli import main
+from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
+from pizzashop.readmodel import open_readmodel
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {"PIZZASHOP_STATE_DIR": str(tmp_path), "PIZZASHOP_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+
+
+def with_one_order(tmp_path: Path) -> None:
+    model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
+    order = Order(customer_id="c1", name="Italo", sauce="Pesto", cheese="Gouda",
+                  main_topping="Pork", extra_toppings=["Onion"])
+    model.apply([OrderPlaced("abc", order, 1_700_000_000_000),
+                 StatusChanged("abc", Status.IN_OVEN, 1_700_000_001_000)], {})
+    model.close()
+
+
+def test_orders_and_order_status_read_the_read_model(tmp_path: Path) -> None:
+    with_one_order(tmp_path)
+    runner = CliRunner()
+    listing = runner.invoke(main, ["orders"], env=env_for(tmp_path))
+    assert listing.exit_code == 0 and "abc" in listing.output and "in the oven" in listing.output
+    report = runner.invoke(main, ["order-status", "abc"], env=env_for(tmp_path))
+    assert "Pesto" in report.output and "100" in report.output and "200" in report.output
+    as_json = json.loads(runner.invoke(main, ["order-status", "abc", "--json"], env=env_for(tmp_path)).output)
+    assert [h["status"] for h in as_json["history"]] == [100, 200]
+
+
+def test_an_unknown_order_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["order-status", "nope"], env=env_for(tmp_path))
+    assert result.exit_code == 1 and "no order 'nope'" in result.output
+
+
+def test_an_order_off_the_menu_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Ketchup", "--cheese",
+                                       "Gouda", "--main-topping", "Pork"], env=env_for(tmp_path))
+    assert result.exit_code == 1 and "sauce" in result.output and "Ketchup" in result.output
+
+
+def test_an_unreachable_broker_refuses_the_order_clearly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Tomato", "--cheese",
+                                       "Gouda", "--main-topping", "Pork"],
+                                env={**env_for(tmp_path), "PIZZASHOP_LOG_LEVEL": "WARNING"})
+    assert result.exit_code == 1 and "order not placed" in result.output
+
+
+def test_a_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["orders"], env={**env_for(tmp_path), "PIZZASHOP_TIME_SCALE": "fast"})
+    assert result.exit_code == 1 and "time_scale" in result.output
