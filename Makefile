@@ -11,9 +11,11 @@ BIN    := $(VENV)/bin
 run: setup
 	$(BIN)/pizzashop up
 
+# Everything: unit, integration (real Kafka), fault and browser tests.
 test: setup browser
-	$(BIN)/pytest -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Only the fault tests (killed services, broker restarts, a node of three lost).
 test-faults: setup
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 

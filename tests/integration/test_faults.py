@@ -29,6 +29,8 @@ from tests.shop_harness import (
 BURST = 150
 BURST_SECONDS = 3.0
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture
 def processes(shop_settings: Settings, tmp_path: Path) -> Iterator[ShopProcesses]:
