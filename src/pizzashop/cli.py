@@ -272,3 +272,15 @@ def retry(ctx: click.Context, order_id: str) -> None:
     except OrderNotAccepted as e:
         raise ShopError(f"order not retried: {e}") from None
     click.echo(f"Order {order_id} sent to the kitchen again")
+
+
+@main.command()
+@click.pass_context
+def web(ctx: click.Context) -> None:
+    """Run the web app (http://127.0.0.1:8000 by default)."""
+    from pizzashop.runtime import configure_logging
+    from pizzashop.web.app import serve_web
+
+    settings = settings_of(ctx)
+    configure_logging("web", settings.log_level)
+    serve_web(settings)

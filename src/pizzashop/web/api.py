@@ -1,0 +1,118 @@
+"""The JSON API: sign in, place an order, read my orders, follow one as server-sent events.
+
+JSON POSTs are safe from cross-site request forgery because they must be sent as
+`application/json`: a form on another site cannot send that, and a script on another site
+cannot either without a CORS permission this app never grants.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from pizzashop import menu
+from pizzashop.contract import Order, menu_errors
+from pizzashop.ordering import OrderNotAccepted
+from pizzashop.readmodel import OrderView
+from pizzashop.web.orders import OrderBook
+from pizzashop.web.session import required_customer, sign_in
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class SignIn(BaseModel):
+    name: str = Field(description="The customer's name")
+
+
+class OrderRequest(BaseModel):
+    name: str = Field(description=f"Name on the order, 1 to {menu.MAX_NAME_LENGTH} characters")
+    sauce: str = Field(description="One of: " + ", ".join(menu.SAUCES))
+    cheese: str = Field(description="One of: " + ", ".join(menu.CHEESES))
+    main_topping: str = Field(description="One of: " + ", ".join(menu.MAIN_TOPPINGS))
+    extra_toppings: list[str] = Field(default_factory=list,
+                                      description="Any of: " + ", ".join(menu.EXTRA_TOPPINGS))
+
+
+def book_of(request: Request) -> OrderBook:
+    book: OrderBook = request.app.state.book
+    return book
+
+
+def require_json(request: Request) -> None:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "send JSON with Content-Type: application/json")
+
+
+def order_from(request_body: OrderRequest, customer: str) -> Order:
+    order = Order(customer_id=customer, **request_body.model_dump())
+    errors = menu_errors(order)
+    if errors:
+        raise HTTPException(422, [{"field": f, "message": m} for f, m in errors.items()])
+    return order
+
+
+def place(book: OrderBook, order: Order) -> str:
+    try:
+        return book.place(order).order_id
+    except OrderNotAccepted as e:
+        raise HTTPException(503, f"the kitchen cannot take orders right now ({e}); please try again") from None
+
+
+def as_json(view: OrderView) -> dict[str, Any]:
+    return {
+        "order_id": view.order_id,
+        "order": view.order.model_dump(exclude={"customer_id"}) if view.order else None,
+        "placed_at": view.placed_at,
+        "status": view.status.value,
+        "status_text": view.status.text,
+        "history": [{"status": e.status.value, "text": e.status.text, "timestamp": e.timestamp}
+                    for e in view.history],
+    }
+
+
+@router.post("/session", status_code=201, summary="Sign in with a name")
+def api_sign_in(body: SignIn, request: Request) -> dict[str, str]:
+    require_json(request)
+    name = body.name.strip()
+    if not name or len(name) > menu.MAX_NAME_LENGTH:
+        raise HTTPException(422, [{"field": "name", "message": f"1 to {menu.MAX_NAME_LENGTH} characters"}])
+    return {"customer_id": sign_in(request, name), "name": name}
+
+
+@router.post("/orders", status_code=201, summary="Place an order")
+def api_place_order(body: OrderRequest, request: Request) -> dict[str, Any]:
+    require_json(request)
+    order = order_from(body, required_customer(request))
+    order_id = place(book_of(request), order)
+    return {"order_id": order_id, "status": 100, "links": {"self": f"/api/orders/{order_id}"}}
+
+
+@router.get("/orders", summary="My orders, newest first")
+def api_my_orders(request: Request) -> list[dict[str, Any]]:
+    return [as_json(v) for v in book_of(request).orders_of(required_customer(request))]
+
+
+@router.get("/orders/{order_id}", summary="One of my orders with its status history")
+def api_order(order_id: str, request: Request) -> dict[str, Any]:
+    view = book_of(request).order_of(required_customer(request), order_id)
+    if view is None:
+        raise HTTPException(404, f"no order {order_id} among yours")
+    return as_json(view)
+
+
+@router.get("/orders/{order_id}/events", summary="Server-sent events: each status change of an order")
+async def api_order_events(
+    order_id: str, request: Request, after: int = 0,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Each event's id is its place in the read model's history: a client that reconnects
+    with Last-Event-ID (browsers do) gets every change after it. `after` does the same for
+    the first connection."""
+    if book_of(request).order_of(required_customer(request), order_id) is None:
+        raise HTTPException(404, f"no order {order_id} among yours")
+    stream = book_of(request).status_changes(order_id, last_event_id or after, request.is_disconnected)
+    return StreamingResponse(stream, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,102 @@
+"""The web app: the command side (it places orders on `pizza-ordered`) and a window on the
+query side (it reads the read model), as server-side pages and as a JSON API.
+
+Pages work without JavaScript; the order page follows its order live with server-sent
+events. Customers sign in with a name and get a signed session cookie; the customer id
+comes from that session, never from a form.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from pizzashop.config import Settings
+from pizzashop.ordering import OrderTaker
+from pizzashop.readmodel import ReadModel
+from pizzashop.web import api, pages
+from pizzashop.web.orders import OrderBook
+
+log = logging.getLogger("pizzashop.web")
+
+HERE = Path(__file__).parent
+SESSION_DAYS = 30
+
+
+def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTaker) -> FastAPI:
+    app = FastAPI(
+        title="pizzashop",
+        description="Order a pizza and follow it from the oven to your door.",
+        version="1.0",
+    )
+    app.state.book = OrderBook(read_model, order_taker)
+    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["clock"] = clock
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(settings),
+                       session_cookie="pizzashop_session", max_age=SESSION_DAYS * 24 * 3600,
+                       same_site="lax")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    return app
+
+
+def clock(timestamp_ms: int) -> str:
+    return datetime.fromtimestamp(timestamp_ms / 1000).strftime("%H:%M:%S")
+
+
+def session_secret(settings: Settings) -> str:
+    """The key that signs session cookies: configured, or made once and kept in the state folder."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.state_dir / "web-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = [_problem(e) for e in error.errors()]
+    status = 400 if any(p["field"] == "body" for p in problems) else 422
+    return JSONResponse({"detail": problems}, status_code=status)
+
+
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    if error.get("type") == "json_invalid":
+        return {"field": "body", "message": "the body is not valid JSON"}
+    return {"field": ".".join(location) or "body", "message": str(error.get("msg", "invalid"))}
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+    return pages.error_page(request, error.status_code, str(error.detail))
+
+
+def serve_web(settings: Settings) -> None:
+    """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
+    import uvicorn
+
+    from pizzashop.readmodel import open_readmodel
+
+    app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
+    log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
+    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_config=None,
+                access_log=False)

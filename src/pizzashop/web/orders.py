@@ -1,0 +1,96 @@
+"""What the web app knows about orders: the read model, plus the orders it has just placed.
+
+Read-your-writes without a dual write: an order the broker has acknowledged is kept in a
+small in-memory list of this process until the read model has it, and shown from there at
+status 100. Nothing about it is written anywhere but `pizza-ordered`. (A session cookie
+would survive a restart of the web app, but would grow with every order and travel with
+every request; the gap it covers is a fraction of a second.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+
+from pizzashop.contract import Order, OrderPlaced, Status
+from pizzashop.ordering import OrderTaker
+from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
+
+JUST_PLACED_LIMIT = 1000
+CHECK_EVERY = 0.2  # how often a live stream looks at the read model
+KEEP_ALIVE_EVERY = 15.0
+
+
+class OrderBook:
+    def __init__(self, read_model: ReadModel, order_taker: OrderTaker) -> None:
+        self.read_model = read_model
+        self.order_taker = order_taker
+        self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def place(self, order: Order) -> OrderPlaced:
+        """Produce the order; returns once the broker acknowledged it (OrderNotAccepted if not)."""
+        placed = self.order_taker.place(order)
+        with self._lock:
+            self._just_placed[placed.order_id] = placed
+            while len(self._just_placed) > JUST_PLACED_LIMIT:
+                self._just_placed.popitem(last=False)
+        return placed
+
+    def order_of(self, customer_id: str, order_id: str) -> OrderView | None:
+        """The customer's order, or None: someone else's order is as unknown as no order."""
+        view = self.read_model.get_order(order_id)
+        if view is None or view.order is None:
+            view = self._just_placed_view(order_id) or view
+        if view is None or view.customer_id != customer_id:
+            return None
+        return view
+
+    def orders_of(self, customer_id: str) -> list[OrderView]:
+        known = self.read_model.orders_of(customer_id)
+        seen = {v.order_id for v in known}
+        with self._lock:
+            pending = [p for p in self._just_placed.values()
+                       if p.order.customer_id == customer_id and p.order_id not in seen]
+        views = known + [_as_received(p) for p in pending]
+        return sorted(views, key=lambda v: v.placed_at or 0, reverse=True)
+
+    def _just_placed_view(self, order_id: str) -> OrderView | None:
+        with self._lock:
+            placed = self._just_placed.get(order_id)
+        return _as_received(placed) if placed else None
+
+    async def status_changes(self, order_id: str, after_seq: int,
+                             disconnected: Callable[[], "asyncio.Future[bool]"]) -> AsyncIterator[str]:
+        """Server-sent events for each new status of an order, until it is final."""
+        last, quiet = after_seq, 0.0
+        while not await disconnected():
+            entries = await asyncio.to_thread(self.read_model.history_after, order_id, last)
+            for entry in entries:
+                last = entry.seq
+                yield sse_event(entry)
+            view = await asyncio.to_thread(self.read_model.get_order, order_id)
+            if view is not None and view.status.is_final and not entries:
+                return
+            quiet = 0.0 if entries else quiet + CHECK_EVERY
+            if quiet >= KEEP_ALIVE_EVERY:
+                quiet = 0.0
+                yield ": still here\n\n"
+            await asyncio.sleep(CHECK_EVERY)
+
+
+def sse_event(entry: StatusEntry) -> str:
+    data = json.dumps({"status": entry.status.value, "text": entry.status.text,
+                       "timestamp": entry.timestamp, "final": entry.status.is_final})
+    return f"id: {entry.seq}\nevent: status\ndata: {data}\n\n"
+
+
+def _as_received(placed: OrderPlaced) -> OrderView:
+    return OrderView(
+        order_id=placed.order_id, customer_id=placed.order.customer_id, order=placed.order,
+        placed_at=placed.timestamp, status=Status.RECEIVED,
+        history=(StatusEntry(0, Status.RECEIVED, placed.timestamp),), updated_at=placed.timestamp,
+    )

@@ -1,0 +1,124 @@
+"""The pages a customer sees: sign in, the menu, the confirmation, my orders, one order."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from pizzashop import menu
+from pizzashop.contract import Order, Status, menu_errors
+from pizzashop.ordering import OrderNotAccepted
+from pizzashop.web.orders import OrderBook
+from pizzashop.web.session import check_csrf, csrf_token, customer_id, customer_name, sign_in
+
+router = APIRouter(include_in_schema=False)
+
+TIMELINE = (Status.RECEIVED, Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
+Text = Annotated[str, Form()]
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    context.update(customer=customer_name(request), csrf=csrf_token(request), menu=menu)
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    titles = {404: "We could not find that", 403: "That did not work", 503: "The kitchen is busy"}
+    return render(request, "error.html", status_code,
+                  title=titles.get(status_code, "Something went wrong"), message=message)
+
+
+def book_of(request: Request) -> OrderBook:
+    book: OrderBook = request.app.state.book
+    return book
+
+
+def to_sign_in() -> RedirectResponse:
+    return RedirectResponse("/signin", status_code=303)
+
+
+@router.get("/signin")
+def sign_in_page(request: Request) -> Response:
+    return render(request, "signin.html")
+
+
+@router.post("/signin")
+def sign_in_form(request: Request, name: Text = "", csrf: Text = "") -> Response:
+    check_csrf(request, csrf)
+    name = name.strip()
+    if not name or len(name) > menu.MAX_NAME_LENGTH:
+        return render(request, "signin.html", 422, error=f"Your name, please: 1 to {menu.MAX_NAME_LENGTH} characters.",
+                      name=name)
+    sign_in(request, name)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/signout")
+def sign_out(request: Request, csrf: Text = "") -> Response:
+    check_csrf(request, csrf)
+    request.session.clear()
+    return to_sign_in()
+
+
+@router.get("/")
+def menu_page(request: Request) -> Response:
+    if customer_id(request) is None:
+        return to_sign_in()
+    return render(request, "menu.html", chosen={"name": customer_name(request), "extra_toppings": []})
+
+
+@router.post("/orders")
+async def place_order_form(request: Request) -> Response:
+    customer = customer_id(request)
+    if customer is None:
+        return to_sign_in()
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    chosen = {
+        "name": str(form.get("name", "")), "sauce": str(form.get("sauce", "")),
+        "cheese": str(form.get("cheese", "")), "main_topping": str(form.get("main_topping", "")),
+        "extra_toppings": [str(x) for x in form.getlist("extra_toppings")],
+    }
+    order = Order(customer_id=customer, **chosen)  # type: ignore[arg-type]
+    errors = menu_errors(order)
+    if errors:
+        return render(request, "menu.html", 422, chosen=chosen, errors=errors)
+    try:
+        placed = await _place(request, order)
+    except OrderNotAccepted:
+        return render(request, "menu.html", 503, chosen=chosen, errors={
+            "order": "The kitchen cannot take orders right now. Nothing was ordered; please try again."})
+    return RedirectResponse(f"/orders/{placed}?placed=1", status_code=303)
+
+
+async def _place(request: Request, order: Order) -> str:
+    from starlette.concurrency import run_in_threadpool
+
+    placed = await run_in_threadpool(book_of(request).place, order)
+    return placed.order_id
+
+
+@router.get("/orders")
+def my_orders(request: Request) -> Response:
+    customer = customer_id(request)
+    if customer is None:
+        return to_sign_in()
+    return render(request, "orders.html", orders=book_of(request).orders_of(customer))
+
+
+@router.get("/orders/{order_id}")
+def order_page(request: Request, order_id: str, placed: int = 0) -> Response:
+    customer = customer_id(request)
+    if customer is None:
+        return to_sign_in()
+    view = book_of(request).order_of(customer, order_id)
+    if view is None:
+        raise HTTPException(404, "There is no such order among yours. Check the link, or see My orders.")
+    reached = {entry.status: entry.timestamp for entry in view.history}
+    last_seq = max((entry.seq for entry in view.history), default=0)
+    return render(request, "order.html", view=view, timeline=TIMELINE, reached=reached,
+                  just_placed=bool(placed), last_seq=last_seq)

@@ -1,0 +1,238 @@
+"""The web layer with a real SQLite read model and a stand-in for the broker's acknowledgement."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pizzashop import contract
+from pizzashop.config import load_settings
+from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
+from pizzashop.ordering import OrderNotAccepted
+from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.web.app import create_app
+
+GOOD = {"name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni",
+        "extra_toppings": ["Mushroom", "Onion"]}
+
+
+class AcknowledgingTaker:
+    """Stands in for OrderTaker: records what would have been produced."""
+
+    def __init__(self) -> None:
+        self.placed: list[OrderPlaced] = []
+        self.broker_down = False
+
+    def place(self, order: Order, order_id: str | None = None) -> OrderPlaced:
+        if self.broker_down:
+            raise OrderNotAccepted("the broker did not acknowledge the order within 5s")
+        event = OrderPlaced(order_id or contract.new_order_id(), order, contract.now_ms())
+        self.placed.append(event)
+        return event
+
+
+@pytest.fixture
+def read_model(tmp_path: Path) -> Iterator[ReadModel]:
+    model = open_readmodel(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
+    yield model
+    model.close()
+
+
+@pytest.fixture
+def taker() -> AcknowledgingTaker:
+    return AcknowledgingTaker()
+
+
+@pytest.fixture
+def client(tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker) -> TestClient:
+    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
+    return TestClient(create_app(settings, read_model, taker))  # type: ignore[arg-type]
+
+
+def signed_in(client: TestClient, name: str = "Italo") -> TestClient:
+    assert client.post("/api/session", json={"name": name}).status_code == 201
+    return client
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "the page has no anti-forgery token"
+    return match.group(1)
+
+
+# --- the JSON API ------------------------------------------------------------------------------
+
+
+def test_placing_an_order_produces_it_and_answers_201(client: TestClient, taker: AcknowledgingTaker) -> None:
+    response = signed_in(client).post("/api/orders", json=GOOD)
+    assert response.status_code == 201, response.text
+    (placed,) = taker.placed
+    assert response.json()["order_id"] == placed.order_id
+    assert placed.order.extra_toppings == ["Mushroom", "Onion"]
+
+
+def test_the_customer_comes_from_the_session_not_the_body(client: TestClient, taker: AcknowledgingTaker) -> None:
+    customer = signed_in(client).post("/api/session", json={"name": "Ada"}).json()["customer_id"]
+    client.post("/api/orders", json={**GOOD, "customer_id": "someone-else"})
+    assert taker.placed[0].order.customer_id == customer
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"sauce": None}, "sauce"),
+    ({"sauce": "Ketchup"}, "sauce"),
+    ({"cheese": "Brie"}, "cheese"),
+    ({"main_topping": "Tofu"}, "main_topping"),
+    ({"extra_toppings": ["Glitter"]}, "extra_toppings"),
+    ({"name": ""}, "name"),
+    ({"name": "x" * 41}, "name"),
+    ({"extra_toppings": ["Mushroom", "Onion", "Eggs", "Black olives", "Green pepper", "Fresh garlic", "Onion"]},
+     "extra_toppings"),
+])
+def test_bad_orders_get_a_4xx_naming_the_field_and_nothing_is_produced(
+    client: TestClient, taker: AcknowledgingTaker, change: dict, field: str,
+) -> None:
+    body = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    response = signed_in(client).post("/api/orders", json=body)
+    assert response.status_code == 422, response.text
+    assert field in [problem["field"] for problem in response.json()["detail"]], response.json()
+    assert taker.placed == []
+
+
+def test_malformed_json_is_a_400_and_nothing_is_produced(client: TestClient, taker: AcknowledgingTaker) -> None:
+    response = signed_in(client).post("/api/orders", content=b'{"name": "Italo",',
+                                      headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["field"] == "body"
+    assert taker.placed == []
+
+
+def test_a_json_post_sent_as_a_form_is_refused(client: TestClient, taker: AcknowledgingTaker) -> None:
+    response = signed_in(client).post("/api/orders", content=b'{"name": "x"}',
+                                      headers={"Content-Type": "text/plain"})
+    assert response.status_code in (400, 415, 422)
+    assert taker.placed == []
+
+
+def test_an_order_is_refused_with_503_when_the_broker_does_not_acknowledge(
+    client: TestClient, taker: AcknowledgingTaker,
+) -> None:
+    taker.broker_down = True
+    response = signed_in(client).post("/api/orders", json=GOOD)
+    assert response.status_code == 503
+    assert "cannot take orders" in response.json()["detail"]
+
+
+def test_without_signing_in_the_api_answers_401(client: TestClient) -> None:
+    assert client.post("/api/orders", json=GOOD).status_code == 401
+    assert client.get("/api/orders").status_code == 401
+
+
+def test_someone_elses_order_is_a_404(client: TestClient) -> None:
+    order_id = signed_in(client, "Ada").post("/api/orders", json=GOOD).json()["order_id"]
+    assert client.get(f"/api/orders/{order_id}").status_code == 200
+    signed_in(client, "Bob")
+    assert client.get(f"/api/orders/{order_id}").status_code == 404
+    assert client.get(f"/orders/{order_id}").status_code == 404
+
+
+def test_read_your_writes_before_the_read_model_has_the_order(client: TestClient) -> None:
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    order = client.get(f"/api/orders/{order_id}").json()
+    assert order["status"] == 100 and order["order"]["sauce"] == "Tomato"
+    assert [o["order_id"] for o in client.get("/api/orders").json()] == [order_id]
+    assert "Order received and being prepared" in client.get(f"/orders/{order_id}").text
+
+
+def test_my_orders_come_from_the_read_model_newest_first(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+) -> None:
+    signed_in(client)
+    first = client.post("/api/orders", json=GOOD).json()["order_id"]
+    second = client.post("/api/orders", json={**GOOD, "sauce": "Pesto"}).json()["order_id"]
+    read_model.apply([*taker.placed, StatusChanged(first, Status.DELIVERED, contract.now_ms())], {})
+    orders = client.get("/api/orders").json()
+    assert [o["order_id"] for o in orders] == [second, first]
+    assert orders[1]["status"] == 400
+
+
+def test_the_event_stream_resumes_after_last_event_id(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+) -> None:
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    now = contract.now_ms()
+    read_model.apply([taker.placed[0], StatusChanged(order_id, Status.IN_OVEN, now),
+                      StatusChanged(order_id, Status.OUT_FOR_DELIVERY, now + 1),
+                      StatusChanged(order_id, Status.DELIVERED, now + 2)], {})
+    everything = client.get(f"/api/orders/{order_id}/events").text
+    ids = [int(i) for i in re.findall(r"^id: (\d+)$", everything, re.M)]
+    assert len(ids) == 4 and '"status": 400' in everything
+    resumed = client.get(f"/api/orders/{order_id}/events", headers={"Last-Event-ID": str(ids[1])}).text
+    assert re.findall(r'"status": (\d+)', resumed) == ["300", "400"], "only what came after the last id"
+
+
+def test_the_openapi_description_lists_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/session", "/api/orders", "/api/orders/{order_id}", "/api/orders/{order_id}/events"} <= set(paths)
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+def sign_in_page(client: TestClient, name: str = "Italo") -> str:
+    token = csrf_of(client.get("/signin").text)
+    response = client.post("/signin", data={"name": name, "csrf": token})
+    assert response.status_code == 200, response.text  # followed to the menu
+    return response.text
+
+
+def test_signing_in_and_ordering_through_the_pages(client: TestClient, taker: AcknowledgingTaker) -> None:
+    menu_html = sign_in_page(client)
+    response = client.post("/orders", data={**GOOD, "csrf": csrf_of(menu_html)})
+    assert response.status_code == 200 and "your order is placed" in response.text
+    assert taker.placed[0].order_id in response.text
+
+
+def test_a_form_without_the_token_is_refused(client: TestClient, taker: AcknowledgingTaker) -> None:
+    sign_in_page(client)
+    response = client.post("/orders", data={**GOOD, "csrf": "forged"})
+    assert response.status_code == 403 and taker.placed == []
+    assert client.post("/signin", data={"name": "Mallory"}).status_code == 403
+
+
+def test_a_bad_form_shows_the_menu_again_with_the_field_named(client: TestClient, taker: AcknowledgingTaker) -> None:
+    menu_html = sign_in_page(client)
+    response = client.post("/orders", data={**GOOD, "sauce": "Ketchup", "csrf": csrf_of(menu_html)})
+    assert response.status_code == 422 and "Ketchup" in response.text and taker.placed == []
+
+
+def test_a_name_with_a_script_is_shown_escaped(client: TestClient) -> None:
+    evil = "<script>alert(1)</script>"
+    menu_html = sign_in_page(client, name="Eve")
+    response = client.post("/orders", data={**GOOD, "name": evil[:40], "csrf": csrf_of(menu_html)})
+    assert "<script>alert(1)" not in response.text
+    assert "&lt;script&gt;alert(1)" in response.text
+    assert "&lt;script&gt;" in client.get("/orders").text
+
+
+def test_an_unknown_order_has_a_clear_404_page(client: TestClient) -> None:
+    sign_in_page(client)
+    response = client.get("/orders/no-such-order")
+    assert response.status_code == 404 and "no such order" in response.text
+
+
+def test_the_broker_down_shows_a_503_page_and_keeps_the_choices(
+    client: TestClient, taker: AcknowledgingTaker,
+) -> None:
+    menu_html = sign_in_page(client)
+    taker.broker_down = True
+    response = client.post("/orders", data={**GOOD, "csrf": csrf_of(menu_html)})
+    assert response.status_code == 503 and "Nothing was ordered" in response.text
+
+
+def test_pages_need_a_signed_in_customer(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/signin"
