@@ -1,0 +1,56 @@
+"""The whole shop for the browser: four services on the session's broker, and the web app."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+
+from pizzashop.config import Settings
+from pizzashop.ordering import OrderTaker
+from pizzashop.readmodel import open_readmodel
+from pizzashop.services import SERVICE_NAMES
+from pizzashop.web.app import create_app
+from tests.ports import free_port
+from tests.shop_harness import RunningShop, wait_for
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@dataclass
+class OpenShop:
+    url: str
+    settings: Settings
+
+
+@pytest.fixture
+def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
+    # Slow enough to watch the status move in the page, fast enough for a test.
+    settings = shop_settings.replace(time_scale=0.2, web_port=free_port())
+    services = RunningShop(settings)
+    for name in SERVICE_NAMES:
+        services.start(name)
+    app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.web_port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=30, what="the web server to start")
+    try:
+        yield OpenShop(f"http://127.0.0.1:{settings.web_port}", settings)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        services.stop_all()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    assert path, "Debian's chromium is missing: run scripts/ensure-chromium (make test does)"
+    return path

@@ -1,0 +1,52 @@
+"""The web app with the real order taker: the order lands on pizza-ordered, or a clear 503."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from confluent_kafka import Consumer
+from fastapi.testclient import TestClient
+
+from pizzashop.config import Settings, kafka_client_config
+from pizzashop.ordering import OrderTaker
+from pizzashop.readmodel import open_readmodel
+from pizzashop.web.app import create_app
+from tests.ports import free_port
+
+ORDER = {"name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni",
+         "extra_toppings": ["Mushroom"]}
+
+
+def client_for(settings: Settings, timeout: float = 5.0) -> TestClient:
+    app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings, timeout))
+    client = TestClient(app)
+    assert client.post("/api/session", json={"name": "Italo"}).status_code == 201
+    return client
+
+
+def test_an_order_from_the_api_lands_on_pizza_ordered_in_the_seeds_shape(shop_settings: Settings) -> None:
+    client = client_for(shop_settings)
+    order_id = client.post("/api/orders", json=ORDER).json()["order_id"]
+
+    consumer = Consumer({**kafka_client_config(shop_settings), "group.id": f"web-{order_id}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe(["pizza-ordered"])
+    value = None
+    deadline = time.monotonic() + 30
+    while value is None and time.monotonic() < deadline:
+        for message in consumer.consume(500, 0.5):
+            if message.error() is None and message.key() == order_id.encode():
+                value = json.loads(message.value())
+    consumer.close()
+    assert value is not None, "the order never reached pizza-ordered"
+    assert value["status"] == 100 and isinstance(value["timestamp"], int)
+    assert {k: value["order"][k] for k in ORDER} == ORDER
+    assert set(value["order"]) == {*ORDER, "customer_id"}
+
+
+def test_an_unreachable_broker_gets_a_503_not_a_lost_order(shop_settings: Settings) -> None:
+    nowhere = shop_settings.replace(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    response = client_for(nowhere, timeout=1.0).post("/api/orders", json=ORDER)
+    assert response.status_code == 503
+    assert "cannot take orders" in response.json()["detail"]
