@@ -1,53 +1,42 @@
-"""The read model: idempotent, never moving backwards, offsets kept with the view."""
+"""The read model: idempotent, never moving backwards, offsets kept with the view.
+
+Every test runs against SQLite and, when its binaries are here, PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.readmodel import ReadModel, open_readmodel, status_after
-from pizzashop.services.status import orders_to_mark_stuck
-
-T0 = 1_700_000_000_000
-
-
-@pytest.fixture
-def read_model(tmp_path: Path) -> Iterator[ReadModel]:
-    model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
-    yield model
-    model.close()
+from pizzashop.contract import OrderPlaced, Status, StatusChanged
+from pizzashop.readmodel import OrderView, ReadModel, status_after
+from tests.unit.conftest import OpenReadModel
+from tests.unit.shop_events import T0, placed, progress, stuck
 
 
-def placed(order_id: str, customer: str = "c1", at: int = T0) -> OrderPlaced:
-    order = Order(customer_id=customer, name="Italo", sauce="Tomato", cheese="Mozzarella",
-                  main_topping="Pepperoni", extra_toppings=["Mushroom"])
-    return OrderPlaced(order_id, order, at)
-
-
-def progress(order_id: str, at: int = T0) -> list[OrderPlaced | StatusChanged]:
-    return [placed(order_id, at=at),
-            StatusChanged(order_id, Status.IN_OVEN, at + 1),
-            StatusChanged(order_id, Status.OUT_FOR_DELIVERY, at + 2),
-            StatusChanged(order_id, Status.DELIVERED, at + 3)]
+def view_of(read_model: ReadModel, order_id: str) -> OrderView:
+    view = read_model.get_order(order_id)
+    assert view is not None, f"{order_id} is not in the read model"
+    return view
 
 
 def statuses(read_model: ReadModel, order_id: str) -> list[Status]:
-    view = read_model.get_order(order_id)
-    assert view is not None, f"{order_id} is not in the read model"
-    return [entry.status for entry in view.history]
+    return [entry.status for entry in view_of(read_model, order_id).history]
 
 
 def test_an_order_shows_its_full_history(read_model: ReadModel) -> None:
     read_model.apply(progress("a"), {})
-    view = read_model.get_order("a")
-    assert view is not None and view.status is Status.DELIVERED
+    view = view_of(read_model, "a")
+    assert view.status is Status.DELIVERED and view.status_text == "Your pizza was delivered"
     assert statuses(read_model, "a") == [100, 200, 300, 400]
     assert view.placed_at == T0 and view.updated_at == T0 + 3
     assert view.order is not None and view.order.extra_toppings == ["Mushroom"]
+
+
+def test_an_unknown_order_is_none(read_model: ReadModel) -> None:
+    assert read_model.get_order("nope") is None
 
 
 def test_applying_the_same_events_twice_changes_nothing(read_model: ReadModel) -> None:
@@ -57,18 +46,25 @@ def test_applying_the_same_events_twice_changes_nothing(read_model: ReadModel) -
     assert read_model.get_order("a") == before
 
 
-def test_replaying_everything_from_the_start_rebuilds_the_same_view(tmp_path: Path) -> None:
-    events = progress("a") + progress("b", at=T0 + 10)
-    first = open_readmodel(f"sqlite:///{tmp_path / 'one.sqlite3'}")
-    second = open_readmodel(f"sqlite:///{tmp_path / 'two.sqlite3'}")
+def test_an_order_placed_twice_keeps_its_first_placing(read_model: ReadModel) -> None:
+    read_model.apply([placed("a", at=T0)], {})
+    read_model.apply([placed("a", customer="someone else", at=T0 + 99)], {})
+    view = view_of(read_model, "a")
+    assert (view.customer_id, view.placed_at, view.updated_at) == ("c1", T0, T0)
+    assert statuses(read_model, "a") == [100]
+
+
+def test_replaying_everything_from_the_start_rebuilds_the_same_view(open_model: OpenReadModel) -> None:
+    events = progress("a") + [stuck("b", T0 + 60)] + progress("b", at=T0 + 10)[:2] + [placed("c", at=T0 + 20)]
+    first, second = open_model(), open_model()
     first.apply(events, {})
     for event in events:  # one at a time, as a slow status service would
         second.apply([event], {})
     second.apply(events, {})  # and replayed once more
-    for order_id in ("a", "b"):
-        one, two = first.get_order(order_id), second.get_order(order_id)
-        assert one is not None and two is not None
-        assert (one.status, [e.status for e in one.history]) == (two.status, [e.status for e in two.history])
+    for order_id in ("a", "b", "c"):
+        one, two = view_of(first, order_id), view_of(second, order_id)
+        assert (one.status, one.updated_at, [e.status for e in one.history]) == (
+            two.status, two.updated_at, [e.status for e in two.history])
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
@@ -78,19 +74,38 @@ def test_status_never_moves_backwards_whatever_order_events_arrive_in(
     events = progress("a")
     for index in order:
         read_model.apply([events[index]], {})
-    view = read_model.get_order("a")
-    assert view is not None and view.status is Status.DELIVERED
+        shown = view_of(read_model, "a").status
+        assert shown == max(events[i].status if isinstance(events[i], StatusChanged) else 100
+                            for i in order[:order.index(index) + 1]), "shows the furthest step seen"
+    assert view_of(read_model, "a").status is Status.DELIVERED
     assert statuses(read_model, "a") == [100, 200, 300, 400], "each status once, in time order"
+
+
+def test_every_arrival_order_in_one_batch_ends_delivered(read_model: ReadModel) -> None:
+    for n, order in enumerate(itertools.permutations(progress("a"))):
+        order_id = f"a{n}"
+        read_model.apply([_renamed(e, order_id) for e in order], {})
+        assert view_of(read_model, order_id).status is Status.DELIVERED
+        assert statuses(read_model, order_id) == [100, 200, 300, 400]
+
+
+def test_live_history_numbers_increase_in_arrival_order(read_model: ReadModel) -> None:
+    for event in reversed(progress("a")):
+        read_model.apply([event], {})
+    seqs = [e.seq for e in read_model.history_after("a", 0)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    assert [e.status for e in read_model.history_after("a", 0)] == [400, 300, 200, 100]
 
 
 def test_a_status_before_its_order_is_kept_and_filled_in_later(read_model: ReadModel) -> None:
     read_model.apply([StatusChanged("a", Status.IN_OVEN, T0 + 1)], {})
-    early = read_model.get_order("a")
-    assert early is not None and early.order is None and early.status is Status.IN_OVEN
+    early = view_of(read_model, "a")
+    assert early.order is None and early.customer_id is None and early.status is Status.IN_OVEN
     read_model.apply([placed("a")], {})
-    view = read_model.get_order("a")
-    assert view is not None and view.order is not None and view.customer_id == "c1"
+    view = view_of(read_model, "a")
+    assert view.order is not None and view.customer_id == "c1" and view.placed_at == T0
     assert view.status is Status.IN_OVEN
+    assert [o.order_id for o in read_model.orders_of("c1")] == ["a"]
 
 
 def test_offsets_are_stored_with_the_batch(read_model: ReadModel) -> None:
@@ -111,7 +126,16 @@ def test_a_failed_batch_stores_neither_events_nor_offsets(read_model: ReadModel)
 def test_orders_of_a_customer_are_theirs_only_newest_first(read_model: ReadModel) -> None:
     read_model.apply([placed("old", "c1", T0), placed("new", "c1", T0 + 5), placed("other", "c2", T0 + 9)], {})
     assert [v.order_id for v in read_model.orders_of("c1")] == ["new", "old"]
+    assert [v.order_id for v in read_model.orders_of("c1", limit=1)] == ["new"]
     assert [v.order_id for v in read_model.orders_of("c2")] == ["other"]
+    assert read_model.orders_of("nobody") == []
+
+
+def test_recent_orders_are_everyones_latest_first(read_model: ReadModel) -> None:
+    read_model.apply([placed("x", "c1", T0), placed("y", "c2", T0 + 5),
+                      StatusChanged("x", Status.IN_OVEN, T0 + 9)], {})
+    assert [v.order_id for v in read_model.recent_orders()] == ["x", "y"]
+    assert [v.order_id for v in read_model.recent_orders(limit=1)] == ["x"]
 
 
 def test_history_after_gives_only_what_came_later(read_model: ReadModel) -> None:
@@ -121,13 +145,79 @@ def test_history_after_gives_only_what_came_later(read_model: ReadModel) -> None
     read_model.apply(progress("a")[2:], {})
     later = read_model.history_after("a", seen[-1].seq)
     assert [e.status for e in later] == [300, 400]
+    assert read_model.history_after("a", later[-1].seq) == []
+
+
+def test_stalled_orders_are_those_not_moving_and_not_done(read_model: ReadModel) -> None:
+    read_model.apply(progress("done") + progress("slow")[:2] + [placed("fresh", at=T0 + 100)]
+                     + progress("marked")[:1] + [stuck("marked", T0 + 50)], {})
+    assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 100)] == ["slow"]
+    assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 101)] == ["slow", "fresh"]
 
 
 def test_stuck_shows_until_the_order_moves_on(read_model: ReadModel) -> None:
-    read_model.apply(progress("a")[:2] + [StatusChanged("a", Status.STUCK, T0 + 50)], {})
-    assert read_model.get_order("a").status is Status.STUCK  # type: ignore[union-attr]
-    read_model.apply(progress("a")[2:], {})
-    assert read_model.get_order("a").status is Status.DELIVERED  # type: ignore[union-attr]
+    read_model.apply(progress("a")[:2] + [stuck("a", T0 + 50)], {})
+    assert view_of(read_model, "a").status is Status.STUCK
+    read_model.apply(progress("a")[2:3], {})
+    assert view_of(read_model, "a").status is Status.OUT_FOR_DELIVERY
+    read_model.apply(progress("a")[3:], {})
+    assert view_of(read_model, "a").status is Status.DELIVERED
+    assert statuses(read_model, "a") == [100, 200, 300, 400, 510]
+
+
+def test_a_late_step_from_before_the_stuck_mark_does_not_move_it_back(read_model: ReadModel) -> None:
+    a = progress("a")
+    read_model.apply([a[0], a[2], stuck("a", T0 + 50)], {})  # 200 is late, 300 is here
+    read_model.apply([a[1]], {})
+    assert view_of(read_model, "a").status is Status.STUCK, "200 is not progress past 300"
+    read_model.apply([a[3]], {})
+    assert view_of(read_model, "a").status is Status.DELIVERED
+
+
+def test_an_order_stuck_twice_keeps_its_latest_mark_once(read_model: ReadModel) -> None:
+    a = progress("a")
+    read_model.apply(a[:2] + [stuck("a", T0 + 50)], {})
+    read_model.apply([a[2], stuck("a", T0 + 90)], {})
+    view = view_of(read_model, "a")
+    assert view.status is Status.STUCK and view.updated_at == T0 + 90
+    assert [(e.status, e.timestamp) for e in view.history][-1] == (Status.STUCK, T0 + 90)
+    assert statuses(read_model, "a").count(Status.STUCK) == 1
+    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == [], "a stuck order is not stalled again"
+
+
+def test_a_stale_stuck_mark_replayed_changes_nothing(read_model: ReadModel) -> None:
+    a = progress("a")
+    read_model.apply(a[:2] + [stuck("a", T0 + 50)] + a[2:3], {})
+    before = view_of(read_model, "a")
+    read_model.apply([stuck("a", T0 + 50)], {})
+    assert view_of(read_model, "a") == before and before.status is Status.OUT_FOR_DELIVERY
+
+
+def test_a_delivered_order_is_never_marked_stuck(read_model: ReadModel) -> None:
+    read_model.apply(progress("a") + [stuck("a", T0 + 50)], {})
+    assert view_of(read_model, "a").status is Status.DELIVERED
+    assert Status.STUCK not in statuses(read_model, "a")
+
+
+def test_an_invalid_order_stays_invalid(read_model: ReadModel) -> None:
+    read_model.apply([placed("a"), StatusChanged("a", Status.INVALID_ORDER, T0 + 1),
+                      StatusChanged("a", Status.IN_OVEN, T0 + 2)], {})
+    assert view_of(read_model, "a").status is Status.INVALID_ORDER
+    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == []
+
+
+def test_a_second_read_model_on_the_same_database_sees_each_batch_whole(tmp_path: Path) -> None:
+    from pizzashop.readmodel import open_readmodel
+
+    url = f"sqlite:///{tmp_path}/shared.sqlite3"
+    writer, reader = open_readmodel(url), open_readmodel(url)
+    try:
+        writer.apply(progress("a"), {("pizza-status", 0): 4})
+        assert statuses(reader, "a") == [100, 200, 300, 400]
+        assert reader.stored_offsets() == {("pizza-status", 0): 4}
+    finally:
+        writer.close()
+        reader.close()
 
 
 def test_status_after_keeps_final_statuses() -> None:
@@ -138,10 +228,13 @@ def test_status_after_keeps_final_statuses() -> None:
     assert status_after(None, Status.IN_OVEN) is Status.IN_OVEN
 
 
-def test_the_watchdog_marks_only_orders_that_stopped_moving(read_model: ReadModel) -> None:
-    read_model.apply(progress("done") + progress("stalled")[:2] + [placed("fresh", at=T0 + 100_000)], {})
-    marks = orders_to_mark_stuck(read_model, now=T0 + 120_000, stuck_after_ms=60_000)
-    assert marks == [StatusChanged("stalled", Status.STUCK)]
-    read_model.apply([StatusChanged("stalled", Status.STUCK, T0 + 120_000)], {})
-    assert orders_to_mark_stuck(read_model, now=T0 + 500_000, stuck_after_ms=60_000) == [
-        StatusChanged("fresh", Status.STUCK)], "an order already marked stuck is not marked again"
+def test_status_after_leaves_stuck_only_for_real_progress() -> None:
+    assert status_after(Status.STUCK, Status.IN_OVEN, reached=Status.OUT_FOR_DELIVERY) is Status.STUCK
+    assert status_after(Status.STUCK, Status.DELIVERED, reached=Status.OUT_FOR_DELIVERY) is Status.DELIVERED
+    assert status_after(Status.STUCK, Status.IN_OVEN) is Status.IN_OVEN, "furthest step unknown"
+
+
+def _renamed(event: OrderPlaced | StatusChanged, order_id: str) -> OrderPlaced | StatusChanged:
+    if isinstance(event, OrderPlaced):
+        return OrderPlaced(order_id, event.order, event.timestamp)
+    return StatusChanged(order_id, event.status, event.timestamp)

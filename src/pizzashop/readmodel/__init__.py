@@ -7,8 +7,9 @@ Applying the same events twice, or in another order, leaves the same view.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 
@@ -38,11 +39,12 @@ class OrderView:
         return self.status.text
 
 
-def status_after(current: Status | None, new: Status) -> Status:
+def status_after(current: Status | None, new: Status, reached: Status | None = None) -> Status:
     """The status an order shows once `new` arrives: statuses never move backwards.
 
     A final status (delivered, invalid) stays. `STUCK` shows until the order moves on,
-    and it does not hide a later step that arrived before it.
+    past `reached` (the furthest step seen before, if known): a late step from before
+    the stuck mark does not count as moving on.
     """
     if current is None:
         return new
@@ -53,7 +55,7 @@ def status_after(current: Status | None, new: Status) -> Status:
     if new is Status.INVALID_ORDER:
         return new
     if current is Status.STUCK:
-        return new  # moving again: the stuck marker is replaced by real progress
+        return new if reached is None or new > reached else Status.STUCK
     return max(current, new)
 
 

@@ -1,27 +1,73 @@
 """The read model in SQL, written once for SQLite and PostgreSQL.
 
-A subclass gives a DB-API connection, its placeholder style and its schema; everything
-else, above all how a batch of events is applied, lives here.
+A subclass gives a DB-API connection, its placeholder style, its schema and how it takes
+the write lock; everything else, above all how a batch of events is applied, lives here.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 from pizzashop.readmodel import Offsets, OrderView, StatusEntry, status_after
 
 ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at"
+NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
+CHUNK = 500  # ids per IN (...) list, well under every database's limit on parameters
+
+INDEXES = f"""
+CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_at DESC);
+CREATE INDEX IF NOT EXISTS orders_by_update ON orders (updated_at);
+CREATE INDEX IF NOT EXISTS orders_in_progress ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
+DROP INDEX IF EXISTS orders_by_progress;
+"""
 
 
 @dataclass
-class _Current:
-    status: Status | None
-    updated_at: int
+class _Known:
+    """What the read model holds about one order, kept up to date while a batch is folded in."""
+
+    status: Status | None = None
+    updated_at: int = 0
+    reached: Status | None = None  # the furthest step on the way to the customer
+    stored: set[Status] = field(default_factory=set)
+    stuck_at: int | None = None  # when the stored stuck mark was made
+
+    def is_news(self, status: Status, timestamp: int) -> bool:
+        """False for a replay, and for a stuck mark that is stale or says nothing new."""
+        if status is not Status.STUCK:
+            return status not in self.stored
+        if self.status is not None and (self.status.is_final or self.status is Status.STUCK):
+            return False
+        return self.stuck_at is None or timestamp > self.stuck_at
+
+    def take(self, status: Status, timestamp: int) -> None:
+        self.status = status_after(self.status, status, reached=self.reached)
+        if not status.is_error:
+            self.reached = max(self.reached or status, status)
+        if status is Status.STUCK:
+            self.stuck_at = timestamp
+        self.stored.add(status)
+        self.updated_at = max(self.updated_at, timestamp)
+
+
+@dataclass
+class _Changes:
+    """What one batch writes: history rows in arrival order (their seq follows it)."""
+
+    history: list[tuple[str, int, int]] = field(default_factory=list)
+    replaced_stuck_marks: set[str] = field(default_factory=set)
+    placed: dict[str, OrderPlaced] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+    def replace_stuck_mark(self, order_id: str) -> None:
+        """An order stuck again keeps only its latest mark, so history stays one entry a status."""
+        self.replaced_stuck_marks.add(order_id)
+        self.history = [h for h in self.history if (h[0], h[1]) != (order_id, Status.STUCK)]
 
 
 class SqlReadModel:
@@ -34,53 +80,47 @@ class SqlReadModel:
     # --- writing ---------------------------------------------------------------------------
 
     def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets) -> None:
-        with self._transaction() as cursor:
-            current = self._current_statuses(cursor, {e.order_id for e in events})
-            placed: dict[str, OrderPlaced] = {}
+        with self._transaction(writing=True) as cursor:
+            known = self._known(cursor, {e.order_id for e in events})
+            changes = _Changes()
             for event in events:
-                status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
-                timestamp = event.timestamp or 0
-                if isinstance(event, OrderPlaced):
-                    placed.setdefault(event.order_id, event)
-                if self._record_history(cursor, event.order_id, status, timestamp):
-                    entry = current.setdefault(event.order_id, _Current(None, 0))
-                    entry.status = status_after(entry.status, status)
-                    entry.updated_at = max(entry.updated_at, timestamp)
-            self._write_orders(cursor, current, placed)
+                _fold(event, known.setdefault(event.order_id, _Known()), changes)
+            self._write_history(cursor, changes)
+            self._write_orders(cursor, known, changes)
             self._write_offsets(cursor, offsets)
 
-    def _current_statuses(self, cursor: Any, order_ids: set[str]) -> dict[str, _Current]:
-        current: dict[str, _Current] = {}
-        ids = list(order_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+    def _known(self, cursor: Any, order_ids: set[str]) -> dict[str, _Known]:
+        known: dict[str, _Known] = {}
+        for chunk in _chunks(sorted(order_ids)):
             marks = ",".join([self.placeholder] * len(chunk))
             cursor.execute(f"SELECT order_id, status, updated_at FROM orders WHERE order_id IN ({marks})", chunk)
             for order_id, status, updated_at in cursor.fetchall():
-                current[order_id] = _Current(Status(status), updated_at)
-        return current
+                known[order_id] = _Known(Status(status), updated_at)
+            cursor.execute(
+                f"SELECT order_id, status, timestamp FROM status_history WHERE order_id IN ({marks})", chunk)
+            for order_id, status, timestamp in cursor.fetchall():
+                _remember(known.setdefault(order_id, _Known()), Status(status), timestamp)
+        return known
 
-    def _record_history(self, cursor: Any, order_id: str, status: Status, timestamp: int) -> bool:
-        """Store one status of one order; False if it was stored before (a replay)."""
+    def _write_history(self, cursor: Any, changes: _Changes) -> None:
         p = self.placeholder
-        cursor.execute(
-            f"INSERT INTO status_history (order_id, status, timestamp) VALUES ({p}, {p}, {p}) "
-            "ON CONFLICT (order_id, status) DO NOTHING",
-            (order_id, int(status), timestamp),
-        )
-        return bool(cursor.rowcount == 1)
+        cursor.executemany(
+            f"DELETE FROM status_history WHERE order_id = {p} AND status = {int(Status.STUCK)}",
+            [(order_id,) for order_id in sorted(changes.replaced_stuck_marks)])
+        cursor.executemany(
+            f"INSERT INTO status_history (order_id, status, timestamp) VALUES ({p}, {p}, {p})",
+            changes.history)
 
-    def _write_orders(self, cursor: Any, current: dict[str, _Current],
-                      placed: dict[str, OrderPlaced]) -> None:
+    def _write_orders(self, cursor: Any, known: dict[str, _Known], changes: _Changes) -> None:
         p = self.placeholder
         rows = []
-        for order_id, entry in current.items():
-            if entry.status is None:
+        for order_id in sorted(changes.touched):
+            order, event = known[order_id], changes.placed.get(order_id)
+            if order.status is None:
                 continue
-            event = placed.get(order_id)
-            order_json = event.order.model_dump_json() if event else None
-            rows.append((order_id, event.order.customer_id if event else None, order_json,
-                         event.timestamp if event else None, int(entry.status), entry.updated_at))
+            rows.append((order_id, event.order.customer_id if event else None,
+                         event.order.model_dump_json() if event else None,
+                         event.timestamp if event else None, int(order.status), order.updated_at))
         cursor.executemany(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, "
@@ -107,19 +147,19 @@ class SqlReadModel:
 
     def get_order(self, order_id: str) -> OrderView | None:
         p = self.placeholder
-        rows = self._query(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = {p}", (order_id,))
-        return self._views(rows)[0] if rows else None
+        views = self._views(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = {p}", (order_id,))
+        return views[0] if views else None
 
     def orders_of(self, customer_id: str, limit: int = 50) -> list[OrderView]:
         p = self.placeholder
-        return self._views(self._query(
+        return self._views(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = {p} "
-            f"ORDER BY placed_at DESC, order_id LIMIT {p}", (customer_id, limit)))
+            f"ORDER BY placed_at DESC, order_id LIMIT {p}", (customer_id, limit))
 
     def recent_orders(self, limit: int = 50) -> list[OrderView]:
         p = self.placeholder
-        return self._views(self._query(
-            f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}", (limit,)))
+        return self._views(
+            f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}", (limit,))
 
     def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
         p = self.placeholder
@@ -130,15 +170,16 @@ class SqlReadModel:
 
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         p = self.placeholder
-        finals = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
-        return self._views(self._query(
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE status NOT IN ({finals}) AND updated_at < {p} "
-            "ORDER BY updated_at", (not_moved_since,)))
+        return self._views(
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE status NOT IN ({NOT_MOVING}) AND updated_at < {p} "
+            "ORDER BY updated_at", (not_moved_since,))
 
-    def _views(self, rows: list[tuple[Any, ...]]) -> list[OrderView]:
-        if not rows:
-            return []
-        histories = self._histories([row[0] for row in rows])
+    def _views(self, sql: str, parameters: Sequence[Any]) -> list[OrderView]:
+        """Orders with their histories, read in one transaction so the two agree."""
+        with self._transaction(writing=False) as cursor:
+            cursor.execute(sql, parameters)
+            rows = cursor.fetchall()
+            histories = self._histories(cursor, [row[0] for row in rows])
         return [
             OrderView(
                 order_id=order_id, customer_id=customer_id,
@@ -150,28 +191,34 @@ class SqlReadModel:
             for order_id, customer_id, order_json, placed_at, status, updated_at in rows
         ]
 
-    def _histories(self, order_ids: list[str]) -> dict[str, list[StatusEntry]]:
-        marks = ",".join([self.placeholder] * len(order_ids))
+    def _histories(self, cursor: Any, order_ids: list[str]) -> dict[str, list[StatusEntry]]:
         histories: dict[str, list[StatusEntry]] = {}
-        rows = self._query(
-            f"SELECT order_id, seq, status, timestamp FROM status_history WHERE order_id IN ({marks})",
-            tuple(order_ids))
-        for order_id, seq, status, timestamp in rows:
-            histories.setdefault(order_id, []).append(StatusEntry(seq, Status(status), timestamp))
+        for chunk in _chunks(order_ids):
+            marks = ",".join([self.placeholder] * len(chunk))
+            cursor.execute(
+                f"SELECT order_id, seq, status, timestamp FROM status_history WHERE order_id IN ({marks})",
+                chunk)
+            for order_id, seq, status, timestamp in cursor.fetchall():
+                histories.setdefault(order_id, []).append(StatusEntry(seq, Status(status), timestamp))
         return histories
 
     # --- plumbing ----------------------------------------------------------------------------
 
+    def _begin(self, cursor: Any, writing: bool) -> None:
+        """Start a transaction; a writing one holds the database's write lock from its start,
+        so two status services on one database never interleave a read-modify-write."""
+
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._transaction() as cursor:
+        with self._transaction(writing=False) as cursor:
             cursor.execute(sql, parameters)
             return [tuple(row) for row in cursor.fetchall()]
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, writing: bool) -> Iterator[Any]:
         with self._lock:
             cursor = self._db.cursor()
             try:
+                self._begin(cursor, writing)
                 yield cursor
                 self._db.commit()
             except BaseException:
@@ -183,6 +230,35 @@ class SqlReadModel:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _fold(event: OrderPlaced | StatusChanged, order: _Known, changes: _Changes) -> None:
+    status = Status.RECEIVED if isinstance(event, OrderPlaced) else Status(event.status)
+    timestamp = event.timestamp or 0
+    if isinstance(event, OrderPlaced):
+        changes.placed.setdefault(event.order_id, event)
+        changes.touched.add(event.order_id)
+    if not order.is_news(status, timestamp):
+        return
+    if status is Status.STUCK and Status.STUCK in order.stored:
+        changes.replace_stuck_mark(event.order_id)
+    order.take(status, timestamp)
+    changes.history.append((event.order_id, int(status), timestamp))
+    changes.touched.add(event.order_id)
+
+
+def _remember(order: _Known, status: Status, timestamp: int) -> None:
+    """Rebuild what an order's stored history says, without touching its current status."""
+    order.stored.add(status)
+    if not status.is_error:
+        order.reached = max(order.reached or status, status)
+    if status is Status.STUCK:
+        order.stuck_at = timestamp
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
 
 
 def _progress_order(entry: StatusEntry) -> tuple[int, int]:

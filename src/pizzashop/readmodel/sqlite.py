@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from pizzashop.readmodel.sql import SqlReadModel
+from pizzashop.readmodel.sql import INDEXES, SqlReadModel
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -16,8 +17,6 @@ CREATE TABLE IF NOT EXISTS orders (
     status      INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_at DESC);
-CREATE INDEX IF NOT EXISTS orders_by_progress ON orders (status, updated_at);
 CREATE TABLE IF NOT EXISTS status_history (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id  TEXT NOT NULL,
@@ -33,6 +32,8 @@ CREATE TABLE IF NOT EXISTS applied_offsets (
 );
 """
 
+BUSY_TIMEOUT_SECONDS = 30
+
 
 class SqliteReadModel(SqlReadModel):
     placeholder = "?"
@@ -40,9 +41,14 @@ class SqliteReadModel(SqlReadModel):
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        # isolation_level=None: transactions are begun explicitly, so a reader's two queries
+        # see one snapshot and the writer takes the write lock before it reads.
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False,
+                                     isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; fewer fsyncs
-        connection.executescript(SCHEMA)
-        connection.commit()
+        connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {INDEXES} COMMIT;")
         super().__init__(connection)
+
+    def _begin(self, cursor: Any, writing: bool) -> None:
+        cursor.execute("BEGIN IMMEDIATE" if writing else "BEGIN")

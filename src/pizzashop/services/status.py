@@ -29,12 +29,16 @@ def materialise(read_model: ReadModel, events: Sequence[Event], offsets: Mapping
 
 
 def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -> list[StatusChanged]:
-    """A STUCK status for every order that is not final and has not moved for too long."""
+    """A STUCK status for every order that is not final and has not moved for too long.
+
+    The marks go out through `pizza-status` like every other status; each carries `now`, so
+    the read model can tell a new stall from an old mark replayed.
+    """
     stalled = read_model.stalled_orders(not_moved_since=now - stuck_after_ms)
     for view in stalled:
         log.warning("Order '%s' has not moved for %ds (status %d): marking it stuck",
                     view.order_id, (now - view.updated_at) // 1000, view.status)
-    return [StatusChanged(view.order_id, Status.STUCK) for view in stalled]
+    return [StatusChanged(view.order_id, Status.STUCK, now) for view in stalled]
 
 
 def build(settings: Settings) -> Service:

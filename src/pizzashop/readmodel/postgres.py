@@ -1,0 +1,61 @@
+"""The read model in PostgreSQL, for shops that run one database server for everything.
+
+The same tables and the same apply logic as SQLite (see sql.py); only the types, the
+placeholders and the write lock differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from pizzashop.readmodel.sql import INDEXES, SqlReadModel
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id    TEXT PRIMARY KEY,
+    customer_id TEXT,
+    order_json  TEXT,
+    placed_at   BIGINT,
+    status      INTEGER NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS status_history (
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id  TEXT NOT NULL,
+    status    INTEGER NOT NULL,
+    timestamp BIGINT NOT NULL,
+    UNIQUE (order_id, status)
+);
+CREATE TABLE IF NOT EXISTS applied_offsets (
+    topic            TEXT NOT NULL,
+    partition_number INTEGER NOT NULL,
+    next_offset      BIGINT NOT NULL,
+    PRIMARY KEY (topic, partition_number)
+);
+"""
+
+# One advisory lock for all writers: like SQLite's single writer, it keeps two status
+# services on one database from interleaving their read-modify-write of an order.
+WRITE_LOCK = 0x70697A7A61  # "pizza"
+
+
+class PostgresReadModel(SqlReadModel):
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        connection = psycopg.connect(url)
+        with connection.cursor() as cursor:
+            self._take_write_lock(cursor)  # CREATE ... IF NOT EXISTS races with itself otherwise
+            cursor.execute(SCHEMA + INDEXES)
+        connection.commit()
+        super().__init__(connection)
+
+    def _begin(self, cursor: Any, writing: bool) -> None:
+        if writing:
+            self._take_write_lock(cursor)
+
+    @staticmethod
+    def _take_write_lock(cursor: Any) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))

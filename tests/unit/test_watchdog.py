@@ -1,0 +1,54 @@
+"""The status service's pure parts: materialising batches and the stuck-order watchdog."""
+
+from __future__ import annotations
+
+from pizzashop.contract import PizzaBaked, Status, StatusChanged
+from pizzashop.readmodel import ReadModel
+from pizzashop.services.status import materialise, orders_to_mark_stuck
+from tests.unit.shop_events import T0, placed, progress
+
+MINUTE = 60_000
+
+
+def marked(read_model: ReadModel, now: int) -> list[str]:
+    """Mark what the watchdog finds, as the status service would once the marks come back."""
+    marks = orders_to_mark_stuck(read_model, now=now, stuck_after_ms=MINUTE)
+    materialise(read_model, marks, {})
+    return [m.order_id for m in marks]
+
+
+def test_the_watchdog_marks_only_orders_that_stopped_moving(read_model: ReadModel) -> None:
+    read_model.apply(progress("done") + progress("stalled")[:2] + [placed("fresh", at=T0 + 100_000)], {})
+    marks = orders_to_mark_stuck(read_model, now=T0 + 2 * MINUTE, stuck_after_ms=MINUTE)
+    assert marks == [StatusChanged("stalled", Status.STUCK, T0 + 2 * MINUTE)], "the mark says when it was made"
+
+
+def test_an_order_marked_stuck_is_not_marked_again(read_model: ReadModel) -> None:
+    read_model.apply(progress("a")[:2], {})
+    assert marked(read_model, T0 + 2 * MINUTE) == ["a"]
+    assert marked(read_model, T0 + 10 * MINUTE) == []
+    assert read_model.get_order("a").status is Status.STUCK  # type: ignore[union-attr]
+
+
+def test_an_order_that_moves_on_and_stalls_again_is_marked_again_once(read_model: ReadModel) -> None:
+    read_model.apply(progress("a")[:2], {})
+    assert marked(read_model, T0 + 2 * MINUTE) == ["a"]
+    read_model.apply([StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 3 * MINUTE)], {})
+    assert marked(read_model, T0 + 3 * MINUTE + 30_000) == [], "moved half a minute ago"
+    assert marked(read_model, T0 + 5 * MINUTE) == ["a"]
+    assert marked(read_model, T0 + 6 * MINUTE) == []
+    view = read_model.get_order("a")
+    assert view is not None and view.status is Status.STUCK
+    assert [e.status for e in view.history] == [100, 200, 300, 510]
+
+
+def test_delivered_and_invalid_orders_are_never_stuck(read_model: ReadModel) -> None:
+    read_model.apply(progress("done") + [placed("bad"), StatusChanged("bad", Status.INVALID_ORDER, T0)], {})
+    assert orders_to_mark_stuck(read_model, now=T0 + 60 * MINUTE, stuck_after_ms=MINUTE) == []
+
+
+def test_materialise_stores_the_batch_with_its_offsets_and_skips_kitchen_events(read_model: ReadModel) -> None:
+    materialise(read_model, [*progress("a"), PizzaBaked("a")], {("pizza-status", 2): 7})
+    view = read_model.get_order("a")
+    assert view is not None and view.status is Status.DELIVERED
+    assert read_model.stored_offsets() == {("pizza-status", 2): 7}
