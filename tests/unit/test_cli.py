@@ -57,3 +57,19 @@ def test_an_unreachable_broker_refuses_the_order_clearly(tmp_path: Path) -> None
 def test_a_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["orders"], env={**env_for(tmp_path), "PIZZASHOP_TIME_SCALE": "fast"})
     assert result.exit_code == 1 and "time_scale" in result.output
+
+
+def test_orders_of_one_customer_newest_first_as_json(tmp_path: Path) -> None:
+    model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
+    order = Order(customer_id="c2", name="Ada", sauce="Pesto", cheese="Gouda", main_topping="Pork")
+    model.apply([OrderPlaced("older", order, 1_700_000_000_000), OrderPlaced("newer", order, 1_700_000_009_000),
+                 OrderPlaced("theirs", order.model_copy(update={"customer_id": "c3"}), 1_700_000_005_000)], {})
+    model.close()
+    runner = CliRunner()
+    listed = runner.invoke(main, ["orders", "--customer", "c2", "--json"], env=env_for(tmp_path))
+    assert listed.exit_code == 0, listed.output
+    assert [o["order_id"] for o in json.loads(listed.output)] == ["newer", "older"]
+    one = runner.invoke(main, ["orders", "--customer", "c2", "--limit", "1"], env=env_for(tmp_path))
+    assert "newer" in one.output and "older" not in one.output and "Order received" in one.output
+    nobody = runner.invoke(main, ["orders", "--customer", "nobody"], env=env_for(tmp_path))
+    assert nobody.exit_code == 0 and "No orders yet" in nobody.output
