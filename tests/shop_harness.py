@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings, as_environment, kafka_client_config
@@ -77,24 +77,33 @@ def an_order(name: str = "Italo", extras: tuple[str, ...] = ("Mushroom",)) -> Or
                  cheese="Mozzarella", main_topping="Pepperoni", extra_toppings=list(extras))
 
 
-def status_events(settings: Settings, order_ids: set[str], expected: int, timeout: float = 30) -> Counter:
-    """How many times each (order, status) was committed to pizza-status."""
+def status_events(settings: Settings, order_ids: set[str], expected: int, timeout: float = 60) -> Counter:
+    """How many times each (order, status) was committed to pizza-status.
+
+    Reads every partition directly (no consumer group), so it does not wait on a group
+    coordinator that may just have moved.
+    """
+    topic = str(Topic.STATUS)
     consumer = Consumer({
         **kafka_client_config(settings), "group.id": "test-" + secrets.token_hex(4),
-        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+        "isolation.level": "read_committed", "enable.partition.eof": True,
     })
-    consumer.subscribe([str(Topic.STATUS)])
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     seen: Counter = Counter()
+    at_end: set[int] = set()
     deadline = time.monotonic() + timeout
     try:
-        while sum(seen.values()) < expected and time.monotonic() < deadline:
+        while (len(at_end) < len(partitions) or sum(seen.values()) < expected) \
+                and time.monotonic() < deadline:
             for message in consumer.consume(500, 0.5):
-                if message.error() is None and message.key().decode() in order_ids:
-                    seen[(message.key().decode(), json.loads(message.value())["status"])] += 1
-        # Anything produced twice would be here by now: read on briefly past the expected count.
-        for message in consumer.consume(500, 1.0):
-            if message.error() is None and message.key().decode() in order_ids:
-                seen[(message.key().decode(), json.loads(message.value())["status"])] += 1
+                if message.error() is not None:
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        at_end.add(message.partition())
+                    continue
+                key = message.key().decode()
+                if key in order_ids:
+                    seen[(key, json.loads(message.value())["status"])] += 1
     finally:
         consumer.close()
     return seen

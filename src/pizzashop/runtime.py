@@ -110,6 +110,7 @@ class ServiceRunner:
         self._next_tick = 0.0
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> outputs not yet acknowledged
         self._problems = ProblemLog()
+        self._backoff = Backoff()
         self.assigned: frozenset[SourcePartition] = frozenset()
         self.consumer: Consumer
         self.producer: Producer
@@ -130,7 +131,7 @@ class ServiceRunner:
                 try:
                     self.step()
                 except KafkaException as e:
-                    self._recover(e.args[0])
+                    self._start_over(e.args[0])
         finally:
             self._shut_down()
 
@@ -149,15 +150,33 @@ class ServiceRunner:
         if self.transactional:
             self._retry("initialise transactions", lambda: self.producer.init_transactions(30))
 
-    def _recover(self, error: KafkaError) -> None:
-        """After a failure the producer cannot go on from: a new producer, and redo the work."""
-        if not (error.fatal() and self.transactional) and not error.retriable():
-            raise KafkaException(error)
-        log.warning("Kafka failed (%s): starting over from the last commit", error)
-        if error.fatal():
-            self.producer.flush(0)
-            self._new_producer()
-        self._rewind()
+    def _start_over(self, error: KafkaError) -> None:
+        """After a Kafka failure: drop the open transaction (or the producer, if it cannot go
+        on) and redo everything since the last commit. Failing again only means waiting
+        and starting over once more: a service never dies of a broker problem."""
+        self._problems.report("kafka", f"Kafka failed ({error}): starting over from the last commit")
+        try:
+            if self.transactional:
+                self._drop_transaction(error)
+            self._rewind()
+        except KafkaException as again:
+            log.debug("Starting over failed too (%s); trying again shortly", again)
+            self._stopping.wait(self._backoff.next())
+        else:
+            self._backoff.reset()
+
+    def _drop_transaction(self, error: KafkaError) -> None:
+        if not error.fatal():
+            try:
+                self.producer.abort_transaction(30)
+                self._in_transaction = False
+                return
+            except KafkaException as e:
+                if not e.args[0].fatal():
+                    raise
+        log.warning("The producer cannot go on (%s): starting a new one", error)
+        self.producer.flush(0)
+        self._new_producer()
 
     def _producer_config(self, base: dict[str, str]) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -226,6 +245,7 @@ class ServiceRunner:
         self._commit_progress()
         self._apply_back_pressure()
         self._maybe_tick()
+        self._problems.clear("kafka")
 
     def _next_batch(self, timeout: float) -> list[Message]:
         """What has arrived, up to a batch; waits up to `timeout` only when nothing has.
@@ -409,24 +429,14 @@ class ServiceRunner:
             self.producer.commit_transaction(30)
         except KafkaException as e:
             error = e.args[0]
-            if error.txn_requires_abort():
-                self._abort_and_rewind(error)
-            elif error.retriable() and not error.fatal():
+            if error.retriable() and not error.fatal() and not error.txn_requires_abort():
                 self._problems.report("commit", str(error))
                 return  # the transaction stays open; the next turn tries again
-            else:
-                raise
+            raise  # anything else: abort (or a new producer) and redo, see _start_over
         else:
             self._in_transaction = False
             self._problems.clear("commit")
             self._problems.clear("client")
-
-    def _abort_and_rewind(self, error: KafkaError) -> None:
-        """A transaction that had to be aborted: redo everything since the last commit."""
-        log.warning("Transaction aborted (%s): redoing the work since the last commit", error)
-        self.producer.abort_transaction(30)
-        self._in_transaction = False
-        self._rewind()
 
     def _rewind(self) -> None:
         """Forget the work in the kitchen and read again from the last committed offsets."""
@@ -504,7 +514,7 @@ class ServiceRunner:
         self._problems.report("client", str(error))
 
     def _retry(self, what: str, action: Callable[[], Any]) -> Any:
-        delay = 0.1
+        backoff = Backoff()
         while True:
             try:
                 result = action()
@@ -512,8 +522,7 @@ class ServiceRunner:
                 if self._stopping.is_set():
                     raise
                 self._problems.report(what, f"could not {what}: {e}; retrying")
-                time.sleep(delay)  # back off before trying again
-                delay = min(delay * 2, 5.0)
+                self._stopping.wait(backoff.next())
             else:
                 self._problems.clear(what)
                 return result
@@ -548,6 +557,20 @@ def log_produced(message: Message) -> None:
         message.topic(), message.partition(), message.offset(),
         _printable_key(message.key()), value.decode() if value else "",
     )
+
+
+class Backoff:
+    """Waits that double from 0.1 s up to 5 s while something keeps failing."""
+
+    def __init__(self, first: float = 0.1, longest: float = 5.0) -> None:
+        self.first, self.longest, self._next = first, longest, first
+
+    def next(self) -> float:
+        wait, self._next = self._next, min(self._next * 2, self.longest)
+        return wait
+
+    def reset(self) -> None:
+        self._next = self.first
 
 
 class ProblemLog:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 import time
 
+from pizzashop.config import Settings
 from pizzashop.contract import Status, Topic
+from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import (
     PROGRESS, RunningShop, an_order, place, produce_raw, assert_each_delivered_exactly_once, wait_for, wait_until_delivered,
 )
@@ -68,3 +70,17 @@ def test_two_instances_of_each_service_share_the_work_and_each_order_completes_o
     wait_until_delivered(shop.read_model(), order_ids, timeout=90)
 
     assert_each_delivered_exactly_once(shop.settings, shop.read_model(), order_ids)
+
+
+def test_at_least_once_mode_delivers_every_order_and_the_view_shows_each_status_once(
+    shop_settings: Settings,
+) -> None:
+    shop = RunningShop(shop_settings.replace(processing_guarantee="at_least_once"))
+    for name in SERVICE_NAMES:
+        shop.start(name)
+    try:
+        order_ids = [place(shop.settings, an_order(name=f"Loose {i}")) for i in range(20)]
+        views = wait_until_delivered(shop.read_model(), order_ids, timeout=60)
+        assert all([e.status for e in v.history] == PROGRESS for v in views)
+    finally:
+        shop.stop_all()
