@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import IO
 
 from pizzashop.config import Settings, as_environment
 from pizzashop.services import SERVICE_NAMES
@@ -53,16 +54,22 @@ def run_shop(settings: Settings, with_web: bool = True) -> int:
 
 
 def _start_children(settings: Settings, bootstrap: str, with_web: bool) -> list[Child]:
-    env = {**os.environ, **as_environment(settings.replace(bootstrap_servers=bootstrap))}
+    settings = settings.replace(bootstrap_servers=bootstrap)
     names = [*SERVICE_NAMES, *(["web"] if with_web else [])]
-    children = []
-    for name in names:
-        command = [sys.executable, "-m", "pizzashop", *_command_for(name)]
-        children.append(Child(name, subprocess.Popen(command, env=env)))
-        log.info("Started %s (pid %d)", name, children[-1].process.pid)
+    children = [start_part(name, settings) for name in names]
     if with_web:
         log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
     return children
+
+
+def start_part(name: str, settings: Settings, output: IO[bytes] | None = None) -> Child:
+    """One service (or the web app) in its own process, configured by `settings`."""
+    env = {**os.environ, **as_environment(settings)}
+    command = [sys.executable, "-m", "pizzashop", *_command_for(name)]
+    child = Child(name, subprocess.Popen(command, env=env, stdout=output,
+                                         stderr=subprocess.STDOUT if output else None))
+    log.info("Started %s (pid %d)", name, child.process.pid)
+    return child
 
 
 def _command_for(name: str) -> list[str]:
@@ -88,11 +95,11 @@ def _supervise(children: list[Child]) -> int:
             break
         time.sleep(0.2)  # a supervisor's heartbeat, not a wait for a condition
     log.info("Stopping the shop")
-    _stop_all(children)
+    stop_parts(children)
     return exit_code
 
 
-def _stop_all(children: list[Child]) -> None:
+def stop_parts(children: list[Child]) -> None:
     for child in children:
         if child.process.poll() is None:
             child.process.send_signal(signal.SIGTERM)
