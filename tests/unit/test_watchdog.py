@@ -39,7 +39,7 @@ def test_an_order_that_moves_on_and_stalls_again_is_marked_again_once(read_model
     assert marked(read_model, T0 + 6 * MINUTE) == []
     view = read_model.get_order("a")
     assert view is not None and view.status is Status.STUCK
-    assert [e.status for e in view.history] == [100, 200, 300, 510]
+    assert [e.status for e in view.history] == [100, 200, 510, 300], "each status once, in time order"
 
 
 def test_delivered_and_invalid_orders_are_never_stuck(read_model: ReadModel) -> None:

@@ -35,22 +35,23 @@ class _Known:
     updated_at: int = 0
     reached: Status | None = None  # the furthest step on the way to the customer
     stored: set[Status] = field(default_factory=set)
-    stuck_at: int | None = None  # when the stored stuck mark was made
 
     def is_news(self, status: Status, timestamp: int) -> bool:
-        """False for a replay, and for a stuck mark that is stale or says nothing new."""
+        """False for a replay, and for a stuck mark that is stale or says nothing new.
+
+        An order can stall more than once, so a stuck mark counts while it is newer than
+        the order's last move; its history keeps the first mark only.
+        """
         if status is not Status.STUCK:
             return status not in self.stored
         if self.status is not None and (self.status.is_final or self.status is Status.STUCK):
             return False
-        return self.stuck_at is None or timestamp > self.stuck_at
+        return timestamp > self.updated_at
 
     def take(self, status: Status, timestamp: int) -> None:
         self.status = status_after(self.status, status, reached=self.reached)
         if not status.is_error:
             self.reached = max(self.reached or status, status)
-        if status is Status.STUCK:
-            self.stuck_at = timestamp
         self.stored.add(status)
         self.updated_at = max(self.updated_at, timestamp)
 
@@ -60,14 +61,8 @@ class _Changes:
     """What one batch writes: history rows in arrival order (their seq follows it)."""
 
     history: list[tuple[str, int, int]] = field(default_factory=list)
-    replaced_stuck_marks: set[str] = field(default_factory=set)
     placed: dict[str, OrderPlaced] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
-
-    def replace_stuck_mark(self, order_id: str) -> None:
-        """An order stuck again keeps only its latest mark, so history stays one entry a status."""
-        self.replaced_stuck_marks.add(order_id)
-        self.history = [h for h in self.history if (h[0], h[1]) != (order_id, Status.STUCK)]
 
 
 class SqlReadModel:
@@ -104,9 +99,6 @@ class SqlReadModel:
 
     def _write_history(self, cursor: Any, changes: _Changes) -> None:
         p = self.placeholder
-        cursor.executemany(
-            f"DELETE FROM status_history WHERE order_id = {p} AND status = {int(Status.STUCK)}",
-            [(order_id,) for order_id in sorted(changes.replaced_stuck_marks)])
         cursor.executemany(
             f"INSERT INTO status_history (order_id, status, timestamp) VALUES ({p}, {p}, {p})",
             changes.history)
@@ -240,10 +232,9 @@ def _fold(event: OrderPlaced | StatusChanged, order: _Known, changes: _Changes) 
         changes.touched.add(event.order_id)
     if not order.is_news(status, timestamp):
         return
-    if status is Status.STUCK and Status.STUCK in order.stored:
-        changes.replace_stuck_mark(event.order_id)
+    if status not in order.stored:
+        changes.history.append((event.order_id, int(status), timestamp))
     order.take(status, timestamp)
-    changes.history.append((event.order_id, int(status), timestamp))
     changes.touched.add(event.order_id)
 
 
@@ -252,8 +243,6 @@ def _remember(order: _Known, status: Status, timestamp: int) -> None:
     order.stored.add(status)
     if not status.is_error:
         order.reached = max(order.reached or status, status)
-    if status is Status.STUCK:
-        order.stuck_at = timestamp
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
