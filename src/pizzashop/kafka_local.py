@@ -177,7 +177,11 @@ class LocalKafka:
         for node in self.nodes:
             if node.pid() is None:
                 self._launch(node, java, jars, cluster_id)
-        self.wait_until_ready()
+        try:
+            self.wait_until_ready()
+        except KafkaSetupError:
+            self.stop()  # leave no broker behind that the user did not get
+            raise
 
     def _cluster_id(self, java: str, jars: Path) -> str:
         layout_file = self.folder / "cluster.json"
