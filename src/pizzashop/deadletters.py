@@ -6,16 +6,14 @@ source topic, partition and offset, the error and the service that parked it.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import (
-    OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition,
-)
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
+from pizzashop.topics import read_to_end
 
 READ_TIMEOUT = 30.0
 
@@ -39,38 +37,12 @@ class DeadLetter:
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> list[DeadLetter]:
     """Everything in the dead-letter topic (the first `limit`, if given), by partition and offset."""
-    consumer = _reader(settings)
-    topic = str(Topic.DEAD_LETTER)
-    try:
-        metadata = consumer.list_topics(topic, timeout=READ_TIMEOUT)
-        unread = {
-            p for p in metadata.topics[topic].partitions
-            if _high_watermark(consumer, p) > 0
-        }
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in unread])
-        letters: list[DeadLetter] = []
-        deadline = time.monotonic() + READ_TIMEOUT
-        while unread and (limit is None or len(letters) < limit):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {READ_TIMEOUT:g}s")
-            for message in consumer.consume(500, 0.5):
-                error = message.error()
-                if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    unread.discard(message.partition())
-                elif error is not None:
-                    raise KafkaException(error)
-                else:
-                    letters.append(_dead_letter(message))
-        letters.sort(key=lambda d: (d.partition, d.offset))
-        return letters[:limit] if limit is not None else letters
-    finally:
-        consumer.close()
-
-
-def _high_watermark(consumer: Consumer, partition: int) -> int:
-    _, high = consumer.get_watermark_offsets(
-        TopicPartition(str(Topic.DEAD_LETTER), partition), timeout=READ_TIMEOUT)
-    return int(high)
+    letters: list[DeadLetter] = []
+    for message in read_to_end(settings, str(Topic.DEAD_LETTER), timeout=READ_TIMEOUT):
+        letters.append(_dead_letter(message))
+        if limit is not None and len(letters) >= limit:
+            break
+    return sorted(letters, key=lambda d: (d.partition, d.offset))
 
 
 def replay(settings: Settings, position: str) -> DeadLetter:

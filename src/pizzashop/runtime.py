@@ -600,37 +600,13 @@ def ensure_state_topic(settings: Settings, service: Service) -> None:
 def read_state(settings: Settings, service: Service, partitions: set[int],
                committed_only: bool) -> dict[int, State]:
     """The state of some partitions, read from the changelog topic from start to end."""
-    consumer = Consumer({
-        **kafka_client_config(settings),
-        "group.id": f"{service.group_id}-restore",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "isolation.level": "read_committed" if committed_only else "read_uncommitted",
-    })
+    from pizzashop.topics import read_to_end
+
     states: dict[int, State] = {p: {} for p in partitions}
-    try:
-        unread = {p for p in partitions if _has_records(consumer, service.state_topic, p)}
-        consumer.assign([TopicPartition(service.state_topic, p, OFFSET_BEGINNING) for p in unread])
-        deadline = time.monotonic() + STATE_RESTORE_TIMEOUT
-        while unread:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {service.state_topic} {sorted(unread)} to the end")
-            for message in consumer.consume(BATCH_SIZE, 0.5):
-                error = message.error()
-                if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    unread.discard(message.partition())
-                elif error is not None:
-                    raise KafkaException(error)
-                else:
-                    _apply_change(states[message.partition()], message)
-        return states
-    finally:
-        consumer.close()
-
-
-def _has_records(consumer: Consumer, topic: str, partition: int) -> bool:
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
-    return bool(high > low)
+    for message in read_to_end(settings, service.state_topic, partitions, committed_only,
+                               STATE_RESTORE_TIMEOUT):
+        _apply_change(states[message.partition()], message)
+    return states
 
 
 def _apply_change(state: State, message: Message) -> None:

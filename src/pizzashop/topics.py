@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
@@ -55,3 +57,42 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics {names} did not appear within {CREATE_TIMEOUT:g}s")
         time.sleep(0.1)  # metadata propagates to the broker we ask shortly after creation
+
+
+def read_to_end(settings: Settings, topic: str, partitions: set[int] | None = None,
+                read_committed: bool = True, timeout: float = CREATE_TIMEOUT) -> Iterator[Message]:
+    """Every record of a topic's partitions (all, by default), from the start to the current end.
+
+    Reads by partition, outside any consumer group, so it waits on no group coordinator.
+    """
+    consumer = Consumer({
+        **kafka_client_config(settings),
+        "group.id": f"pizzashop-reader-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+    })
+    try:
+        if partitions is None:
+            partitions = set(consumer.list_topics(topic, timeout=timeout).topics[topic].partitions)
+        unread = {p for p in partitions if _has_records(consumer, topic, p, timeout)}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in unread])
+        deadline = time.monotonic() + timeout
+        while unread:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} {sorted(unread)} to the end in {timeout:g}s")
+            for message in consumer.consume(500, 0.5):
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    unread.discard(message.partition())
+                elif error is not None:
+                    raise KafkaException(error)
+                else:
+                    yield message
+    finally:
+        consumer.close()
+
+
+def _has_records(consumer: Consumer, topic: str, partition: int, timeout: float) -> bool:
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+    return bool(high > low)
