@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -173,21 +172,6 @@ def test_the_event_stream_resumes_after_last_event_id(
     assert len(ids) == 4 and '"status": 400' in everything
     resumed = client.get(f"/api/orders/{order_id}/events", headers={"Last-Event-ID": str(ids[1])}).text
     assert re.findall(r'"status": (\d+)', resumed) == ["300", "400"], "only what came after the last id"
-
-
-def test_a_failure_of_ours_gets_a_clear_500(tmp_path: Path, taker: AcknowledgingTaker) -> None:
-    class BrokenReadModel:
-        def __getattr__(self, name: str) -> Any:
-            raise RuntimeError("the read model is gone")
-
-    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
-    client = TestClient(create_app(settings, BrokenReadModel(), taker),  # type: ignore[arg-type]
-                        raise_server_exceptions=False)
-    signed_in(client)
-    page = client.get("/orders")
-    assert page.status_code == 500 and "Something went wrong" in page.text
-    api = client.get("/api/orders")
-    assert api.status_code == 500 and "try again" in api.json()["detail"]
 
 
 def test_the_openapi_description_lists_the_api(client: TestClient) -> None:

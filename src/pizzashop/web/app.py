@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,7 +51,6 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
     app.include_router(pages.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected_error)
     return app
 
 
@@ -91,29 +90,6 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
     return pages.error_page(request, error.status_code, str(error.detail))
 
 
-<<<<<<< Updated upstream
-=======
-async def _unexpected_error(request: Request, error: Exception) -> Response:
-    # The server still logs the traceback; the customer gets a page that says what to do.
-    message = "Something went wrong on our side. Nothing you did; please try again in a moment."
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": message}, status_code=500)
-    return pages.server_error_page(request, message)
-
-
-def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
-    """A uvicorn server for the app whose live streams end as soon as it starts to stop.
-
-    Otherwise one open order page would hold the server up until its pizza arrives: uvicorn
-    waits for every open response. The browser reconnects later and misses nothing.
-    """
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                           access_log=False))
-    app.state.closing = lambda: server.should_exit
-    return server
-
-
->>>>>>> Stashed changes
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
     import uvicorn

@@ -32,13 +32,6 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
                   title=titles.get(status_code, "Something went wrong"), message=message)
 
 
-def server_error_page(request: Request, message: str) -> HTMLResponse:
-    """The page for a failure of ours; it does not read the session, which may be what failed."""
-    templates: Jinja2Templates = request.app.state.templates
-    context = {"title": "Something went wrong", "message": message, "customer": "", "menu": menu}
-    return templates.TemplateResponse(request, "error.html", context, status_code=500)
-
-
 def book_of(request: Request) -> OrderBook:
     book: OrderBook = request.app.state.book
     return book
