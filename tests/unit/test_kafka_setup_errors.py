@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import load_settings
-from pizzashop.kafka_local import (KafkaSetupError, LocalKafka, java_command, kafka_jars,
-                                   local_kafka_status)
+from pizzashop.kafka_local import (
+    KafkaSetupError,
+    LocalKafka,
+    java_command,
+    kafka_jars,
+    local_kafka_status,
+)
 from tests.ports import free_port_block
 
 
