@@ -349,18 +349,40 @@ class LocalKafka:
                 pass
 
     def _wait_for_exit(self, node: Node) -> None:
+        broker = node.pid()
         deadline = time.monotonic() + STOP_TIMEOUT
         while (pid := node.pid()) is not None:
             _reap(pid)
             if time.monotonic() > deadline:
                 log.warning("Kafka node %d did not stop in %gs; killing it", node.node_id, STOP_TIMEOUT)
-                os.killpg(pid, signal.SIGKILL)
+                self._signal(node, signal.SIGKILL)
                 deadline = time.monotonic() + STOP_TIMEOUT
             time.sleep(0.1)  # polling a process that is not our child for its exit
-        recorded = node.recorded_pid()
-        if recorded is not None:
-            _reap(recorded)  # an exited child of ours would stay a zombie until we exit
+        if broker is not None:
+            _wait_until_gone(broker)
         node.pid_file.unlink(missing_ok=True)
+
+
+def _wait_until_gone(pid: int) -> None:
+    """A broker whose command line has vanished may still be exiting, its threads closing files
+    and ports: wait until it is done, so no java process outlives a stop."""
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while not _has_exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _has_exited(pid: int) -> bool:
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped == pid  # our own child: reaped, so it is no zombie either
+    except ChildProcessError:
+        pass
+    # Another process's child: done once every thread is a zombie awaiting its parent.
+    try:
+        threads = [Path(task, "stat").read_text() for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return True
+    return all(stat.rpartition(")")[2].split()[0] in ("Z", "X") for stat in threads)
 
 
 def _reap(pid: int) -> None:
