@@ -397,12 +397,16 @@ def _reap(pid: int) -> None:
 
 
 def start_local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
-    """Start (or find running) the local broker(s) of this state folder."""
+    """Start (or find running) the local broker(s) of this state folder.
+
+    A cluster already running there is used as it is, whatever its number of nodes.
+    """
+    running = running_local_kafka(settings)
+    if running is not None and running.is_running():
+        log.info("Apache Kafka is already running on %s", running.bootstrap_servers)
+        running.wait_until_ready()
+        return running
     kafka = LocalKafka(settings, nodes)
-    if kafka.is_running():
-        log.info("Apache Kafka is already running on %s", kafka.bootstrap_servers)
-        kafka.wait_until_ready()
-        return kafka
     kafka.start()
     return kafka
 
