@@ -49,14 +49,9 @@ def settings_of(ctx: click.Context) -> Settings:
 @click.pass_context
 def up(ctx: click.Context, no_web: bool) -> None:
     """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
-    from pizzashop.kafka_local import KafkaSetupError
     from pizzashop.shop import run_shop
 
-    try:
-        code = run_shop(settings_of(ctx), with_web=not no_web)
-    except KafkaSetupError as e:
-        raise ShopError(str(e)) from None
-    ctx.exit(code)
+    ctx.exit(run_shop(settings_of(ctx), with_web=not no_web))
 
 
 @main.command()
@@ -150,15 +145,17 @@ def kafka_stop(ctx: click.Context) -> None:
 @click.pass_context
 def kafka_status(ctx: click.Context) -> None:
     """Say whether the local broker runs, and where."""
-    from pizzashop.kafka_local import local_kafka_status
+    from pizzashop.kafka_local import running_local_kafka
 
-    status = local_kafka_status(settings_of(ctx))
-    if not status.nodes:
+    broker = running_local_kafka(settings_of(ctx))
+    if broker is None:
         click.echo("Apache Kafka is not set up in this state folder")
-    for node in status.nodes:
-        state = f"running (pid {node.pid})" if node.pid else "stopped"
-        click.echo(f"Apache Kafka {status.version} node {node.node_id} on {node.address}: {state}")
-    ctx.exit(0 if status.running else 1)
+        ctx.exit(1)
+    for node in broker.nodes:
+        pid = node.pid()
+        state = f"running (pid {pid})" if pid else "stopped"
+        click.echo(f"Apache Kafka {broker.version} node {node.node_id} on {node.address}: {state}")
+    ctx.exit(0 if broker.is_running() else 1)
 
 
 @main.group()
@@ -287,55 +284,3 @@ def web(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level)
     serve_web(settings)
-
-
-# --- measuring -----------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--orders", type=click.IntRange(1), default=None, help="Place N orders at once.")
-@click.option("--rate", type=click.FloatRange(0, min_open=True), default=None,
-              help="Orders per second, for --duration seconds (instead of --orders).")
-@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Seconds at --rate.")
-@click.option("--time-scale", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="1 = the seed's seconds, 0 = instant kitchen work.")
-@click.option("--capacity", type=click.IntRange(0), default=None, help="Orders a service works on at once.")
-@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]), default=None,
-              help="Processing guarantee (default: the setting, exactly_once).")
-@click.option("--reference", is_flag=True, help="First run the same rush through a bare pass-through chain.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
-              help="Write a latency histogram and orders in flight as a PNG.")
-@click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
-              help="Seconds after the last order to wait for deliveries.")
-@click.option("--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model).")
-@click.pass_context
-def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: float | None,
-          time_scale: float, capacity: int | None, guarantee: str | None, reference: bool,
-          json_path: Path | None, plot_path: Path | None, timeout: float, keep_state: bool) -> None:
-    """Measure the shop: place a rush of orders through the real broker and follow each one.
-
-    Starts the four services (and a local broker, unless a cluster is configured) itself.
-    """
-    from pizzashop.bench import BenchError, BenchPlan, run_bench
-
-    if (orders is None) == (rate is None) or (rate is None) != (duration is None):
-        raise ShopError("give --orders N, or --rate R with --duration S")
-    settings = settings_of(ctx).replace(time_scale=time_scale)
-    if capacity is not None:
-        settings = settings.replace(capacity=capacity)
-    if guarantee is not None:
-        settings = settings.replace(processing_guarantee=guarantee)
-    plan = BenchPlan(orders=orders, rate=rate, duration=duration, reference=reference,
-                     timeout=timeout, keep_state=keep_state)
-    try:
-        result = run_bench(settings, plan)
-    except BenchError as e:
-        raise ShopError(str(e)) from None
-    click.echo(result.table())
-    if json_path is not None:
-        result.write_json(json_path)
-    if plot_path is not None:
-        result.write_plot(plot_path)
-    if not result.all_delivered:
-        raise ShopError(f"not every order was delivered; logs kept in {result.state_dir}")

@@ -6,14 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
@@ -46,7 +39,7 @@ def _create(settings: Settings, bootstrap_servers: str | None, names: list[str],
         [NewTopic(name, count, replicas, config=config) for name in names],
         request_timeout=CREATE_TIMEOUT,
     )
-    for future in futures.values():
+    for name, future in futures.items():
         try:
             future.result()
         except KafkaException as e:
