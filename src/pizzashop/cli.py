@@ -284,3 +284,61 @@ def web(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level)
     serve_web(settings)
+<<<<<<< Updated upstream
+=======
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--orders", type=click.IntRange(1), default=None, help="Place N orders at once.")
+@click.option("--rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Orders per second, for --duration seconds (instead of --orders).")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Seconds at --rate.")
+@click.option("--time-scale", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="1 = the seed's seconds, 0 = instant kitchen work.")
+@click.option("--capacity", type=click.IntRange(0), default=None, help="Orders a service works on at once.")
+@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]), default=None,
+              help="Processing guarantee (default: the setting, exactly_once).")
+@click.option("--reference", is_flag=True, help="First run the same rush through a bare pass-through chain.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="Write a latency histogram and orders in flight as a PNG.")
+@click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
+              help="Seconds after the last order to wait for deliveries.")
+@click.option("--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model).")
+@click.pass_context
+def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: float | None,
+          time_scale: float, capacity: int | None, guarantee: str | None, reference: bool,
+          json_path: Path | None, plot_path: Path | None, timeout: float, keep_state: bool) -> None:
+    """Measure the shop: place a rush of orders through the real broker and follow each one.
+
+    Starts the four services (and a local broker, unless a cluster is configured) itself.
+    """
+    try:
+        from pizzashop.bench import BenchError, BenchPlan, run_bench
+    except ImportError as e:
+        raise ShopError(f"the bench needs its extras ({e.name} is missing): "
+                        "pip install 'pizzashop[bench]'") from None
+    if (orders is None) == (rate is None) or (rate is None) != (duration is None):
+        raise ShopError("give --orders N, or --rate R with --duration S")
+    settings = settings_of(ctx).replace(time_scale=time_scale)
+    if capacity is not None:
+        settings = settings.replace(capacity=capacity)
+    if guarantee is not None:
+        settings = settings.replace(processing_guarantee=guarantee)
+    plan = BenchPlan(orders=orders, rate=rate, duration=duration, reference=reference,
+                     timeout=timeout, keep_state=keep_state)
+    try:
+        result = run_bench(settings, plan)
+    except BenchError as e:
+        raise ShopError(str(e)) from None
+    click.echo(result.table())
+    if json_path is not None:
+        result.write_json(json_path)
+    if plot_path is not None:
+        result.write_plot(plot_path)
+    if not result.all_delivered:
+        raise ShopError(f"not every order was delivered; logs kept in {result.state_dir}")
+>>>>>>> Stashed changes

@@ -1,0 +1,282 @@
+"""`pizzashop bench`: a rush of orders through the real broker, measured end to end.
+
+The bench starts the four services as processes of their own (a fresh state folder, quiet
+logs), places the orders with one producer, follows each one into the read model, and
+reports throughput, latency, consumer lag and what each process used. With `reference` it
+first runs the same rush through a bare pass-through chain on the same broker, to show the
+shop's figures against the practical limit of Kafka and the runtime's client settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pizzashop.bench import groups
+from pizzashop.bench.load import OrderPlacer, bench_orders, placement_schedule
+from pizzashop.bench.meter import ProcessMeter
+from pizzashop.bench.reference import ReferenceChain
+from pizzashop.bench.report import RunReport, as_json, run_report, table, write_json, write_plot
+from pizzashop.bench.rush import run_rush
+from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
+from pizzashop.config import Settings, as_environment
+from pizzashop.contract import Order, Topic
+from pizzashop.runtime import Service
+from pizzashop.shop import Child, start_part, stop_parts
+
+log = logging.getLogger("pizzashop.bench")
+
+READY_TIMEOUT = 90.0
+LAG_SETTLE_SECONDS = 5.0
+SHOP_GROUPS = {  # service -> the topics it consumes
+    "assemble": (Topic.ORDERED,),
+    "bake": (Topic.ASSEMBLED,),
+    "delivery": (Topic.ORDERED, Topic.BAKED),
+    "status": (Topic.ORDERED, Topic.STATUS),
+}
+
+
+class BenchError(RuntimeError):
+    """The bench cannot run as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """How many orders, how fast, and whether to run the reference chain first."""
+
+    orders: int | None = None
+    rate: float | None = None  # orders per second, for `duration` seconds
+    duration: float | None = None
+    reference: bool = False
+    timeout: float = 300.0  # seconds after the last order is placed
+    keep_state: bool = False
+
+    @property
+    def count(self) -> int:
+        if self.orders is not None:
+            return self.orders
+        if self.rate is None or self.duration is None:
+            raise BenchError("give --orders N, or --rate R with --duration S")
+        return max(1, round(self.rate * self.duration))
+
+
+@dataclass
+class BenchResult:
+    settings: dict[str, Any]
+    shop: RunReport
+    reference: RunReport | None
+    state_dir: Path
+
+    @property
+    def all_delivered(self) -> bool:
+        return self.shop.all_delivered and (self.reference is None or self.reference.all_delivered)
+
+    def table(self) -> str:
+        return table(self.shop, self.reference)
+
+    def as_json(self) -> dict[str, Any]:
+        return as_json(self.settings, self.shop, self.reference)
+
+    def write_json(self, path: Path) -> None:
+        write_json(path, self.as_json())
+
+    def write_plot(self, path: Path) -> None:
+        write_plot(path, self.shop, self.reference)
+
+
+def run_bench(settings: Settings, plan: BenchPlan) -> BenchResult:
+    # SIGTERM unwinds like Ctrl-C, so the services and the bench's broker are stopped too.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        return _run(settings, plan)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
+    run_id = secrets.token_hex(3)
+    state_dir = Path(tempfile.mkdtemp(prefix=f"pizzashop-bench-{run_id}-"))
+    settings = settings.replace(
+        state_dir=state_dir, log_level="WARNING",
+        database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}")
+    orders = bench_orders(run_id, plan.count)
+    schedule = placement_schedule(plan.count, plan.rate)
+    try:
+        with _broker(settings) as settings:
+            from pizzashop.topics import create_topics
+
+            create_topics(settings)
+            reference = _run_reference(settings, plan, run_id, orders, schedule) if plan.reference else None
+            shop = _run_shop(settings, plan, orders, schedule)
+    except BaseException:
+        log.error("The bench's logs are kept in %s", state_dir)
+        raise
+    if not plan.keep_state and shop.all_delivered:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return BenchResult(_described(settings, plan), shop, reference, state_dir)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _broker(settings: Settings) -> Iterator[Settings]:
+    """The configured cluster, or a local broker of the bench's own on free ports."""
+    if not settings.uses_local_broker:
+        yield settings
+        return
+    from pizzashop.kafka_local import start_local_kafka
+
+    settings = settings.replace(kafka_port=_free_port(), kafka_controller_port=_free_port())
+    broker = start_local_kafka(settings)
+    try:
+        yield settings.replace(bootstrap_servers=broker.bootstrap_servers)
+    finally:
+        broker.stop()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the shop ------------------------------------------------------------------------------
+
+
+def _run_shop(settings: Settings, plan: BenchPlan, orders: list[tuple[str, Order]],
+              schedule: list[float]) -> RunReport:
+    group_topics = {Service(name, ()).group_id: [str(t) for t in topics]
+                    for name, topics in SHOP_GROUPS.items()}
+    _refuse_if_busy(settings, list(group_topics))
+    _start_read_model_at_the_end(settings)
+    logs = settings.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    children = [start_part(name, settings, output=(logs / f"{name}.log").open("wb"))
+                for name in SHOP_GROUPS]
+    try:
+        return _measure("shop", settings, children, group_topics, orders, schedule, plan,
+                        lambda: OrderPlacer(settings, str(Topic.ORDERED)),
+                        lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"))
+    finally:
+        stop_parts(children)
+
+
+def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
+    """Another shop on the same cluster would share the groups and take half the orders."""
+    busy = {g: n for g, n in groups.active_members(settings, group_ids).items() if n}
+    if busy:
+        raise BenchError(f"a shop is already running on {settings.bootstrap_servers} (members: {busy}); "
+                         "stop it, or run the bench on its own local broker")
+
+
+def _start_read_model_at_the_end(settings: Settings) -> None:
+    """The bench's fresh read model starts where the topics end, so the status service does not
+    replay a shared cluster's history before the rush."""
+    from pizzashop.readmodel import open_readmodel
+
+    read_model = open_readmodel(settings.readmodel_url)
+    try:
+        read_model.apply([], groups.end_offsets(settings, SHOP_GROUPS["status"]))
+    finally:
+        read_model.close()
+
+
+# --- the reference chain -------------------------------------------------------------------
+
+
+def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
+                   orders: list[tuple[str, Order]], schedule: list[float]) -> RunReport:
+    chain = ReferenceChain(run_id)
+    partitions = groups.partition_counts(settings, [str(Topic.ORDERED)])[str(Topic.ORDERED)]
+    groups.create_bench_topics(settings, chain.topics, partitions)
+    logs = settings.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    children = [_start_hop(settings, name, source, target, logs) for name, source, target in chain.hops()]
+    group_topics = {chain.group_of(name): [source] for name, source, _ in chain.hops()}
+    try:
+        return _measure("reference", settings, children, group_topics, orders, schedule, plan,
+                        lambda: OrderPlacer(settings, chain.topic("ordered")),
+                        lambda: TopicWatch(settings, chain.topic("status"), chain.hop_name("status")))
+    finally:
+        stop_parts(children)
+        groups.delete_groups(settings, list(group_topics))
+        groups.delete_topics(settings, chain.topics)
+
+
+def _start_hop(settings: Settings, name: str, source: str, target: str, logs: Path) -> Child:
+    command = [sys.executable, "-m", "pizzashop.bench.hop", name, source, target]
+    process = subprocess.Popen(command, env={**os.environ, **as_environment(settings)},
+                               stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
+    return Child(name, process)
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def _measure(name: str, settings: Settings, children: list[Child], group_topics: dict[str, list[str]],
+             orders: list[tuple[str, Order]], schedule: list[float], plan: BenchPlan,
+             open_placer: Callable[[], OrderPlacer], open_watch: Callable[[], Watch]) -> RunReport:
+    partitions = groups.partition_counts(settings, {t for ts in group_topics.values() for t in ts})
+    _wait_until_ready(settings, children, {g: sum(partitions[t] for t in ts) for g, ts in group_topics.items()})
+    placer = open_placer()
+    meter = ProcessMeter({c.name: c.process.pid for c in children}).start()
+    watch = open_watch()
+    try:
+        timeline = run_rush(orders, schedule, placer, watch, plan.timeout, name)
+    finally:
+        usage = meter.stop()
+        watch.close()
+    _fail_if_any_died(children, settings.state_dir / "logs")
+    return run_report(name, timeline, _settled_lag(settings, group_topics), usage)
+
+
+def _wait_until_ready(settings: Settings, children: list[Child], expected: dict[str, int]) -> None:
+    try:
+        groups.wait_until_assigned(settings, expected, READY_TIMEOUT)
+    except TimeoutError as e:
+        _fail_if_any_died(children, settings.state_dir / "logs")
+        raise BenchError(str(e)) from None
+    _fail_if_any_died(children, settings.state_dir / "logs")
+
+
+def _fail_if_any_died(children: list[Child], logs: Path) -> None:
+    dead = [f"{c.name} (exit {c.process.returncode})" for c in children if c.process.poll() is not None]
+    if dead:
+        raise BenchError(f"{', '.join(dead)} stopped during the bench; see the logs in {logs}")
+
+
+def _settled_lag(settings: Settings, group_topics: dict[str, list[str]]) -> dict[str, int]:
+    """Each group's lag once the last commits have landed (they are asynchronous)."""
+    deadline = time.monotonic() + LAG_SETTLE_SECONDS
+    while True:
+        lag = {g: groups.group_lag(settings, g, topics) for g, topics in group_topics.items()}
+        if not any(lag.values()) or time.monotonic() > deadline:
+            return lag
+        time.sleep(0.2)  # commits have no event to wait on from outside the group
+
+
+def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
+    return {
+        "orders": plan.count, "rate": plan.rate, "duration": plan.duration,
+        "time_scale": settings.time_scale, "capacity": settings.capacity,
+        "processing_guarantee": settings.processing_guarantee,
+        "bootstrap_servers": settings.bootstrap_servers, "kafka_version": settings.kafka_version,
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "end_to_end": "placed (the order's timestamp) to seen delivered in the read model by the bench",
+    }

@@ -1,0 +1,125 @@
+"""What the bench asks the broker about consumer groups: are they ready, and how far behind."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pizzashop.config import Settings, kafka_client_config
+
+log = logging.getLogger("pizzashop.bench")
+
+ADMIN_TIMEOUT = 10.0
+READY_CHECK_INTERVAL = 0.2
+
+
+def _admin(settings: Settings) -> AdminClient:
+    return AdminClient(kafka_client_config(settings))
+
+
+def assigned_partitions(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
+    """How many partitions the members of each group hold right now (0 for a group not formed)."""
+    admin = _admin(settings)  # kept alive until its futures are done
+    futures = admin.describe_consumer_groups(list(groups), request_timeout=ADMIN_TIMEOUT)
+    held: dict[str, int] = {}
+    for group, future in futures.items():
+        try:
+            description = future.result()
+        except KafkaException:
+            held[group] = 0
+            continue
+        held[group] = sum(len(m.assignment.topic_partitions) for m in description.members)
+    return held
+
+
+def active_members(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
+    admin = _admin(settings)  # kept alive until its futures are done
+    futures = admin.describe_consumer_groups(list(groups), request_timeout=ADMIN_TIMEOUT)
+    members: dict[str, int] = {}
+    for group, future in futures.items():
+        try:
+            members[group] = len(future.result().members)
+        except KafkaException:
+            members[group] = 0
+    return members
+
+
+def wait_until_assigned(settings: Settings, expected: Mapping[str, int], timeout: float) -> None:
+    """Until every group holds all its partitions, so the first orders do not wait on a rebalance."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = assigned_partitions(settings, expected)
+        if all(held[group] >= count for group, count in expected.items()):
+            return
+        if time.monotonic() > deadline:
+            missing = {g: f"{held[g]}/{n}" for g, n in expected.items() if held[g] < n}
+            raise TimeoutError(f"consumer groups not assigned within {timeout:g}s: {missing}")
+        time.sleep(READY_CHECK_INTERVAL)  # a rebalance has no event to wait on from outside
+
+
+def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """The next offset to be written in every partition of `topics`."""
+    consumer = Consumer({**kafka_client_config(settings), "group.id": f"bench-{uuid.uuid4().hex[:8]}"})
+    try:
+        ends: dict[tuple[str, int], int] = {}
+        for topic in topics:
+            partitions = consumer.list_topics(topic, timeout=ADMIN_TIMEOUT).topics[topic].partitions
+            for p in partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=ADMIN_TIMEOUT)
+                ends[(topic, p)] = high
+        return ends
+    finally:
+        consumer.close()
+
+
+def group_lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
+    """Records in `topics` the group has not committed yet (a partition never committed counts whole)."""
+    ends = end_offsets(settings, topics)
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in ends])]
+    admin = _admin(settings)  # kept alive until its futures are done
+    future = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT)[group]
+    committed = {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
+    return sum(high - max(committed.get(tp, 0), 0) for tp, high in ends.items())
+
+
+def delete_groups(settings: Settings, groups: list[str]) -> None:
+    admin = _admin(settings)  # kept alive until its futures are done
+    for future in admin.delete_consumer_groups(groups, request_timeout=ADMIN_TIMEOUT).values():
+        try:
+            future.result()
+        except KafkaException as e:  # already gone, or still closing: it expires on its own
+            log.debug("Consumer group not deleted: %s", e)
+
+
+def delete_topics(settings: Settings, topics: list[str]) -> None:
+    admin = _admin(settings)  # kept alive until its futures are done
+    for future in admin.delete_topics(topics, operation_timeout=ADMIN_TIMEOUT).values():
+        try:
+            future.result()
+        except KafkaException as e:
+            log.warning("Bench topic not deleted: %s", e)
+
+
+def create_bench_topics(settings: Settings, names: list[str], partitions: int) -> None:
+    admin = _admin(settings)  # kept alive until its futures are done
+    futures = admin.create_topics(
+        [NewTopic(name, partitions, settings.replication_factor) for name in names],
+        request_timeout=ADMIN_TIMEOUT)
+    for future in futures.values():
+        future.result()
+    deadline = time.monotonic() + ADMIN_TIMEOUT
+    while not all(name in admin.list_topics(timeout=ADMIN_TIMEOUT).topics for name in names):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {names} did not appear within {ADMIN_TIMEOUT:g}s")
+        time.sleep(READY_CHECK_INTERVAL)  # metadata reaches every broker shortly after creation
+
+
+def partition_counts(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
+    admin = _admin(settings)  # kept alive until its futures are done
+    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT).topics
+    return {topic: len(metadata[topic].partitions) for topic in topics}

@@ -1,0 +1,22 @@
+"""`python -m pizzashop.bench.hop NAME SOURCE TARGET`: one hop of the reference chain, in its own process."""
+
+from __future__ import annotations
+
+import sys
+
+from pizzashop.bench.reference import PassThrough
+from pizzashop.config import load_settings
+from pizzashop.runtime import configure_logging
+
+
+def main(argv: list[str]) -> None:
+    name, source, target = argv
+    settings = load_settings()
+    configure_logging(name, settings.log_level)
+    hop = PassThrough(settings, name, source, target)
+    hop.stop_on_signals()
+    hop.run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,238 @@
+"""The bench's figures: computed from a run's timeline, printed as a table, saved as JSON and a plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pizzashop.bench.meter import Usage
+from pizzashop.bench.rush import OrderTrack, Timeline
+from pizzashop.contract import Status
+
+MB = 1024 * 1024
+PLACED = 100  # in a track's `reached`, the order's own placed time stands for status 100
+STAGES = {  # name -> (from, to); "seen" is when the bench saw the order delivered
+    "placed->200": (PLACED, int(Status.IN_OVEN)),
+    "200->300": (int(Status.IN_OVEN), int(Status.OUT_FOR_DELIVERY)),
+    "300->400": (int(Status.OUT_FOR_DELIVERY), int(Status.DELIVERED)),
+    "400->seen": (int(Status.DELIVERED), 0),
+}
+IN_FLIGHT_POINTS = 400
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A latency distribution in ms."""
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        if not values:
+            return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan)
+        ordered = sorted(values)
+        return cls(len(ordered), _percentile(ordered, 50), _percentile(ordered, 95),
+                   _percentile(ordered, 99), ordered[-1], round(sum(ordered) / len(ordered), 1))
+
+
+@dataclass
+class RunReport:
+    """One run: the shop, or the reference chain."""
+
+    name: str
+    orders_placed: int
+    orders_delivered: int
+    orders_refused: int
+    seconds: float  # first order placed to last order seen delivered
+    orders_per_second: float
+    end_to_end_ms: Spread  # placed -> seen delivered
+    stages_ms: dict[str, Spread]
+    lag_at_end: dict[str, int]
+    processes: dict[str, dict[str, float]]
+    in_flight: list[tuple[float, int]] = field(default_factory=list)  # (seconds, orders)
+    latencies_ms: list[float] = field(default_factory=list)  # for the histogram; not in JSON
+
+    @property
+    def all_delivered(self) -> bool:
+        return self.orders_delivered == self.orders_placed and self.orders_refused == 0
+
+
+def run_report(name: str, timeline: Timeline, lag: dict[str, int], usage: dict[str, Usage]) -> RunReport:
+    delivered = timeline.delivered
+    last_seen = max((t.seen_delivered_at or 0 for t in delivered), default=timeline.started_at)
+    seconds = max(0.001, (last_seen - timeline.started_at) / 1000)
+    latencies = [float(t.seen_delivered_at - t.placed_at) for t in delivered if t.seen_delivered_at]
+    return RunReport(
+        name=name,
+        orders_placed=timeline.placed,
+        orders_delivered=len(delivered),
+        orders_refused=len(timeline.refused),
+        seconds=round(seconds, 3),
+        orders_per_second=round(len(delivered) / seconds, 1),
+        end_to_end_ms=Spread.of(latencies),
+        stages_ms={stage: Spread.of(_stage(delivered, a, b)) for stage, (a, b) in STAGES.items()},
+        lag_at_end=lag,
+        processes={n: {"cpu_seconds": round(u.cpu_seconds, 2), "peak_rss_mb": round(u.peak_rss / MB, 1),
+                       "first_rss_mb": round(u.rss[0][1] / MB, 1) if u.rss else math.nan}
+                   for n, u in usage.items()},
+        in_flight=_in_flight(list(timeline.tracks.values()), timeline.started_at),
+        latencies_ms=latencies,
+    )
+
+
+def _stage(tracks: list[OrderTrack], start: int, end: int) -> list[float]:
+    def time_of(track: OrderTrack, status: int) -> int | None:
+        if status == PLACED:
+            return track.placed_at
+        if status == 0:
+            return track.seen_delivered_at
+        return track.reached.get(status)
+
+    spans = []
+    for track in tracks:
+        a, b = time_of(track, start), time_of(track, end)
+        if a is not None and b is not None:
+            spans.append(float(b - a))
+    return spans
+
+
+def _in_flight(tracks: list[OrderTrack], started_at: int) -> list[tuple[float, int]]:
+    """Orders placed and not yet seen delivered, over time (at most IN_FLIGHT_POINTS steps)."""
+    changes = sorted([(t.placed_at, 1) for t in tracks]
+                     + [(t.seen_delivered_at, -1) for t in tracks if t.seen_delivered_at is not None])
+    if not changes:
+        return []
+    step = max(1, len(changes) // IN_FLIGHT_POINTS)
+    points, level = [], 0
+    for i, (at, change) in enumerate(changes):
+        level += change
+        if i % step == 0 or i == len(changes) - 1:
+            points.append((round((at - started_at) / 1000, 3), level))
+    return points
+
+
+def _percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def as_json(settings: dict[str, Any], shop: RunReport, reference: RunReport | None) -> dict[str, Any]:
+    def run(r: RunReport) -> dict[str, Any]:
+        data = asdict(r)
+        data.pop("latencies_ms")
+        data["all_delivered"] = r.all_delivered
+        return data
+
+    report: dict[str, Any] = {"settings": settings, "shop": run(shop)}
+    if reference is not None:
+        report["reference"] = run(reference)
+        report["shop_vs_reference"] = ratios(shop, reference)
+    return report
+
+
+def ratios(shop: RunReport, reference: RunReport) -> dict[str, float]:
+    """The shop's figures as a share (throughput) or multiple (latency) of the bare chain's."""
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 3) if b else math.nan
+
+    return {
+        "orders_per_second": ratio(shop.orders_per_second, reference.orders_per_second),
+        "p50_latency": ratio(shop.end_to_end_ms.p50, reference.end_to_end_ms.p50),
+        "p99_latency": ratio(shop.end_to_end_ms.p99, reference.end_to_end_ms.p99),
+    }
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # NaN is not JSON: a figure that could not be measured is null.
+    path.write_text(json.dumps(_nan_to_none(report), indent=2) + "\n")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def table(shop: RunReport, reference: RunReport | None) -> str:
+    runs = [shop] + ([reference] if reference else [])
+    rows: list[tuple[str, ...]] = [("", *(r.name for r in runs))]
+    rows.append(("orders delivered", *(f"{r.orders_delivered}/{r.orders_placed}" for r in runs)))
+    rows.append(("orders/s", *(f"{r.orders_per_second:.1f}" for r in runs)))
+    rows.append(("seconds", *(f"{r.seconds:.2f}" for r in runs)))
+    for label in ("p50", "p95", "p99", "max"):
+        rows.append((f"end-to-end {label} ms", *(_ms(getattr(r.end_to_end_ms, label)) for r in runs)))
+    for stage in STAGES:
+        rows.append((f"{stage} p50/p99 ms", *(
+            f"{_ms(r.stages_ms[stage].p50)} / {_ms(r.stages_ms[stage].p99)}" if r is shop else "-"
+            for r in runs)))
+    groups = sorted({g for r in runs for g in r.lag_at_end})
+    text = _columns(rows)
+    if reference is not None:
+        text += "\n" + _ratio_line(shop, reference)
+    text += "\n\n" + _columns([("consumer group", "lag at end")]
+                              + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end)))
+                                 for g in groups])
+    text += "\n\n" + _columns([("process", "CPU s", "peak RSS MB", "first RSS MB")] + [
+        (name, f"{p['cpu_seconds']:.2f}", f"{p['peak_rss_mb']:.1f}", f"{p['first_rss_mb']:.1f}")
+        for r in runs for name, p in r.processes.items()])
+    return text
+
+
+def _ratio_line(shop: RunReport, reference: RunReport) -> str:
+    r = ratios(shop, reference)
+    return (f"shop vs reference: {r['orders_per_second']:.0%} of its orders/s, "
+            f"p50 latency x{r['p50_latency']:.1f}, p99 latency x{r['p99_latency']:.1f}")
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.0f}"
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                       enumerate(zip(row, widths))).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def write_plot(path: Path, shop: RunReport, reference: RunReport | None) -> None:
+    """Latency histogram and orders in flight over time, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    runs = [shop] + ([reference] if reference else [])
+    figure, (histogram, in_flight) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for run in runs:
+        if run.latencies_ms:
+            histogram.hist(run.latencies_ms, bins=50, alpha=0.6, label=run.name)
+        if run.in_flight:
+            at, level = zip(*run.in_flight)
+            in_flight.step(at, level, where="post", label=run.name)
+    histogram.set(title="End-to-end latency (placed to delivered)", xlabel="ms", ylabel="orders")
+    in_flight.set(title="Orders in flight", xlabel="seconds since the first order", ylabel="orders")
+    for axes in (histogram, in_flight):
+        axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

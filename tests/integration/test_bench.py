@@ -1,0 +1,40 @@
+"""`pizzashop bench` on the session's broker: a small rush, every order delivered, every figure there.
+
+Times are not asserted: a benchmark prints figures, the test only checks it can produce them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pizzashop.cli import main
+from pizzashop.config import Settings, as_environment
+
+RUN_FIGURES = {"orders_placed", "orders_delivered", "orders_per_second", "end_to_end_ms",
+               "stages_ms", "lag_at_end", "processes", "in_flight"}
+SPREAD = {"p50", "p95", "p99", "max"}
+
+
+def test_bench_delivers_every_order_and_reports_every_figure(shop_settings: Settings, tmp_path: Path) -> None:
+    report_file, plot_file = tmp_path / "bench.json", tmp_path / "bench.png"
+    result = CliRunner().invoke(
+        main, ["bench", "--orders", "20", "--time-scale", "0", "--reference", "--timeout", "120",
+               "--json", str(report_file), "--plot", str(plot_file)],
+        env=as_environment(shop_settings), catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_file.read_text())
+    for run in ("shop", "reference"):
+        figures = report[run]
+        assert RUN_FIGURES <= figures.keys(), f"{run} lacks {RUN_FIGURES - figures.keys()}"
+        assert figures["orders_delivered"] == figures["orders_placed"] == 20, figures
+        assert SPREAD <= figures["end_to_end_ms"].keys()
+    assert set(report["shop"]["stages_ms"]) == {"placed->200", "200->300", "300->400", "400->seen"}
+    assert set(report["shop"]["processes"]) == {"assemble", "bake", "delivery", "status"}
+    assert {"pizza_assemble", "pizza_bake", "pizza_delivery", "pizza_status"} <= set(report["shop"]["lag_at_end"])
+    assert "orders_per_second" in report["shop_vs_reference"]
+    assert "end-to-end p99 ms" in result.output, "the table is printed"
+    assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
