@@ -284,8 +284,6 @@ def web(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level)
     serve_web(settings)
-<<<<<<< Updated upstream
-=======
 
 
 # --- measuring -----------------------------------------------------------------------------
@@ -341,4 +339,3 @@ def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: 
         result.write_plot(plot_path)
     if not result.all_delivered:
         raise ShopError(f"not every order was delivered; logs kept in {result.state_dir}")
->>>>>>> Stashed changes
