@@ -52,6 +52,18 @@ STATE_RESTORE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """An event a service gives up on after it was read: parked in the dead-letter topic."""
+
+    topic: str  # where it was read from
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Service:
     """What a service is: what it consumes and what it does with each event."""
 
@@ -59,10 +71,15 @@ class Service:
     consumes: tuple[Topic, ...]
     handle: Handler | None = None  # kitchen services
     keeps_state: bool = False  # a per-order state, kept in a compacted changelog topic
-    materialise: Callable[[Sequence[Event], Mapping[SourcePartition, int]], None] | None = None
+    # Sink services: a batch of events, the offsets to resume from, where each event was read.
+    materialise: Callable[[Sequence[Event], Mapping[SourcePartition, int], Sequence[tuple[str, int, int]]],
+                          None] | None = None
     stored_offsets: Callable[[], Mapping[SourcePartition, int]] | None = None
-    tick: Callable[[], Sequence[Event]] | None = None  # called every `tick_seconds`
+    # Called every `tick_seconds`: events to produce, and events read earlier to park now.
+    tick: Callable[[], Sequence[Event | Rejection]] | None = None
     tick_seconds: float = 1.0
+    # Told which rejections are safely in the dead-letter topic (sink services only).
+    parked: Callable[[Sequence[Rejection]], None] = field(default=lambda _: None)
     close: Callable[[], None] = field(default=lambda: None)
 
     @property
@@ -322,7 +339,7 @@ class ServiceRunner:
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
         records = [OutgoingRecord.of(contract.encode(event)) for event in work.outputs]
         if work.dead_letter is not None:
-            records.append(self._dead_letter(ticket, work.dead_letter))
+            records.append(self._dead_letter(_rejection(ticket, work.dead_letter)))
         for key, value in work.state.items():
             records.append(OutgoingRecord.state(self.service.state_topic, ticket.partition, key, value))
         return records
@@ -340,32 +357,35 @@ class ServiceRunner:
     def _materialise(self, tickets: list[Ticket]) -> None:
         if not tickets:
             return
-        dead = [self._dead_letter(t, t.error or "") for t in tickets if t.event is None]
+        dead = [self._dead_letter(_rejection(t, t.error or "")) for t in tickets if t.event is None]
         if dead:
             self._send(dead, on_delivered=None)
             self.producer.flush(30)  # parked before the offsets move past them
-        events = [t.event for t in tickets if t.event is not None]
+        decoded = [t for t in tickets if t.event is not None]
+        events = [t.event for t in decoded]
+        sources = [(t.topic, t.partition, t.offset) for t in decoded]
         offsets: dict[SourcePartition, int] = {}
         for t in tickets:
             offsets[t.source] = t.offset + 1
         assert self.service.materialise is not None
-        self._retry("update the read model", lambda: self.service.materialise(events, offsets))
+        self._retry("update the read model", lambda: self.service.materialise(events, offsets, sources))
         # The store's own offsets are the ones that count; these only show the group's lag.
         self.consumer.commit(
             offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
 
     # --- producing ---------------------------------------------------------------------------
 
-    def _dead_letter(self, ticket: Ticket, reason: str) -> OutgoingRecord:
-        log.warning("Dead-lettered %s[%d]@%d: %s", ticket.topic, ticket.partition, ticket.offset, reason)
+    def _dead_letter(self, rejection: Rejection) -> OutgoingRecord:
+        log.warning("Dead-lettered %s[%d]@%d: %s",
+                    rejection.topic, rejection.partition, rejection.offset, rejection.reason)
         headers = {
-            "source_topic": ticket.topic,
-            "source_partition": str(ticket.partition),
-            "source_offset": str(ticket.offset),
-            "error": reason,
+            "source_topic": rejection.topic,
+            "source_partition": str(rejection.partition),
+            "source_offset": str(rejection.offset),
+            "error": rejection.reason,
             "service": self.service.name,
         }
-        return OutgoingRecord(str(Topic.DEAD_LETTER), ticket.raw_key, ticket.raw_value,
+        return OutgoingRecord(str(Topic.DEAD_LETTER), rejection.key, rejection.value,
                               headers=list(headers.items()))
 
     def _send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
@@ -505,9 +525,14 @@ class ServiceRunner:
         if now < self._next_tick:
             return
         self._next_tick = now + self.service.tick_seconds
-        events = self.service.tick()
-        if events:
-            self._send([OutgoingRecord.of(contract.encode(e)) for e in events], on_delivered=None)
+        outputs = self.service.tick()
+        if not outputs:
+            return
+        self._send([self._dead_letter(o) if isinstance(o, Rejection) else OutgoingRecord.of(contract.encode(o))
+                    for o in outputs], on_delivered=None)
+        rejections = [o for o in outputs if isinstance(o, Rejection)]
+        if rejections and self.producer.flush(30) == 0:
+            self.service.parked(rejections)  # only once they are safely parked; else next tick
 
     def _on_client_error(self, error: KafkaError) -> None:
         # Fatal errors also surface from the call that meets them, which decides what to do.
@@ -526,6 +551,10 @@ class ServiceRunner:
             else:
                 self._problems.clear(what)
                 return result
+
+
+def _rejection(ticket: Ticket, reason: str) -> Rejection:
+    return Rejection(ticket.topic, ticket.partition, ticket.offset, ticket.raw_key, ticket.raw_value, reason)
 
 
 PIPELINE_TOPIC_NAMES = {str(t) for t in contract.PIPELINE_TOPICS}

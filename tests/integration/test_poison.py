@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
+from pizzashop.config import Settings
 from pizzashop.contract import Topic
 from pizzashop.deadletters import DeadLetter, read_dead_letters, replay
 from tests.shop_harness import (
@@ -24,7 +27,14 @@ POISON: dict[str, tuple[Topic, bytes]] = {
     "unknown status": (Topic.STATUS, b'{"status": 999}'),
     "huge payload": (Topic.ORDERED, GOOD_ORDER.replace('"Italo"', '"' + "x" * 100_000 + '"').encode()),
     "bad baking time": (Topic.ASSEMBLED, b'{"baking_time": "forever"}'),
+    "unknown order": (Topic.STATUS, b'{"status": 200, "timestamp": 1676235639159}'),
 }
+UNKNOWN_AFTER = 5.0  # seconds the status service waits for an order's OrderPlaced
+
+
+@pytest.fixture
+def shop_settings(shop_settings: Settings) -> Settings:
+    return shop_settings.replace(stuck_after=UNKNOWN_AFTER)
 
 
 def parked(letters: list[DeadLetter], key: bytes) -> list[DeadLetter]:
@@ -50,6 +60,11 @@ def test_poison_events_are_parked_with_their_reason_and_good_orders_go_on(shop: 
             assert letter.source_topic == str(topic), kind
             assert letter.source_offset >= 0 and letter.source_partition >= 0, kind
             assert letter.error and letter.service, f"{kind}: no reason or service in the headers"
+    unknown = parked(letters, keys["unknown order"])
+    assert len(unknown) == 1 and unknown[0].error.startswith("unknown order"), unknown
+    read_model = shop.read_model()
+    wait_for(lambda: read_model.get_order(keys["unknown order"].decode()) is None, timeout=30,
+             what="the unknown order gone from the read model once parked")
     assert all(thread.is_alive() for thread in shop.threads), "a service stopped on a poison event"
 
 

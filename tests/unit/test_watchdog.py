@@ -1,10 +1,13 @@
-"""The status service's pure parts: materialising batches and the stuck-order watchdog."""
+"""The status service's pure parts: materialising batches, the stuck-order watchdog and
+parking the events of orders never placed."""
 
 from __future__ import annotations
 
-from pizzashop.contract import PizzaBaked, Status, StatusChanged
+import json
+
+from pizzashop.contract import PizzaBaked, Status, StatusChanged, now_ms
 from pizzashop.readmodel import ReadModel
-from pizzashop.services.status import materialise, orders_to_mark_stuck
+from pizzashop.services.status import materialise, orders_to_mark_stuck, unknown_orders_to_park
 from tests.unit.shop_events import T0, placed, progress
 
 MINUTE = 60_000
@@ -52,3 +55,43 @@ def test_materialise_stores_the_batch_with_its_offsets_and_skips_kitchen_events(
     view = read_model.get_order("a")
     assert view is not None and view.status is Status.DELIVERED
     assert read_model.stored_offsets() == {("pizza-status", 2): 7}
+
+
+def status_of_unknown(order_id: str, at: int = T0) -> StatusChanged:
+    return StatusChanged(order_id, Status.IN_OVEN, at)
+
+
+def test_status_events_of_an_order_never_placed_are_parked_with_their_source(read_model: ReadModel) -> None:
+    materialise(read_model, [status_of_unknown("ghost"), *progress("real")],
+                {}, [("pizza-status", 3, 41), *[("pizza-ordered", 3, 7 + i) for i in range(4)]])
+    assert unknown_orders_to_park(read_model, now=now_ms() - MINUTE, wait_ms=MINUTE) == [], "too early"
+
+    rejected = unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE)
+
+    assert [(r.topic, r.partition, r.offset, r.key) for r in rejected] == [("pizza-status", 3, 41, b"ghost")]
+    assert rejected[0].reason.startswith("unknown order")
+    assert json.loads(rejected[0].value or b"") == {"status": 200, "timestamp": T0}
+    read_model.forget_unplaced(["ghost"])
+    assert read_model.get_order("ghost") is None, "an order never placed leaves no trace once parked"
+    assert unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE) == []
+    assert read_model.get_order("real").status is Status.DELIVERED  # type: ignore[union-attr]
+
+
+def test_an_order_placed_after_its_status_events_is_not_unknown(read_model: ReadModel) -> None:
+    materialise(read_model, [status_of_unknown("late")], {}, [("pizza-status", 0, 5)])
+    materialise(read_model, [placed("late")], {}, [("pizza-ordered", 0, 9)])
+
+    assert unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE) == []
+    read_model.forget_unplaced(["late"])
+    assert [e.status for e in read_model.get_order("late").history] == [100, 200]  # type: ignore[union-attr]
+
+
+def test_a_replayed_unknown_event_is_parked_once(read_model: ReadModel) -> None:
+    for _ in range(2):
+        materialise(read_model, [status_of_unknown("ghost")], {}, [("pizza-status", 1, 2)])
+    assert len(unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE)) == 1
+
+
+def test_orders_never_placed_are_parked_not_marked_stuck(read_model: ReadModel) -> None:
+    materialise(read_model, [status_of_unknown("ghost")], {}, [("pizza-status", 1, 2)])
+    assert orders_to_mark_stuck(read_model, now=T0 + 60 * MINUTE, stuck_after_ms=MINUTE) == []

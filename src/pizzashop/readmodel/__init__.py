@@ -7,7 +7,7 @@ Applying the same events twice, or in another order, leaves the same view.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +15,8 @@ from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 
 # (topic, partition) -> the next offset to read, stored with the view it produced.
 Offsets = Mapping[tuple[str, int], int]
+# (topic, partition, offset): where an event was read from.
+Source = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,16 @@ class OrderView:
         return self.status.text
 
 
+@dataclass(frozen=True)
+class UnplacedEvent:
+    """A status event for an order the read model has not seen placed (yet)."""
+
+    order_id: str
+    status: Status
+    timestamp: int
+    source: Source
+
+
 def status_after(current: Status | None, new: Status, reached: Status | None = None) -> Status:
     """The status an order shows once `new` arrives: statuses never move backwards.
 
@@ -60,8 +72,13 @@ def status_after(current: Status | None, new: Status, reached: Status | None = N
 
 
 class ReadModel(Protocol):
-    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets) -> None:
-        """Apply events and record the offsets they came from, in one database transaction."""
+    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets,
+              sources: Sequence[Source] | None = None) -> None:
+        """Apply events and record the offsets they came from, in one database transaction.
+
+        With `sources` (where each event was read from), status events of orders not placed
+        are also kept aside, until the order is placed or they are parked as unknown.
+        """
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
         """The offsets recorded by `apply`, so a restarted status service resumes there."""
@@ -79,6 +96,13 @@ class ReadModel(Protocol):
 
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         """Orders not final and not moved since the given time (ms)."""
+
+    def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
+        """Every kept-aside event of the orders not placed although first seen before `seen_before` (ms
+        on the status service's clock): orders that, by now, are unknown."""
+
+    def forget_unplaced(self, order_ids: Iterable[str]) -> None:
+        """Drop orders that were never placed, with their history, once their events are parked."""
 
     def close(self) -> None: ...
 

@@ -28,6 +28,16 @@ CREATE TABLE IF NOT EXISTS status_history (
     timestamp BIGINT NOT NULL,
     UNIQUE (order_id, status)
 );
+CREATE TABLE IF NOT EXISTS unplaced_events (
+    topic            TEXT NOT NULL,
+    partition_number INTEGER NOT NULL,
+    offset_number    BIGINT NOT NULL,
+    order_id         TEXT NOT NULL,
+    status           INTEGER NOT NULL,
+    timestamp        BIGINT NOT NULL,
+    seen_at          BIGINT NOT NULL,
+    PRIMARY KEY (topic, partition_number, offset_number)
+);
 CREATE TABLE IF NOT EXISTS applied_offsets (
     topic            TEXT NOT NULL,
     partition_number INTEGER NOT NULL,

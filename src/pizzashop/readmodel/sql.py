@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.readmodel import Offsets, OrderView, StatusEntry, status_after
+from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged, now_ms
+from pizzashop.readmodel import Offsets, OrderView, Source, StatusEntry, UnplacedEvent, status_after
 
 ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at"
 NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
@@ -24,6 +24,7 @@ CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_at 
 CREATE INDEX IF NOT EXISTS orders_by_update ON orders (updated_at);
 CREATE INDEX IF NOT EXISTS orders_in_progress ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
 DROP INDEX IF EXISTS orders_by_progress;
+CREATE INDEX IF NOT EXISTS unplaced_by_order ON unplaced_events (order_id);
 """
 
 
@@ -35,6 +36,8 @@ class _Known:
     updated_at: int = 0
     reached: Status | None = None  # the furthest step on the way to the customer
     stored: set[Status] = field(default_factory=set)
+    placed: bool = False  # its OrderPlaced has been applied
+    was_unplaced: bool = False  # stored before this batch, with status events only
 
     def is_news(self, status: Status, timestamp: int) -> bool:
         """False for a replay, and for a stuck mark that is stale or says nothing new.
@@ -63,6 +66,7 @@ class _Changes:
     history: list[tuple[str, int, int]] = field(default_factory=list)
     placed: dict[str, OrderPlaced] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
+    unplaced: list[tuple[str, int, int, str, int, int, int]] = field(default_factory=list)
 
 
 class SqlReadModel:
@@ -74,23 +78,30 @@ class SqlReadModel:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets) -> None:
+    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets,
+              sources: Sequence[Source] | None = None) -> None:
         with self._transaction(writing=True) as cursor:
             known = self._known(cursor, {e.order_id for e in events})
             changes = _Changes()
             for event in events:
                 _fold(event, known.setdefault(event.order_id, _Known()), changes)
+            if sources is not None:
+                _set_aside_unplaced(events, sources, known, changes)
             self._write_history(cursor, changes)
             self._write_orders(cursor, known, changes)
+            self._write_unplaced(cursor, known, changes)
             self._write_offsets(cursor, offsets)
 
     def _known(self, cursor: Any, order_ids: set[str]) -> dict[str, _Known]:
         known: dict[str, _Known] = {}
         for chunk in _chunks(sorted(order_ids)):
             marks = ",".join([self.placeholder] * len(chunk))
-            cursor.execute(f"SELECT order_id, status, updated_at FROM orders WHERE order_id IN ({marks})", chunk)
-            for order_id, status, updated_at in cursor.fetchall():
-                known[order_id] = _Known(Status(status), updated_at)
+            cursor.execute(
+                "SELECT order_id, status, updated_at, order_json IS NOT NULL "
+                f"FROM orders WHERE order_id IN ({marks})", chunk)
+            for order_id, status, updated_at, placed in cursor.fetchall():
+                known[order_id] = _Known(Status(status), updated_at, placed=bool(placed),
+                                         was_unplaced=not placed)
             cursor.execute(
                 f"SELECT order_id, status, timestamp FROM status_history WHERE order_id IN ({marks})", chunk)
             for order_id, status, timestamp in cursor.fetchall():
@@ -122,6 +133,27 @@ class SqlReadModel:
             "placed_at = COALESCE(orders.placed_at, excluded.placed_at)",
             rows,
         )
+
+    def _write_unplaced(self, cursor: Any, known: dict[str, _Known], changes: _Changes) -> None:
+        p = self.placeholder
+        cursor.executemany(
+            "INSERT INTO unplaced_events (topic, partition_number, offset_number, order_id, status, "
+            f"timestamp, seen_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
+            changes.unplaced)
+        now_placed = sorted(i for i in changes.placed if known[i].was_unplaced)
+        for chunk in _chunks(now_placed):
+            marks = ",".join([p] * len(chunk))
+            cursor.execute(f"DELETE FROM unplaced_events WHERE order_id IN ({marks})", chunk)
+
+    def forget_unplaced(self, order_ids: Iterable[str]) -> None:
+        with self._transaction(writing=True) as cursor:
+            for chunk in _chunks(sorted(set(order_ids))):
+                marks = ",".join([self.placeholder] * len(chunk))
+                never_placed = f"order_id IN ({marks}) AND order_id NOT IN " \
+                    "(SELECT order_id FROM orders WHERE order_json IS NOT NULL)"
+                cursor.execute(f"DELETE FROM unplaced_events WHERE {never_placed}", chunk)
+                cursor.execute(f"DELETE FROM status_history WHERE {never_placed}", chunk)
+                cursor.execute(f"DELETE FROM orders WHERE {never_placed}", chunk)
 
     def _write_offsets(self, cursor: Any, offsets: Offsets) -> None:
         p = self.placeholder
@@ -164,7 +196,17 @@ class SqlReadModel:
         p = self.placeholder
         return self._views(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE status NOT IN ({NOT_MOVING}) AND updated_at < {p} "
-            "ORDER BY updated_at", (not_moved_since,))
+            "AND order_json IS NOT NULL ORDER BY updated_at", (not_moved_since,))
+
+    def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
+        p = self.placeholder
+        rows = self._query(
+            "SELECT order_id, status, timestamp, topic, partition_number, offset_number "
+            "FROM unplaced_events WHERE order_id IN "
+            f"(SELECT order_id FROM unplaced_events WHERE seen_at < {p}) "
+            "ORDER BY topic, partition_number, offset_number", (seen_before,))
+        return [UnplacedEvent(order_id, Status(status), timestamp, (topic, partition, offset))
+                for order_id, status, timestamp, topic, partition, offset in rows]
 
     def _views(self, sql: str, parameters: Sequence[Any]) -> list[OrderView]:
         """Orders with their histories, read in one transaction so the two agree."""
@@ -230,12 +272,24 @@ def _fold(event: OrderPlaced | StatusChanged, order: _Known, changes: _Changes) 
     if isinstance(event, OrderPlaced):
         changes.placed.setdefault(event.order_id, event)
         changes.touched.add(event.order_id)
+        order.placed = True
     if not order.is_news(status, timestamp):
         return
     if status not in order.stored:
         changes.history.append((event.order_id, int(status), timestamp))
     order.take(status, timestamp)
     changes.touched.add(event.order_id)
+
+
+def _set_aside_unplaced(events: Sequence[OrderPlaced | StatusChanged], sources: Sequence[Source],
+                        known: dict[str, _Known], changes: _Changes) -> None:
+    """Status events of orders still not placed once the batch is in: kept with where they
+    came from, so the watchdog can park them if the order never turns up."""
+    seen_at = now_ms()
+    for event, (topic, partition, offset) in zip(events, sources, strict=True):
+        if isinstance(event, StatusChanged) and not known[event.order_id].placed:
+            changes.unplaced.append((topic, partition, offset, event.order_id, int(event.status),
+                                     event.timestamp or 0, seen_at))
 
 
 def _remember(order: _Known, status: Status, timestamp: int) -> None:

@@ -24,6 +24,16 @@ CREATE TABLE IF NOT EXISTS status_history (
     timestamp INTEGER NOT NULL,
     UNIQUE (order_id, status)
 );
+CREATE TABLE IF NOT EXISTS unplaced_events (
+    topic            TEXT NOT NULL,
+    partition_number INTEGER NOT NULL,
+    offset_number    INTEGER NOT NULL,
+    order_id         TEXT NOT NULL,
+    status           INTEGER NOT NULL,
+    timestamp        INTEGER NOT NULL,
+    seen_at          INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition_number, offset_number)
+);
 CREATE TABLE IF NOT EXISTS applied_offsets (
     topic            TEXT NOT NULL,
     partition_number INTEGER NOT NULL,

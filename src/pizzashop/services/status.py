@@ -1,5 +1,5 @@
 """status: the query side. Materialises every order and its status history into the read model,
-and watches for orders that stopped moving.
+and watches for orders that stopped moving, and for status events of orders never placed.
 
 Each batch is written in one database transaction together with the offsets it came from,
 so the read model applies every event once, whatever the processing guarantee.
@@ -10,19 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import Event, OrderPlaced, Status, StatusChanged, Topic, now_ms
-from pizzashop.readmodel import ReadModel, open_readmodel
-from pizzashop.runtime import Service
+from pizzashop.readmodel import ReadModel, Source, open_readmodel
+from pizzashop.runtime import Rejection, Service
 
 log = logging.getLogger("pizzashop.status")
 
 WATCHDOG_CHECKS_PER_PERIOD = 4
 
 
-def materialise(read_model: ReadModel, events: Sequence[Event], offsets: Mapping[tuple[str, int], int]) -> None:
-    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
-    read_model.apply(updates, offsets)
+def materialise(read_model: ReadModel, events: Sequence[Event], offsets: Mapping[tuple[str, int], int],
+                sources: Sequence[Source] | None = None) -> None:
+    wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
+    updates = [events[i] for i in wanted]
+    read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
     for event in updates:
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
         log.info("Order '%s' status updated: %d (%s)", event.order_id, status, status.text)
@@ -41,15 +44,37 @@ def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -
     return [StatusChanged(view.order_id, Status.STUCK, now) for view in stalled]
 
 
+def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> list[Rejection]:
+    """The status events of every order that was still not placed `wait_ms` after the first of
+    them arrived: bound for the dead-letter topic, each with where it was read from."""
+    unplaced = read_model.unplaced_events(seen_before=now - wait_ms)
+    for order_id in sorted({e.order_id for e in unplaced}):
+        log.warning("Order '%s' was never placed: parking its status events", order_id)
+    reason = f"unknown order: not placed within {wait_ms // 1000}s of its first status event"
+    return [
+        Rejection(*e.source, key=e.order_id.encode(),
+                  value=contract.encode(StatusChanged(e.order_id, e.status, e.timestamp)).value,
+                  reason=reason)
+        for e in unplaced
+    ]
+
+
+def watch(read_model: ReadModel, stuck_after_ms: int) -> list[StatusChanged | Rejection]:
+    now = now_ms()
+    return [*orders_to_mark_stuck(read_model, now, stuck_after_ms),
+            *unknown_orders_to_park(read_model, now, stuck_after_ms)]
+
+
 def build(settings: Settings) -> Service:
     read_model = open_readmodel(settings.readmodel_url)
     stuck_after_ms = int(settings.stuck_after * 1000)
     return Service(
         name="status",
         consumes=(Topic.ORDERED, Topic.STATUS),
-        materialise=lambda events, offsets: materialise(read_model, events, offsets),
+        materialise=lambda events, offsets, sources: materialise(read_model, events, offsets, sources),
         stored_offsets=read_model.stored_offsets,
-        tick=lambda: orders_to_mark_stuck(read_model, now_ms(), stuck_after_ms),
+        tick=lambda: watch(read_model, stuck_after_ms),
         tick_seconds=settings.stuck_after / WATCHDOG_CHECKS_PER_PERIOD,
+        parked=lambda rejections: read_model.forget_unplaced(r.key.decode() for r in rejections if r.key),
         close=read_model.close,
     )
