@@ -66,6 +66,9 @@ class PassThrough(ServiceRunner):
         """The runtime's consumer settings (isolation, fetch wait, ...) for a reader of the chain."""
         return cls(settings, name, "", "")._consumer_config(kafka_client_config(settings))
 
+    def _output_topics(self) -> list[str]:
+        return [self.target]
+
     def step(self) -> None:
         messages = [m for m in self._next_batch(IDLE_POLL_SECONDS) if not self._is_error(m)]
         if messages and self.transactional:
