@@ -84,7 +84,12 @@ class PartitionProgress:
 
 
 class Kitchen:
-    """Schedules work: per key in order, across keys in parallel, up to a capacity."""
+    """Schedules work: per key in order, across keys in parallel, up to `capacity` at once.
+
+    Events past the capacity wait their turn in arrival order (one order's events behind
+    each other); the runtime pauses its partitions while the kitchen is full, so the
+    waiting line never grows past one batch.
+    """
 
     def __init__(self, handle: Callable[[Ticket], Work], scale: Callable[[float], float],
                  capacity: int = 0) -> None:
@@ -94,6 +99,7 @@ class Kitchen:
         self._progress: dict[TopicPartition, PartitionProgress] = {}
         self._cooking: dict[str, Ticket] = {}  # per key: the one event being worked on
         self._waiting: dict[str, deque[Ticket]] = {}  # per key: the events behind it
+        self._next_up: deque[Ticket] = deque()  # first events of keys waiting for a free cook
         self._timers: list[tuple[float, int, Ticket, Work]] = []
         self._sequence = itertools.count()
         self._size = 0
@@ -103,10 +109,19 @@ class Kitchen:
     def take(self, ticket: Ticket, now: float) -> None:
         self._progress.setdefault(ticket.source, PartitionProgress()).take(ticket.offset)
         self._size += 1
-        if ticket.key in self._cooking:
+        if ticket.key in self._cooking or ticket.key in self._waiting:
             self._waiting.setdefault(ticket.key, deque()).append(ticket)
-            return
-        self._start(ticket, now)
+        elif self._has_free_cook():
+            self._start(ticket, now)
+        else:
+            self._line_up(ticket)
+
+    def _has_free_cook(self) -> bool:
+        return self.capacity == 0 or len(self._cooking) < self.capacity
+
+    def _line_up(self, ticket: Ticket) -> None:
+        self._next_up.append(ticket)
+        self._waiting.setdefault(ticket.key, deque())  # later events of its key queue behind it
 
     def _start(self, ticket: Ticket, now: float) -> None:
         self._cooking[ticket.key] = ticket
@@ -134,11 +149,21 @@ class Kitchen:
         self._start_next(ticket.key, now)
 
     def _start_next(self, key: str, now: float) -> None:
-        queue = self._waiting.get(key)
+        """A cook is free: the next event of the same order lines up, then the line moves."""
+        queue = self._waiting.pop(key, None)
         if queue:
-            self._start(queue.popleft(), now)
-        if not queue:
-            self._waiting.pop(key, None)
+            self._line_up(queue.popleft())
+            if queue:
+                self._waiting[key].extend(queue)
+        self._move_the_line(now)
+
+    def _move_the_line(self, now: float) -> None:
+        while self._next_up and self._has_free_cook():
+            ticket = self._next_up.popleft()
+            queue = self._waiting.pop(ticket.key, None)
+            if queue:
+                self._waiting[ticket.key] = queue
+            self._start(ticket, now)
 
     def seconds_until_next(self, now: float) -> float | None:
         if not self._timers:
@@ -176,10 +201,15 @@ class Kitchen:
         heapq.heapify(self._timers)
         for key, queue in list(self._waiting.items()):
             self._waiting[key] = deque(t for t in queue if t.source not in gone)
+        self._next_up = deque(t for t in self._next_up if t.source not in gone)
         for key, ticket in list(self._cooking.items()):
             if ticket.source in gone:
                 del self._cooking[key]
-                self._start_next(key, now)
-        for key in [k for k, q in self._waiting.items() if not q]:
-            del self._waiting[key]
+        lined_up = {t.key for t in self._next_up}
+        for key in [k for k, q in self._waiting.items() if k not in self._cooking and k not in lined_up]:
+            queue = self._waiting.pop(key)
+            if queue:  # its cooking or lined-up event was dropped: the next one takes its place
+                self._line_up(queue.popleft())
+                self._waiting[key].extend(queue)
+        self._move_the_line(now)
         return before - self._size

@@ -97,3 +97,26 @@ def test_finishing_work_of_a_forgotten_partition_changes_nothing() -> None:
     kitchen.take(ticket(0, "a"), now=0.5)  # the partition came back: the event is redone
     kitchen.finish(t, now=1.0)
     assert kitchen.committable() == {}, "the stale finish must not commit the redone event"
+
+
+def test_no_more_cook_at_once_than_the_capacity_the_rest_wait_their_turn() -> None:
+    kitchen, started = kitchen_with_times({offset: 1.0 for offset in range(5)}, capacity=2)
+    for offset, key in enumerate(("a", "b", "c", "a", "d")):
+        kitchen.take(ticket(offset, key), now=0.0)
+    assert started == [0, 1], "two cooks"
+
+    for t, _ in kitchen.done_cooking(now=1.0):
+        kitchen.finish(t, now=1.0)
+    assert started == [0, 1, 2, 4], "a's second event lines up once a's first is done, behind d"
+    for t, _ in kitchen.done_cooking(now=2.0):
+        kitchen.finish(t, now=2.0)
+    assert started == [0, 1, 2, 4, 3]
+    assert kitchen.committable() == {("pizza-baked", 0): 3}, "offset 3 is still cooking"
+
+
+def test_a_forgotten_partition_frees_its_cooks_for_the_waiting_line() -> None:
+    kitchen, started = kitchen_with_times({}, capacity=1)
+    kitchen.take(ticket(0, "a", partition=0), now=0.0)
+    kitchen.take(ticket(0, "b", partition=1), now=0.0)
+    kitchen.forget([("pizza-baked", 0)], now=0.0)
+    assert started == [0, 0] and len(kitchen) == 1, "b starts once a's partition is gone"
