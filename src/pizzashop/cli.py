@@ -305,11 +305,14 @@ def web(ctx: click.Context) -> None:
               help="Write a latency histogram and orders in flight as a PNG.")
 @click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
               help="Seconds after the last order to wait for deliveries.")
+@click.option("--warm-up", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Seconds at --rate before the measured orders (delivered, left out of the figures).")
 @click.option("--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model).")
 @click.pass_context
 def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: float | None,
           time_scale: float, capacity: int | None, guarantee: str | None, reference: bool,
-          json_path: Path | None, plot_path: Path | None, timeout: float, keep_state: bool) -> None:
+          json_path: Path | None, plot_path: Path | None, timeout: float, warm_up: float,
+          keep_state: bool) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
     Starts the four services (and a local broker, unless a cluster is configured) itself.
@@ -327,7 +330,7 @@ def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: 
     if guarantee is not None:
         settings = settings.replace(processing_guarantee=guarantee)
     plan = BenchPlan(orders=orders, rate=rate, duration=duration, reference=reference,
-                     timeout=timeout, keep_state=keep_state)
+                     timeout=timeout, warm_up=warm_up, keep_state=keep_state)
     try:
         result = run_bench(settings, plan)
     except BenchError as e:

@@ -63,6 +63,7 @@ class BenchPlan:
     duration: float | None = None
     reference: bool = False
     timeout: float = 300.0  # seconds after the last order is placed
+    warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
     keep_state: bool = False
 
     @property
@@ -72,6 +73,14 @@ class BenchPlan:
         if self.rate is None or self.duration is None:
             raise BenchError("give --orders N, or --rate R with --duration S")
         return max(1, round(self.rate * self.duration))
+
+    @property
+    def warm_up_count(self) -> int:
+        if not self.warm_up:
+            return 0
+        if self.rate is None:
+            raise BenchError("--warm-up goes with --rate (a burst has no steady state to warm up to)")
+        return round(self.rate * self.warm_up)
 
 
 @dataclass
@@ -113,8 +122,8 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     settings = settings.replace(
         state_dir=state_dir, log_level="WARNING",
         database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}")
-    orders = bench_orders(run_id, plan.count)
-    schedule = placement_schedule(plan.count, plan.rate)
+    orders = bench_orders(run_id, plan.warm_up_count + plan.count)
+    schedule = placement_schedule(len(orders), plan.rate)
     try:
         with _broker(settings) as settings:
             from pizzashop.topics import create_topics
@@ -238,7 +247,7 @@ def _measure(name: str, settings: Settings, children: list[Child], group_topics:
     meter = ProcessMeter({c.name: c.process.pid for c in children}).start()
     watch = open_watch()
     try:
-        timeline = run_rush(orders, schedule, placer, watch, plan.timeout, name)
+        timeline = run_rush(orders, schedule, placer, watch, plan.timeout, name, plan.warm_up_count)
     finally:
         usage = meter.stop()
         watch.close()
@@ -273,7 +282,7 @@ def _settled_lag(settings: Settings, group_topics: dict[str, list[str]]) -> dict
 
 def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
     return {
-        "orders": plan.count, "rate": plan.rate, "duration": plan.duration,
+        "orders": plan.count, "rate": plan.rate, "duration": plan.duration, "warm_up": plan.warm_up,
         "time_scale": settings.time_scale, "capacity": settings.capacity,
         "processing_guarantee": settings.processing_guarantee,
         "bootstrap_servers": settings.bootstrap_servers, "kafka_version": settings.kafka_version,

@@ -60,10 +60,12 @@ class RunReport:
     processes: dict[str, dict[str, float]]
     in_flight: list[tuple[float, int]] = field(default_factory=list)  # (seconds, orders)
     latencies_ms: list[float] = field(default_factory=list)  # for the histogram; not in JSON
+    warm_up_undelivered: int = 0  # warm-up orders (not in the figures) never delivered
 
     @property
     def all_delivered(self) -> bool:
-        return self.orders_delivered == self.orders_placed and self.orders_refused == 0
+        return (self.orders_delivered == self.orders_placed and self.orders_refused == 0
+                and self.warm_up_undelivered == 0)
 
 
 def run_report(name: str, timeline: Timeline, lag: dict[str, int], usage: dict[str, Usage]) -> RunReport:
@@ -86,6 +88,7 @@ def run_report(name: str, timeline: Timeline, lag: dict[str, int], usage: dict[s
                    for n, u in usage.items()},
         in_flight=_in_flight(list(timeline.tracks.values()), timeline.started_at),
         latencies_ms=latencies,
+        warm_up_undelivered=timeline.warm_up_undelivered,
     )
 
 

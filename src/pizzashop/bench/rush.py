@@ -22,14 +22,16 @@ class OrderTrack:
     placed_at: int  # ms
     reached: dict[int, int] = field(default_factory=dict)  # status -> its timestamp (ms)
     seen_delivered_at: int | None = None  # ms, when the bench saw the delivery
+    measured: bool = True  # False for a warm-up order: delivered, but not in the figures
 
 
 @dataclass
 class Timeline:
-    tracks: dict[str, OrderTrack]
-    started_at: int  # ms, the first order placed
+    tracks: dict[str, OrderTrack]  # the measured orders
+    started_at: int  # ms, the first measured order placed
     placed: int
     refused: list[str]
+    warm_up_undelivered: int = 0
 
     @property
     def delivered(self) -> list[OrderTrack]:
@@ -37,8 +39,12 @@ class Timeline:
 
 
 def run_rush(orders: Sequence[tuple[str, Order]], schedule: Sequence[float], placer: OrderPlacer,
-             watch: Watch, timeout: float, label: str) -> Timeline:
-    """Place every order at its time; return when all are delivered or `timeout` after the last."""
+             watch: Watch, timeout: float, label: str, warm_up: int = 0) -> Timeline:
+    """Place every order at its time; return when all are delivered or `timeout` after the last.
+
+    The first `warm_up` orders only warm the shop up (connections, caches, the broker's JIT):
+    they must be delivered too, but the figures are the later orders'.
+    """
     tracks: dict[str, OrderTrack] = {}
     start = time.monotonic()
     deadline = start + (schedule[-1] if schedule else 0) + timeout
@@ -49,7 +55,7 @@ def run_rush(orders: Sequence[tuple[str, Order]], schedule: Sequence[float], pla
             chunk_end = min(len(orders), placed + PLACE_CHUNK)
             while placed < chunk_end and schedule[placed] <= due:
                 order_id, order = orders[placed]
-                tracks[order_id] = OrderTrack(placer.place(order_id, order))
+                tracks[order_id] = OrderTrack(placer.place(order_id, order), measured=placed >= warm_up)
                 placed += 1
             placer.serve_acknowledgements()
             news = _follow(watch, tracks)
@@ -60,8 +66,10 @@ def run_rush(orders: Sequence[tuple[str, Order]], schedule: Sequence[float], pla
             time.sleep(max(0.0, min(next_order - time.monotonic(), LOOK_INTERVAL)))
     unacknowledged = placer.close()
     refused = placer.refused + ([f"{unacknowledged} never acknowledged"] if unacknowledged else [])
-    first = min((t.placed_at for t in tracks.values()), default=contract.now_ms())
-    return Timeline(tracks, first, placed, refused)
+    measured = {i: t for i, t in tracks.items() if t.measured}
+    first = min((t.placed_at for t in measured.values()), default=contract.now_ms())
+    undelivered = sum(1 for t in tracks.values() if not t.measured and t.seen_delivered_at is None)
+    return Timeline(measured, first, len(measured), refused, undelivered)
 
 
 def _follow(watch: Watch, tracks: dict[str, OrderTrack]) -> int:
