@@ -421,11 +421,14 @@ class ServiceRunner:
             if on_delivered is not None:
                 on_delivered()
 
+        # In a transaction a failed send fails the commit, which redoes the work: the report
+        # is only needed for the seed's log line, and costs a Python call per event.
+        needed = not self.transactional or on_delivered is not None or log.isEnabledFor(logging.INFO)
         while True:
             try:
                 self.producer.produce(
                     record.topic, key=record.key, value=record.value, partition=record.partition,
-                    headers=record.headers, on_delivery=report,
+                    headers=record.headers, on_delivery=report if needed else None,
                 )
                 return
             except BufferError:

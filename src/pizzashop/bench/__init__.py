@@ -221,7 +221,7 @@ def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
     try:
         return _measure("reference", settings, children, group_topics, orders, schedule, plan,
                         lambda: OrderPlacer(settings, chain.topic("ordered")),
-                        lambda: TopicWatch(settings, chain.topic("status"), chain.hop_name("status")))
+                        lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")))
     finally:
         stop_parts(children)
         groups.delete_groups(settings, list(group_topics))

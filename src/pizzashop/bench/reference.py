@@ -16,8 +16,10 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.runtime import IDLE_POLL_SECONDS, Service, ServiceRunner
 
-STAGES = ("ordered", "assembled", "baked", "status")
-HOPS = ("assemble", "bake", "delivery")  # hop i copies STAGES[i] to STAGES[i + 1]
+STAGES = ("ordered", "assembled", "baked", "status", "delivered")
+# Hop i copies STAGES[i] to STAGES[i + 1]; "status" stands for the status service, whose
+# read model the bench watches in the shop, as it watches "delivered" here.
+HOPS = ("assemble", "bake", "delivery", "status")
 
 
 @dataclass(frozen=True)
