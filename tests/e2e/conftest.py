@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 
 from pizzashop.config import Settings
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.web.app import create_app
+from pizzashop.web.app import create_app, web_server
 from tests.ports import free_port
 from tests.shop_harness import RunningShop, wait_for
 
@@ -36,8 +35,7 @@ def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
     for name in SERVICE_NAMES:
         services.start(name)
     app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.web_port,
-                                           log_level="warning"))
+    server = web_server(app, "127.0.0.1", settings.web_port)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=30, what="the web server to start")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import ViewportSize, expect, sync_playwright
 
 from tests.e2e.conftest import CHROMIUM_FLAGS, OpenShop
 
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
-PHONE = {"width": 412, "height": 915}
+PHONE: ViewportSize = {"width": 412, "height": 915}
 
 
 def test_order_a_pizza_and_watch_it_delivered(open_shop: OpenShop, chromium_path: str) -> None:

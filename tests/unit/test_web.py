@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,7 +17,9 @@ from pizzashop.config import load_settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 from pizzashop.ordering import OrderNotAccepted
 from pizzashop.readmodel import ReadModel, open_readmodel
-from pizzashop.web.app import create_app
+from pizzashop.web.app import create_app, web_server
+from tests.ports import free_port
+from tests.shop_harness import wait_for
 
 GOOD = {"name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni",
         "extra_toppings": ["Mushroom", "Onion"]}
@@ -168,10 +173,58 @@ def test_the_event_stream_resumes_after_last_event_id(
                       StatusChanged(order_id, Status.OUT_FOR_DELIVERY, now + 1),
                       StatusChanged(order_id, Status.DELIVERED, now + 2)], {})
     everything = client.get(f"/api/orders/{order_id}/events").text
-    ids = [int(i) for i in re.findall(r"^id: (\d+)$", everything, re.M)]
+    ids = [int(i) for i in re.findall(r"^id: (\d+)$", everything, re.MULTILINE)]
     assert len(ids) == 4 and '"status": 400' in everything
     resumed = client.get(f"/api/orders/{order_id}/events", headers={"Last-Event-ID": str(ids[1])}).text
     assert re.findall(r'"status": (\d+)', resumed) == ["300", "400"], "only what came after the last id"
+    assert resumed.endswith("event: end\ndata: {}\n\n"), "a final order's stream says it has ended"
+
+
+def test_each_event_carries_the_status_the_order_shows(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+) -> None:
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    now = contract.now_ms()
+    read_model.apply([taker.placed[0], StatusChanged(order_id, Status.OUT_FOR_DELIVERY, now),
+                      StatusChanged(order_id, Status.IN_OVEN, now - 1000)], {})  # the oven's step arrives late
+    looks = iter([False])
+    client.app.state.closing = lambda: next(looks, True)  # type: ignore[attr-defined]  # one look, then stop
+    stream = client.get(f"/api/orders/{order_id}/events").text
+    events = [json.loads(data) for data in re.findall(r"^data: (\{.+\})$", stream, re.MULTILINE)]
+    assert [e["status"] for e in events] == [100, 300, 200]
+    assert {e["order_status"] for e in events} == {300}, "a late step does not move the shown status back"
+    assert not any(e["final"] for e in events) and "event: end" not in stream
+
+
+def test_someone_elses_order_has_no_event_stream(client: TestClient) -> None:
+    order_id = signed_in(client, "Ada").post("/api/orders", json=GOOD).json()["order_id"]
+    signed_in(client, "Bob")
+    assert client.get(f"/api/orders/{order_id}/events").status_code == 404
+
+
+def test_live_streams_end_when_the_server_is_closing(client: TestClient) -> None:
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    client.app.state.closing = lambda: True  # type: ignore[attr-defined]
+    response = client.get(f"/api/orders/{order_id}/events")
+    assert response.status_code == 200 and "event:" not in response.text
+
+
+def test_an_open_order_page_does_not_hold_up_a_stopping_server(
+    tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker,
+) -> None:
+    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
+    port = free_port()
+    server = web_server(create_app(settings, read_model, taker), "127.0.0.1", port)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=10, what="the web server to start")
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        browser.post("/api/session", json={"name": "Italo"})
+        order_id = browser.post("/api/orders", json=GOOD).json()["order_id"]
+        with browser.stream("GET", f"/api/orders/{order_id}/events") as stream:
+            assert stream.status_code == 200
+            server.should_exit = True
+            wait_for(lambda: not thread.is_alive(), timeout=5, what="the server to stop with a stream open")
 
 
 def test_the_openapi_description_lists_the_api(client: TestClient) -> None:

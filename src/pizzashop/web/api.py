@@ -7,6 +7,7 @@ cannot either without a CORS permission this app never grants.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
@@ -108,11 +109,16 @@ async def api_order_events(
     order_id: str, request: Request, after: int = 0,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    """Each event's id is its place in the read model's history: a client that reconnects
-    with Last-Event-ID (browsers do) gets every change after it. `after` does the same for
-    the first connection."""
+    """Each `status` event's id is its place in the read model's history: a client that
+    reconnects with Last-Event-ID (browsers do) gets every change after it. `after` does the
+    same for the first connection. Once the order is final an `end` event closes the stream."""
     if book_of(request).order_of(required_customer(request), order_id) is None:
         raise HTTPException(404, f"no order {order_id} among yours")
-    stream = book_of(request).status_changes(order_id, last_event_id or after, request.is_disconnected)
+    closing: Callable[[], bool] = request.app.state.closing
+
+    async def over() -> bool:
+        return closing() or await request.is_disconnected()
+
+    stream = book_of(request).status_changes(order_id, last_event_id or after, over)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -41,6 +42,8 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
         version="1.0",
     )
     app.state.book = OrderBook(read_model, order_taker)
+    # Live streams end when this says the server is closing; `web_server` wires it up.
+    app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = clock
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings),
@@ -90,13 +93,22 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
     return pages.error_page(request, error.status_code, str(error.detail))
 
 
+def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for the app whose live streams end as soon as it starts to stop.
+
+    Otherwise one open order page would hold the server up until its pizza arrives: uvicorn
+    waits for every open response. The browser reconnects later and misses nothing.
+    """
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
+                                           access_log=False))
+    app.state.closing = lambda: server.should_exit
+    return server
+
+
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
-    import uvicorn
-
     from pizzashop.readmodel import open_readmodel
 
     app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
-    uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_config=None,
-                access_log=False)
+    web_server(app, settings.web_host, settings.web_port).run()

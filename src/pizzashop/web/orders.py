@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pizzashop.contract import Order, OrderPlaced, Status
 from pizzashop.ordering import OrderTaker
@@ -64,16 +64,22 @@ class OrderBook:
         return _as_received(placed) if placed else None
 
     async def status_changes(self, order_id: str, after_seq: int,
-                             disconnected: Callable[[], "asyncio.Future[bool]"]) -> AsyncIterator[str]:
-        """Server-sent events for each new status of an order, until it is final."""
+                             over: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
+        """Server-sent events for each new status of an order, then `end` once it is final.
+
+        It also stops when `over()` says so (the client left, or the server is closing): a
+        browser then reconnects with Last-Event-ID and misses nothing.
+        """
         last, quiet = after_seq, 0.0
-        while not await disconnected():
+        while not await over():
             entries = await asyncio.to_thread(self.read_model.history_after, order_id, last)
+            # Read after the entries, so the order's status is never behind the ones sent.
+            view = await asyncio.to_thread(self.read_model.get_order, order_id)
             for entry in entries:
                 last = entry.seq
-                yield sse_event(entry)
-            view = await asyncio.to_thread(self.read_model.get_order, order_id)
+                yield sse_event(entry, view.status if view else entry.status)
             if view is not None and view.status.is_final and not entries:
+                yield END_OF_STREAM
                 return
             quiet = 0.0 if entries else quiet + CHECK_EVERY
             if quiet >= KEEP_ALIVE_EVERY:
@@ -82,9 +88,20 @@ class OrderBook:
             await asyncio.sleep(CHECK_EVERY)
 
 
-def sse_event(entry: StatusEntry) -> str:
+END_OF_STREAM = "event: end\ndata: {}\n\n"
+
+
+def sse_event(entry: StatusEntry, order_status: Status) -> str:
+    """One step of the history, with the status the order shows now.
+
+    The order's status is not always the newest step (a stuck mark stays until the order
+    moves on; a late step never moves it back), so the page shows what the read model
+    says rather than working it out again.
+    """
     data = json.dumps({"status": entry.status.value, "text": entry.status.text,
-                       "timestamp": entry.timestamp, "final": entry.status.is_final})
+                       "timestamp": entry.timestamp, "error": entry.status.is_error,
+                       "order_status": order_status.value, "order_status_text": order_status.text,
+                       "final": order_status.is_final})
     return f"id: {entry.seq}\nevent: status\ndata: {data}\n\n"
 
 

@@ -4,6 +4,7 @@
   const timeline = document.getElementById("timeline");
   if (!timeline || timeline.dataset.final === "true" || !window.EventSource) return;
   const statusText = document.getElementById("status-text");
+  const troubles = document.getElementById("troubles");
   const url = timeline.dataset.events + "?after=" + encodeURIComponent(timeline.dataset.lastSeq || "0");
   const source = new EventSource(url);
 
@@ -11,19 +12,26 @@
     return new Date(ms).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
   }
 
-  source.addEventListener("status", function (event) {
-    const change = JSON.parse(event.data);
+  function markStep(change) {
     const step = timeline.querySelector('li[data-status="' + change.status + '"]');
     if (step) {
       step.classList.add("done");
       step.querySelector("time").textContent = clock(change.timestamp);
+    } else if (change.error) {
+      const note = document.createElement("p");
+      note.className = "error";
+      note.textContent = change.text + " (" + clock(change.timestamp) + ")";
+      troubles.appendChild(note);
     }
-    const shown = Number(statusText.dataset.status);
-    const moving = change.status >= shown || shown === 510 || change.status >= 500;
-    if (moving && !(shown === 400 || shown === 500)) {
-      statusText.textContent = change.text;
-      statusText.dataset.status = change.status;
-    }
-    if (change.final) source.close();
+  }
+
+  source.addEventListener("status", function (event) {
+    const change = JSON.parse(event.data);
+    markStep(change);
+    // The server says which status the order shows: a late step never moves it back.
+    statusText.textContent = change.order_status_text;
+    statusText.dataset.status = change.order_status;
   });
+  // Sent once the order is final; without it the browser would reconnect for ever.
+  source.addEventListener("end", function () { source.close(); });
 })();
