@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,9 @@ from pizzashop.topics import create_topics
 from tests.ports import free_port_block
 
 TEST_TIME_SCALE = 0.001
+# What says which outside cluster to use; everything else in the real environment is ignored.
+OUTSIDE_CLUSTER_VARIABLES = ("PIZZASHOP_BOOTSTRAP_SERVERS", "PIZZASHOP_KAFKA_PROPERTIES_FILE",
+                             "PIZZASHOP_REPLICATION_FACTOR")
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,10 @@ class Broker:
     bootstrap_servers: str
     version: str
     local: LocalKafka | None  # None when the tests run against a cluster given from outside
+    settings: Settings  # how to reach it: address, and for an outside cluster its credentials
 
 
-def broker_settings(state_dir: Path, nodes: int = 1, **overrides: object) -> Settings:
+def broker_settings(state_dir: Path, nodes: int = 1, **overrides: Any) -> Settings:
     """Settings for a local broker on free ports, its data in `state_dir`."""
     port = free_port_block(2 * nodes * 2)
     return load_settings(environ={}, state_dir=state_dir, kafka_port=port,
@@ -36,17 +41,18 @@ def broker_settings(state_dir: Path, nodes: int = 1, **overrides: object) -> Set
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    outside = os.environ.get("PIZZASHOP_BOOTSTRAP_SERVERS")
-    if outside:
-        settings = load_settings(environ={}, bootstrap_servers=outside)
-        create_topics(settings)
-        yield Broker(outside, "(external cluster)", None)
+    given = {name: value for name, value in os.environ.items() if name in OUTSIDE_CLUSTER_VARIABLES}
+    outside = load_settings(environ=given)
+    if outside.bootstrap_servers:
+        create_topics(outside)
+        yield Broker(outside.bootstrap_servers, "(outside cluster)", None, outside)
         return
     settings = broker_settings(tmp_path_factory.mktemp("kafka-state"))
     local = start_local_kafka(settings)
     try:
-        create_topics(settings, local.bootstrap_servers)
-        yield Broker(local.bootstrap_servers, local.version, local)
+        settings = settings.replace(bootstrap_servers=local.bootstrap_servers)
+        create_topics(settings)
+        yield Broker(local.bootstrap_servers, local.version, local, settings)
     finally:
         local.stop()
 
@@ -56,6 +62,8 @@ def shop_settings(kafka_broker: Broker, tmp_path: Path) -> Settings:
     return load_settings(
         environ={},
         bootstrap_servers=kafka_broker.bootstrap_servers,
+        kafka_properties_file=kafka_broker.settings.kafka_properties_file,
+        replication_factor=kafka_broker.settings.replication_factor,
         state_dir=tmp_path / "state",
         time_scale=TEST_TIME_SCALE,
         capacity=0,
@@ -80,6 +88,6 @@ KAFKA_VERSION = pytest.StashKey[str]()
 @pytest.fixture(scope="session", autouse=True)
 def _remember_kafka_version(request: pytest.FixtureRequest) -> None:
     """Show in the summary which Kafka the tests talked to (only when one was used)."""
-    if any("kafka_broker" in item.fixturenames for item in request.session.items):
+    if any("kafka_broker" in getattr(item, "fixturenames", ()) for item in request.session.items):
         broker = request.getfixturevalue("kafka_broker")
         request.config.stash[KAFKA_VERSION] = f"{broker.version} at {broker.bootstrap_servers}"

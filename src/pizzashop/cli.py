@@ -49,9 +49,14 @@ def settings_of(ctx: click.Context) -> Settings:
 @click.pass_context
 def up(ctx: click.Context, no_web: bool) -> None:
     """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
+    from pizzashop.kafka_local import KafkaSetupError
     from pizzashop.shop import run_shop
 
-    ctx.exit(run_shop(settings_of(ctx), with_web=not no_web))
+    try:
+        code = run_shop(settings_of(ctx), with_web=not no_web)
+    except KafkaSetupError as e:
+        raise ShopError(str(e)) from None
+    ctx.exit(code)
 
 
 @main.command()
@@ -145,17 +150,15 @@ def kafka_stop(ctx: click.Context) -> None:
 @click.pass_context
 def kafka_status(ctx: click.Context) -> None:
     """Say whether the local broker runs, and where."""
-    from pizzashop.kafka_local import running_local_kafka
+    from pizzashop.kafka_local import local_kafka_status
 
-    broker = running_local_kafka(settings_of(ctx))
-    if broker is None:
+    status = local_kafka_status(settings_of(ctx))
+    if not status.nodes:
         click.echo("Apache Kafka is not set up in this state folder")
-        ctx.exit(1)
-    for node in broker.nodes:
-        pid = node.pid()
-        state = f"running (pid {pid})" if pid else "stopped"
-        click.echo(f"Apache Kafka {broker.version} node {node.node_id} on {node.address}: {state}")
-    ctx.exit(0 if broker.is_running() else 1)
+    for node in status.nodes:
+        state = f"running (pid {node.pid})" if node.pid else "stopped"
+        click.echo(f"Apache Kafka {status.version} node {node.node_id} on {node.address}: {state}")
+    ctx.exit(0 if status.running else 1)
 
 
 @main.group()

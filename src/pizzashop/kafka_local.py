@@ -16,10 +16,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pizzashop.config import Settings
@@ -27,6 +29,7 @@ from pizzashop.config import Settings
 log = logging.getLogger("pizzashop.kafka")
 
 STOP_TIMEOUT = 30.0
+EXEC_TIMEOUT = 5.0
 LOG_TAIL_LINES = 20
 JVM_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
 
@@ -57,7 +60,7 @@ def kafka_jars(settings: Settings) -> Path:
         result = subprocess.run(
             [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
              f"-DoutputDirectory={staging}", f"-Dkafka.version={settings.kafka_version}"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, check=False,  # the return code is reported below
         )
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -65,6 +68,9 @@ def kafka_jars(settings: Settings) -> Path:
         raise KafkaSetupError(
             f"Maven could not fetch Apache Kafka {settings.kafka_version}:\n" + "\n".join(output))
     (staging / ".complete").touch()
+    if (folder / ".complete").exists():  # another process fetched them meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+        return folder
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return folder
@@ -109,13 +115,16 @@ class Node:
     def console_file(self) -> Path:
         return self.folder / "logs" / "console.log"
 
-    def pid(self) -> int | None:
-        """The pid of this node's broker if it runs."""
+    def recorded_pid(self) -> int | None:
         try:
-            pid = int(self.pid_file.read_text())
+            return int(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _is_broker_process(pid, self.properties_file) else None
+
+    def pid(self) -> int | None:
+        """The pid of this node's broker if it runs."""
+        pid = self.recorded_pid()
+        return pid if pid is not None and _is_broker_process(pid, self.properties_file) else None
 
     def log_tail(self) -> str:
         for path in (self.log_file, self.console_file):
@@ -133,6 +142,21 @@ def _is_broker_process(pid: int, properties_file: Path) -> bool:
     except OSError:
         return False
     return b"kafka.Kafka" in cmdline and str(properties_file).encode() in cmdline
+
+
+def _wait_until_exec(pid: int, properties_file: Path) -> None:
+    """Until the new process shows the broker's command line.
+
+    Right after the fork its command line is briefly empty; a pid file written then would make
+    the node look stopped, and a stop would leave the broker running.
+    """
+    deadline = time.monotonic() + EXEC_TIMEOUT
+    while not _is_broker_process(pid, properties_file) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _ports_in_use(node: Node) -> list[int]:
+    return [port for port in (node.port, node.controller_port) if not _port_is_free(port)]
 
 
 def _port_is_free(port: int) -> bool:
@@ -171,13 +195,16 @@ class LocalKafka:
     # --- starting ------------------------------------------------------------------------
 
     def start(self) -> None:
+        stopped = [node for node in self.nodes if node.pid() is None]
+        for node in stopped:
+            self._check_ports(node)
         java = java_command()
         jars = kafka_jars(self.settings)
         cluster_id = self._cluster_id(java, jars)
-        for node in self.nodes:
-            if node.pid() is None:
-                self._launch(node, java, jars, cluster_id)
         try:
+            # Formatting and starting a JVM take a second or two per node: side by side, not in turn.
+            with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+                list(pool.map(lambda node: self._launch(node, java, jars, cluster_id), stopped))
             self.wait_until_ready()
         except KafkaSetupError:
             self.stop()  # leave no broker behind that the user did not get
@@ -197,12 +224,15 @@ class LocalKafka:
         layout_file.write_text(json.dumps({"nodes": len(self.nodes), "cluster_id": cluster_id}))
         return cluster_id
 
+    def _check_ports(self, node: Node) -> None:
+        in_use = _ports_in_use(node)
+        if in_use:
+            raise KafkaSetupError(
+                f"port {in_use[0]} on 127.0.0.1 is in use by another program: stop it, or choose "
+                f"other ports with PIZZASHOP_KAFKA_PORT and PIZZASHOP_KAFKA_CONTROLLER_PORT")
+
     def _launch(self, node: Node, java: str, jars: Path, cluster_id: str) -> None:
-        for port in (node.port, node.controller_port):
-            if not _port_is_free(port):
-                raise KafkaSetupError(
-                    f"port {port} on 127.0.0.1 is in use by another program: stop it, or choose "
-                    f"other ports with PIZZASHOP_KAFKA_PORT and PIZZASHOP_KAFKA_CONTROLLER_PORT")
+        self._check_ports(node)
         (node.folder / "logs").mkdir(parents=True, exist_ok=True)
         node.properties_file.write_text(self._properties(node))
         if not (node.folder / "data" / "meta.properties").exists():
@@ -215,6 +245,7 @@ class LocalKafka:
                 stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in the terminal is the shop's to handle, not Kafka's
             )
+        _wait_until_exec(process.pid, node.properties_file)
         node.pid_file.write_text(str(process.pid))
         log.info("Started Apache Kafka %s node %d (pid %d) on %s",
                  self.version, node.node_id, process.pid, node.address)
@@ -245,6 +276,10 @@ class LocalKafka:
             "auto.create.topics.enable": "false",
             "controlled.shutdown.enable": "true",
         }
+        if count > 1:
+            # A killed node is fenced and its partitions led elsewhere within seconds (default 9 s).
+            settings["broker.session.timeout.ms"] = 3000
+            settings["broker.heartbeat.interval.ms"] = 500
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def _log_options(self, node: Node) -> list[str]:
@@ -255,7 +290,7 @@ class LocalKafka:
         log_options = self._log_options(node) if node else ["-Dlog4j2.level=error"]
         result = subprocess.run(
             [java, *log_options, "-cp", f"{jars}/*", "kafka.tools.StorageTool", *arguments],
-            capture_output=True, text=True,
+            capture_output=True, text=True, check=False,  # the return code is reported below
         )
         if result.returncode != 0:
             raise KafkaSetupError(f"kafka-storage {arguments[0]} failed:\n{result.stdout}{result.stderr}")
@@ -272,7 +307,7 @@ class LocalKafka:
                 try:
                     admin.list_topics(timeout=1.0)
                     break
-                except Exception as e:  # KafkaException or a timeout: not up yet
+                except KafkaException as e:  # not answering yet
                     if time.monotonic() > deadline:
                         raise KafkaSetupError(
                             f"Kafka node {node.node_id} did not answer on {node.address} within "
@@ -314,15 +349,40 @@ class LocalKafka:
                 pass
 
     def _wait_for_exit(self, node: Node) -> None:
+        broker = node.pid()
         deadline = time.monotonic() + STOP_TIMEOUT
         while (pid := node.pid()) is not None:
             _reap(pid)
             if time.monotonic() > deadline:
                 log.warning("Kafka node %d did not stop in %gs; killing it", node.node_id, STOP_TIMEOUT)
-                os.killpg(pid, signal.SIGKILL)
+                self._signal(node, signal.SIGKILL)
                 deadline = time.monotonic() + STOP_TIMEOUT
             time.sleep(0.1)  # polling a process that is not our child for its exit
+        if broker is not None:
+            _wait_until_gone(broker)
         node.pid_file.unlink(missing_ok=True)
+
+
+def _wait_until_gone(pid: int) -> None:
+    """A broker whose command line has vanished may still be exiting, its threads closing files
+    and ports: wait until it is done, so no java process outlives a stop."""
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while not _has_exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _has_exited(pid: int) -> bool:
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped == pid  # our own child: reaped, so it is no zombie either
+    except ChildProcessError:
+        pass
+    # Another process's child: done once every thread is a zombie awaiting its parent.
+    try:
+        threads = [Path(task, "stat").read_text() for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return True
+    return all(stat.rpartition(")")[2].split()[0] in ("Z", "X") for stat in threads)
 
 
 def _reap(pid: int) -> None:
@@ -337,12 +397,16 @@ def _reap(pid: int) -> None:
 
 
 def start_local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
-    """Start (or find running) the local broker(s) of this state folder."""
+    """Start (or find running) the local broker(s) of this state folder.
+
+    A cluster already running there is used as it is, whatever its number of nodes.
+    """
+    running = running_local_kafka(settings)
+    if running is not None and running.is_running():
+        log.info("Apache Kafka is already running on %s", running.bootstrap_servers)
+        running.wait_until_ready()
+        return running
     kafka = LocalKafka(settings, nodes)
-    if kafka.is_running():
-        log.info("Apache Kafka is already running on %s", kafka.bootstrap_servers)
-        kafka.wait_until_ready()
-        return kafka
     kafka.start()
     return kafka
 
@@ -353,3 +417,30 @@ def running_local_kafka(settings: Settings) -> LocalKafka | None:
     if not layout_file.exists():
         return None
     return LocalKafka(settings, json.loads(layout_file.read_text())["nodes"])
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: int
+    address: str
+    pid: int | None  # None: not running
+
+
+@dataclass(frozen=True)
+class KafkaStatus:
+    version: str
+    bootstrap_servers: str
+    nodes: tuple[NodeStatus, ...]  # empty: no local broker was ever set up in this state folder
+
+    @property
+    def running(self) -> bool:
+        return bool(self.nodes) and all(node.pid is not None for node in self.nodes)
+
+
+def local_kafka_status(settings: Settings) -> KafkaStatus:
+    """Whether the local broker of this state folder runs, with each node's pid and address."""
+    kafka = running_local_kafka(settings)
+    if kafka is None:
+        return KafkaStatus(settings.kafka_version, settings.local_bootstrap_servers, ())
+    nodes = tuple(NodeStatus(n.node_id, n.address, n.pid()) for n in kafka.nodes)
+    return KafkaStatus(kafka.version, kafka.bootstrap_servers, nodes)

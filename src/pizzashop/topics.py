@@ -6,7 +6,14 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
@@ -39,7 +46,7 @@ def _create(settings: Settings, bootstrap_servers: str | None, names: list[str],
         [NewTopic(name, count, replicas, config=config) for name in names],
         request_timeout=CREATE_TIMEOUT,
     )
-    for name, future in futures.items():
+    for future in futures.values():
         try:
             future.result()
         except KafkaException as e:

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import kafka_client_config
-from pizzashop.kafka_local import LocalKafka, start_local_kafka
+from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
 from pizzashop.topics import create_topics
 from tests.conftest import Broker, broker_settings
 
@@ -71,10 +71,17 @@ def test_a_restarted_broker_keeps_topics_and_committed_offsets(tmp_path: Path) -
         consumer.commit(message=message, asynchronous=False)
         consumer.close()
 
+        status = local_kafka_status(settings)
+        assert status.running and status.nodes[0].pid is not None
+        assert status.bootstrap_servers == kafka.bootstrap_servers
+
         kafka.stop()
         assert not kafka.is_running()
+        assert not local_kafka_status(settings).running, "the broker was stopped"
         again = start_local_kafka(settings)
         assert isinstance(again, LocalKafka) and again.is_running()
+        assert start_local_kafka(settings).nodes[0].pid() == again.nodes[0].pid(), \
+            "a second start reuses the running broker"
 
         consumer = Consumer({**client, "group.id": "restart-test"})
         (committed,) = consumer.committed([TopicPartition("pizza-ordered", 0)], timeout=30)

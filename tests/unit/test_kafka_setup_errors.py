@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import load_settings
-from pizzashop.kafka_local import KafkaSetupError, LocalKafka, java_command, kafka_jars
+from pizzashop.kafka_local import (
+    KafkaSetupError,
+    LocalKafka,
+    java_command,
+    kafka_jars,
+    local_kafka_status,
+)
 from tests.ports import free_port_block
 
 
@@ -31,15 +37,24 @@ def test_no_maven_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path
         kafka_jars(settings)
 
 
-def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+def test_a_port_in_use_is_named_before_anything_is_fetched_or_formatted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    without("mvn", monkeypatch)
     port = free_port_block(2)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
         settings = load_settings(environ={}, state_dir=tmp_path, kafka_port=port,
-                                 kafka_controller_port=port + 1)
-        with pytest.raises(KafkaSetupError, match=f"port {port} on 127.0.0.1 is in use"):
+                                 kafka_controller_port=port + 1, cache_dir=tmp_path / "no-jars")
+        with pytest.raises(KafkaSetupError, match=f"port {port} on 127.0.0.1 is in use.*PIZZASHOP_KAFKA_PORT"):
             LocalKafka(settings).start()
+    assert not (tmp_path / "kafka").exists(), "nothing was formatted"
+
+
+def test_a_state_folder_without_a_broker_is_reported_as_not_running(tmp_path: Path) -> None:
+    status = local_kafka_status(load_settings(environ={}, state_dir=tmp_path))
+    assert not status.running and status.nodes == ()
 
 
 def test_a_broker_that_does_not_come_up_in_time_shows_its_log_and_is_stopped(tmp_path: Path) -> None:
