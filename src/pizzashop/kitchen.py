@@ -150,20 +150,19 @@ class Kitchen:
 
     def _start_next(self, key: str, now: float) -> None:
         """A cook is free: the next event of the same order lines up, then the line moves."""
+        self._line_up_next_of(key)
+        self._move_the_line(now)
+
+    def _line_up_next_of(self, key: str) -> None:
+        """The order's event in the works is gone: the one behind it (if any) joins the line."""
         queue = self._waiting.pop(key, None)
         if queue:
-            self._line_up(queue.popleft())
-            if queue:
-                self._waiting[key].extend(queue)
-        self._move_the_line(now)
+            self._next_up.append(queue.popleft())
+            self._waiting[key] = queue  # the rest stay behind it
 
     def _move_the_line(self, now: float) -> None:
         while self._next_up and self._has_free_cook():
-            ticket = self._next_up.popleft()
-            queue = self._waiting.pop(ticket.key, None)
-            if queue:
-                self._waiting[ticket.key] = queue
-            self._start(ticket, now)
+            self._start(self._next_up.popleft(), now)
 
     def seconds_until_next(self, now: float) -> float | None:
         if not self._timers:
@@ -206,10 +205,7 @@ class Kitchen:
             if ticket.source in gone:
                 del self._cooking[key]
         lined_up = {t.key for t in self._next_up}
-        for key in [k for k, q in self._waiting.items() if k not in self._cooking and k not in lined_up]:
-            queue = self._waiting.pop(key)
-            if queue:  # its cooking or lined-up event was dropped: the next one takes its place
-                self._line_up(queue.popleft())
-                self._waiting[key].extend(queue)
+        for key in [k for k in self._waiting if k not in self._cooking and k not in lined_up]:
+            self._line_up_next_of(key)  # its event in the works was dropped
         self._move_the_line(now)
         return before - self._size
