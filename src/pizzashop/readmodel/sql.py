@@ -95,7 +95,7 @@ class SqlReadModel:
     def _known(self, cursor: Any, order_ids: set[str]) -> dict[str, _Known]:
         known: dict[str, _Known] = {}
         for chunk in _chunks(sorted(order_ids)):
-            marks = ",".join([self.placeholder] * len(chunk))
+            marks = self._marks(chunk)
             cursor.execute(
                 "SELECT order_id, status, updated_at, order_json IS NOT NULL "
                 f"FROM orders WHERE order_id IN ({marks})", chunk)
@@ -142,13 +142,13 @@ class SqlReadModel:
             changes.unplaced)
         now_placed = sorted(i for i in changes.placed if known[i].was_unplaced)
         for chunk in _chunks(now_placed):
-            marks = ",".join([p] * len(chunk))
+            marks = self._marks(chunk)
             cursor.execute(f"DELETE FROM unplaced_events WHERE order_id IN ({marks})", chunk)
 
     def forget_unplaced(self, order_ids: Iterable[str]) -> None:
         with self._transaction(writing=True) as cursor:
             for chunk in _chunks(sorted(set(order_ids))):
-                marks = ",".join([self.placeholder] * len(chunk))
+                marks = self._marks(chunk)
                 never_placed = f"order_id IN ({marks}) AND order_id NOT IN " \
                     "(SELECT order_id FROM orders WHERE order_json IS NOT NULL)"
                 cursor.execute(f"DELETE FROM unplaced_events WHERE {never_placed}", chunk)
@@ -228,7 +228,7 @@ class SqlReadModel:
     def _histories(self, cursor: Any, order_ids: list[str]) -> dict[str, list[StatusEntry]]:
         histories: dict[str, list[StatusEntry]] = {}
         for chunk in _chunks(order_ids):
-            marks = ",".join([self.placeholder] * len(chunk))
+            marks = self._marks(chunk)
             cursor.execute(
                 f"SELECT order_id, seq, status, timestamp FROM status_history WHERE order_id IN ({marks})",
                 chunk)
@@ -237,6 +237,10 @@ class SqlReadModel:
         return histories
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    def _marks(self, values: Sequence[Any]) -> str:
+        """One placeholder per value, for an `IN (...)` list."""
+        return ",".join([self.placeholder] * len(values))
 
     def _begin(self, cursor: Any, writing: bool) -> None:
         """Start a transaction; a writing one holds the database's write lock from its start,
