@@ -125,12 +125,15 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     schedule = placement_schedule(len(orders), plan.rate)
     try:
-        with _broker(settings) as settings:
+        with _broker(settings) as (settings, broker_pids):
             from pizzashop.topics import create_topics
 
             create_topics(settings)
-            reference = _run_reference(settings, plan, run_id, orders, schedule) if plan.reference else None
-            shop = _run_shop(settings, plan, orders, schedule)
+            # The broker and the bench share the machine with what is measured: meter them too.
+            shared = {**broker_pids, "bench (places, watches)": os.getpid()}
+            reference = (_run_reference(settings, plan, run_id, orders, schedule, shared)
+                         if plan.reference else None)
+            shop = _run_shop(settings, plan, orders, schedule, shared)
     except BaseException:
         log.error("The bench's logs are kept in %s", state_dir)
         raise
@@ -144,17 +147,19 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _broker(settings: Settings) -> Iterator[Settings]:
-    """The configured cluster, or a local broker of the bench's own on free ports."""
+def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
+    """The configured cluster, or a local broker of the bench's own on free ports (and its pid)."""
     if not settings.uses_local_broker:
-        yield settings
+        yield settings, {}
         return
     from pizzashop.kafka_local import start_local_kafka
 
     settings = settings.replace(kafka_port=_free_port(), kafka_controller_port=_free_port())
     broker = start_local_kafka(settings)
     try:
-        yield settings.replace(bootstrap_servers=broker.bootstrap_servers)
+        pids = {f"kafka broker {n.node_id}": n.pid() for n in broker.nodes}
+        yield (settings.replace(bootstrap_servers=broker.bootstrap_servers),
+               {name: pid for name, pid in pids.items() if pid is not None})
     finally:
         broker.stop()
 
@@ -169,7 +174,7 @@ def _free_port() -> int:
 
 
 def _run_shop(settings: Settings, plan: BenchPlan, orders: list[tuple[str, Order]],
-              schedule: list[float]) -> RunReport:
+              schedule: list[float], shared: dict[str, int]) -> RunReport:
     group_topics = {Service(name, ()).group_id: [str(t) for t in topics]
                     for name, topics in SHOP_GROUPS.items()}
     _refuse_if_busy(settings, list(group_topics))
@@ -179,7 +184,7 @@ def _run_shop(settings: Settings, plan: BenchPlan, orders: list[tuple[str, Order
     children = [start_part(name, settings, output=(logs / f"{name}.log").open("wb"))
                 for name in SHOP_GROUPS]
     try:
-        return _measure("shop", settings, children, group_topics, orders, schedule, plan,
+        return _measure("shop", settings, children, shared, group_topics, orders, schedule, plan,
                         lambda: OrderPlacer(settings, str(Topic.ORDERED)),
                         lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"))
     finally:
@@ -210,7 +215,8 @@ def _start_read_model_at_the_end(settings: Settings) -> None:
 
 
 def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
-                   orders: list[tuple[str, Order]], schedule: list[float]) -> RunReport:
+                   orders: list[tuple[str, Order]], schedule: list[float],
+                   shared: dict[str, int]) -> RunReport:
     chain = ReferenceChain(run_id)
     partitions = groups.partition_counts(settings, [str(Topic.ORDERED)])[str(Topic.ORDERED)]
     groups.create_bench_topics(settings, chain.topics, partitions)
@@ -219,7 +225,7 @@ def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
     children = [_start_hop(settings, name, source, target, logs) for name, source, target in chain.hops()]
     group_topics = {chain.group_of(name): [source] for name, source, _ in chain.hops()}
     try:
-        return _measure("reference", settings, children, group_topics, orders, schedule, plan,
+        return _measure("reference", settings, children, shared, group_topics, orders, schedule, plan,
                         lambda: OrderPlacer(settings, chain.topic("ordered")),
                         lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")))
     finally:
@@ -238,13 +244,14 @@ def _start_hop(settings: Settings, name: str, source: str, target: str, logs: Pa
 # --- measuring -----------------------------------------------------------------------------
 
 
-def _measure(name: str, settings: Settings, children: list[Child], group_topics: dict[str, list[str]],
+def _measure(name: str, settings: Settings, children: list[Child], shared: dict[str, int],
+             group_topics: dict[str, list[str]],
              orders: list[tuple[str, Order]], schedule: list[float], plan: BenchPlan,
              open_placer: Callable[[], OrderPlacer], open_watch: Callable[[], Watch]) -> RunReport:
     partitions = groups.partition_counts(settings, {t for ts in group_topics.values() for t in ts})
     _wait_until_ready(settings, children, {g: sum(partitions[t] for t in ts) for g, ts in group_topics.items()})
     placer = open_placer()
-    meter = ProcessMeter({c.name: c.process.pid for c in children}).start()
+    meter = ProcessMeter({**{c.name: c.process.pid for c in children}, **shared}).start()
     watch = open_watch()
     try:
         timeline = run_rush(orders, schedule, placer, watch, plan.timeout, name, plan.warm_up_count)

@@ -193,8 +193,8 @@ def table(shop: RunReport, reference: RunReport | None) -> str:
     text += "\n\n" + _columns([("consumer group", "lag at end")]
                               + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end)))
                                  for g in groups])
-    text += "\n\n" + _columns([("process", "CPU s", "peak RSS MB", "first RSS MB")] + [
-        (name, f"{p['cpu_seconds']:.2f}", f"{p['peak_rss_mb']:.1f}", f"{p['first_rss_mb']:.1f}")
+    text += "\n\n" + _columns([("run: process", "CPU s", "peak RSS MB", "first RSS MB")] + [
+        (f"{r.name}: {name}", f"{p['cpu_seconds']:.2f}", f"{p['peak_rss_mb']:.1f}", f"{p['first_rss_mb']:.1f}")
         for r in runs for name, p in r.processes.items()])
     return text
 
