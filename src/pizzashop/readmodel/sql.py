@@ -116,14 +116,16 @@ class SqlReadModel:
 
     def _write_orders(self, cursor: Any, known: dict[str, _Known], changes: _Changes) -> None:
         p = self.placeholder
-        rows = []
+        placed, moved = [], []
         for order_id in sorted(changes.touched):
             order, event = known[order_id], changes.placed.get(order_id)
             if order.status is None:
                 continue
-            rows.append((order_id, event.order.customer_id if event else None,
-                         event.order.model_dump_json() if event else None,
-                         event.timestamp if event else None, int(order.status), order.updated_at))
+            if event is None:
+                moved.append((order_id, int(order.status), order.updated_at))
+            else:
+                placed.append((order_id, event.order.customer_id, event.order.model_dump_json(),
+                               event.timestamp, int(order.status), order.updated_at))
         cursor.executemany(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, "
@@ -131,7 +133,14 @@ class SqlReadModel:
             "customer_id = COALESCE(orders.customer_id, excluded.customer_id), "
             "order_json = COALESCE(orders.order_json, excluded.order_json), "
             "placed_at = COALESCE(orders.placed_at, excluded.placed_at)",
-            rows,
+            placed,
+        )
+        # Most writes only move an order on: leaving the placement columns out of the update
+        # spares the customer index, which the database rewrites for every column set.
+        cursor.executemany(
+            f"INSERT INTO orders (order_id, status, updated_at) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+            moved,
         )
 
     def _write_unplaced(self, cursor: Any, known: dict[str, _Known], changes: _Changes) -> None:
