@@ -107,7 +107,10 @@ class Kitchen:
     # --- taking orders -----------------------------------------------------------------------
 
     def take(self, ticket: Ticket, now: float) -> None:
-        self._progress.setdefault(ticket.source, PartitionProgress()).take(ticket.offset)
+        progress = self._progress.get(ticket.source)
+        if progress is None:  # (not setdefault: that would build one for every event)
+            progress = self._progress[ticket.source] = PartitionProgress()
+        progress.take(ticket.offset)
         self._size += 1
         if ticket.key in self._cooking or ticket.key in self._waiting:
             self._waiting.setdefault(ticket.key, deque()).append(ticket)
