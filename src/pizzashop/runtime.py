@@ -124,6 +124,7 @@ class ServiceRunner:
         # Kitchen services commit outputs and offsets in Kafka transactions; a sink gets the
         # same guarantee from keeping its offsets in its own store, with the data.
         self.transactional = self.read_committed and service.materialise is None
+        self._batch_size = SINK_BATCH_SIZE if service.materialise is not None else BATCH_SIZE
         self._stopping = threading.Event()
         self._kitchen = Kitchen(self._handle, settings.scaled, settings.capacity)
         self._state: dict[int, State] = {}  # partition -> order id -> state
@@ -297,12 +298,11 @@ class ServiceRunner:
         (consume(n, timeout) alone would wait for n messages or the whole timeout, adding
         that wait to every hop of an order while the shop is quiet.)
         """
-        size = SINK_BATCH_SIZE if self.service.materialise is not None else BATCH_SIZE
-        messages = self.consumer.consume(size, 0)
+        messages = self.consumer.consume(self._batch_size, 0)
         if messages:
             return messages
         first = self.consumer.consume(1, timeout)
-        return first + self.consumer.consume(size - 1, 0) if first else first
+        return first + self.consumer.consume(self._batch_size - 1, 0) if first else first
 
     def _poll_timeout(self, now: float) -> float:
         waits = [IDLE_POLL_SECONDS]
@@ -470,11 +470,11 @@ class ServiceRunner:
             self.consumer.commit(offsets=positions, asynchronous=not synchronous)
         self._committed.update(offsets)
 
-    def _show_sink_position(self, now_or_never: bool) -> None:
+    def _show_sink_position(self, at_once: bool) -> None:
         """Commit where the sink is, for lag to show: once a second, or at once when partitions
         go. Never waited for: the store's own offsets are the ones the next owner resumes from."""
         now = time.monotonic()
-        if not self._sink_position or (not now_or_never and now - self._sink_position_shown_at < SINK_POSITION_SECONDS):
+        if not self._sink_position or (not at_once and now - self._sink_position_shown_at < SINK_POSITION_SECONDS):
             return
         positions = [TopicPartition(t, p, o) for (t, p), o in self._sink_position.items()]
         self._sink_position, self._sink_position_shown_at = {}, now

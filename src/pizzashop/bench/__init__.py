@@ -157,9 +157,8 @@ def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
     settings = settings.replace(kafka_port=_free_port(), kafka_controller_port=_free_port())
     broker = start_local_kafka(settings)
     try:
-        pids = {f"kafka broker {n.node_id}": n.pid() for n in broker.nodes}
-        yield (settings.replace(bootstrap_servers=broker.bootstrap_servers),
-               {name: pid for name, pid in pids.items() if pid is not None})
+        pids = {f"kafka broker {n.node_id}": pid for n in broker.nodes if (pid := n.pid()) is not None}
+        yield settings.replace(bootstrap_servers=broker.bootstrap_servers), pids
     finally:
         broker.stop()
 
