@@ -132,6 +132,7 @@ class ServiceRunner:
         self._sink_position: dict[SourcePartition, int] = {}  # not yet shown to Kafka
         self._sink_position_shown_at = 0.0
         self._in_transaction = False
+        self._held: list[OutgoingRecord] = []  # the open transaction's records, see _commit_transaction
         self._paused = False
         self._next_tick = 0.0
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> outputs not yet acknowledged
@@ -202,6 +203,7 @@ class ServiceRunner:
             self._backoff.reset()
 
     def _drop_transaction(self, error: KafkaError) -> None:
+        self._held = []
         if not error.fatal():
             try:
                 self.producer.abort_transaction(30)
@@ -234,7 +236,7 @@ class ServiceRunner:
             # The broker answers "concurrent transactions" to a new transaction while it still
             # writes the last one's markers (a few ms); retrying after the default 100 ms put
             # a tenth of a second on every hop of every order. (Backoff still grows to 1 s.)
-            config["retry.backoff.ms"] = 5
+            config["retry.backoff.ms"] = 1
             # Committing a transaction sends what is waiting at once, whatever the linger, so
             # a long one costs no latency; it only stops the records of one transaction from
             # trickling out in many small requests while the loop is still making them
@@ -415,7 +417,10 @@ class ServiceRunner:
                               headers=list(headers.items()))
 
     def _send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
-        self._begin_transaction()
+        if self.transactional:  # produced at commit, once the offsets are in: see _commit_transaction
+            self._begin_transaction()
+            self._held.extend(records)
+            return
         for record in records:
             self._produce(record, on_delivered)
 
@@ -481,11 +486,21 @@ class ServiceRunner:
         self.consumer.commit(offsets=positions, asynchronous=True)
 
     def _commit_transaction(self, positions: list[TopicPartition]) -> None:
+        """Offsets first, then the records, then the commit.
+
+        Until the broker has written the last transaction's markers it turns a new one away
+        ("concurrent transactions"). Turned away, the offsets are retried after
+        `retry.backoff.ms`, but librdkafka retries the partitions of produced records only
+        after a fixed 20 ms: held back until the offsets are in, they never wait for it.
+        """
         self._begin_transaction()
         try:
             if positions:
                 self.producer.send_offsets_to_transaction(
                     positions, self.consumer.consumer_group_metadata(), 30)
+            held, self._held = self._held, []
+            for record in held:
+                self._produce(record, on_delivered=None)
             self.producer.commit_transaction(30)
         except KafkaException as e:
             error = e.args[0]
@@ -572,7 +587,10 @@ class ServiceRunner:
         self._send([self._dead_letter(o) if isinstance(o, Rejection) else OutgoingRecord.of(contract.encode(o))
                     for o in outputs], on_delivered=None)
         rejections = [o for o in outputs if isinstance(o, Rejection)]
-        if rejections and self.producer.flush(30) == 0:
+        if not rejections:
+            return
+        self._commit_progress()  # in a transaction, they go out with its commit
+        if self.producer.flush(30) == 0:
             self.service.parked(rejections)  # only once they are safely parked; else next tick
 
     def _on_client_error(self, error: KafkaError) -> None:

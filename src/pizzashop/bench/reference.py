@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.runtime import IDLE_POLL_SECONDS, Service, ServiceRunner
+from pizzashop.runtime import IDLE_POLL_SECONDS, OutgoingRecord, Service, ServiceRunner
 
 STAGES = ("ordered", "assembled", "baked", "status", "delivered")
 # Hop i copies STAGES[i] to STAGES[i + 1]; "status" stands for the status service, whose
@@ -74,15 +74,13 @@ class PassThrough(ServiceRunner):
     def step(self) -> None:
         messages = [m for m in self._next_batch(IDLE_POLL_SECONDS) if not self._is_error(m)]
         if messages and self.transactional:
-            self._begin_transaction()
-            for message in messages:
-                self._forward(message, on_acknowledged=None)
+            self._send([OutgoingRecord(self.target, m.key(), m.value()) for m in messages], on_delivered=None)
             self._commit_transaction(_next_positions(messages))
         elif messages:
             batch = _Batch(_next_positions(messages), len(messages))
             self._batches.append(batch)
             for message in messages:
-                self._forward(message, on_acknowledged=batch)
+                self._forward(message, batch)
         self.producer.poll(0)
         self._commit_acknowledged()
 
@@ -92,12 +90,12 @@ class PassThrough(ServiceRunner):
             raise KafkaException(error)  # run() starts over from the last commit
         return error is not None
 
-    def _forward(self, message: Message, on_acknowledged: _Batch | None) -> None:
+    def _forward(self, message: Message, batch: _Batch) -> None:
         def report(err: KafkaError | None, _: Message) -> None:
-            if err is not None and not self.transactional:
-                self._forward(message, on_acknowledged)  # at least once: send it again
-            elif on_acknowledged is not None:
-                on_acknowledged.unacknowledged -= 1
+            if err is not None:
+                self._forward(message, batch)  # at least once: send it again
+            else:
+                batch.unacknowledged -= 1
 
         while True:
             try:

@@ -1,0 +1,75 @@
+"""The order of a transaction's calls to the producer, with stand-ins for the Kafka clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from pizzashop.config import Settings
+from pizzashop.contract import Topic
+from pizzashop.runtime import OutgoingRecord, Service, ServiceRunner
+
+
+class RecordingProducer:
+    """Notes each call; send_offsets_to_transaction fails while `turned_away` is above 0."""
+
+    def __init__(self, turned_away: int = 0) -> None:
+        self.calls: list[str] = []
+        self.turned_away = turned_away
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+    def send_offsets_to_transaction(self, positions: list[TopicPartition], metadata: Any, timeout: float) -> None:
+        self.calls.append("offsets")
+        if self.turned_away:
+            self.turned_away -= 1
+            raise KafkaException(KafkaError(KafkaError.REQUEST_TIMED_OUT, "timed out", retriable=True))
+
+    def produce(self, topic: str, **_: Any) -> None:
+        self.calls.append(f"produce {topic}")
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.calls.append("commit")
+
+
+class GroupMember:
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+
+def transactional_runner(producer: RecordingProducer) -> ServiceRunner:
+    service = Service(name="assemble", consumes=(Topic.ORDERED,), handle=lambda event, state: None)  # type: ignore[arg-type, return-value]
+    runner = ServiceRunner(service, Settings(processing_guarantee="exactly_once", log_level="WARNING"))
+    runner.producer, runner.consumer = producer, GroupMember()  # type: ignore[assignment]
+    return runner
+
+
+def records(*topics: str) -> list[OutgoingRecord]:
+    return [OutgoingRecord(topic, b"order-1", b"{}") for topic in topics]
+
+
+def test_a_transactions_records_are_produced_after_its_offsets_are_in() -> None:
+    producer = RecordingProducer()
+    runner = transactional_runner(producer)
+
+    runner._send(records("pizza-assembled", "pizza-status"), on_delivered=None)
+    runner._commit_transaction([TopicPartition("pizza-ordered", 0, 8)])
+
+    assert producer.calls == ["begin", "offsets", "produce pizza-assembled", "produce pizza-status", "commit"]
+
+
+def test_records_held_by_a_commit_that_failed_go_out_with_the_next_try() -> None:
+    producer = RecordingProducer(turned_away=1)
+    runner = transactional_runner(producer)
+
+    runner._send(records("pizza-assembled"), on_delivered=None)
+    runner._commit_transaction([TopicPartition("pizza-ordered", 0, 8)])
+    assert "produce pizza-assembled" not in producer.calls  # the transaction stays open
+
+    runner._send(records("pizza-status"), on_delivered=None)
+    runner._commit_transaction([TopicPartition("pizza-ordered", 0, 9)])
+
+    assert producer.calls == ["begin", "offsets", "offsets", "produce pizza-assembled", "produce pizza-status",
+                              "commit"]
