@@ -220,6 +220,23 @@ def test_a_second_read_model_on_the_same_database_sees_each_batch_whole(tmp_path
         reader.close()
 
 
+def test_a_writer_given_partitions_back_reads_what_another_wrote_meanwhile(tmp_path: Path) -> None:
+    from pizzashop.readmodel import open_readmodel
+
+    url = f"sqlite:///{tmp_path}/shared.sqlite3"
+    first, second = open_readmodel(url), open_readmodel(url)
+    try:
+        first.apply(progress("a")[:2], {})  # placed, in the oven
+        second.stored_offsets()  # the partitions move to the second writer...
+        second.apply(progress("a")[2:3], {})  # ...which takes it out for delivery
+        first.stored_offsets()  # and back to the first, which reads again from there
+        first.apply(progress("a")[2:], {})
+        assert statuses(first, "a") == [100, 200, 300, 400]
+    finally:
+        first.close()
+        second.close()
+
+
 def test_status_after_keeps_final_statuses() -> None:
     assert status_after(Status.DELIVERED, Status.IN_OVEN) is Status.DELIVERED
     assert status_after(Status.DELIVERED, Status.STUCK) is Status.DELIVERED

@@ -81,7 +81,10 @@ class ReadModel(Protocol):
         """
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
-        """The offsets recorded by `apply`, so a restarted status service resumes there."""
+        """The offsets recorded by `apply`, so a restarted status service resumes there.
+
+        Read when partitions are assigned: from then on, the writer reads again what it had
+        kept in memory of its orders, since another writer may have moved them on meanwhile."""
 
     def get_order(self, order_id: str) -> OrderView | None: ...
 

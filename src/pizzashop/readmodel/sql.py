@@ -18,6 +18,9 @@ from pizzashop.readmodel import Offsets, OrderView, Source, StatusEntry, Unplace
 ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at"
 NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
 CHUNK = 500  # ids per IN (...) list, well under every database's limit on parameters
+# Orders on their way that the writer keeps in memory between batches (about 300 bytes each),
+# so it need not read back what it wrote: past this many, it starts over from the database.
+REMEMBERED_ORDERS = 50_000
 
 INDEXES = f"""
 CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_at DESC);
@@ -75,26 +78,47 @@ class SqlReadModel:
     def __init__(self, connection: Any) -> None:
         self._db = connection
         self._lock = threading.Lock()  # one connection, shared by the threads of a web server
+        # What this writer stored of the orders it owns that are placed and not final yet.
+        # Only its own partitions' orders reach it, so nobody else changes them, until the
+        # partitions move: `stored_offsets` (read when they are assigned) forgets it all.
+        self._remembered: dict[str, _Known] = {}
 
     # --- writing ---------------------------------------------------------------------------
 
     def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets,
               sources: Sequence[Source] | None = None) -> None:
-        with self._transaction(writing=True) as cursor:
-            known = self._known(cursor, {e.order_id for e in events})
-            changes = _Changes()
-            for event in events:
-                _fold(event, known.setdefault(event.order_id, _Known()), changes)
-            if sources is not None:
-                _set_aside_unplaced(events, sources, known, changes)
-            self._write_history(cursor, changes)
-            self._write_orders(cursor, known, changes)
-            self._write_unplaced(cursor, known, changes)
-            self._write_offsets(cursor, offsets)
+        try:
+            with self._transaction(writing=True) as cursor:
+                known = self._known(cursor, {e.order_id for e in events})
+                changes = _Changes()
+                for event in events:
+                    _fold(event, known.setdefault(event.order_id, _Known()), changes)
+                if sources is not None:
+                    _set_aside_unplaced(events, sources, known, changes)
+                self._write_history(cursor, changes)
+                self._write_orders(cursor, known, changes)
+                self._write_unplaced(cursor, known, changes)
+                self._write_offsets(cursor, offsets)
+        except BaseException:
+            self._remembered.clear()  # it was folded into, but not stored
+            raise
+        self._remember(known)
+
+    def _remember(self, known: dict[str, _Known]) -> None:
+        """Keep what is now stored of placed orders still on their way. Orders never placed are
+        left out: the watchdog of any instance may drop them (`forget_unplaced`)."""
+        if len(self._remembered) > REMEMBERED_ORDERS:
+            self._remembered.clear()
+        for order_id, order in known.items():
+            if order.placed and not (order.status is not None and order.status.is_final):
+                order.was_unplaced = False
+                self._remembered[order_id] = order
+            else:
+                self._remembered.pop(order_id, None)
 
     def _known(self, cursor: Any, order_ids: set[str]) -> dict[str, _Known]:
-        known: dict[str, _Known] = {}
-        for chunk in _chunks(sorted(order_ids)):
+        known = {i: self._remembered[i] for i in order_ids if i in self._remembered}
+        for chunk in _chunks(sorted(order_ids - known.keys())):
             marks = self._marks(chunk)
             cursor.execute(
                 "SELECT order_id, status, updated_at, order_json IS NOT NULL "
@@ -175,6 +199,7 @@ class SqlReadModel:
     # --- reading ---------------------------------------------------------------------------
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
+        self._remembered.clear()  # partitions are moving: read what others may have written
         rows = self._query("SELECT topic, partition_number, next_offset FROM applied_offsets")
         return {(topic, partition): offset for topic, partition, offset in rows}
 
