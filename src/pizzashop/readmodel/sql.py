@@ -102,9 +102,9 @@ class SqlReadModel:
         except BaseException:
             self._remembered.clear()  # it was folded into, but not stored
             raise
-        self._remember(known)
+        self._keep_in_memory(known)
 
-    def _remember(self, known: dict[str, _Known]) -> None:
+    def _keep_in_memory(self, known: dict[str, _Known]) -> None:
         """Keep what is now stored of placed orders still on their way. Orders never placed are
         left out: the watchdog of any instance may drop them (`forget_unplaced`)."""
         if len(self._remembered) > REMEMBERED_ORDERS:
