@@ -132,7 +132,8 @@ class ServiceRunner:
         self._sink_position: dict[SourcePartition, int] = {}  # not yet shown to Kafka
         self._sink_position_shown_at = 0.0
         self._in_transaction = False
-        self._held: list[OutgoingRecord] = []  # the open transaction's records, see _commit_transaction
+        # The open transaction's records and what to call when each is delivered (_commit_transaction).
+        self._held: list[tuple[OutgoingRecord, Callable[[], None] | None]] = []
         self._paused = False
         self._next_tick = 0.0
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> outputs not yet acknowledged
@@ -419,7 +420,7 @@ class ServiceRunner:
     def _send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
         if self.transactional:  # produced at commit, once the offsets are in: see _commit_transaction
             self._begin_transaction()
-            self._held.extend(records)
+            self._held.extend((record, on_delivered) for record in records)
             return
         for record in records:
             self._produce(record, on_delivered)
@@ -499,8 +500,8 @@ class ServiceRunner:
                 self.producer.send_offsets_to_transaction(
                     positions, self.consumer.consumer_group_metadata(), 30)
             held, self._held = self._held, []
-            for record in held:
-                self._produce(record, on_delivered=None)
+            for record, on_delivered in held:
+                self._produce(record, on_delivered)
             self.producer.commit_transaction(30)
         except KafkaException as e:
             error = e.args[0]
