@@ -300,6 +300,8 @@ def web(ctx: click.Context) -> None:
 @click.option("--time-scale", type=click.FloatRange(0), default=0.0, show_default=True,
               help="1 = the seed's seconds, 0 = instant kitchen work.")
 @click.option("--capacity", type=click.IntRange(0), default=None, help="Orders a service works on at once.")
+@click.option("--partitions", type=click.IntRange(1), default=None,
+              help="Partitions of each topic the bench creates (default: the setting, 6).")
 @click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]), default=None,
               help="Processing guarantee (default: the setting, exactly_once).")
 @click.option("--reference", is_flag=True, help="First run the same rush through a bare pass-through chain.")
@@ -313,9 +315,9 @@ def web(ctx: click.Context) -> None:
 @click.option("--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model).")
 @click.pass_context
 def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: float | None,
-          time_scale: float, capacity: int | None, guarantee: str | None, reference: bool,
-          json_path: Path | None, plot_path: Path | None, timeout: float, warm_up: float,
-          keep_state: bool) -> None:
+          time_scale: float, capacity: int | None, partitions: int | None, guarantee: str | None,
+          reference: bool, json_path: Path | None, plot_path: Path | None, timeout: float,
+          warm_up: float, keep_state: bool) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
     Starts the four services (and a local broker, unless a cluster is configured) itself.
@@ -330,10 +332,12 @@ def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: 
     settings = settings_of(ctx).replace(time_scale=time_scale)
     if capacity is not None:
         settings = settings.replace(capacity=capacity)
+    if partitions is not None:
+        settings = settings.replace(partitions=partitions)
     if guarantee is not None:
         settings = settings.replace(processing_guarantee=guarantee)
-    plan = BenchPlan(orders=orders, rate=rate, duration=duration, reference=reference,
-                     timeout=timeout, warm_up=warm_up, keep_state=keep_state)
+    plan = BenchPlan(orders=orders, rate=rate, duration=duration, partitions=partitions,
+                     reference=reference, timeout=timeout, warm_up=warm_up, keep_state=keep_state)
     try:
         result = run_bench(settings, plan)
     except BenchError as e:

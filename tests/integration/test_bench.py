@@ -44,3 +44,13 @@ def test_bench_delivers_every_order_and_reports_every_figure(shop_settings: Sett
     assert "orders_per_second" in report["shop_vs_reference"]
     assert "end-to-end p99 ms" in result.output, "the table is printed"
     assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
+
+
+def test_bench_refuses_a_partition_count_the_clusters_topics_do_not_have(shop_settings: Settings) -> None:
+    other = shop_settings.partitions + 1
+    result = CliRunner().invoke(
+        main, ["bench", "--orders", "1", "--partitions", str(other)], env=as_environment(shop_settings))
+
+    assert result.exit_code != 0
+    assert f"--partitions {other}: the topics exist already" in result.output
+    assert f"with {shop_settings.partitions} partitions each" in result.output

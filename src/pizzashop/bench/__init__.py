@@ -61,6 +61,7 @@ class BenchPlan:
     orders: int | None = None
     rate: float | None = None  # orders per second, for `duration` seconds
     duration: float | None = None
+    partitions: int | None = None  # of the topics the bench creates; None: the setting
     reference: bool = False
     timeout: float = 300.0  # seconds after the last order is placed
     warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
@@ -129,6 +130,7 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             from pizzashop.topics import create_topics
 
             create_topics(settings)
+            settings = settings.replace(partitions=_partitions(settings, plan))
             # The broker and the bench share the machine with what is measured: meter them too.
             shared = {**broker_pids, "bench (places, watches)": os.getpid()}
             reference = (_run_reference(settings, plan, run_id, orders, schedule, shared)
@@ -140,6 +142,15 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     if not plan.keep_state and shop.all_delivered:
         shutil.rmtree(state_dir, ignore_errors=True)
     return BenchResult(_described(settings, plan), shop, reference, state_dir)
+
+
+def _partitions(settings: Settings, plan: BenchPlan) -> int:
+    """The partitions each topic really has: on a configured cluster they may exist already."""
+    partitions = groups.partition_counts(settings, [str(Topic.ORDERED)])[str(Topic.ORDERED)]
+    if plan.partitions is not None and partitions != plan.partitions:
+        raise BenchError(f"--partitions {plan.partitions}: the topics exist already on "
+                         f"{settings.bootstrap_servers}, with {partitions} partitions each")
+    return partitions
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -217,8 +228,7 @@ def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
                    orders: list[tuple[str, Order]], schedule: list[float],
                    shared: dict[str, int]) -> RunReport:
     chain = ReferenceChain(run_id)
-    partitions = groups.partition_counts(settings, [str(Topic.ORDERED)])[str(Topic.ORDERED)]
-    groups.create_bench_topics(settings, chain.topics, partitions)
+    groups.create_bench_topics(settings, chain.topics, settings.partitions)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
     children = [_start_hop(settings, name, source, target, logs) for name, source, target in chain.hops()]
@@ -289,7 +299,7 @@ def _settled_lag(settings: Settings, group_topics: dict[str, list[str]]) -> dict
 def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
     return {
         "orders": plan.count, "rate": plan.rate, "duration": plan.duration, "warm_up": plan.warm_up,
-        "time_scale": settings.time_scale, "capacity": settings.capacity,
+        "time_scale": settings.time_scale, "capacity": settings.capacity, "partitions": settings.partitions,
         "processing_guarantee": settings.processing_guarantee,
         "bootstrap_servers": settings.bootstrap_servers, "kafka_version": settings.kafka_version,
         "cpus": os.cpu_count(), "python": platform.python_version(),
