@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, MemberDescription, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 
@@ -24,28 +24,24 @@ def _admin(settings: Settings) -> AdminClient:
 
 def assigned_partitions(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
     """How many partitions the members of each group hold right now (0 for a group not formed)."""
-    admin = _admin(settings)  # kept alive until its futures are done
-    futures = admin.describe_consumer_groups(list(groups), request_timeout=ADMIN_TIMEOUT)
-    held: dict[str, int] = {}
-    for group, future in futures.items():
-        try:
-            description = future.result()
-        except KafkaException:
-            held[group] = 0
-            continue
-        held[group] = sum(len(m.assignment.topic_partitions) for m in description.members)
-    return held
+    return {group: sum(len(m.assignment.topic_partitions) for m in members)
+            for group, members in _members(settings, groups).items()}
 
 
 def active_members(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
+    return {group: len(members) for group, members in _members(settings, groups).items()}
+
+
+def _members(settings: Settings, groups: Iterable[str]) -> dict[str, list[MemberDescription]]:
+    """The members of each group right now (none for a group the broker cannot describe)."""
     admin = _admin(settings)  # kept alive until its futures are done
     futures = admin.describe_consumer_groups(list(groups), request_timeout=ADMIN_TIMEOUT)
-    members: dict[str, int] = {}
+    members: dict[str, list[MemberDescription]] = {}
     for group, future in futures.items():
         try:
-            members[group] = len(future.result().members)
+            members[group] = list(future.result().members)
         except KafkaException:
-            members[group] = 0
+            members[group] = []
     return members
 
 
