@@ -164,14 +164,20 @@ def test_my_orders_come_from_the_read_model_newest_first(
     assert orders[1]["status"] == 400
 
 
+def placed_and_moved(client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+                     *steps: tuple[Status, int]) -> str:
+    """An order placed through the API, then moved by each (status, ms after now) in the read model."""
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    now = contract.now_ms()
+    read_model.apply([taker.placed[0], *(StatusChanged(order_id, s, now + ms) for s, ms in steps)], {})
+    return order_id
+
+
 def test_the_event_stream_resumes_after_last_event_id(
     client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
 ) -> None:
-    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
-    now = contract.now_ms()
-    read_model.apply([taker.placed[0], StatusChanged(order_id, Status.IN_OVEN, now),
-                      StatusChanged(order_id, Status.OUT_FOR_DELIVERY, now + 1),
-                      StatusChanged(order_id, Status.DELIVERED, now + 2)], {})
+    order_id = placed_and_moved(client, read_model, taker, (Status.IN_OVEN, 0), (Status.OUT_FOR_DELIVERY, 1),
+                                (Status.DELIVERED, 2))
     everything = client.get(f"/api/orders/{order_id}/events").text
     ids = [int(i) for i in re.findall(r"^id: (\d+)$", everything, re.MULTILINE)]
     assert len(ids) == 4 and '"status": 400' in everything
@@ -183,10 +189,8 @@ def test_the_event_stream_resumes_after_last_event_id(
 def test_each_event_carries_the_status_the_order_shows(
     client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
 ) -> None:
-    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
-    now = contract.now_ms()
-    read_model.apply([taker.placed[0], StatusChanged(order_id, Status.OUT_FOR_DELIVERY, now),
-                      StatusChanged(order_id, Status.IN_OVEN, now - 1000)], {})  # the oven's step arrives late
+    order_id = placed_and_moved(client, read_model, taker, (Status.OUT_FOR_DELIVERY, 0),
+                                (Status.IN_OVEN, -1000))  # the oven's step arrives late
     looks = iter([False])
     client.app.state.closing = lambda: next(looks, True)  # type: ignore[attr-defined]  # one look, then stop
     stream = client.get(f"/api/orders/{order_id}/events").text
