@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.runtime import IDLE_POLL_SECONDS, OutgoingRecord, Service, ServiceRunner
@@ -54,6 +54,9 @@ class _Batch:
     positions: list[TopicPartition]
     unacknowledged: int
 
+    def acknowledge(self) -> None:
+        self.unacknowledged -= 1
+
 
 class PassThrough(ServiceRunner):
     """One hop: the runtime's clients and loop (connect, start over, shut down), a bare step."""
@@ -73,14 +76,14 @@ class PassThrough(ServiceRunner):
 
     def step(self) -> None:
         messages = [m for m in self._next_batch(IDLE_POLL_SECONDS) if not self._is_error(m)]
+        records = [OutgoingRecord(self.target, m.key(), m.value()) for m in messages]
         if messages and self.transactional:
-            self._send([OutgoingRecord(self.target, m.key(), m.value()) for m in messages], on_delivered=None)
+            self._send(records, on_delivered=None)
             self._commit_transaction(_next_positions(messages))
         elif messages:
             batch = _Batch(_next_positions(messages), len(messages))
             self._batches.append(batch)
-            for message in messages:
-                self._forward(message, batch)
+            self._send(records, on_delivered=batch.acknowledge)  # a failed send is sent again
         self.producer.poll(0)
         self._commit_acknowledged()
 
@@ -89,21 +92,6 @@ class PassThrough(ServiceRunner):
         if error is not None and error.fatal():
             raise KafkaException(error)  # run() starts over from the last commit
         return error is not None
-
-    def _forward(self, message: Message, batch: _Batch) -> None:
-        def report(err: KafkaError | None, _: Message) -> None:
-            if err is not None:
-                self._forward(message, batch)  # at least once: send it again
-            else:
-                batch.unacknowledged -= 1
-
-        while True:
-            try:
-                self.producer.produce(self.target, key=message.key(), value=message.value(),
-                                      on_delivery=report)
-                return
-            except BufferError:
-                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
 
     def _commit_acknowledged(self) -> None:
         positions: dict[tuple[str, int], int] = {}
