@@ -33,8 +33,8 @@ EXEC_TIMEOUT = 5.0
 LOG_TAIL_LINES = 20
 JVM_OPTIONS = [
     # Started at 256 MB, the heap grew during the broker's first rush, which paid for the
-    # garbage collection that took: of two identical runs the first was the slower (a bare
-    # chain of four hops did 6,800-8,700 orders/s first, 10,000-11,800 later).
+    # garbage collection that took: the bench's bare chain of four hops, which runs first,
+    # did 6,800-8,700 orders/s; with a 512 MB start, 11,250-11,800.
     "-Xms512m", "-Xmx768m",
     # Kafka's own start script's garbage collection (kafka-run-class.sh): G1 aiming at 20 ms
     # pauses, where the default aim of 200 ms would put long pauses into orders' latency.
