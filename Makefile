@@ -1,18 +1,18 @@
 # The two commands a user needs: `make run` and `make test`.
 # Everything else here is set-up they share: a virtual environment, the pip
-# packages, and (for the browser tests) Debian's chromium.
+# packages, and for the tests Debian's chromium and a JDK.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-faults setup browser clean
+.PHONY: run test test-faults setup test-tools clean
 
 run: setup
 	$(BIN)/pizzashop up
 
 # Everything: unit, integration (real Kafka), fault and browser tests.
-test: setup browser
+test: setup test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Only the fault tests (killed services, broker restarts, a node of three lost).
@@ -27,8 +27,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-browser:
+# Debian's chromium for the browser tests, a JDK for the Java producer in the interop tests.
+test-tools:
 	@scripts/ensure-chromium
+	@scripts/ensure-jdk
 
 clean:
 	rm -rf $(VENV) .pytest_cache

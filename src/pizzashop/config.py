@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ class Settings:
     time_scale: float = 1.0
     capacity: int = 0  # orders a service works on at once; 0 = unlimited
     stuck_after: float = 120.0  # real seconds without progress before an order is stuck
+    # Real seconds a service remembers an order it handled, to ignore it if it comes again.
+    remember_orders_for: float = 24 * 3600.0
 
     # The web app.
     web_host: str = "127.0.0.1"
@@ -153,12 +156,27 @@ def _validate(s: Settings) -> None:
         raise ConfigError("time_scale must be 0 or more")
     if s.partitions < 1:
         raise ConfigError("partitions must be at least 1")
+    if s.remember_orders_for < 0:
+        raise ConfigError("remember_orders_for must be 0 seconds or more")
     if s.capacity < 0:
         raise ConfigError("capacity must be 0 (unlimited) or more")
     if s.processing_guarantee not in ("exactly_once", "at_least_once"):
         raise ConfigError("processing_guarantee must be exactly_once or at_least_once")
     if s.kafka_properties_file is not None and not s.kafka_properties_file.exists():
         raise ConfigError(f"kafka_properties_file {s.kafka_properties_file} does not exist")
+
+
+def shop_secret(settings: Settings) -> str:
+    """The key that signs session cookies and turns idempotency keys into order ids:
+    configured, or made once and kept in the state folder (so every process shares it)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.state_dir / "web-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def as_environment(settings: Settings) -> dict[str, str]:

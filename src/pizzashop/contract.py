@@ -28,6 +28,12 @@ class Topic(StrEnum):
 
 PIPELINE_TOPICS: tuple[Topic, ...] = (Topic.ORDERED, Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS)
 
+# Where an order's first event lands: librdkafka's default (CRC32) and the JVM clients'
+# (murmur2: Kafka Streams, ksqlDB, Connect, the console producer) disagree on the partition
+# of a key. The shop places orders where a JVM client would; every later event of an order
+# then goes to the partition number its input came from, whoever produced the first one.
+PARTITIONER = "murmur2_random"
+
 
 class Status(IntEnum):
     RECEIVED = 100

@@ -49,7 +49,9 @@ def replay(settings: Settings, position: str) -> DeadLetter:
     """Produce a parked event again to the topic it came from, as it was."""
     letter = find_dead_letter(settings, position)
     producer = Producer({**kafka_client_config(settings), "enable.idempotence": True})
-    producer.produce(letter.source_topic, key=letter.key, value=letter.value)
+    # Back to the partition it was read from: the rest of its order is there.
+    producer.produce(letter.source_topic, key=letter.key, value=letter.value,
+                     partition=max(letter.source_partition, -1))
     if producer.flush(READ_TIMEOUT) != 0:
         raise TimeoutError(f"the broker did not acknowledge the replayed event in {READ_TIMEOUT}s")
     return letter

@@ -38,13 +38,14 @@ from confluent_kafka import (
 )
 
 from pizzashop import contract
+from pizzashop.changelog import Change, ServiceState, State, read_changelog
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import ContractError, Event, Record, Topic
 from pizzashop.kitchen import Kitchen, Ticket, TopicPartition as SourcePartition, Work
+from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
 log = logging.getLogger("pizzashop.runtime")
 
-State = dict[str, Any]
 Handler = Callable[[Event, State], Work]
 BATCH_SIZE = 500  # events a kitchen service takes at most per turn: its memory bound
 # A sink writes each batch in one store transaction and holds nothing after it: when behind,
@@ -54,7 +55,8 @@ IDLE_POLL_SECONDS = 0.1
 # A sink's offsets that count are in its own store; the copy committed to Kafka only shows
 # the group's lag, so once a second is enough (per batch, it was a write per batch to the broker).
 SINK_POSITION_SECONDS = 1.0
-STATE_RESTORE_TIMEOUT = 60.0
+# How often handled orders are looked at for forgetting: at most a minute late.
+FORGET_CHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,27 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class Routed:
+    """An event bound for the partition number its order lives on (-1: unknown, by its key)."""
+
+    event: Event
+    partition: int
+
+
+@dataclass(frozen=True)
 class Service:
     """What a service is: what it consumes and what it does with each event."""
 
     name: str
     consumes: tuple[Topic, ...]
     handle: Handler | None = None  # kitchen services
-    keeps_state: bool = False  # a per-order state, kept in a compacted changelog topic
+    keeps_state: bool = False  # a per-order state, kept in a compacted changelog topic (changelog.py)
     # Sink services: a batch of events, the offsets to resume from, where each event was read.
     materialise: Callable[[Sequence[Event], Mapping[SourcePartition, int], Sequence[tuple[str, int, int]]],
                           None] | None = None
     stored_offsets: Callable[[], Mapping[SourcePartition, int]] | None = None
     # Called every `tick_seconds`: events to produce, and events read earlier to park now.
-    tick: Callable[[], Sequence[Event | Rejection]] | None = None
+    tick: Callable[[], Sequence[Routed | Rejection]] | None = None
     tick_seconds: float = 1.0
     # Told which rejections are safely in the dead-letter topic (sink services only).
     parked: Callable[[Sequence[Rejection]], None] = field(default=lambda _: None)
@@ -127,7 +137,8 @@ class ServiceRunner:
         self._batch_size = SINK_BATCH_SIZE if service.materialise is not None else BATCH_SIZE
         self._stopping = threading.Event()
         self._kitchen = Kitchen(self._handle, settings.scaled, settings.capacity)
-        self._state: dict[int, State] = {}  # partition -> order id -> state
+        self._state = ServiceState(int(settings.remember_orders_for * 1000))
+        self._next_forget_check = 0.0
         self._committed: dict[SourcePartition, int] = {}
         self._sink_position: dict[SourcePartition, int] = {}  # not yet shown to Kafka
         self._sink_position_shown_at = 0.0
@@ -164,13 +175,23 @@ class ServiceRunner:
             self._shut_down()
 
     def _connect(self) -> None:
-        if self.service.keeps_state:
-            ensure_state_topic(self.settings, self.service)
+        self._check_topics()
         self._new_producer()
         self.consumer = Consumer(self._consumer_config(kafka_client_config(self.settings)))
         topics = [str(t) for t in self.service.consumes]
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("Subscribed to topic(s): %s", ", ".join(topics))
+
+    def _check_topics(self) -> None:
+        """Wait for the pipeline's topics; refuse to start (TopicsNotCoPartitioned) unless they,
+        and the service's changelog, have one partition count: every output goes to the
+        partition number of its input, so an order must find its partition everywhere."""
+        partitions = self._retry("find the shop's topics",
+                                 lambda: shared_partition_count(self.settings, PIPELINE_TOPIC_NAMES))
+        if self.service.keeps_state:
+            topic = self.service.state_topic
+            self._retry("create the state topic", lambda: create_state_topic(self.settings, topic, partitions))
+            shared_partition_count(self.settings, [*PIPELINE_TOPIC_NAMES, topic])
 
     def _new_producer(self) -> None:
         self.producer = Producer(self._producer_config(kafka_client_config(self.settings)))
@@ -224,6 +245,8 @@ class ServiceRunner:
             "acks": "all",
             "linger.ms": 2,
             "client.id": f"pizza_{self.service.name}",
+            # Only for records with no input to follow (dead letters, stuck marks of old orders).
+            "partitioner": contract.PARTITIONER,
             "error_cb": self._on_client_error,
         }
         if self.transactional:
@@ -293,6 +316,7 @@ class ServiceRunner:
         self._commit_progress()
         self._apply_back_pressure()
         self._maybe_tick()
+        self._maybe_forget_handled()
         self._problems.clear("kafka")
 
     def _next_batch(self, timeout: float) -> list[Message]:
@@ -342,17 +366,14 @@ class ServiceRunner:
         if ticket.event is None:
             return Work(dead_letter=ticket.error)
         assert self.service.handle is not None
-        state = self._state.setdefault(ticket.partition, {})
         try:
-            work = self.service.handle(ticket.event, state)
+            work = self.service.handle(ticket.event, self._state.of(ticket.partition))
         except Exception as e:  # a handler bug must not stop the shop: the event is parked
             log.exception("Handler failed on %s[%d]@%d", ticket.topic, ticket.partition, ticket.offset)
             return Work(dead_letter=f"handler failed: {e!r}")
-        for key, value in work.state.items():
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = value
+        # Changed now, not once the work is done: the order's next event, queued behind this
+        # one in the kitchen, must see it (a second copy of the order is then ignored).
+        self._state.change(ticket.partition, work.state, contract.now_ms())
         return work
 
     def _serve(self, now: float) -> None:
@@ -368,7 +389,8 @@ class ServiceRunner:
                 self._send(records, on_delivered=lambda t=ticket: self._acknowledged(t))
 
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
-        records = [OutgoingRecord.of(contract.encode(event)) for event in work.outputs]
+        # To the input's partition number: the order stays where its first producer put it.
+        records = [OutgoingRecord.of(contract.encode(event), ticket.partition) for event in work.outputs]
         if work.dead_letter is not None:
             records.append(self._dead_letter(_rejection(ticket, work.dead_letter)))
         for key, value in work.state.items():
@@ -554,13 +576,27 @@ class ServiceRunner:
             log.info("Handed back %d order event(s) in the works to the next owner", dropped)
         for source in gone:
             self._committed.pop(source, None)
-        for partition in {tp.partition for tp in partitions}:
-            self._state.pop(partition, None)
+        self._state.drop({tp.partition for tp in partitions})
 
     def _restore_state(self, partitions: set[int]) -> None:
-        self._state.update(read_state(self.settings, self.service, partitions, self.read_committed))
-        restored = sum(len(self._state[p]) for p in partitions)
+        changes = read_changelog(self.settings, self.service.state_topic, partitions, self.read_committed)
+        restored = self._state.restore(partitions, changes)
         log.info("Restored state of %d order(s) from %s", restored, self.service.state_topic)
+
+    def _maybe_forget_handled(self) -> None:
+        if not self.service.keeps_state:
+            return
+        now = time.monotonic()
+        if now < self._next_forget_check:
+            return
+        self._next_forget_check = now + min(FORGET_CHECK_SECONDS, self.settings.remember_orders_for / 4)
+        forgotten = self._state.forget_handled(contract.now_ms())
+        if forgotten:
+            log.info("Forgot %d order(s) handled over %gs ago", len(forgotten), self.settings.remember_orders_for)
+            self._send([self._state_record(change) for change in forgotten], on_delivered=None)
+
+    def _state_record(self, change: Change) -> OutgoingRecord:
+        return OutgoingRecord.state(self.service.state_topic, change.partition, change.order_id, change.value)
 
     # --- back-pressure, ticks, problems ------------------------------------------------------
 
@@ -585,8 +621,9 @@ class ServiceRunner:
         outputs = self.service.tick()
         if not outputs:
             return
-        self._send([self._dead_letter(o) if isinstance(o, Rejection) else OutgoingRecord.of(contract.encode(o))
-                    for o in outputs], on_delivered=None)
+        self._send([self._dead_letter(o) if isinstance(o, Rejection)
+                    else OutgoingRecord.of(contract.encode(o.event), o.partition) for o in outputs],
+                   on_delivered=None)
         rejections = [o for o in outputs if isinstance(o, Rejection)]
         if not rejections:
             return
@@ -617,7 +654,6 @@ def _rejection(ticket: Ticket, reason: str) -> Rejection:
     return Rejection(ticket.topic, ticket.partition, ticket.offset, ticket.raw_key, ticket.raw_value, reason)
 
 
-PIPELINE_TOPIC_NAMES = {str(t) for t in contract.PIPELINE_TOPICS}
 OUTPUT_TOPIC_NAMES = sorted({*PIPELINE_TOPIC_NAMES, str(Topic.DEAD_LETTER)})
 
 
@@ -630,8 +666,8 @@ class OutgoingRecord:
     headers: list[tuple[str, str]] | None = None
 
     @classmethod
-    def of(cls, record: Record) -> OutgoingRecord:
-        return cls(str(record.topic), record.key, record.value or None)
+    def of(cls, record: Record, partition: int = -1) -> OutgoingRecord:
+        return cls(str(record.topic), record.key, record.value or None, partition)
 
     @classmethod
     def state(cls, topic: str, partition: int, key: str, value: Any) -> OutgoingRecord:
@@ -677,35 +713,6 @@ class ProblemLog:
     def clear(self, what: str) -> None:
         if self._active.pop(what, None) is not None:
             log.info("Recovered: %s works again", what)
-
-
-# --- service state in a compacted changelog topic ----------------------------------------------
-
-def ensure_state_topic(settings: Settings, service: Service) -> None:
-    from pizzashop.topics import create_state_topic
-
-    create_state_topic(settings, service.state_topic)
-
-
-def read_state(settings: Settings, service: Service, partitions: set[int],
-               committed_only: bool) -> dict[int, State]:
-    """The state of some partitions, read from the changelog topic from start to end."""
-    from pizzashop.topics import read_to_end
-
-    states: dict[int, State] = {p: {} for p in partitions}
-    for message in read_to_end(settings, service.state_topic, partitions, committed_only,
-                               STATE_RESTORE_TIMEOUT):
-        _apply_change(states[message.partition()], message)
-    return states
-
-
-def _apply_change(state: State, message: Message) -> None:
-    key = _printable_key(message.key())
-    value = message.value()
-    if value:
-        state[key] = json.loads(value)
-    else:
-        state.pop(key, None)
 
 
 def _printable_key(key: bytes | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -20,19 +20,61 @@ from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
 
 CREATE_TIMEOUT = 30.0
+PIPELINE_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in PIPELINE_TOPICS)
+
+
+class TopicsNotCoPartitioned(ValueError):
+    """The topics an order passes through have different partition counts."""
+
+
+class TopicsMissing(RuntimeError):
+    """Some of the shop's topics do not exist (yet)."""
 
 
 def create_topics(settings: Settings, bootstrap_servers: str | None = None,
                   partitions: int | None = None, replication_factor: int | None = None) -> list[str]:
-    """Create the contract's topics and the dead-letter topic; existing ones are left as they are."""
+    """Create the contract's topics and the dead-letter topic; existing ones are left as they are.
+
+    TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count.
+    """
     names = [str(t) for t in (*PIPELINE_TOPICS, Topic.DEAD_LETTER)]
     _create(settings, bootstrap_servers, names, partitions, replication_factor, config={})
+    shared_partition_count(settings, PIPELINE_TOPIC_NAMES, bootstrap_servers)
     return names
 
 
-def create_state_topic(settings: Settings, name: str, bootstrap_servers: str | None = None) -> None:
-    """A compacted topic for a service's state, partitioned like the topics it consumes."""
-    _create(settings, bootstrap_servers, [name], None, None, config={"cleanup.policy": "compact"})
+def create_state_topic(settings: Settings, name: str, partitions: int,
+                       bootstrap_servers: str | None = None) -> None:
+    """A compacted topic for a service's state, with as many partitions as the pipeline's topics."""
+    _create(settings, bootstrap_servers, [name], partitions, None, config={"cleanup.policy": "compact"})
+
+
+def shared_partition_count(settings: Settings, names: Sequence[str],
+                           bootstrap_servers: str | None = None) -> int:
+    """The partition count that all of `names` share.
+
+    An order keeps one partition number in every topic it passes through (the co-partitioning
+    rule of Kafka Streams), so topics with unequal counts would split an order's events
+    between service instances: TopicsNotCoPartitioned. TopicsMissing if some do not exist.
+    """
+    admin = AdminClient(kafka_client_config(settings, bootstrap_servers))
+    known = admin.list_topics(timeout=CREATE_TIMEOUT).topics
+    missing = [name for name in names if name not in known or known[name].error is not None]
+    if missing:
+        raise TopicsMissing(f"topic(s) {', '.join(missing)} do not exist: "
+                            "create them with `pizzashop topics create`")
+    counts = {name: len(known[name].partitions) for name in names}
+    return co_partitioned_count(counts)
+
+
+def co_partitioned_count(counts: Mapping[str, int]) -> int:
+    """The one partition count of these topics, or TopicsNotCoPartitioned saying which differ."""
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
+        raise TopicsNotCoPartitioned(
+            f"the topics an order passes through must have the same number of partitions, "
+            f"but {listed}: recreate them with equal counts (or add partitions to match)")
+    return next(iter(counts.values()))
 
 
 def _create(settings: Settings, bootstrap_servers: str | None, names: list[str],

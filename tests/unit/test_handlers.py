@@ -7,6 +7,8 @@ from pizzashop.contract import (
 )
 from pizzashop.services.assemble import assemble, assembling_and_baking_time
 from pizzashop.services.bake import bake
+from pizzashop.changelog import HANDLED
+from pizzashop.kitchen import NOTHING_TO_DO
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery
 
 
@@ -75,7 +77,7 @@ def test_delivery_learns_the_customer_then_delivers_once_baked() -> None:
     assert work.seconds == DELIVERY_SECONDS
     assert statuses(work.outputs) == [Status.DELIVERED]
     apply_state(state, work)
-    assert state == {}, "a delivered order leaves no state behind"
+    assert state == {"3c91b": HANDLED}, "a delivered order is remembered as handled, nothing more"
 
 
 def test_baked_before_ordered_still_delivers() -> None:
@@ -87,10 +89,41 @@ def test_baked_before_ordered_still_delivers() -> None:
     work = delivery(placed(), state)
     assert statuses(work.outputs) == [Status.DELIVERED]
     apply_state(state, work)
-    assert state == {}
+    assert state == {"3c91b": HANDLED}
 
 
 def test_delivery_forgets_nothing_for_an_invalid_order() -> None:
     state: dict = {}
     work = delivery(placed(sauce="Ketchup"), state)
     assert not work.outputs and dict(work.state) == {}
+
+
+def test_assemble_makes_an_order_that_comes_twice_once() -> None:
+    state: dict = {}
+    first = assemble(placed(), state)
+    apply_state(state, first)
+    assert state == {"3c91b": HANDLED}
+    assert assemble(placed(), state) is NOTHING_TO_DO, "a retry or a second producer's copy"
+
+
+def test_bake_bakes_an_order_sent_twice_once() -> None:
+    state: dict = {}
+    apply_state(state, bake(PizzaAssembled("3c91b", 17), state))
+    assert bake(PizzaAssembled("3c91b", 17), state) is NOTHING_TO_DO
+
+
+def test_delivery_ignores_a_second_early_warning_while_it_waits_for_the_pizza() -> None:
+    state: dict = {}
+    apply_state(state, delivery(placed(), state))
+    again = delivery(placed(name="Someone else"), state)
+    assert again is NOTHING_TO_DO
+    assert state["3c91b"]["name"] == "Italo", "the first copy of the order counts"
+
+
+def test_a_delivered_order_coming_again_is_not_delivered_again() -> None:
+    state: dict = {}
+    for event in (placed(), PizzaBaked("3c91b")):
+        apply_state(state, delivery(event, state))
+    assert state == {"3c91b": HANDLED}
+    for event in (placed(), PizzaBaked("3c91b")):
+        assert delivery(event, state) is NOTHING_TO_DO

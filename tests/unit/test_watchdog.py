@@ -7,6 +7,7 @@ import json
 
 from pizzashop.contract import PizzaBaked, Status, StatusChanged, now_ms
 from pizzashop.readmodel import ReadModel
+from pizzashop.runtime import Routed
 from pizzashop.services.status import materialise, orders_to_mark_stuck, unknown_orders_to_park
 from tests.unit.shop_events import T0, placed, progress
 
@@ -16,14 +17,26 @@ MINUTE = 60_000
 def marked(read_model: ReadModel, now: int) -> list[str]:
     """Mark what the watchdog finds, as the status service would once the marks come back."""
     marks = orders_to_mark_stuck(read_model, now=now, stuck_after_ms=MINUTE)
-    materialise(read_model, marks, {})
-    return [m.order_id for m in marks]
+    materialise(read_model, [m.event for m in marks], {})
+    return [m.event.order_id for m in marks]
 
 
 def test_the_watchdog_marks_only_orders_that_stopped_moving(read_model: ReadModel) -> None:
     read_model.apply(progress("done") + progress("stalled")[:2] + [placed("fresh", at=T0 + 100_000)], {})
     marks = orders_to_mark_stuck(read_model, now=T0 + 2 * MINUTE, stuck_after_ms=MINUTE)
-    assert marks == [StatusChanged("stalled", Status.STUCK, T0 + 2 * MINUTE)], "the mark says when it was made"
+    assert [m.event for m in marks] == [StatusChanged("stalled", Status.STUCK, T0 + 2 * MINUTE)], \
+        "the mark says when it was made"
+
+
+def test_a_stuck_mark_goes_to_the_partition_the_order_was_placed_on(read_model: ReadModel) -> None:
+    events = progress("stalled")[:2]
+    read_model.apply(events, {}, sources=[("pizza-ordered", 4, 17), ("pizza-status", 4, 3)])
+    read_model.apply([placed("from-before")], {})  # placed before partitions were kept: unknown
+
+    marks = orders_to_mark_stuck(read_model, now=T0 + 2 * MINUTE, stuck_after_ms=MINUTE)
+
+    assert {m.event.order_id: m.partition for m in marks} == {"stalled": 4, "from-before": -1}
+    assert all(isinstance(m, Routed) for m in marks)
 
 
 def test_an_order_marked_stuck_is_not_marked_again(read_model: ReadModel) -> None:

@@ -43,6 +43,7 @@ class OrderPlacer:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 2,  # as the services' producers: a rush is sent in batches
+            "partitioner": contract.PARTITIONER,  # as the web app places orders
         })
         # Connect and get the idempotent producer id now, not on the first order of the rush.
         self._producer.list_topics(topic, timeout=10)

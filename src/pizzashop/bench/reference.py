@@ -76,7 +76,7 @@ class PassThrough(ServiceRunner):
 
     def step(self) -> None:
         messages = [m for m in self._next_batch(IDLE_POLL_SECONDS) if not self._is_error(m)]
-        records = [OutgoingRecord(self.target, m.key(), m.value()) for m in messages]
+        records = [OutgoingRecord(self.target, m.key(), m.value(), m.partition()) for m in messages]
         if messages and self.transactional:
             self._send(records, on_delivered=None)
             self._commit_transaction(_next_positions(messages))

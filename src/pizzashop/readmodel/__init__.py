@@ -35,6 +35,7 @@ class OrderView:
     status: Status
     history: tuple[StatusEntry, ...]
     updated_at: int  # ms, when the order last moved
+    partition: int | None = None  # the partition number it was placed on (None: not known)
 
     @property
     def status_text(self) -> str:

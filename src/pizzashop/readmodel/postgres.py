@@ -19,8 +19,11 @@ CREATE TABLE IF NOT EXISTS orders (
     order_json  TEXT,
     placed_at   BIGINT,
     status      INTEGER NOT NULL,
-    updated_at  BIGINT NOT NULL
+    updated_at  BIGINT NOT NULL,
+    partition_number INTEGER
 );
+-- Read models made before orders kept their partition get the column (empty: unknown).
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS partition_number INTEGER;
 CREATE TABLE IF NOT EXISTS status_history (
     seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     order_id  TEXT NOT NULL,

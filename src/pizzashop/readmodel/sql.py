@@ -15,7 +15,7 @@ from typing import Any
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged, now_ms
 from pizzashop.readmodel import Offsets, OrderView, Source, StatusEntry, UnplacedEvent, status_after
 
-ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at"
+ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at, partition_number"
 NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
 CHUNK = 500  # ids per IN (...) list, well under every database's limit on parameters
 # Orders on their way that the writer keeps in memory between batches (about 300 bytes each),
@@ -68,6 +68,7 @@ class _Changes:
 
     history: list[tuple[str, int, int]] = field(default_factory=list)
     placed: dict[str, OrderPlaced] = field(default_factory=dict)
+    partitions: dict[str, int] = field(default_factory=dict)  # of the orders placed, where
     touched: set[str] = field(default_factory=set)
     unplaced: list[tuple[str, int, int, str, int, int, int]] = field(default_factory=list)
 
@@ -94,6 +95,7 @@ class SqlReadModel:
                 for event in events:
                     _fold(event, known.setdefault(event.order_id, _Known()), changes)
                 if sources is not None:
+                    _note_partitions(events, sources, changes)
                     _set_aside_unplaced(events, sources, known, changes)
                 self._write_history(cursor, changes)
                 self._write_orders(cursor, known, changes)
@@ -149,14 +151,16 @@ class SqlReadModel:
                 moved.append((order_id, int(order.status), order.updated_at))
             else:
                 placed.append((order_id, event.order.customer_id, event.order.model_dump_json(),
-                               event.timestamp, int(order.status), order.updated_at))
+                               event.timestamp, int(order.status), order.updated_at,
+                               changes.partitions.get(order_id)))
         cursor.executemany(
-            f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+            f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, "
             "updated_at = excluded.updated_at, "
             "customer_id = COALESCE(orders.customer_id, excluded.customer_id), "
             "order_json = COALESCE(orders.order_json, excluded.order_json), "
-            "placed_at = COALESCE(orders.placed_at, excluded.placed_at)",
+            "placed_at = COALESCE(orders.placed_at, excluded.placed_at), "
+            "partition_number = COALESCE(orders.partition_number, excluded.partition_number)",
             placed,
         )
         # Most writes only move an order on: leaving the placement columns out of the update
@@ -254,9 +258,9 @@ class SqlReadModel:
                 order=Order.model_validate_json(order_json) if order_json else None,
                 placed_at=placed_at, status=Status(status),
                 history=tuple(sorted(histories.get(order_id, []), key=_progress_order)),
-                updated_at=updated_at,
+                updated_at=updated_at, partition=partition,
             )
-            for order_id, customer_id, order_json, placed_at, status, updated_at in rows
+            for order_id, customer_id, order_json, placed_at, status, updated_at, partition in rows
         ]
 
     def _histories(self, cursor: Any, order_ids: list[str]) -> dict[str, list[StatusEntry]]:
@@ -317,6 +321,14 @@ def _fold(event: OrderPlaced | StatusChanged, order: _Known, changes: _Changes) 
         changes.history.append((event.order_id, int(status), timestamp))
     order.take(status, timestamp)
     changes.touched.add(event.order_id)
+
+
+def _note_partitions(events: Sequence[OrderPlaced | StatusChanged], sources: Sequence[Source],
+                     changes: _Changes) -> None:
+    """Where each order was placed: its later events (a stuck mark, a retry) go there too."""
+    for event, (_topic, partition, _offset) in zip(events, sources, strict=True):
+        if isinstance(event, OrderPlaced):
+            changes.partitions.setdefault(event.order_id, partition)
 
 
 def _set_aside_unplaced(events: Sequence[OrderPlaced | StatusChanged], sources: Sequence[Source],

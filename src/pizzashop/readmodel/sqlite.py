@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS orders (
     order_json  TEXT,
     placed_at   INTEGER,
     status      INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
+    updated_at  INTEGER NOT NULL,
+    partition_number INTEGER
 );
 CREATE TABLE IF NOT EXISTS status_history (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,7 +59,17 @@ class SqliteReadModel(SqlReadModel):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; fewer fsyncs
         connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {INDEXES} COMMIT;")
+        _add_partition_column(connection)
         super().__init__(connection)
 
     def _begin(self, cursor: Any, writing: bool) -> None:
         cursor.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def _add_partition_column(connection: sqlite3.Connection) -> None:
+    """Read models made before orders kept their partition get the column (empty: unknown)."""
+    connection.execute("BEGIN IMMEDIATE")  # two status services may start at once
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(orders)")}
+    if "partition_number" not in columns:
+        connection.execute("ALTER TABLE orders ADD COLUMN partition_number INTEGER")
+    connection.execute("COMMIT")

@@ -8,8 +8,9 @@ import logging
 from pizzashop.contract import (
     Event, OrderPlaced, Order, PizzaAssembled, Status, StatusChanged, Topic, menu_errors,
 )
-from pizzashop.kitchen import Work
-from pizzashop.runtime import Service, State
+from pizzashop.changelog import HANDLED, State
+from pizzashop.kitchen import NOTHING_TO_DO, Work
+from pizzashop.runtime import Service
 
 log = logging.getLogger("pizzashop.assemble")
 
@@ -23,19 +24,24 @@ def assembling_and_baking_time(order: Order) -> tuple[int, int]:
 
 def assemble(event: Event, state: State) -> Work:
     assert isinstance(event, OrderPlaced)
+    if state.get(event.order_id) == HANDLED:
+        log.info("Order '%s' was taken before: ignoring it this time", event.order_id)
+        return NOTHING_TO_DO
     errors = menu_errors(event.order)
     if errors:
         log.warning("Rejecting order '%s': %s", event.order_id, "; ".join(
             f"{field}: {problem}" for field, problem in errors.items()))
-        return Work(outputs=[StatusChanged(event.order_id, Status.INVALID_ORDER)])
+        return Work(outputs=[StatusChanged(event.order_id, Status.INVALID_ORDER)],
+                    state={event.order_id: HANDLED})
     assembling, baking = assembling_and_baking_time(event.order)
     log.info("Preparing order '%s', assembling time is %d second(s)", event.order_id, assembling)
     return Work(
         outputs=[PizzaAssembled(event.order_id, baking), StatusChanged(event.order_id, Status.IN_OVEN)],
         seconds=assembling,
-        done_message=f"Order '{event.order_id}' is assembled",
+        state={event.order_id: HANDLED},
+        done_message=f"Order '{event.order_id}' is assembled!",
     )
 
 
 def build(_settings: object) -> Service:
-    return Service(name="assemble", consumes=(Topic.ORDERED,), handle=assemble)
+    return Service(name="assemble", consumes=(Topic.ORDERED,), handle=assemble, keeps_state=True)

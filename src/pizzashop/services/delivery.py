@@ -11,16 +11,20 @@ import logging
 from pizzashop.contract import (
     Event, OrderPlaced, PizzaBaked, Status, StatusChanged, Topic, menu_errors,
 )
+from pizzashop.changelog import HANDLED, State
 from pizzashop.kitchen import NOTHING_TO_DO, Work
-from pizzashop.runtime import Service, State
+from pizzashop.runtime import Service
 
 log = logging.getLogger("pizzashop.delivery")
 
 DELIVERY_SECONDS = 10
-BAKED = "baked"
+BAKED = "baked"  # baked before its early warning arrived: waiting for it
 
 
 def delivery(event: Event, state: State) -> Work:
+    if state.get(event.order_id) == HANDLED:
+        log.info("Order '%s' was delivered before: ignoring its %s", event.order_id, type(event).__name__)
+        return NOTHING_TO_DO
     match event:
         case OrderPlaced():
             return early_warning(event, state)
@@ -33,9 +37,13 @@ def early_warning(event: OrderPlaced, state: State) -> Work:
     order_id = event.order_id
     if menu_errors(event.order):
         return NOTHING_TO_DO  # it will never be baked
+    known = state.get(order_id)
+    if isinstance(known, dict):
+        log.info("Early warning for order '%s' came again: ignoring it", order_id)
+        return NOTHING_TO_DO
     customer = {"customer_id": event.order.customer_id, "name": event.order.name}
-    log.info("Early warning: order '%s' for customer '%s' is coming", order_id, event.order.name)
-    if state.get(order_id) == BAKED:
+    log.info("Early warning to deliver order '%s' to customer_id '%s'", order_id, event.order.customer_id)
+    if known == BAKED:
         return deliver(order_id, customer)
     return Work(state={order_id: customer})
 
@@ -49,12 +57,13 @@ def pizza_baked(event: PizzaBaked, state: State) -> Work:
 
 
 def deliver(order_id: str, customer: dict[str, str]) -> Work:
-    log.info("Delivering order '%s' to customer '%s'", order_id, customer["name"])
+    log.info("Delivering order '%s' for customer_id '%s', delivery time is %d second(s)",
+             order_id, customer["customer_id"], DELIVERY_SECONDS)
     return Work(
         outputs=[StatusChanged(order_id, Status.DELIVERED)],
         seconds=DELIVERY_SECONDS,
-        state={order_id: None},
-        done_message=f"Order '{order_id}' delivered to customer '{customer['name']}'",
+        state={order_id: HANDLED},
+        done_message=f"Order '{order_id}' delivered to customer_id '{customer['customer_id']}'",
     )
 
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import Event, OrderPlaced, Status, StatusChanged, Topic, now_ms
-from pizzashop.readmodel import ReadModel, Source, open_readmodel
-from pizzashop.runtime import Rejection, Service
+from pizzashop.readmodel import OrderView, ReadModel, Source, open_readmodel
+from pizzashop.runtime import Rejection, Routed, Service
 
 log = logging.getLogger("pizzashop.status")
 
@@ -28,20 +28,26 @@ def materialise(read_model: ReadModel, events: Sequence[Event], offsets: Mapping
     read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
     for event in updates:
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
-        log.info("Order '%s' status updated: %d (%s)", event.order_id, status, status.text)
+        log.info("Order '%s' status updated: %s (%d)", event.order_id, status.text, status)
 
 
-def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -> list[StatusChanged]:
+def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -> list[Routed]:
     """A STUCK status for every order that is not final and has not moved for too long.
 
-    The marks go out through `pizza-status` like every other status; each carries `now`, so
-    the read model can tell a new stall from an old mark replayed.
+    The marks go out through `pizza-status` like every other status, to the partition the
+    order was placed on; each carries `now`, so the read model can tell a new stall from an
+    old mark replayed.
     """
     stalled = read_model.stalled_orders(not_moved_since=now - stuck_after_ms)
     for view in stalled:
         log.warning("Order '%s' has not moved for %ds (status %d): marking it stuck",
                     view.order_id, (now - view.updated_at) // 1000, view.status)
-    return [StatusChanged(view.order_id, Status.STUCK, now) for view in stalled]
+    return [Routed(StatusChanged(view.order_id, Status.STUCK, now), _partition_of(view))
+            for view in stalled]
+
+
+def _partition_of(view: OrderView) -> int:
+    return -1 if view.partition is None else view.partition
 
 
 def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> list[Rejection]:
@@ -59,7 +65,7 @@ def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> lis
     ]
 
 
-def watch(read_model: ReadModel, stuck_after_ms: int) -> list[StatusChanged | Rejection]:
+def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | Rejection]:
     now = now_ms()
     return [*orders_to_mark_stuck(read_model, now, stuck_after_ms),
             *unknown_orders_to_park(read_model, now, stuck_after_ms)]

@@ -1,0 +1,60 @@
+"""A service's state: what it remembers of the orders it handled, and when it forgets them."""
+
+from __future__ import annotations
+
+from pizzashop.changelog import HANDLED, Change, ServiceState
+
+HOUR = 3_600_000
+T0 = 1_700_000_000_000
+
+
+def test_a_handled_order_is_forgotten_once_its_time_is_up_and_a_tombstone_says_so() -> None:
+    state = ServiceState(remember_for_ms=HOUR)
+    state.change(3, {"a": HANDLED}, now_ms=T0)
+    state.change(3, {"b": HANDLED}, now_ms=T0 + HOUR // 2)
+
+    assert state.forget_handled(T0 + HOUR - 1) == []
+    assert state.forget_handled(T0 + HOUR) == [Change(3, "a", None, T0 + HOUR)]
+    assert state.of(3) == {"b": HANDLED}
+
+
+def test_an_order_still_on_its_way_is_never_forgotten() -> None:
+    state = ServiceState(remember_for_ms=HOUR)
+    state.change(0, {"waiting": {"customer_id": "c1", "name": "Italo"}}, now_ms=T0)
+
+    assert state.forget_handled(T0 + 1000 * HOUR) == []
+    assert "waiting" in state.of(0)
+
+
+def test_handling_an_order_again_starts_its_time_again() -> None:
+    state = ServiceState(remember_for_ms=HOUR)
+    state.change(0, {"a": HANDLED, "b": HANDLED}, now_ms=T0)
+    state.change(0, {"a": HANDLED}, now_ms=T0 + HOUR // 2)
+
+    assert [c.order_id for c in state.forget_handled(T0 + HOUR)] == ["b"]
+    assert [c.order_id for c in state.forget_handled(T0 + HOUR + HOUR // 2)] == ["a"]
+
+
+def test_restoring_from_the_changelog_keeps_when_each_order_was_handled() -> None:
+    state = ServiceState(remember_for_ms=HOUR)
+    state.change(1, {"stale": HANDLED}, now_ms=T0)  # what this instance held before: replaced
+    restored = state.restore([1, 2], [
+        Change(1, "old", HANDLED, T0),
+        Change(2, "new", HANDLED, T0 + HOUR),
+        Change(2, "gone", {"customer_id": "c1", "name": "Italo"}, T0),
+        Change(2, "gone", None, T0 + 1),
+    ])
+
+    assert restored == 2
+    assert state.of(1) == {"old": HANDLED} and state.of(2) == {"new": HANDLED}
+    assert [c.order_id for c in state.forget_handled(T0 + HOUR)] == ["old"]
+
+
+def test_partitions_handed_over_take_their_state_with_them() -> None:
+    state = ServiceState(remember_for_ms=HOUR)
+    state.change(1, {"a": HANDLED}, now_ms=T0)
+    state.change(2, {"b": HANDLED}, now_ms=T0)
+    state.drop([1])
+
+    assert state.of(1) == {}
+    assert [c.order_id for c in state.forget_handled(T0 + HOUR)] == ["b"]
