@@ -110,7 +110,7 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 
 def place(settings: Settings, order: contract.Order, order_id: str | None = None) -> str:
     """Place an order the way the shop does; OrderNotAccepted if the broker does not take it."""
-    return OrderTaker(settings).place(order, order_id).order_id
+    return OrderTaker(settings).place(order, order_id or contract.new_order_id()).order_id
 
 
 def wait_until_delivered(read_model: ReadModel, order_ids: list[str], timeout: float) -> list[OrderView]:

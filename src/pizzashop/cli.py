@@ -51,10 +51,11 @@ def up(ctx: click.Context, no_web: bool) -> None:
     """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
     from pizzashop.kafka_local import KafkaSetupError
     from pizzashop.shop import run_shop
+    from pizzashop.topics import TopicsNotCoPartitioned
 
     try:
         code = run_shop(settings_of(ctx), with_web=not no_web)
-    except KafkaSetupError as e:
+    except (KafkaSetupError, TopicsNotCoPartitioned) as e:
         raise ShopError(str(e)) from None
     ctx.exit(code)
 
@@ -66,10 +67,14 @@ def service(ctx: click.Context, name: str) -> None:
     """Run one service. Run it twice and the two instances share the partitions."""
     from pizzashop.runtime import configure_logging, run_service
     from pizzashop.services import build_service
+    from pizzashop.topics import TopicsNotCoPartitioned
 
     settings = settings_of(ctx)
     configure_logging(name, settings.log_level)
-    run_service(build_service(name, settings), settings)
+    try:
+        run_service(build_service(name, settings), settings)
+    except TopicsNotCoPartitioned as e:
+        raise ShopError(f"{name} cannot start: {e}") from None
 
 
 # --- placing and following orders ----------------------------------------------------------
@@ -82,25 +87,40 @@ def service(ctx: click.Context, name: str) -> None:
 @click.option("--main-topping", required=True, help="One of: " + ", ".join(menu.MAIN_TOPPINGS))
 @click.option("--extra", "extras", multiple=True, help="Repeat for each: " + ", ".join(menu.EXTRA_TOPPINGS))
 @click.option("--customer", default=None, help="Customer id (default: cli-<your user name>).")
+@click.option("--idempotency-key", default=None,
+              help="Any unique string: the same key (and customer) is the same order, so running "
+                   "the command again never makes a second pizza. Default: a new one.")
 @click.option("--follow", is_flag=True, help="Wait and show each status until it is delivered.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to follow before giving up.")
 @click.pass_context
 def order(ctx: click.Context, name: str, sauce: str, cheese: str, main_topping: str,
-          extras: tuple[str, ...], customer: str | None, follow: bool, timeout: float) -> None:
+          extras: tuple[str, ...], customer: str | None, idempotency_key: str | None,
+          follow: bool, timeout: float) -> None:
     """Place an order from the terminal."""
+    from pizzashop.config import shop_secret
     from pizzashop.contract import Order, menu_errors
-    from pizzashop.ordering import OrderNotAccepted, OrderTaker
+    from pizzashop.ordering import (
+        OrderNotAccepted, OrderTaker, OrderUnconfirmed, idempotency_key_problem,
+        new_idempotency_key, order_id_for,
+    )
 
     settings = settings_of(ctx)
+    key = new_idempotency_key() if idempotency_key is None else idempotency_key
+    if idempotency_key_problem(key):
+        raise ShopError(f"--idempotency-key: {idempotency_key_problem(key)}")
     pizza = Order(customer_id=customer or f"cli-{getpass.getuser()}", name=name, sauce=sauce,
                   cheese=cheese, main_topping=main_topping, extra_toppings=list(extras))
     errors = menu_errors(pizza)
     if errors:
         raise ShopError("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
+    order_id = order_id_for(shop_secret(settings), pizza.customer_id, key)
     try:
-        placed = OrderTaker(settings).place(pizza)
+        placed = OrderTaker(settings).place(pizza, order_id)
     except OrderNotAccepted as e:
         raise ShopError(f"order not placed: {e}") from None
+    except OrderUnconfirmed as e:
+        raise ShopError(f"order {order_id} not confirmed: {e}. It may still arrive; to try again "
+                        f"safely, run the same command with --idempotency-key {key}") from None
     click.echo(f"Order {placed.order_id} placed for {name}")
     if follow:
         from pizzashop.following import follow_order
@@ -172,10 +192,14 @@ def topics() -> None:
 @click.pass_context
 def topics_create(ctx: click.Context, partitions: int | None, replication_factor: int | None) -> None:
     """Create the topics of the wire contract and the dead-letter topic (idempotent)."""
-    from pizzashop.topics import create_topics
+    from pizzashop.topics import TopicsNotCoPartitioned, create_topics
 
-    for name in create_topics(settings_of(ctx), partitions=partitions,
-                              replication_factor=replication_factor):
+    try:
+        created = create_topics(settings_of(ctx), partitions=partitions,
+                                replication_factor=replication_factor)
+    except TopicsNotCoPartitioned as e:
+        raise ShopError(str(e)) from None
+    for name in created:
         click.echo(name)
 
 
@@ -260,8 +284,8 @@ def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
 @click.argument("order_id")
 @click.pass_context
 def retry(ctx: click.Context, order_id: str) -> None:
-    """Send a stuck order through the kitchen again (statuses never move backwards)."""
-    from pizzashop.ordering import OrderNotAccepted, OrderTaker
+    """Resume a stuck order at its missing step. A step already done is not done again."""
+    from pizzashop.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed, events_to_resume
     from pizzashop.readmodel import open_readmodel
 
     settings = settings_of(ctx)
@@ -270,11 +294,14 @@ def retry(ctx: click.Context, order_id: str) -> None:
         raise ShopError(f"no order {order_id!r} in the read model to retry")
     if view.status.is_final:
         raise ShopError(f"order {order_id} is final ({view.status.value}: {view.status.text})")
+    taker = OrderTaker(settings)
+    partition = -1 if view.partition is None else view.partition
     try:
-        OrderTaker(settings).place(view.order, order_id=order_id)
-    except OrderNotAccepted as e:
+        for event in events_to_resume(view):
+            taker.send(event, partition)
+            click.echo(f"Sent {type(event).__name__} for order {order_id} again")
+    except (OrderNotAccepted, OrderUnconfirmed) as e:
         raise ShopError(f"order not retried: {e}") from None
-    click.echo(f"Order {order_id} sent to the kitchen again")
 
 
 @main.command()

@@ -1,51 +1,129 @@
 """The command side: an order is placed by producing `pizza-ordered`, and only that.
 
-`place` answers once the broker has acknowledged the event (acks=all, idempotent), so an
-order is either in the log or refused with an error; never accepted and then lost.
+`place` answers once the broker has acknowledged the event (acks=all, idempotent): the order
+is in the log. Otherwise it says which of two things happened: OrderNotAccepted, the order
+is known not to be in the log; or OrderUnconfirmed, no answer came in time, so it may be
+there or not. Either way the customer may try again with the same idempotency key: the key
+gives the same order id, and every service ignores an order id it has already handled.
 """
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, Message, Producer
+import base64
+import hashlib
+import hmac
+import secrets
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import Order, OrderPlaced
+from pizzashop.contract import Event, Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status
+from pizzashop.readmodel import OrderView
+from pizzashop.services.assemble import assembling_and_baking_time
 
 ACKNOWLEDGE_TIMEOUT = 5.0
+# How much longer than the producer's own timeout the caller waits: long enough for its
+# delivery report (with an outcome) to arrive, so a time-out of ours is rare.
+REPORT_GRACE = 1.0
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+# Delivery errors after which the record is surely not in the log. Any other, a time-out
+# above all, leaves it unknown: the broker may have written it and the answer got lost.
+NOT_WRITTEN = frozenset({
+    KafkaError._PURGE_QUEUE, KafkaError.MSG_SIZE_TOO_LARGE,
+    KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError._INVALID_ARG, KafkaError.INVALID_RECORD, KafkaError.RECORD_LIST_TOO_LARGE,
+})
 
 
 class OrderNotAccepted(RuntimeError):
-    """The broker did not take the order (unreachable, or no acknowledgement in time)."""
+    """The order is known not to be in the log: nothing was ordered."""
+
+
+class OrderUnconfirmed(RuntimeError):
+    """No answer in time: the order may be in the log or not. Retrying with the same key is safe."""
+
+
+def new_idempotency_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def idempotency_key_problem(key: str) -> str | None:
+    """What is wrong with a client's idempotency key, or None when it is usable."""
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        return f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
+    return None
+
+
+def order_id_for(secret: str, customer_id: str, idempotency_key: str) -> str:
+    """The order id of a customer's order with this key: the same every time, and as
+    unguessable as a random one without the shop's secret (128 bits, URL-safe)."""
+    message = f"order-id\0{customer_id}\0{idempotency_key}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 class OrderTaker:
-    def __init__(self, settings: Settings, timeout: float = ACKNOWLEDGE_TIMEOUT) -> None:
+    def __init__(self, settings: Settings, timeout: float = ACKNOWLEDGE_TIMEOUT,
+                 wait: float | None = None) -> None:
         self.timeout = timeout
+        self.wait = timeout + REPORT_GRACE if wait is None else wait
+        self.address = kafka_client_config(settings)["bootstrap.servers"]
         self._producer = Producer({
             **kafka_client_config(settings),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 0,
+            "partitioner": contract.PARTITIONER,
             # Give up on an order as soon as the customer stops waiting for an answer.
             "message.timeout.ms": int(timeout * 1000),
         })
 
-    def place(self, order: Order, order_id: str | None = None) -> OrderPlaced:
-        event = OrderPlaced(order_id or contract.new_order_id(), order, contract.now_ms())
+    def place(self, order: Order, order_id: str) -> OrderPlaced:
+        event = OrderPlaced(order_id, order, contract.now_ms())
+        self.send(event)
+        return event
+
+    def send(self, event: Event, partition: int = -1) -> None:
+        """Produce one event and wait for the broker's word (to `partition`; -1: by its key)."""
         record = contract.encode(event)
         outcome: list[KafkaError | None] = []
 
         def acknowledged(error: KafkaError | None, _message: Message) -> None:
             outcome.append(error)
 
-        self._producer.produce(record.topic, key=record.key, value=record.value, on_delivery=acknowledged)
-        self._producer.flush(self.timeout)
+        try:
+            self._producer.produce(record.topic, key=record.key, value=record.value or None,
+                                   partition=partition, on_delivery=acknowledged)
+        except (BufferError, KafkaException) as e:
+            raise OrderNotAccepted(f"the producer for {self.address} refused it: {e}") from None
+        self._producer.flush(self.wait)
         if not outcome:
-            raise OrderNotAccepted(f"the broker did not acknowledge the order within {self.timeout:g}s")
-        if outcome[0] is not None:
-            raise OrderNotAccepted(f"the broker refused the order: {outcome[0].str()}")
-        return event
+            raise OrderUnconfirmed(f"the broker at {self.address} did not answer within {self.wait:g}s")
+        error = outcome[0]
+        if error is not None and error.code() in NOT_WRITTEN:
+            raise OrderNotAccepted(f"the broker at {self.address} refused it: {error.str()}")
+        if error is not None:
+            raise OrderUnconfirmed(f"no acknowledgement from the broker at {self.address}: {error.str()}")
 
     def close(self) -> None:
-        self._producer.flush(self.timeout)
+        self._producer.flush(self.wait)
+
+
+def events_to_resume(view: OrderView) -> list[Event]:
+    """What to send again for an order that stopped on its way: the input of its missing step.
+
+    A service that has handled the order already ignores it (its outputs are on their way),
+    so a slow order is never made twice; one that never got it does the step now.
+    """
+    assert view.order is not None and view.placed_at is not None, "only placed orders resume"
+    placed = OrderPlaced(view.order_id, view.order, view.placed_at)
+    reached = max((e.status for e in view.history if not e.status.is_error), default=Status.RECEIVED)
+    if reached is Status.RECEIVED:
+        return [placed]
+    if reached is Status.IN_OVEN:
+        return [PizzaAssembled(view.order_id, assembling_and_baking_time(view.order)[1])]
+    # Out for delivery: delivery may lack the early warning, the baked pizza, or both.
+    return [placed, PizzaBaked(view.order_id)]

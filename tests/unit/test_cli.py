@@ -47,11 +47,22 @@ def test_an_order_off_the_menu_is_refused_before_anything_is_sent(tmp_path: Path
     assert result.exit_code == 1 and "sauce" in result.output and "Ketchup" in result.output
 
 
-def test_an_unreachable_broker_refuses_the_order_clearly(tmp_path: Path) -> None:
+def test_an_unreachable_broker_leaves_the_order_unconfirmed_and_says_how_to_retry_safely(
+    tmp_path: Path,
+) -> None:
     result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Tomato", "--cheese",
-                                       "Gouda", "--main-topping", "Pork"],
+                                       "Gouda", "--main-topping", "Pork", "--idempotency-key", "k-1"],
                                 env={**env_for(tmp_path), "PIZZASHOP_LOG_LEVEL": "WARNING"})
-    assert result.exit_code == 1 and "order not placed" in result.output
+    assert result.exit_code == 1, result.output
+    assert "not confirmed" in result.output and "127.0.0.1:1" in result.output, result.output
+    assert "--idempotency-key k-1" in result.output, "the same key makes a retry safe"
+
+
+def test_an_idempotency_key_that_cannot_be_one_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Tomato", "--cheese",
+                                       "Gouda", "--main-topping", "Pork", "--idempotency-key", "a\nb"],
+                                env=env_for(tmp_path))
+    assert result.exit_code == 1 and "--idempotency-key" in result.output, result.output
 
 
 def test_a_bad_setting_is_a_clear_error(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pizzashop import contract
 from pizzashop.config import load_settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.ordering import OrderNotAccepted
+from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.readmodel import ReadModel, open_readmodel
 from pizzashop.web.app import create_app, web_server
 from tests.ports import free_port
@@ -31,11 +31,15 @@ class AcknowledgingTaker:
     def __init__(self) -> None:
         self.placed: list[OrderPlaced] = []
         self.broker_down = False
+        self.unanswered = False  # the broker's answer does not come: the order may be in the log
 
-    def place(self, order: Order, order_id: str | None = None) -> OrderPlaced:
+    def place(self, order: Order, order_id: str) -> OrderPlaced:
         if self.broker_down:
-            raise OrderNotAccepted("the broker did not acknowledge the order within 5s")
-        event = OrderPlaced(order_id or contract.new_order_id(), order, contract.now_ms())
+            raise OrderNotAccepted("the broker refused it: Broker: Topic authorization failed")
+        event = OrderPlaced(order_id, order, contract.now_ms())
+        if self.unanswered:
+            self.placed.append(event)
+            raise OrderUnconfirmed("the broker at 127.0.0.1:9092 did not answer within 6s")
         self.placed.append(event)
         return event
 
@@ -129,6 +133,69 @@ def test_an_order_is_refused_with_503_when_the_broker_does_not_acknowledge(
     response = signed_in(client).post("/api/orders", json=GOOD)
     assert response.status_code == 503
     assert "cannot take orders" in response.json()["detail"]
+
+
+def test_the_same_idempotency_key_is_the_same_order_and_it_is_produced_once(
+    client: TestClient, taker: AcknowledgingTaker,
+) -> None:
+    signed_in(client)
+    first = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
+    again = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
+    other = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-2"})
+
+    assert first.status_code == again.status_code == other.status_code == 201, again.text
+    assert again.json()["order_id"] == first.json()["order_id"] != other.json()["order_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(taker.placed) == 2, "the retry was answered from what the shop knows"
+
+
+def test_an_order_without_a_key_gets_one_to_retry_with(client: TestClient) -> None:
+    response = signed_in(client).post("/api/orders", json=GOOD)
+    key = response.headers["Idempotency-Key"]
+    again = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": key})
+    assert again.json()["order_id"] == response.json()["order_id"]
+
+
+def test_two_customers_with_the_same_key_get_two_orders(tmp_path: Path, read_model: ReadModel,
+                                                        taker: AcknowledgingTaker) -> None:
+    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
+    ids = []
+    for name in ("Ada", "Bob"):
+        customer = signed_in(TestClient(create_app(settings, read_model, taker)), name)  # type: ignore[arg-type]
+        ids.append(customer.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "same"}).json()["order_id"])
+    assert ids[0] != ids[1]
+
+
+def test_a_key_used_for_another_order_is_a_422_naming_the_header(
+    client: TestClient, taker: AcknowledgingTaker,
+) -> None:
+    signed_in(client).post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
+    response = client.post("/api/orders", json={**GOOD, "sauce": "Pesto"}, headers={"Idempotency-Key": "k-1"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "Idempotency-Key"
+    assert len(taker.placed) == 1
+
+
+def test_a_key_that_cannot_be_one_is_a_422(client: TestClient, taker: AcknowledgingTaker) -> None:
+    for bad in ("", "x" * 256, "tab\there"):
+        response = signed_in(client).post("/api/orders", json=GOOD, headers={"Idempotency-Key": bad})
+        assert response.status_code == 422, (bad, response.text)
+    assert taker.placed == []
+
+
+def test_an_unanswered_order_is_a_504_that_says_a_retry_with_the_key_is_safe(
+    client: TestClient, taker: AcknowledgingTaker,
+) -> None:
+    taker.unanswered = True
+    response = signed_in(client).post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
+    assert response.status_code == 504, "not 503: the order may well be in the log"
+    assert "same Idempotency-Key is safe" in response.json()["detail"]
+    assert response.headers["Idempotency-Key"] == "k-1"
+
+    taker.unanswered = False
+    retried = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
+    assert retried.status_code == 201
+    assert {p.order_id for p in taker.placed} == {retried.json()["order_id"]}, "both attempts: one order id"
 
 
 def test_without_signing_in_the_api_answers_401(client: TestClient) -> None:
@@ -288,6 +355,33 @@ def test_the_broker_down_shows_a_503_page_and_keeps_the_choices(
     taker.broker_down = True
     response = client.post("/orders", data={**GOOD, "csrf": csrf_of(menu_html)})
     assert response.status_code == 503 and "Nothing was ordered" in response.text
+
+
+def key_of(html: str) -> str:
+    match = re.search(r'name="idempotency_key" value="([^"]+)"', html)
+    assert match, "the order form has no one-time key"
+    return match.group(1)
+
+
+def test_an_order_form_sent_twice_is_one_order(client: TestClient, taker: AcknowledgingTaker) -> None:
+    menu_html = sign_in_page(client)
+    form = {**GOOD, "csrf": csrf_of(menu_html), "idempotency_key": key_of(menu_html)}
+    first = client.post("/orders", data=form, follow_redirects=False)
+    second = client.post("/orders", data=form, follow_redirects=False)
+    assert first.headers["location"] == second.headers["location"]
+    assert len(taker.placed) == 1
+    assert key_of(client.get("/").text) != form["idempotency_key"], "a new form, a new order"
+
+
+def test_an_unanswered_order_form_comes_back_with_its_key_to_press_again(
+    client: TestClient, taker: AcknowledgingTaker,
+) -> None:
+    menu_html = sign_in_page(client)
+    taker.unanswered = True
+    form = {**GOOD, "csrf": csrf_of(menu_html), "idempotency_key": key_of(menu_html)}
+    response = client.post("/orders", data=form)
+    assert response.status_code == 504 and "Pressing Order again is safe" in response.text
+    assert key_of(response.text) == form["idempotency_key"]
 
 
 def test_pages_need_a_signed_in_customer(client: TestClient) -> None:

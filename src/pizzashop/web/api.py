@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from pizzashop import menu
-from pizzashop.contract import Order, menu_errors
-from pizzashop.ordering import OrderNotAccepted
+from pizzashop.contract import Order, Status, menu_errors
+from pizzashop.ordering import (
+    OrderNotAccepted, OrderUnconfirmed, idempotency_key_problem, new_idempotency_key,
+)
 from pizzashop.readmodel import OrderView
-from pizzashop.web.orders import OrderBook
+from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook, Placement
 from pizzashop.web.session import required_customer, sign_in
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -55,11 +57,22 @@ def order_from(request_body: OrderRequest, customer: str) -> Order:
     return order
 
 
-def place(book: OrderBook, order: Order) -> str:
+UNCONFIRMED = ("the kitchen did not confirm the order in time ({}): it may or may not have been "
+               "placed. Retrying with the same Idempotency-Key is safe: it never makes a second pizza.")
+
+
+def place(book: OrderBook, order: Order, key: str) -> Placement:
+    """The key's order, placed or known; 503 only when it is surely not in the log."""
+    headers = {"Idempotency-Key": key}
     try:
-        return book.place(order).order_id
+        return book.place(order, key)
     except OrderNotAccepted as e:
-        raise HTTPException(503, f"the kitchen cannot take orders right now ({e}); please try again") from None
+        raise HTTPException(503, f"the kitchen cannot take orders right now ({e}); nothing was "
+                                 "ordered: please try again", headers=headers) from None
+    except OrderUnconfirmed as e:
+        raise HTTPException(504, UNCONFIRMED.format(e), headers={**headers, "Retry-After": "1"}) from None
+    except KeyUsedForAnotherOrder as e:
+        raise HTTPException(422, [{"field": "Idempotency-Key", "message": str(e)}], headers=headers) from None
 
 
 def as_json(view: OrderView) -> dict[str, Any]:
@@ -84,11 +97,27 @@ def api_sign_in(body: SignIn, request: Request) -> dict[str, str]:
 
 
 @router.post("/orders", status_code=201, summary="Place an order")
-def api_place_order(body: OrderRequest, request: Request) -> dict[str, Any]:
+def api_place_order(
+    body: OrderRequest, request: Request, response: Response,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key",
+        description="Any unique string per order (a UUID, say): the same key is the same order, "
+                    "so a retry never makes a second pizza. Made up and returned when not sent.",
+    )] = None,
+) -> dict[str, Any]:
     require_json(request)
+    key = idempotency_key if idempotency_key is not None else new_idempotency_key()
+    problem = idempotency_key_problem(key)
+    if problem:
+        raise HTTPException(422, [{"field": "Idempotency-Key", "message": problem}])
     order = order_from(body, required_customer(request))
-    order_id = place(book_of(request), order)
-    return {"order_id": order_id, "status": 100, "links": {"self": f"/api/orders/{order_id}"}}
+    placement = place(book_of(request), order, key)
+    order_id = placement.placed.order_id
+    response.headers["Idempotency-Key"] = key
+    if placement.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return {"order_id": order_id, "status": int(Status.RECEIVED),
+            "links": {"self": f"/api/orders/{order_id}"}}
 
 
 @router.get("/orders", summary="My orders, newest first")

@@ -9,7 +9,6 @@ comes from that session, never from a form.
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pizzashop.config import Settings
+from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import ReadModel
 from pizzashop.web import api, pages
@@ -41,12 +40,13 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
         description="Order a pizza and follow it from the oven to your door.",
         version="1.0",
     )
-    app.state.book = OrderBook(read_model, order_taker)
+    secret = shop_secret(settings)
+    app.state.book = OrderBook(read_model, order_taker, secret)
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = clock
-    app.add_middleware(SessionMiddleware, secret_key=session_secret(settings),
+    app.add_middleware(SessionMiddleware, secret_key=secret,
                        session_cookie="pizzashop_session", max_age=SESSION_DAYS * 24 * 3600,
                        same_site="lax")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -59,18 +59,6 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
 
 def clock(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000).strftime("%H:%M:%S")
-
-
-def session_secret(settings: Settings) -> str:
-    """The key that signs session cookies: configured, or made once and kept in the state folder."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.state_dir / "web-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

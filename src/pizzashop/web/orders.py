@@ -1,5 +1,9 @@
 """What the web app knows about orders: the read model, plus the orders it has just placed.
 
+An order's id comes from its customer and an idempotency key (`ordering.order_id_for`): the
+same key is the same order, in any web process, before and after a restart. An order this
+process or the read model already knows is answered from there and not produced again.
+
 Read-your-writes without a dual write: an order the broker has acknowledged is kept in a
 small in-memory list of this process until the read model has it, and shown from there at
 status 100. Nothing about it is written anywhere but `pizza-ordered`. (A session cookie
@@ -14,9 +18,10 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from pizzashop.contract import Order, OrderPlaced, Status
-from pizzashop.ordering import OrderTaker
+from pizzashop.ordering import OrderTaker, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
 
 JUST_PLACED_LIMIT = 1000
@@ -24,21 +29,44 @@ CHECK_EVERY = 0.2  # how often a live stream looks at the read model
 KEEP_ALIVE_EVERY = 15.0
 
 
+class KeyUsedForAnotherOrder(ValueError):
+    """An idempotency key that this customer used before, for a different order."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    placed: OrderPlaced
+    replayed: bool  # the key's order was known already: nothing new was produced
+
+
 class OrderBook:
-    def __init__(self, read_model: ReadModel, order_taker: OrderTaker) -> None:
+    def __init__(self, read_model: ReadModel, order_taker: OrderTaker, secret: str) -> None:
         self.read_model = read_model
         self.order_taker = order_taker
+        self._secret = secret
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
         self._lock = threading.Lock()
 
-    def place(self, order: Order) -> OrderPlaced:
-        """Produce the order; returns once the broker acknowledged it (OrderNotAccepted if not)."""
-        placed = self.order_taker.place(order)
+    def place(self, order: Order, idempotency_key: str) -> Placement:
+        """The order of this key: the one known already, or produced now and acknowledged.
+
+        OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes;
+        KeyUsedForAnotherOrder when the key's order is known with other contents."""
+        order_id = order_id_for(self._secret, order.customer_id, idempotency_key)
+        known = self.order_of(order.customer_id, order_id)
+        if known is not None and known.order is not None and known.placed_at is not None:
+            if known.order != order:
+                raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
+            return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
+        placed = self.order_taker.place(order, order_id)
+        self._remember(placed)
+        return Placement(placed, replayed=False)
+
+    def _remember(self, placed: OrderPlaced) -> None:
         with self._lock:
             self._just_placed[placed.order_id] = placed
             while len(self._just_placed) > JUST_PLACED_LIMIT:
                 self._just_placed.popitem(last=False)
-        return placed
 
     def order_of(self, customer_id: str, order_id: str) -> OrderView | None:
         """The customer's order, or None: someone else's order is as unknown as no order."""

@@ -7,11 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu
 from pizzashop.contract import Order, Status, menu_errors
-from pizzashop.ordering import OrderNotAccepted
-from pizzashop.web.orders import OrderBook
+from pizzashop.ordering import (
+    OrderNotAccepted, OrderUnconfirmed, idempotency_key_problem, new_idempotency_key,
+)
+from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook
 from pizzashop.web.session import check_csrf, csrf_token, customer_id, customer_name, sign_in
 
 router = APIRouter(include_in_schema=False)
@@ -68,7 +71,9 @@ def sign_out(request: Request, csrf: Text = "") -> Response:
 def menu_page(request: Request) -> Response:
     if customer_id(request) is None:
         return to_sign_in()
-    return render(request, "menu.html", chosen={"name": customer_name(request), "extra_toppings": []})
+    # The form's one-time key: submitted twice (a double click, a retry), it is one order.
+    return render(request, "menu.html", chosen={"name": customer_name(request), "extra_toppings": []},
+                  idempotency_key=new_idempotency_key())
 
 
 @router.post("/orders")
@@ -83,23 +88,32 @@ async def place_order_form(request: Request) -> Response:
         "cheese": str(form.get("cheese", "")), "main_topping": str(form.get("main_topping", "")),
         "extra_toppings": [str(x) for x in form.getlist("extra_toppings")],
     }
+    key = str(form.get("idempotency_key", ""))
+    if idempotency_key_problem(key):
+        key = new_idempotency_key()  # a form from before keys: one order per submission
     order = Order(customer_id=customer, **chosen)  # type: ignore[arg-type]
     errors = menu_errors(order)
     if errors:
-        return render(request, "menu.html", 422, chosen=chosen, errors=errors)
+        return render(request, "menu.html", 422, chosen=chosen, errors=errors, idempotency_key=key)
     try:
-        placed = await _place(request, order)
-    except OrderNotAccepted:
-        return render(request, "menu.html", 503, chosen=chosen, errors={
-            "order": "The kitchen cannot take orders right now. Nothing was ordered; please try again."})
-    return RedirectResponse(f"/orders/{placed}?placed=1", status_code=303)
+        placement = await run_in_threadpool(book_of(request).place, order, key)
+    except (OrderNotAccepted, OrderUnconfirmed, KeyUsedForAnotherOrder) as e:
+        status, message = NOT_PLACED[type(e)]
+        key = new_idempotency_key() if isinstance(e, KeyUsedForAnotherOrder) else key
+        return render(request, "menu.html", status, chosen=chosen, errors={"order": message},
+                      idempotency_key=key)
+    return RedirectResponse(f"/orders/{placement.placed.order_id}?placed=1", status_code=303)
 
 
-async def _place(request: Request, order: Order) -> str:
-    from starlette.concurrency import run_in_threadpool
-
-    placed = await run_in_threadpool(book_of(request).place, order)
-    return placed.order_id
+# The answer when an order did not go through: what happened, and what the customer can do.
+NOT_PLACED: dict[type[Exception], tuple[int, str]] = {
+    OrderNotAccepted: (503, "The kitchen cannot take orders right now. Nothing was ordered; "
+                            "please try again."),
+    OrderUnconfirmed: (504, "The kitchen did not confirm your order in time: it may still arrive. "
+                            "Pressing Order again is safe: you will get one pizza, not two."),
+    KeyUsedForAnotherOrder: (422, "This form was used for another order already. Please check your "
+                                  "choice and press Order again."),
+}
 
 
 @router.get("/orders")
