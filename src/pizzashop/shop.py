@@ -2,8 +2,9 @@
 
 It starts the local broker when no cluster is configured, creates the topics, starts the
 four services and the web app, and on Ctrl-C (or SIGTERM) stops them all, then the broker.
-A service that exits on its own is reported and the shop is stopped: nothing is restarted
-silently, and a shop missing a service would only pile up work.
+A part that exits on its own is restarted, with a loud log line and a growing wait; a part
+that keeps failing (5 exits within a minute) stops the whole shop with exit code 1, since a
+shop missing a service would only pile up work.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import IO
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO, Protocol
 
 from pizzashop.config import Settings, as_environment
 from pizzashop.services import SERVICE_NAMES
@@ -23,16 +26,131 @@ from pizzashop.services import SERVICE_NAMES
 log = logging.getLogger("pizzashop.shop")
 
 STOP_TIMEOUT = 20.0
+HEARTBEAT = 0.2
+
+
+class PartProcess(Protocol):
+    """What the shop needs of a running part: a `subprocess.Popen`, or a fake in tests."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
 
 
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen[bytes]
+    process: PartProcess
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_wait: float = 1.0
+    longest_wait: float = 30.0
+    healthy_after: float = 60.0  # a part up this long starts again from the first wait
+    exits_to_give_up: int = 5
+    give_up_window: float = 60.0
+
+
+@dataclass
+class Part:
+    """One part of the shop as the supervisor sees it: its process and its recent failures."""
+
+    child: Child
+    started_at: float
+    next_wait: float
+    exits: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None  # set while it waits for its restart
+
+
+class Supervisor:
+    """Decides when a part that exited is started again, and when the shop gives up on it.
+
+    It never waits itself: `look_after_parts()` is called on every heartbeat, notes the exits,
+    and restarts the parts whose wait is over, so one part's wait delays nothing else.
+    """
+
+    def __init__(self, names: Iterable[str], start: Callable[[str], Child],
+                 clock: Callable[[], float] = time.monotonic,
+                 policy: RestartPolicy = RestartPolicy()) -> None:
+        self._start = start
+        self._clock = clock
+        self.policy = policy
+        self._names = list(names)
+        self.parts: dict[str, Part] = {}
+
+    def start_all(self) -> None:
+        # One at a time, so that `children` holds every part started should a start fail.
+        for name in self._names:
+            child = self._start(name)
+            self.parts[name] = Part(child, self._clock(), next_wait=self.policy.first_wait)
+
+    @property
+    def children(self) -> list[Child]:
+        return [part.child for part in self.parts.values()]
+
+    def waiting(self) -> dict[str, float]:
+        """The parts waiting for their restart, and the seconds each has left to wait."""
+        now = self._clock()
+        return {name: part.restart_at - now for name, part in self.parts.items()
+                if part.restart_at is not None}
+
+    def look_after_parts(self) -> str | None:
+        """Note exits, restart the parts whose wait is over; the name of one that keeps failing."""
+        for name, part in self.parts.items():
+            if part.restart_at is None and part.child.process.poll() is not None:
+                if self._recent_exits(part) >= self.policy.exits_to_give_up:
+                    log.error("%s exited with code %s, its %d exits within %gs: it keeps "
+                              "failing; stopping the shop", name,
+                              describe_exit(part.child.process.returncode),
+                              len(part.exits), self.policy.give_up_window)
+                    return name
+                self._schedule_restart(name, part)
+            if part.restart_at is not None and self._clock() >= part.restart_at:
+                part.child = self._start(name)
+                part.started_at, part.restart_at = self._clock(), None
+        return None
+
+    def _recent_exits(self, part: Part) -> int:
+        """Counts the exit just seen: how many the part had within the give-up window."""
+        now = self._clock()
+        part.exits.append(now)
+        while part.exits[0] < now - self.policy.give_up_window:
+            part.exits.popleft()
+        return len(part.exits)
+
+    def _schedule_restart(self, name: str, part: Part) -> None:
+        now = self._clock()
+        if now - part.started_at >= self.policy.healthy_after:
+            part.next_wait = self.policy.first_wait
+        wait = part.next_wait
+        part.next_wait = min(2 * wait, self.policy.longest_wait)
+        part.restart_at = now + wait
+        log.error("%s exited with code %s; restarting it in %gs",
+                  name, describe_exit(part.child.process.returncode), wait)
+
+
+def describe_exit(returncode: int | None) -> str:
+    """`-9 (SIGKILL)` for a part killed by a signal, the plain code otherwise."""
+    if returncode is None or returncode >= 0:
+        return str(returncode)
+    try:
+        return f"{returncode} ({signal.Signals(-returncode).name})"
+    except ValueError:
+        return str(returncode)
 
 
 def run_shop(settings: Settings, with_web: bool = True) -> int:
-    """Run until interrupted; the exit code is 0 after Ctrl-C, 1 if a part failed."""
+    """Run until interrupted; the exit code is 0 after Ctrl-C, 1 if a part kept failing."""
     broker = None
     if settings.uses_local_broker:
         from pizzashop.kafka_local import start_local_kafka
@@ -46,20 +164,11 @@ def run_shop(settings: Settings, with_web: bool = True) -> int:
 
         created = create_topics(settings, bootstrap_servers=bootstrap)
         log.info("Topics ready: %s", ", ".join(created))
-        return _supervise(_start_children(settings, bootstrap, with_web))
+        return _supervise(settings.replace(bootstrap_servers=bootstrap), with_web)
     finally:
         if broker is not None:
             log.info("Stopping the local Kafka broker")
             broker.stop()
-
-
-def _start_children(settings: Settings, bootstrap: str, with_web: bool) -> list[Child]:
-    settings = settings.replace(bootstrap_servers=bootstrap)
-    names = [*SERVICE_NAMES, *(["web"] if with_web else [])]
-    children = [start_part(name, settings) for name in names]
-    if with_web:
-        log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
-    return children
 
 
 def start_part(name: str, settings: Settings, output: IO[bytes] | None = None) -> Child:
@@ -76,26 +185,31 @@ def _command_for(name: str) -> list[str]:
     return ["web"] if name == "web" else ["service", name]
 
 
-def _supervise(children: list[Child]) -> int:
+def _supervise(settings: Settings, with_web: bool) -> int:
     stopping = False
 
     def request_stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    # Before the first start, so that a Ctrl-C while starting still stops what was started.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    names = [*SERVICE_NAMES, *(["web"] if with_web else [])]
+    supervisor = Supervisor(names, lambda name: start_part(name, settings))
     exit_code = 0
-    while not stopping:
-        failed = [c for c in children if c.process.poll() is not None]
-        if failed:
-            for child in failed:
-                log.error("%s exited with code %s; stopping the shop", child.name, child.process.returncode)
-            exit_code = 1
-            break
-        time.sleep(0.2)  # a supervisor's heartbeat, not a wait for a condition
-    log.info("Stopping the shop")
-    stop_parts(children)
+    try:
+        supervisor.start_all()
+        if with_web:
+            log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
+        while not stopping:
+            if supervisor.look_after_parts() is not None:
+                exit_code = 1
+                break
+            time.sleep(HEARTBEAT)  # a supervisor's heartbeat, not a wait for a condition
+    finally:
+        log.info("Stopping the shop")
+        stop_parts(supervisor.children)
     return exit_code
 
 
