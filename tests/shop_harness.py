@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -109,8 +110,15 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 
 
 def place(settings: Settings, order: contract.Order, order_id: str | None = None) -> str:
-    """Place an order the way the shop does; OrderNotAccepted if the broker does not take it."""
-    return OrderTaker(settings).place(order, order_id or contract.new_order_id()).order_id
+    """Place an order the way the shop does; OrderNotAccepted or OrderUnconfirmed (ordering.py)
+    if the broker does not say yes."""
+    return order_taker(settings).place(order, order_id or contract.new_order_id()).order_id
+
+
+@functools.cache
+def order_taker(settings: Settings) -> OrderTaker:
+    """One producer per shop, as a web process has: a new one per order takes up to a second."""
+    return OrderTaker(settings)
 
 
 def wait_until_delivered(read_model: ReadModel, order_ids: list[str], timeout: float) -> list[OrderView]:

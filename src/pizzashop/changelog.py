@@ -1,10 +1,14 @@
-"""A kitchen service's own state, per order, kept in a compacted changelog topic.
+"""What a kitchen service remembers per order, and where it is kept in Kafka.
 
-The state of a partition lives in the same partition number of the changelog, so it moves with
-the partition to whichever instance owns it and survives restarts. An order the service has
-handled stays in its state as HANDLED, so the same order coming again (a customer's retry, a
-second producer, `pizzashop retry`) is recognised and ignored; `remember_for` after that it
-is forgotten with a tombstone, which keeps the state bounded.
+- Its **state** (delivery's orders on their way: who the customer is, or that the pizza is
+  baked) is kept in a compacted changelog topic, partition by partition like its input, so it
+  moves with its partitions to whichever instance owns them and survives restarts.
+- The orders it has **handled** are remembered as HANDLED, so the same order coming again (a
+  customer's retry, a second producer, `pizzashop retry`) is ignored. They cost no write of
+  their own: the status a service produces for an order it handled (200 or 500 for assemble,
+  300 for bake, 400 for delivery) is in `pizza-status`, in the same transaction as its
+  offsets, and is read back from there on start and on rebalance. An order is forgotten
+  `remember_for` after it was handled, which keeps the memory bounded.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from pizzashop import contract
 from pizzashop.config import Settings
+from pizzashop.contract import ContractError, Status, StatusChanged, Topic
 from pizzashop.topics import read_to_end
 
 State = dict[str, Any]
@@ -27,7 +33,7 @@ RESTORE_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class Change:
-    """One record of the changelog: an order's new state (None: forgotten), and when (ms)."""
+    """An order's new state in one partition (None: gone), and when it changed (ms)."""
 
     partition: int
     order_id: str
@@ -51,22 +57,27 @@ class ServiceState:
         return state
 
     def change(self, partition: int, changes: Mapping[str, Any], now_ms: int) -> None:
+        """Called for every event a kitchen service takes: kept to a few dictionary steps."""
+        if not changes:
+            return
+        state = self.of(partition)
+        handled = self._handled.get(partition)
+        if handled is None:
+            handled = self._handled[partition] = OrderedDict()
         for order_id, value in changes.items():
-            self.apply(Change(partition, order_id, value, now_ms))
+            handled.pop(order_id, None)
+            if value is None:
+                state.pop(order_id, None)
+                continue
+            state[order_id] = value
+            if value == HANDLED:
+                handled[order_id] = now_ms
 
     def apply(self, change: Change) -> None:
-        state = self.of(change.partition)
-        handled = self._handled.setdefault(change.partition, OrderedDict())
-        handled.pop(change.order_id, None)
-        if change.value is None:
-            state.pop(change.order_id, None)
-            return
-        state[change.order_id] = change.value
-        if change.value == HANDLED:
-            handled[change.order_id] = change.timestamp
+        self.change(change.partition, {change.order_id: change.value}, change.timestamp)
 
     def restore(self, partitions: Iterable[int], changes: Iterable[Change]) -> int:
-        """Replace the state of `partitions` with what the changelog says; orders restored."""
+        """Replace the state of `partitions` with these changes, in order; orders restored."""
         partitions = set(partitions)
         self.drop(partitions)
         for partition in partitions:
@@ -80,9 +91,9 @@ class ServiceState:
             self._states.pop(partition, None)
             self._handled.pop(partition, None)
 
-    def forget_handled(self, now_ms: int) -> list[Change]:
-        """Forget the orders handled `remember_for` ago or earlier; their tombstones to produce."""
-        forgotten = []
+    def forget_handled(self, now_ms: int) -> int:
+        """Forget the orders handled `remember_for` ago or earlier; how many."""
+        forgotten = 0
         for partition, handled in self._handled.items():
             while handled:
                 order_id, handled_at = next(iter(handled.items()))
@@ -90,19 +101,44 @@ class ServiceState:
                     break
                 handled.popitem(last=False)
                 self._states[partition].pop(order_id, None)
-                forgotten.append(Change(partition, order_id, None, now_ms))
+                forgotten += 1
         return forgotten
+
+
+def changelog_value(value: Any) -> bytes | None:
+    """What the changelog keeps of a state: HANDLED is known from `pizza-status` instead, so
+    the order's entry goes (a tombstone), as does a state of None."""
+    return None if value is None or value == HANDLED else json.dumps(value).encode()
 
 
 def read_changelog(settings: Settings, topic: str, partitions: set[int],
                    committed_only: bool) -> Iterator[Change]:
     """Every change of some partitions' state, from the start of the changelog to its end."""
     for message in read_to_end(settings, topic, partitions, committed_only, RESTORE_TIMEOUT):
-        yield _change_of(message)
+        key = _order_id(message)
+        value = message.value()
+        yield Change(message.partition(), key, json.loads(value) if value else None, _timestamp(message))
 
 
-def _change_of(message: Message) -> Change:
-    key = (message.key() or b"").decode("utf-8", errors="replace")
-    value = message.value()
+def read_handled(settings: Settings, partitions: set[int], handled_statuses: frozenset[Status],
+                 since_ms: int, committed_only: bool) -> Iterator[Change]:
+    """The orders a service handled since `since_ms`: those its own statuses say it handled."""
+    for message in read_to_end(settings, str(Topic.STATUS), partitions, committed_only,
+                               RESTORE_TIMEOUT, since_ms=since_ms):
+        if _timestamp(message) < since_ms:
+            continue  # an older timestamp behind a newer one: the log is in write order, not time
+        try:
+            event = contract.decode(str(Topic.STATUS), message.key(), message.value())
+        except ContractError:
+            continue  # not a status of ours: parked by the status service, nothing to remember
+        if isinstance(event, StatusChanged) and event.status in handled_statuses:
+            yield Change(message.partition(), event.order_id, HANDLED, _timestamp(message))
+
+
+def _order_id(message: Message) -> str:
+    return (message.key() or b"").decode("utf-8", errors="replace")
+
+
+def _timestamp(message: Message) -> int:
     _, timestamp = message.timestamp()
-    return Change(message.partition(), key, json.loads(value) if value else None, timestamp)
+    return int(timestamp)

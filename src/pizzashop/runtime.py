@@ -16,7 +16,7 @@ dead-letter topic with the reason in headers; they never stop a service.
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
 import os
 import signal
@@ -38,9 +38,11 @@ from confluent_kafka import (
 )
 
 from pizzashop import contract
-from pizzashop.changelog import Change, ServiceState, State, read_changelog
+from pizzashop.changelog import (
+    ServiceState, State, changelog_value, read_changelog, read_handled,
+)
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import ContractError, Event, Record, Topic
+from pizzashop.contract import ContractError, Event, Record, Status, Topic
 from pizzashop.kitchen import Kitchen, Ticket, TopicPartition as SourcePartition, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
@@ -87,6 +89,9 @@ class Service:
     consumes: tuple[Topic, ...]
     handle: Handler | None = None  # kitchen services
     keeps_state: bool = False  # a per-order state, kept in a compacted changelog topic (changelog.py)
+    # The statuses it produces for an order it has handled: read back from pizza-status on
+    # start, they tell which orders to ignore if they come again (changelog.py).
+    handled_statuses: frozenset[Status] = frozenset()
     # Sink services: a batch of events, the offsets to resume from, where each event was read.
     materialise: Callable[[Sequence[Event], Mapping[SourcePartition, int], Sequence[tuple[str, int, int]]],
                           None] | None = None
@@ -393,8 +398,9 @@ class ServiceRunner:
         records = [OutgoingRecord.of(contract.encode(event), ticket.partition) for event in work.outputs]
         if work.dead_letter is not None:
             records.append(self._dead_letter(_rejection(ticket, work.dead_letter)))
-        for key, value in work.state.items():
-            records.append(OutgoingRecord.state(self.service.state_topic, ticket.partition, key, value))
+        if self.service.keeps_state:
+            records.extend(OutgoingRecord(self.service.state_topic, key.encode(), changelog_value(value),
+                                          ticket.partition) for key, value in work.state.items())
         return records
 
     def _acknowledged(self, ticket: Ticket) -> None:
@@ -545,7 +551,7 @@ class ServiceRunner:
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
         self._committed = {}
         self._sink_position = {}
-        if self.service.keeps_state:
+        if self._remembers:
             self._restore_state({tp.partition for tp in assigned})
 
     # --- rebalances ----------------------------------------------------------------------------
@@ -558,7 +564,7 @@ class ServiceRunner:
             for tp in partitions:
                 tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             consumer.assign(partitions)
-        if self.service.keeps_state:
+        if self._remembers:
             self._restore_state({tp.partition for tp in partitions})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -578,25 +584,31 @@ class ServiceRunner:
             self._committed.pop(source, None)
         self._state.drop({tp.partition for tp in partitions})
 
+    @property
+    def _remembers(self) -> bool:
+        return self.service.keeps_state or bool(self.service.handled_statuses)
+
     def _restore_state(self, partitions: set[int]) -> None:
-        changes = read_changelog(self.settings, self.service.state_topic, partitions, self.read_committed)
+        """The state from the changelog, then the orders handled, from pizza-status."""
+        changes = itertools.chain(
+            read_changelog(self.settings, self.service.state_topic, partitions, self.read_committed)
+            if self.service.keeps_state else (),
+            read_handled(self.settings, partitions, self.service.handled_statuses,
+                         contract.now_ms() - self._state.remember_for_ms, self.read_committed)
+            if self.service.handled_statuses else (),
+        )
         restored = self._state.restore(partitions, changes)
-        log.info("Restored state of %d order(s) from %s", restored, self.service.state_topic)
+        log.info("Restored state of %d order(s) in partition(s) %s", restored,
+                 ", ".join(map(str, sorted(partitions))))
 
     def _maybe_forget_handled(self) -> None:
-        if not self.service.keeps_state:
-            return
         now = time.monotonic()
-        if now < self._next_forget_check:
+        if not self.service.handled_statuses or now < self._next_forget_check:
             return
         self._next_forget_check = now + min(FORGET_CHECK_SECONDS, self.settings.remember_orders_for / 4)
         forgotten = self._state.forget_handled(contract.now_ms())
         if forgotten:
-            log.info("Forgot %d order(s) handled over %gs ago", len(forgotten), self.settings.remember_orders_for)
-            self._send([self._state_record(change) for change in forgotten], on_delivered=None)
-
-    def _state_record(self, change: Change) -> OutgoingRecord:
-        return OutgoingRecord.state(self.service.state_topic, change.partition, change.order_id, change.value)
+            log.info("Forgot %d order(s) handled over %gs ago", forgotten, self.settings.remember_orders_for)
 
     # --- back-pressure, ticks, problems ------------------------------------------------------
 
@@ -669,10 +681,6 @@ class OutgoingRecord:
     def of(cls, record: Record, partition: int = -1) -> OutgoingRecord:
         return cls(str(record.topic), record.key, record.value or None, partition)
 
-    @classmethod
-    def state(cls, topic: str, partition: int, key: str, value: Any) -> OutgoingRecord:
-        encoded = None if value is None else json.dumps(value).encode()
-        return cls(topic, key.encode(), encoded, partition=partition)
 
 
 def log_produced(message: Message) -> None:

@@ -109,8 +109,10 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
 
 
 def read_to_end(settings: Settings, topic: str, partitions: set[int] | None = None,
-                read_committed: bool = True, timeout: float = CREATE_TIMEOUT) -> Iterator[Message]:
-    """Every record of a topic's partitions (all, by default), from the start to the current end.
+                read_committed: bool = True, timeout: float = CREATE_TIMEOUT,
+                since_ms: int | None = None) -> Iterator[Message]:
+    """Every record of a topic's partitions (all, by default), from the start (or the first
+    record written at `since_ms` or later) to the current end.
 
     Reads by partition, outside any consumer group, so it waits on no group coordinator.
     """
@@ -125,7 +127,13 @@ def read_to_end(settings: Settings, topic: str, partitions: set[int] | None = No
         if partitions is None:
             partitions = set(consumer.list_topics(topic, timeout=timeout).topics[topic].partitions)
         unread = {p for p in partitions if _has_records(consumer, topic, p, timeout)}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in unread])
+        starts = [TopicPartition(topic, p, OFFSET_BEGINNING if since_ms is None else since_ms)
+                  for p in sorted(unread)]
+        if since_ms is not None and starts:
+            starts = consumer.offsets_for_times(starts, timeout=timeout)
+            unread = {tp.partition for tp in starts if tp.offset >= 0}  # -1: nothing that recent
+            starts = [tp for tp in starts if tp.offset >= 0]
+        consumer.assign(starts)
         deadline = time.monotonic() + timeout
         while unread:
             if time.monotonic() > deadline:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import Settings
-from pizzashop.contract import Status
-from pizzashop.ordering import OrderNotAccepted
+from pizzashop.contract import Status, new_order_id
+from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import Broker
@@ -60,12 +60,14 @@ class Burst:
             self._done.wait(self._pause)
 
     def _place_until_accepted(self, name: str) -> str:
-        """While the broker is down an order is refused; the customer tries again."""
+        """While the broker is down an order is refused or left unconfirmed; the customer tries
+        again with the same order (the same idempotency key): it is made once all the same."""
+        order, order_id = an_order(name=name), new_order_id()
         deadline = time.monotonic() + 60
         while True:
             try:
-                return place(self.settings, an_order(name=name))
-            except OrderNotAccepted:
+                return place(self.settings, order, order_id)
+            except (OrderNotAccepted, OrderUnconfirmed):
                 if time.monotonic() > deadline:
                     raise
                 self._done.wait(0.2)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pizzashop.changelog import HANDLED, Change, ServiceState
+from pizzashop.changelog import HANDLED, Change, ServiceState, changelog_value
 
 HOUR = 3_600_000
 T0 = 1_700_000_000_000
 
 
-def test_a_handled_order_is_forgotten_once_its_time_is_up_and_a_tombstone_says_so() -> None:
+def test_a_handled_order_is_forgotten_once_its_time_is_up() -> None:
     state = ServiceState(remember_for_ms=HOUR)
     state.change(3, {"a": HANDLED}, now_ms=T0)
     state.change(3, {"b": HANDLED}, now_ms=T0 + HOUR // 2)
 
-    assert state.forget_handled(T0 + HOUR - 1) == []
-    assert state.forget_handled(T0 + HOUR) == [Change(3, "a", None, T0 + HOUR)]
+    assert state.forget_handled(T0 + HOUR - 1) == 0
+    assert state.forget_handled(T0 + HOUR) == 1
     assert state.of(3) == {"b": HANDLED}
 
 
@@ -22,7 +22,7 @@ def test_an_order_still_on_its_way_is_never_forgotten() -> None:
     state = ServiceState(remember_for_ms=HOUR)
     state.change(0, {"waiting": {"customer_id": "c1", "name": "Italo"}}, now_ms=T0)
 
-    assert state.forget_handled(T0 + 1000 * HOUR) == []
+    assert state.forget_handled(T0 + 1000 * HOUR) == 0
     assert "waiting" in state.of(0)
 
 
@@ -31,8 +31,8 @@ def test_handling_an_order_again_starts_its_time_again() -> None:
     state.change(0, {"a": HANDLED, "b": HANDLED}, now_ms=T0)
     state.change(0, {"a": HANDLED}, now_ms=T0 + HOUR // 2)
 
-    assert [c.order_id for c in state.forget_handled(T0 + HOUR)] == ["b"]
-    assert [c.order_id for c in state.forget_handled(T0 + HOUR + HOUR // 2)] == ["a"]
+    assert state.forget_handled(T0 + HOUR) == 1 and state.of(0) == {"a": HANDLED}
+    assert state.forget_handled(T0 + HOUR + HOUR // 2) == 1 and state.of(0) == {}
 
 
 def test_restoring_from_the_changelog_keeps_when_each_order_was_handled() -> None:
@@ -47,7 +47,7 @@ def test_restoring_from_the_changelog_keeps_when_each_order_was_handled() -> Non
 
     assert restored == 2
     assert state.of(1) == {"old": HANDLED} and state.of(2) == {"new": HANDLED}
-    assert [c.order_id for c in state.forget_handled(T0 + HOUR)] == ["old"]
+    assert state.forget_handled(T0 + HOUR) == 1 and state.of(1) == {}
 
 
 def test_partitions_handed_over_take_their_state_with_them() -> None:
@@ -57,4 +57,11 @@ def test_partitions_handed_over_take_their_state_with_them() -> None:
     state.drop([1])
 
     assert state.of(1) == {}
-    assert [c.order_id for c in state.forget_handled(T0 + HOUR)] == ["b"]
+    assert state.forget_handled(T0 + HOUR) == 1 and state.of(2) == {}
+
+
+def test_the_changelog_keeps_orders_on_their_way_and_drops_handled_ones() -> None:
+    """A handled order is known from its status on pizza-status: no record of its own."""
+    assert changelog_value({"customer_id": "c1", "name": "Italo"}) == b'{"customer_id": "c1", "name": "Italo"}'
+    assert changelog_value(HANDLED) is None, "a tombstone: the order leaves the changelog"
+    assert changelog_value(None) is None

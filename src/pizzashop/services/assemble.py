@@ -44,4 +44,5 @@ def assemble(event: Event, state: State) -> Work:
 
 
 def build(_settings: object) -> Service:
-    return Service(name="assemble", consumes=(Topic.ORDERED,), handle=assemble, keeps_state=True)
+    return Service(name="assemble", consumes=(Topic.ORDERED,), handle=assemble,
+                   handled_statuses=frozenset({Status.IN_OVEN, Status.INVALID_ORDER}))

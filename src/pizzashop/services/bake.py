@@ -27,4 +27,5 @@ def bake(event: Event, state: State) -> Work:
 
 
 def build(_settings: object) -> Service:
-    return Service(name="bake", consumes=(Topic.ASSEMBLED,), handle=bake, keeps_state=True)
+    return Service(name="bake", consumes=(Topic.ASSEMBLED,), handle=bake,
+                   handled_statuses=frozenset({Status.OUT_FOR_DELIVERY}))

@@ -70,4 +70,5 @@ def deliver(order_id: str, customer: dict[str, str]) -> Work:
 def build(_settings: object) -> Service:
     return Service(
         name="delivery", consumes=(Topic.ORDERED, Topic.BAKED), handle=delivery, keeps_state=True,
+        handled_statuses=frozenset({Status.DELIVERED}),
     )
