@@ -24,7 +24,7 @@ from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.contract import Order, Status, Topic
 from pizzashop.ordering import OrderTaker
-from pizzashop.runtime import ServiceRunner
+from pizzashop.runtime import ServiceLoop, loop_for
 from pizzashop.topics import read_to_end
 from pizzashop.services import build_service
 
@@ -46,22 +46,22 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
 @dataclass
 class RunningShop:
     settings: Settings
-    runners: list[ServiceRunner] = field(default_factory=list)
+    runners: list[ServiceLoop] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
 
-    def start(self, name: str) -> ServiceRunner:
-        runner = ServiceRunner(build_service(name, self.settings), self.settings)
+    def start(self, name: str) -> ServiceLoop:
+        runner = loop_for(build_service(name, self.settings), self.settings)
         thread = threading.Thread(target=runner.run, name=f"service-{name}", daemon=True)
         thread.start()
         self.runners.append(runner)
         self.threads.append(thread)
         return runner
 
-    def stop(self, runner: ServiceRunner, timeout: float = 30.0) -> None:
+    def stop(self, runner: ServiceLoop, timeout: float = 30.0) -> None:
         index = self.runners.index(runner)
         runner.stop()
         self.threads[index].join(timeout)
-        assert not self.threads[index].is_alive(), f"{runner.service.name} did not stop in {timeout}s"
+        assert not self.threads[index].is_alive(), f"{runner.name} did not stop in {timeout}s"
 
     def stop_all(self) -> None:
         for runner in list(self.runners):

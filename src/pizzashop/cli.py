@@ -12,6 +12,7 @@ import click
 
 from pizzashop import menu
 from pizzashop.config import ConfigError, Settings, load_settings
+from pizzashop.contract import SERVICES
 
 
 class ShopError(click.ClickException):
@@ -61,7 +62,7 @@ def up(ctx: click.Context, no_web: bool) -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["assemble", "bake", "delivery", "status"]))
+@click.argument("name", type=click.Choice(list(SERVICES)))
 @click.pass_context
 def service(ctx: click.Context, name: str) -> None:
     """Run one service. Run it twice and the two instances share the partitions."""
@@ -216,7 +217,7 @@ def dlq() -> None:
 @click.pass_context
 def dlq_list(ctx: click.Context, limit: int | None) -> None:
     """Show what is in pizza-dlq: where each event came from and why it was parked."""
-    from pizzashop.deadletters import read_dead_letters
+    from pizzashop.runtime.deadletters import read_dead_letters
 
     letters = read_dead_letters(settings_of(ctx), limit)
     if not letters:
@@ -233,7 +234,7 @@ def dlq_list(ctx: click.Context, limit: int | None) -> None:
 @click.pass_context
 def dlq_replay(ctx: click.Context, position: str) -> None:
     """Produce the event at POSITION (PARTITION:OFFSET, as `dlq list` shows) to its source topic again."""
-    from pizzashop.deadletters import replay
+    from pizzashop.runtime.deadletters import replay
 
     try:
         letter = replay(settings_of(ctx), position)

@@ -28,6 +28,24 @@ class Topic(StrEnum):
 
 PIPELINE_TOPICS: tuple[Topic, ...] = (Topic.ORDERED, Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS)
 
+# The shop's services, the consumer group each forms and what each consumes. A service's
+# instances share its group; a kitchen service keeps its state in its own changelog topic.
+SERVICES: dict[str, tuple[Topic, ...]] = {
+    "assemble": (Topic.ORDERED,),
+    "bake": (Topic.ASSEMBLED,),
+    "delivery": (Topic.ORDERED, Topic.BAKED),
+    "status": (Topic.ORDERED, Topic.STATUS),
+}
+
+
+def group_id(service: str) -> str:
+    return f"pizza_{service}"
+
+
+def state_topic(service: str) -> str:
+    return f"pizza_{service}-state"
+
+
 # Where an order's first event lands: librdkafka's default (CRC32) and the JVM clients'
 # (murmur2: Kafka Streams, ksqlDB, Connect, the console producer) disagree on the partition
 # of a key. The shop places orders where a JVM client would; every later event of an order
@@ -75,6 +93,48 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 class ContractError(ValueError):
     """An event that does not follow the wire contract. It goes to the dead-letter topic."""
+
+
+# --- the dead-letter topic ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event a service gave up on, parked in `pizza-dlq` as it was read: its key and value,
+    and in the record's headers where it came from, why, and who parked it. `parked_at` is
+    where it is parked (partition, offset), once read back from there."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: bytes | None
+    value: bytes | None
+    error: str
+    service: str = ""
+    parked_at: tuple[int, int] | None = None
+
+    @property
+    def position(self) -> str:
+        """Where it is parked, as `pizzashop dlq list` shows it and `dlq replay` takes it."""
+        partition, offset = self.parked_at or (-1, -1)
+        return f"{partition}:{offset}"
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [(DLQ_SOURCE_TOPIC, self.source_topic), (DLQ_SOURCE_PARTITION, str(self.source_partition)),
+                (DLQ_SOURCE_OFFSET, str(self.source_offset)), (DLQ_ERROR, self.error),
+                (DLQ_SERVICE, self.service)]
+
+    @classmethod
+    def parked(cls, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]],
+               parked_at: tuple[int, int]) -> DeadLetter:
+        found = {k: (v or b"").decode("utf-8", "replace") for k, v in headers}
+        return cls(found.get(DLQ_SOURCE_TOPIC, ""), int(found.get(DLQ_SOURCE_PARTITION, "-1")),
+                   int(found.get(DLQ_SOURCE_OFFSET, "-1")), key, value, found.get(DLQ_ERROR, ""),
+                   found.get(DLQ_SERVICE, ""), parked_at)
+
+
+DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET = "source_topic", "source_partition", "source_offset"
+DLQ_ERROR, DLQ_SERVICE = "error", "service"
 
 
 # --- the order -------------------------------------------------------------------------------

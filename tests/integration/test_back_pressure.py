@@ -12,7 +12,7 @@ from collections import defaultdict
 from pizzashop.bench.load import OrderPlacer, bench_orders
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
-from pizzashop.runtime import ServiceRunner
+from pizzashop.runtime import KitchenLoop, ServiceLoop
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import RunningShop, assert_each_delivered_exactly_once, wait_until_delivered
 
@@ -27,21 +27,23 @@ class KitchenSpy:
         self.most_at_once: dict[str, int] = defaultdict(int)
         self.paused: set[str] = set()
 
-    def watch(self, runner: ServiceRunner) -> None:
-        name, kitchen = runner.service.name, runner._kitchen
-        start, apply_back_pressure = kitchen._start, runner._apply_back_pressure
+    def watch(self, loop: ServiceLoop) -> None:
+        if not isinstance(loop, KitchenLoop):
+            return  # the status service has no kitchen
+        name, kitchen = loop.name, loop.kitchen
+        start, after_turn = kitchen.start, loop.after_turn
 
-        def counting_start(*args: object) -> None:
-            start(*args)
-            self.most_at_once[name] = max(self.most_at_once[name], len(kitchen._cooking))
+        def counting_start(*args: object, **kwargs: object) -> None:
+            start(*args, **kwargs)  # type: ignore[arg-type]  # the spy passes them on unchanged
+            self.most_at_once[name] = max(self.most_at_once[name], kitchen.cooking)
 
         def noting_pause() -> None:
-            apply_back_pressure()
-            if runner._paused:
+            after_turn()
+            if loop.paused:
                 self.paused.add(name)
 
-        kitchen._start = counting_start  # type: ignore[method-assign]
-        runner._apply_back_pressure = noting_pause  # type: ignore[method-assign]
+        kitchen.start = counting_start  # type: ignore[method-assign]  # a spy on a public method
+        loop.after_turn = noting_pause  # type: ignore[method-assign]  # a spy on a public hook
 
 
 def test_a_burst_bigger_than_the_kitchen_waits_its_turn_and_nothing_is_lost(shop_settings: Settings) -> None:

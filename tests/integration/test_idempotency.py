@@ -114,11 +114,11 @@ def test_the_same_order_produced_again_after_the_kitchen_restarts_is_not_made_ag
     OrderTaker(shop.settings).place(order, order_id)
     wait_until_delivered(shop.read_model(), [order_id], timeout=60)
 
-    kitchen = [r for r in shop.runners if r.service.name != "status"]
+    kitchen = [r for r in shop.runners if r.name != "status"]
     for runner in kitchen:
         shop.stop(runner)
     for runner in kitchen:
-        shop.start(runner.service.name)  # its memory of the order comes from its changelog
+        shop.start(runner.name)  # its memory of the order comes from its changelog
     OrderTaker(shop.settings).place(order, order_id)
     wait_for(lambda: records_of(shop.settings, Topic.ORDERED, order_id) == 2, timeout=30,
              what="the second copy of the order in the log")

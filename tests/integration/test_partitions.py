@@ -78,7 +78,7 @@ def test_orders_from_a_jvm_producer_and_a_librdkafka_producer_are_all_delivered_
         shop.start(name)
     try:
         for runner in shop.runners:
-            wait_for(lambda: runner.assigned, timeout=60, what=f"{runner.service.name} to own partitions")
+            wait_for(lambda: runner.assigned, timeout=60, what=f"{runner.name} to own partitions")
         jvm_orders, librdkafka_orders = seed_orders("jvm"), seed_orders("rdk")
         java = JavaProducer(kafka_broker.settings, kafka_broker.bootstrap_servers)
         default_producer = Producer(kafka_client_config(shop_settings))  # librdkafka's defaults

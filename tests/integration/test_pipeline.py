@@ -58,7 +58,7 @@ def test_an_order_off_the_menu_gets_an_error_status_not_a_pizza(shop: RunningSho
 def test_two_instances_of_each_service_share_the_work_and_each_order_completes_once(
     shop: RunningShop,
 ) -> None:
-    first = {r.service.name: r for r in shop.runners}
+    first = {r.name: r for r in shop.runners}
     second = {name: shop.start(name) for name in ("assemble", "bake", "delivery")}
     for name, runner in second.items():
         wait_for(lambda: runner.assigned and first[name].assigned,

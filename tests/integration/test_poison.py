@@ -9,7 +9,8 @@ import pytest
 
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
-from pizzashop.deadletters import DeadLetter, read_dead_letters, replay
+from pizzashop.contract import DeadLetter
+from pizzashop.runtime.deadletters import read_dead_letters, replay
 from tests.shop_harness import (
     RunningShop, an_order, place, produce_raw, wait_for, wait_until_delivered,
 )

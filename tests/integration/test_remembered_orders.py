@@ -8,7 +8,7 @@ import secrets
 
 from confluent_kafka import Producer
 
-from pizzashop.changelog import HANDLED, read_handled
+from pizzashop.runtime.changelog import HANDLED, read_handled
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Status, Topic, now_ms
 from tests.shop_harness import wait_for

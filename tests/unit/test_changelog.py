@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pizzashop.changelog import HANDLED, Change, ServiceState, changelog_value
+from pizzashop.runtime.changelog import HANDLED, Change, ServiceState, changelog_value
 
 HOUR = 3_600_000
 T0 = 1_700_000_000_000

@@ -7,8 +7,8 @@ from pizzashop.contract import (
 )
 from pizzashop.services.assemble import assemble, assembling_and_baking_time
 from pizzashop.services.bake import bake
-from pizzashop.changelog import HANDLED
-from pizzashop.kitchen import NOTHING_TO_DO
+from pizzashop.service import HANDLED
+from pizzashop.service import NOTHING_TO_DO
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery
 
 

@@ -2,22 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from pizzashop.contract import PizzaBaked
-from pizzashop.kitchen import Kitchen, PartitionProgress, Ticket, Work
+from pizzashop.runtime.kitchen import Kitchen, PartitionProgress, Ticket, TopicPartition
+from pizzashop.service import Work
 
 
 def ticket(offset: int, key: str, partition: int = 0, topic: str = "pizza-baked") -> Ticket:
     return Ticket(topic=topic, partition=partition, offset=offset, key=key, event=PizzaBaked(key))
 
 
-def kitchen_with_times(seconds_by_offset: dict[int, float], capacity: int = 0) -> tuple[Kitchen, list[int]]:
+class Cooks:
+    """Drives the kitchen as the runtime does: a ticket that gets a cook is handled at once."""
+
+    def __init__(self, handle: Callable[[Ticket], Work], capacity: int) -> None:
+        self.kitchen, self.handle = Kitchen(capacity), handle
+
+    def _start_ready(self, now: float) -> None:
+        for t in self.kitchen.ready_to_start():
+            work = self.handle(t)
+            self.kitchen.start(t, work, work.seconds, now)
+
+    def take(self, t: Ticket, now: float) -> None:
+        self.kitchen.take(t)
+        self._start_ready(now)
+
+    def finish(self, t: Ticket, now: float) -> None:
+        self.kitchen.finish(t)
+        self._start_ready(now)
+
+    def forget(self, partitions: Iterable[TopicPartition], now: float) -> int:
+        dropped = self.kitchen.forget(partitions)
+        self._start_ready(now)
+        return dropped
+
+    def done_cooking(self, now: float) -> list[tuple[Ticket, Work]]:
+        return self.kitchen.done_cooking(now)
+
+    def committable(self) -> dict[TopicPartition, int]:
+        return self.kitchen.committable()
+
+    def is_full(self) -> bool:
+        return self.kitchen.is_full()
+
+    def __len__(self) -> int:
+        return len(self.kitchen)
+
+
+def kitchen_with_times(seconds_by_offset: dict[int, float], capacity: int = 0) -> tuple[Cooks, list[int]]:
     started: list[int] = []
 
     def handle(t: Ticket) -> Work:
         started.append(t.offset)
         return Work(seconds=seconds_by_offset.get(t.offset, 0.0))
 
-    return Kitchen(handle, scale=lambda s: s, capacity=capacity), started
+    return Cooks(handle, capacity=capacity), started
 
 
 def test_watermark_waits_for_the_oldest_unfinished_offset() -> None:

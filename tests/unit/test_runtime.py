@@ -7,8 +7,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pizzashop.config import Settings
-from pizzashop.contract import Topic
-from pizzashop.runtime import OutgoingRecord, Service, ServiceRunner
+from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.producing import OutgoingRecord, Transactions
 
 
 class RecordingProducer:
@@ -17,6 +17,12 @@ class RecordingProducer:
     def __init__(self, turned_away: int = 0) -> None:
         self.calls: list[str] = []
         self.turned_away = turned_away
+
+    def init_transactions(self, timeout: float) -> None:
+        pass
+
+    def list_topics(self, topic: str, timeout: float) -> None:
+        pass
 
     def begin_transaction(self) -> None:
         self.calls.append("begin")
@@ -39,11 +45,10 @@ class GroupMember:
         return object()
 
 
-def transactional_runner(producer: RecordingProducer) -> ServiceRunner:
-    service = Service(name="assemble", consumes=(Topic.ORDERED,), handle=lambda event, state: None)  # type: ignore[arg-type, return-value]
-    runner = ServiceRunner(service, Settings(processing_guarantee="exactly_once", log_level="WARNING"))
-    runner.producer, runner.consumer = producer, GroupMember()  # type: ignore[assignment]
-    return runner
+def transactions(producer: RecordingProducer) -> Transactions:
+    return Transactions(Settings(processing_guarantee="exactly_once", log_level="WARNING"), "assemble",
+                        GroupMember(), [], ProblemLog(), retry=lambda what, action: action(),  # type: ignore[arg-type]  # a stand-in consumer
+                        make_producer=lambda config: producer)  # type: ignore[arg-type,return-value]  # and producer
 
 
 def records(*topics: str) -> list[OutgoingRecord]:
@@ -52,24 +57,24 @@ def records(*topics: str) -> list[OutgoingRecord]:
 
 def test_a_transactions_records_are_produced_after_its_offsets_are_in() -> None:
     producer = RecordingProducer()
-    runner = transactional_runner(producer)
+    commits = transactions(producer)
 
-    runner._send(records("pizza-assembled", "pizza-status"), on_delivered=None)
-    runner._commit_transaction([TopicPartition("pizza-ordered", 0, 8)])
+    commits.send(records("pizza-assembled", "pizza-status"), on_delivered=None)
+    commits.commit({("pizza-ordered", 0): 8})
 
     assert producer.calls == ["begin", "offsets", "produce pizza-assembled", "produce pizza-status", "commit"]
 
 
 def test_records_held_by_a_commit_that_failed_go_out_with_the_next_try() -> None:
     producer = RecordingProducer(turned_away=1)
-    runner = transactional_runner(producer)
+    commits = transactions(producer)
 
-    runner._send(records("pizza-assembled"), on_delivered=None)
-    runner._commit_transaction([TopicPartition("pizza-ordered", 0, 8)])
+    commits.send(records("pizza-assembled"), on_delivered=None)
+    assert not commits.commit({("pizza-ordered", 0): 8}), "turned away: to be tried again"
     assert "produce pizza-assembled" not in producer.calls  # the transaction stays open
 
-    runner._send(records("pizza-status"), on_delivered=None)
-    runner._commit_transaction([TopicPartition("pizza-ordered", 0, 9)])
+    commits.send(records("pizza-status"), on_delivered=None)
+    commits.commit({("pizza-ordered", 0): 9})
 
     assert producer.calls == ["begin", "offsets", "offsets", "produce pizza-assembled", "produce pizza-status",
                               "commit"]

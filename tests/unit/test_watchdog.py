@@ -7,7 +7,7 @@ import json
 
 from pizzashop.contract import PizzaBaked, Status, StatusChanged, now_ms
 from pizzashop.readmodel import ReadModel
-from pizzashop.runtime import Routed
+from pizzashop.service import Routed
 from pizzashop.services.status import materialise, orders_to_mark_stuck, unknown_orders_to_park
 from tests.unit.shop_events import T0, placed, progress
 
@@ -81,8 +81,9 @@ def test_status_events_of_an_order_never_placed_are_parked_with_their_source(rea
 
     rejected = unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE)
 
-    assert [(r.topic, r.partition, r.offset, r.key) for r in rejected] == [("pizza-status", 3, 41, b"ghost")]
-    assert rejected[0].reason.startswith("unknown order")
+    assert [(r.source_topic, r.source_partition, r.source_offset, r.key) for r in rejected] == [
+        ("pizza-status", 3, 41, b"ghost")]
+    assert rejected[0].error.startswith("unknown order")
     assert json.loads(rejected[0].value or b"") == {"status": 200, "timestamp": T0}
     read_model.forget_unplaced(["ghost"])
     assert read_model.get_order("ghost") is None, "an order never placed leaves no trace once parked"

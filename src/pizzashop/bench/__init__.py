@@ -34,21 +34,13 @@ from pizzashop.bench.report import RunReport, as_json, run_report, table, write_
 from pizzashop.bench.rush import run_rush
 from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
 from pizzashop.config import Settings, as_environment
-from pizzashop.contract import Order, Topic
-from pizzashop.runtime import Service
+from pizzashop.contract import SERVICES, Order, Topic, group_id
 from pizzashop.shop import Child, start_part, stop_parts
 
 log = logging.getLogger("pizzashop.bench")
 
 READY_TIMEOUT = 90.0
 LAG_SETTLE_SECONDS = 5.0
-SHOP_GROUPS = {  # service -> the topics it consumes
-    "assemble": (Topic.ORDERED,),
-    "bake": (Topic.ASSEMBLED,),
-    "delivery": (Topic.ORDERED, Topic.BAKED),
-    "status": (Topic.ORDERED, Topic.STATUS),
-}
-
 
 class BenchError(RuntimeError):
     """The bench cannot run as asked; the message says why."""
@@ -185,14 +177,13 @@ def _free_port() -> int:
 
 def _run_shop(settings: Settings, plan: BenchPlan, orders: list[tuple[str, Order]],
               schedule: list[float], shared: dict[str, int]) -> RunReport:
-    group_topics = {Service(name, ()).group_id: [str(t) for t in topics]
-                    for name, topics in SHOP_GROUPS.items()}
+    group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
     _refuse_if_busy(settings, list(group_topics))
     _start_read_model_at_the_end(settings)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
     children = [start_part(name, settings, output=(logs / f"{name}.log").open("wb"))
-                for name in SHOP_GROUPS]
+                for name in SERVICES]
     try:
         return _measure("shop", settings, children, shared, group_topics, orders, schedule, plan,
                         lambda: OrderPlacer(settings, str(Topic.ORDERED)),
@@ -216,7 +207,7 @@ def _start_read_model_at_the_end(settings: Settings) -> None:
 
     read_model = open_readmodel(settings.readmodel_url)
     try:
-        read_model.apply([], groups.end_offsets(settings, SHOP_GROUPS["status"]))
+        read_model.apply([], groups.end_offsets(settings, SERVICES["status"]))
     finally:
         read_model.close()
 

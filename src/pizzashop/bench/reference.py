@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message
 
-from pizzashop.config import Settings, kafka_client_config
-from pizzashop.runtime import IDLE_POLL_SECONDS, OutgoingRecord, Service, ServiceRunner
+from pizzashop import contract
+from pizzashop.config import Settings
+from pizzashop.runtime.loop import ServiceLoop
+from pizzashop.runtime.producing import OutgoingRecord
 
 STAGES = ("ordered", "assembled", "baked", "status", "delivered")
 # Hop i copies STAGES[i] to STAGES[i + 1]; "status" stands for the status service, whose
@@ -44,72 +46,65 @@ class ReferenceChain:
                 for i, hop in enumerate(HOPS)]
 
     def group_of(self, hop_name: str) -> str:
-        return Service(name=hop_name, consumes=()).group_id
+        return contract.group_id(hop_name)
 
 
 @dataclass
 class _Batch:
-    """A batch forwarded under at_least_once: its offsets are committed once all are acknowledged."""
+    """A batch forwarded: its positions are committed once all of it is out (at once in a
+    transaction, under at_least_once once every record is acknowledged)."""
 
-    positions: list[TopicPartition]
+    positions: dict[tuple[str, int], int]
     unacknowledged: int
 
     def acknowledge(self) -> None:
         self.unacknowledged -= 1
 
 
-class PassThrough(ServiceRunner):
-    """One hop: the runtime's clients and loop (connect, start over, shut down), a bare step."""
+class PassThrough(ServiceLoop):
+    """One hop: the runtime's clients, loop and commit policies, and a bare take."""
 
     def __init__(self, settings: Settings, name: str, source: str, target: str) -> None:
-        super().__init__(Service(name=name, consumes=(source,)), settings)  # type: ignore[arg-type]
+        super().__init__(name, [source], settings)
+        self.transactional = self.read_committed  # a transaction per batch, as the kitchen's
         self.target = target
         self._batches: deque[_Batch] = deque()
+        self._uncommitted: dict[tuple[str, int], int] = {}
 
-    @classmethod
-    def consumer_config(cls, settings: Settings, name: str) -> dict[str, object]:
-        """The runtime's consumer settings (isolation, fetch wait, ...) for a reader of the chain."""
-        return cls(settings, name, "", "")._consumer_config(kafka_client_config(settings))
-
-    def _output_topics(self) -> list[str]:
+    def output_topics(self) -> list[str]:
         return [self.target]
 
-    def step(self) -> None:
-        messages = [m for m in self._next_batch(IDLE_POLL_SECONDS) if not self._is_error(m)]
+    def take(self, messages: list[Message]) -> None:
+        messages = [m for m in messages if not _is_error(m)]
+        if not messages:
+            return
         records = [OutgoingRecord(self.target, m.key(), m.value(), m.partition()) for m in messages]
-        if messages and self.transactional:
-            self._send(records, on_delivered=None)
-            self._commit_transaction(_next_positions(messages))
-        elif messages:
+        if self.commits.finishes_on_send:
+            self._batches.append(_Batch(_next_positions(messages), 0))
+            self.commits.send(records, on_delivered=None)
+        else:
             batch = _Batch(_next_positions(messages), len(messages))
             self._batches.append(batch)
-            self._send(records, on_delivered=batch.acknowledge)  # a failed send is sent again
-        self.producer.poll(0)
-        self._commit_acknowledged()
+            self.commits.send(records, on_delivered=batch.acknowledge)  # a failed send is sent again
 
-    def _is_error(self, message: Message) -> bool:
-        error = message.error()
-        if error is not None and error.fatal():
-            raise KafkaException(error)  # run() starts over from the last commit
-        return error is not None
-
-    def _commit_acknowledged(self) -> None:
-        positions: dict[tuple[str, int], int] = {}
+    def commit_work(self, synchronous: bool = False) -> None:
         while self._batches and self._batches[0].unacknowledged == 0:
-            for tp in self._batches.popleft().positions:
-                positions[(tp.topic, tp.partition)] = tp.offset
-        if positions:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                                 asynchronous=True)
+            self._uncommitted.update(self._batches.popleft().positions)
+        if self.commits.commit(self._uncommitted, synchronous):
+            self._uncommitted = {}
 
-    def _rewind(self) -> None:
+    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
         self._batches.clear()
-        super()._rewind()
+        self._uncommitted = {}
 
 
-def _next_positions(messages: list[Message]) -> list[TopicPartition]:
-    positions: dict[tuple[str, int], int] = {}
-    for m in messages:
-        positions[(m.topic(), m.partition())] = m.offset() + 1
-    return [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+def _is_error(message: Message) -> bool:
+    error = message.error()
+    if error is not None and error.fatal():
+        raise KafkaException(error)  # run() starts over from the last commit
+    return error is not None
+
+
+def _next_positions(messages: list[Message]) -> dict[tuple[str, int], int]:
+    return {(m.topic(), m.partition()): m.offset() + 1 for m in messages}
 

@@ -14,7 +14,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import Status
-from pizzashop.runtime import BATCH_SIZE
+from pizzashop.runtime.clients import consumer_config
+from pizzashop.runtime.loop import ServiceLoop
 
 Sighting = tuple[str, int, int]  # order id, status, the status's own timestamp (ms)
 ROWS_PER_LOOK = 5000
@@ -59,16 +60,15 @@ class TopicWatch:
     """The reference chain's last topic, read like the status service reads pizza-status."""
 
     def __init__(self, settings: Settings, topic: str, name: str) -> None:
-        from pizzashop.bench.reference import PassThrough
-
-        # Assigned, not subscribed: the group id in the runtime's settings is never joined.
-        self._consumer = Consumer(PassThrough.consumer_config(settings, name))
+        # The runtime's consumer settings (isolation, fetch wait, ...), as a hop of the chain
+        # reads. Assigned, not subscribed: the group id in them is never joined.
+        self._consumer = Consumer(consumer_config(settings, name))
         partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
 
     def new_sightings(self) -> list[Sighting]:
         sightings = []
-        for message in self._consumer.consume(BATCH_SIZE, 0):
+        for message in self._consumer.consume(ServiceLoop.batch_size, 0):
             if message.error() is not None:
                 if message.error().fatal():
                     raise KafkaException(message.error())

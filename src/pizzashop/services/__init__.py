@@ -1,13 +1,15 @@
-"""The shop's four services. Each module has a handler and a `build(settings) -> Service`."""
+"""The shop's four services (the table of what each consumes is `contract.SERVICES`).
+Each module has a handler and a `build(settings) -> Service`."""
 
 from __future__ import annotations
 
 import importlib
 
 from pizzashop.config import Settings
-from pizzashop.runtime import Service
+from pizzashop.contract import SERVICES
+from pizzashop.service import Service
 
-SERVICE_NAMES: tuple[str, ...] = ("assemble", "bake", "delivery", "status")
+SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
 
 def build_service(name: str, settings: Settings) -> Service:

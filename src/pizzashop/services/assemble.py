@@ -6,11 +6,9 @@ import hashlib
 import logging
 
 from pizzashop.contract import (
-    Event, OrderPlaced, Order, PizzaAssembled, Status, StatusChanged, Topic, menu_errors,
+    SERVICES, Event, Order, OrderPlaced, PizzaAssembled, Status, StatusChanged, menu_errors,
 )
-from pizzashop.changelog import HANDLED, State
-from pizzashop.kitchen import NOTHING_TO_DO, Work
-from pizzashop.runtime import Service
+from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
 
 log = logging.getLogger("pizzashop.assemble")
 
@@ -43,6 +41,6 @@ def assemble(event: Event, state: State) -> Work:
     )
 
 
-def build(_settings: object) -> Service:
-    return Service(name="assemble", consumes=(Topic.ORDERED,), handle=assemble,
-                   handled_statuses=frozenset({Status.IN_OVEN, Status.INVALID_ORDER}))
+def build(_settings: object) -> KitchenService:
+    return KitchenService(name="assemble", consumes=SERVICES["assemble"], handle=assemble,
+                          handled_statuses=frozenset({Status.IN_OVEN, Status.INVALID_ORDER}))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from pizzashop.contract import Event, PizzaAssembled, PizzaBaked, Status, StatusChanged, Topic
-from pizzashop.changelog import HANDLED, State
-from pizzashop.kitchen import NOTHING_TO_DO, Work
-from pizzashop.runtime import Service
+from pizzashop.contract import SERVICES, Event, PizzaAssembled, PizzaBaked, Status, StatusChanged
+from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
 
 log = logging.getLogger("pizzashop.bake")
 
@@ -26,6 +24,6 @@ def bake(event: Event, state: State) -> Work:
     )
 
 
-def build(_settings: object) -> Service:
-    return Service(name="bake", consumes=(Topic.ASSEMBLED,), handle=bake,
-                   handled_statuses=frozenset({Status.OUT_FOR_DELIVERY}))
+def build(_settings: object) -> KitchenService:
+    return KitchenService(name="bake", consumes=SERVICES["bake"], handle=bake,
+                          handled_statuses=frozenset({Status.OUT_FOR_DELIVERY}))

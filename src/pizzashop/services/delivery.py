@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 
 from pizzashop.contract import (
-    Event, OrderPlaced, PizzaBaked, Status, StatusChanged, Topic, menu_errors,
+    SERVICES, Event, OrderPlaced, PizzaBaked, Status, StatusChanged, menu_errors,
 )
-from pizzashop.changelog import HANDLED, State
-from pizzashop.kitchen import NOTHING_TO_DO, Work
-from pizzashop.runtime import Service
+from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
 
 log = logging.getLogger("pizzashop.delivery")
 
@@ -67,8 +65,8 @@ def deliver(order_id: str, customer: dict[str, str]) -> Work:
     )
 
 
-def build(_settings: object) -> Service:
-    return Service(
-        name="delivery", consumes=(Topic.ORDERED, Topic.BAKED), handle=delivery, keeps_state=True,
+def build(_settings: object) -> KitchenService:
+    return KitchenService(
+        name="delivery", consumes=SERVICES["delivery"], handle=delivery, keeps_state=True,
         handled_statuses=frozenset({Status.DELIVERED}),
     )

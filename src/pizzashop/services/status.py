@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import Event, OrderPlaced, Status, StatusChanged, Topic, now_ms
+from pizzashop.contract import SERVICES, DeadLetter, Event, OrderPlaced, Status, StatusChanged, now_ms
 from pizzashop.readmodel import OrderView, ReadModel, Source, open_readmodel
-from pizzashop.runtime import Rejection, Routed, Service
+from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.status")
 
@@ -50,7 +50,7 @@ def _partition_of(view: OrderView) -> int:
     return -1 if view.partition is None else view.partition
 
 
-def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> list[Rejection]:
+def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> list[DeadLetter]:
     """The status events of every order that was still not placed `wait_ms` after the first of
     them arrived: bound for the dead-letter topic, each with where it was read from."""
     unplaced = read_model.unplaced_events(seen_before=now - wait_ms)
@@ -58,29 +58,29 @@ def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> lis
         log.warning("Order '%s' was never placed: parking its status events", order_id)
     reason = f"unknown order: not placed within {wait_ms // 1000}s of its first status event"
     return [
-        Rejection(*e.source, key=e.order_id.encode(),
-                  value=contract.encode(StatusChanged(e.order_id, e.status, e.timestamp)).value,
-                  reason=reason)
+        DeadLetter(*e.source, key=e.order_id.encode(),
+                   value=contract.encode(StatusChanged(e.order_id, e.status, e.timestamp)).value,
+                   error=reason)
         for e in unplaced
     ]
 
 
-def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | Rejection]:
+def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | DeadLetter]:
     now = now_ms()
     return [*orders_to_mark_stuck(read_model, now, stuck_after_ms),
             *unknown_orders_to_park(read_model, now, stuck_after_ms)]
 
 
-def build(settings: Settings) -> Service:
+def build(settings: Settings) -> SinkService:
     read_model = open_readmodel(settings.readmodel_url)
     stuck_after_ms = int(settings.stuck_after * 1000)
-    return Service(
+    return SinkService(
         name="status",
-        consumes=(Topic.ORDERED, Topic.STATUS),
+        consumes=SERVICES["status"],
         materialise=lambda events, offsets, sources: materialise(read_model, events, offsets, sources),
         stored_offsets=read_model.stored_offsets,
         tick=lambda: watch(read_model, stuck_after_ms),
         tick_seconds=settings.stuck_after / WATCHDOG_CHECKS_PER_PERIOD,
-        parked=lambda rejections: read_model.forget_unplaced(r.key.decode() for r in rejections if r.key),
+        parked=lambda letters: read_model.forget_unplaced(d.key.decode() for d in letters if d.key),
         close=read_model.close,
     )

@@ -24,10 +24,9 @@ from confluent_kafka import Message
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError, Status, StatusChanged, Topic
+from pizzashop.service import HANDLED, State
 from pizzashop.topics import read_to_end
 
-State = dict[str, Any]
-HANDLED = "handled"  # the service is done with this order: it ignores the order's events from now on
 RESTORE_TIMEOUT = 60.0
 
 

@@ -1,48 +1,42 @@
-"""The dead-letter topic: what was parked there, and replaying an event once it can be handled.
+"""The dead-letter topic, in one place: parking an event there, reading what was parked, and
+replaying an event once it can be handled.
 
 Every record in `pizza-dlq` carries the original key and value, and in its headers the
-source topic, partition and offset, the error and the service that parked it.
+source topic, partition and offset, the error and the service that parked it: one
+`contract.DeadLetter` writes them and reads them back.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import Topic
+from pizzashop.contract import DeadLetter, Topic
+from pizzashop.runtime.producing import OutgoingRecord
 from pizzashop.topics import read_to_end
+
+log = logging.getLogger("pizzashop.runtime")
 
 READ_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    error: str
-    service: str
-
-    @property
-    def position(self) -> str:
-        return f"{self.partition}:{self.offset}"
+def dead_letter_record(letter: DeadLetter) -> OutgoingRecord:
+    log.warning("Dead-lettered %s[%d]@%d: %s",
+                letter.source_topic, letter.source_partition, letter.source_offset, letter.error)
+    return OutgoingRecord(str(Topic.DEAD_LETTER), letter.key, letter.value, headers=letter.headers())
 
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> list[DeadLetter]:
     """Everything in the dead-letter topic (the first `limit`, if given), by partition and offset."""
     letters: list[DeadLetter] = []
     for message in read_to_end(settings, str(Topic.DEAD_LETTER), timeout=READ_TIMEOUT):
-        letters.append(_dead_letter(message))
+        letters.append(_parked(message))
         if limit is not None and len(letters) >= limit:
             break
-    return sorted(letters, key=lambda d: (d.partition, d.offset))
+    return sorted(letters, key=lambda letter: letter.parked_at or (-1, -1))
 
 
 def replay(settings: Settings, position: str) -> DeadLetter:
@@ -64,7 +58,7 @@ def find_dead_letter(settings: Settings, position: str) -> DeadLetter:
         consumer.assign([TopicPartition(str(Topic.DEAD_LETTER), partition, offset)])
         for message in consumer.consume(1, READ_TIMEOUT):
             if message.error() is None and message.offset() == offset:
-                return _dead_letter(message)
+                return _parked(message)
         raise LookupError(f"no dead letter at {position}")
     finally:
         consumer.close()
@@ -87,16 +81,6 @@ def _parse_position(position: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def _dead_letter(message: Message) -> DeadLetter:
-    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
-    return DeadLetter(
-        partition=message.partition(),
-        offset=message.offset(),
-        key=message.key(),
-        value=message.value(),
-        source_topic=headers.get("source_topic", ""),
-        source_partition=int(headers.get("source_partition", "-1")),
-        source_offset=int(headers.get("source_offset", "-1")),
-        error=headers.get("error", ""),
-        service=headers.get("service", ""),
-    )
+def _parked(message: Message) -> DeadLetter:
+    return DeadLetter.parked(message.key(), message.value(), message.headers() or [],
+                             (message.partition(), message.offset()))

@@ -1,9 +1,10 @@
-"""The kitchen: many orders in the works at once, without Kafka.
+"""The kitchen: many orders in the works at once, without Kafka and without handlers.
 
 The runtime hands it every event it consumes as a `Ticket`. The kitchen keeps the events of
-one key (one order) in order, lets everything else proceed in parallel, tells the runtime
-which work is done cooking, and knows up to which offset each partition is finished, so the
-runtime never commits past an event whose outputs are not out yet.
+one key (one order) in order, lets everything else proceed in parallel, says which tickets
+may start now and which work is done cooking, and knows up to which offset each partition
+is finished, so the runtime never commits past an event whose outputs are not out yet.
+It never calls back: the runtime asks, and runs the handlers itself, in its loop.
 """
 
 from __future__ import annotations
@@ -11,31 +12,13 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterable
 
 from pizzashop.contract import Event
+from pizzashop.service import Work
 
 TopicPartition = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class Work:
-    """What a handler asks for: after `seconds` of simulated work, emit `outputs`.
-
-    `state` holds changes to the service's own state (key -> value, None deletes),
-    kept in Kafka with the outputs. `done_message` is logged when the work is done.
-    `dead_letter` parks the event in the dead-letter topic with that reason.
-    """
-
-    outputs: Sequence[Event] = ()
-    seconds: float = 0.0
-    state: Mapping[str, Any] = field(default_factory=dict)
-    done_message: str | None = None
-    dead_letter: str | None = None  # why this event can never be handled
-
-
-NOTHING_TO_DO = Work()
 
 
 @dataclass(frozen=True)
@@ -89,24 +72,25 @@ class Kitchen:
     Events past the capacity wait their turn in arrival order (one order's events behind
     each other); the runtime pauses its partitions while the kitchen is full, so the
     waiting line never grows past one batch.
+
+    A ticket given out by `ready_to_start` counts as cooking: the runtime runs its handler
+    and says how long the work takes with `start`.
     """
 
-    def __init__(self, handle: Callable[[Ticket], Work], scale: Callable[[float], float],
-                 capacity: int = 0) -> None:
-        self._handle = handle
-        self._scale = scale
+    def __init__(self, capacity: int = 0) -> None:
         self.capacity = capacity  # 0 = unlimited
         self._progress: dict[TopicPartition, PartitionProgress] = {}
         self._cooking: dict[str, Ticket] = {}  # per key: the one event being worked on
         self._waiting: dict[str, deque[Ticket]] = {}  # per key: the events behind it
         self._next_up: deque[Ticket] = deque()  # first events of keys waiting for a free cook
+        self._ready: list[Ticket] = []  # given a cook, not yet started by the runtime
         self._timers: list[tuple[float, int, Ticket, Work]] = []
         self._sequence = itertools.count()
         self._size = 0
 
     # --- taking orders -----------------------------------------------------------------------
 
-    def take(self, ticket: Ticket, now: float) -> None:
+    def take(self, ticket: Ticket) -> None:
         progress = self._progress.get(ticket.source)
         if progress is None:  # (not setdefault: that would build one for every event)
             progress = self._progress[ticket.source] = PartitionProgress()
@@ -115,7 +99,7 @@ class Kitchen:
         if ticket.key in self._cooking or ticket.key in self._waiting:
             self._waiting.setdefault(ticket.key, deque()).append(ticket)
         elif self._has_free_cook():
-            self._start(ticket, now)
+            self._give_a_cook(ticket)
         else:
             self._line_up(ticket)
 
@@ -126,11 +110,18 @@ class Kitchen:
         self._next_up.append(ticket)
         self._waiting.setdefault(ticket.key, deque())  # later events of its key queue behind it
 
-    def _start(self, ticket: Ticket, now: float) -> None:
+    def _give_a_cook(self, ticket: Ticket) -> None:
         self._cooking[ticket.key] = ticket
-        work = self._handle(ticket)
-        due = now + self._scale(work.seconds)
-        heapq.heappush(self._timers, (due, next(self._sequence), ticket, work))
+        self._ready.append(ticket)
+
+    def ready_to_start(self) -> list[Ticket]:
+        """The tickets that got a cook since the last call, in order: start each one."""
+        ready, self._ready = self._ready, []
+        return ready
+
+    def start(self, ticket: Ticket, work: Work, seconds: float, now: float) -> None:
+        """The ticket's work is known: it is done cooking `seconds` (real time) from `now`."""
+        heapq.heappush(self._timers, (now + seconds, next(self._sequence), ticket, work))
 
     # --- work coming out ---------------------------------------------------------------------
 
@@ -142,19 +133,15 @@ class Kitchen:
             ready.append((ticket, work))
         return ready
 
-    def finish(self, ticket: Ticket, now: float) -> None:
+    def finish(self, ticket: Ticket) -> None:
         """The outputs of `ticket` are out: its offset may be committed, its key moves on."""
         if self._cooking.get(ticket.key) is not ticket:
             return  # its partition was taken away meanwhile; the new owner redoes it
         self._progress[ticket.source].finish(ticket.offset)
         self._size -= 1
         del self._cooking[ticket.key]
-        self._start_next(ticket.key, now)
-
-    def _start_next(self, key: str, now: float) -> None:
-        """A cook is free: the next event of the same order lines up, then the line moves."""
-        self._line_up_next_of(key)
-        self._move_the_line(now)
+        self._line_up_next_of(ticket.key)  # a cook is free: the order's next event lines up
+        self._move_the_line()
 
     def _line_up_next_of(self, key: str) -> None:
         """The order's event in the works is gone: the one behind it (if any) joins the line."""
@@ -163,9 +150,9 @@ class Kitchen:
             self._next_up.append(queue.popleft())
             self._waiting[key] = queue  # the rest stay behind it
 
-    def _move_the_line(self, now: float) -> None:
+    def _move_the_line(self) -> None:
         while self._next_up and self._has_free_cook():
-            self._start(self._next_up.popleft(), now)
+            self._give_a_cook(self._next_up.popleft())
 
     def seconds_until_next(self, now: float) -> float | None:
         if not self._timers:
@@ -185,11 +172,16 @@ class Kitchen:
     def is_full(self) -> bool:
         return self.capacity > 0 and self._size >= self.capacity
 
+    @property
+    def cooking(self) -> int:
+        """Events given a cook and not finished: never more than the capacity."""
+        return len(self._cooking)
+
     def __len__(self) -> int:
         """Events taken and not finished (cooking or waiting behind their key)."""
         return self._size
 
-    def forget(self, partitions: Iterable[TopicPartition], now: float) -> int:
+    def forget(self, partitions: Iterable[TopicPartition]) -> int:
         """Drop all work of partitions this instance no longer owns; the new owner redoes it.
 
         Returns how many events were dropped.
@@ -204,11 +196,12 @@ class Kitchen:
         for key, queue in list(self._waiting.items()):
             self._waiting[key] = deque(t for t in queue if t.source not in gone)
         self._next_up = deque(t for t in self._next_up if t.source not in gone)
+        self._ready = [t for t in self._ready if t.source not in gone]
         for key, ticket in list(self._cooking.items()):
             if ticket.source in gone:
                 del self._cooking[key]
         lined_up = {t.key for t in self._next_up}
         for key in [k for k in self._waiting if k not in self._cooking and k not in lined_up]:
             self._line_up_next_of(key)  # its event in the works was dropped
-        self._move_the_line(now)
+        self._move_the_line()
         return before - self._size

@@ -1,0 +1,202 @@
+"""Running a kitchen service (assemble, bake, delivery): every event through the kitchen and
+the service's handler, its outputs to the input's partition number, committed by the
+guarantee's policy (producing.py) up to the last event whose outputs are out."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import time
+
+from confluent_kafka import Message, TopicPartition
+
+from pizzashop import contract
+from pizzashop.config import Settings
+from pizzashop.contract import DeadLetter
+from pizzashop.runtime.changelog import ServiceState, changelog_value, read_changelog, read_handled
+from pizzashop.runtime.deadletters import dead_letter_record
+from pizzashop.runtime.kitchen import Kitchen, Ticket
+from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
+from pizzashop.runtime.producing import OutgoingRecord
+from pizzashop.service import KitchenService, Work
+from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
+
+log = logging.getLogger("pizzashop.runtime")
+
+# How often handled orders are looked at for forgetting: at most a minute late.
+FORGET_CHECK_SECONDS = 60.0
+
+
+class KitchenLoop(ServiceLoop):
+    def __init__(self, service: KitchenService, settings: Settings) -> None:
+        super().__init__(service.name, [str(t) for t in service.consumes], settings)
+        self.service = service
+        # Outputs and offsets in Kafka transactions under exactly_once (producing.py).
+        self.transactional = self.read_committed
+        self.kitchen = Kitchen(settings.capacity)
+        self.paused = False  # its partitions, while the kitchen is full
+        self._state = ServiceState(int(settings.remember_orders_for * 1000))
+        self._committed: dict[tuple[str, int], int] = {}
+        self._unacknowledged: dict[int, int] = {}  # id(ticket) -> its records not yet acknowledged
+        self._acknowledged: list[Ticket] = []  # every record out: finished at the next commit
+        self._next_forget_check = 0.0
+
+    @property
+    def state_topic(self) -> str:
+        return contract.state_topic(self.name)
+
+    def connect(self) -> None:
+        self._check_topics()
+        super().connect()
+
+    def _check_topics(self) -> None:
+        """Wait for the pipeline's topics; refuse to start (TopicsNotCoPartitioned) unless they,
+        and the service's changelog, have one partition count: every output goes to the
+        partition number of its input, so an order must find its partition everywhere."""
+        partitions = self.retry("find the shop's topics",
+                                lambda: shared_partition_count(self.settings, PIPELINE_TOPIC_NAMES))
+        if self.service.keeps_state:
+            self.retry("create the state topic",
+                       lambda: create_state_topic(self.settings, self.state_topic, partitions))
+            shared_partition_count(self.settings, [*PIPELINE_TOPIC_NAMES, self.state_topic])
+
+    def output_topics(self) -> list[str]:
+        return [*OUTPUT_TOPIC_NAMES, *([self.state_topic] if self.service.keeps_state else [])]
+
+    def poll_timeout(self, now: float) -> float:
+        next_done = self.kitchen.seconds_until_next(now)
+        return IDLE_POLL_SECONDS if next_done is None else min(IDLE_POLL_SECONDS, next_done)
+
+    # --- a turn ------------------------------------------------------------------------------
+
+    def take(self, messages: list[Message]) -> None:
+        for message in messages:
+            ticket = ticket_of(message, self.problems)
+            if ticket is not None:
+                self.kitchen.take(ticket)
+        now = time.monotonic()
+        self._start_ready(now)
+        self._serve(now)
+        self._start_ready(now)  # the next events of orders whose work was just served
+
+    def _start_ready(self, now: float) -> None:
+        """Handlers run here, in the loop, and nowhere else."""
+        for ticket in self.kitchen.ready_to_start():
+            work = self._handle(ticket)
+            self.kitchen.start(ticket, work, self.settings.scaled(work.seconds), now)
+
+    def _handle(self, ticket: Ticket) -> Work:
+        if ticket.event is None:
+            return Work(dead_letter=ticket.error)
+        try:
+            work = self.service.handle(ticket.event, self._state.of(ticket.partition))
+        except Exception as e:  # a handler bug must not stop the shop: the event is parked
+            log.exception("Handler failed on %s[%d]@%d", ticket.topic, ticket.partition, ticket.offset)
+            return Work(dead_letter=f"handler failed: {e!r}")
+        # Changed now, not once the work is done: the order's next event, queued behind this
+        # one in the kitchen, must see it (a second copy of the order is then ignored).
+        self._state.change(ticket.partition, work.state, contract.now_ms())
+        return work
+
+    def _serve(self, now: float) -> None:
+        for ticket, work in self.kitchen.done_cooking(now):
+            if work.done_message:
+                log.info(work.done_message)
+            records = self._records_of(ticket, work)
+            if self.commits.finishes_on_send or not records:
+                self.commits.send(records, on_delivered=None)
+                self.kitchen.finish(ticket)
+            else:
+                self._unacknowledged[id(ticket)] = len(records)
+                self.commits.send(records, on_delivered=functools.partial(self._acknowledge, ticket))
+
+    def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
+        # To the input's partition number: the order stays where its first producer put it.
+        records = [OutgoingRecord.of(contract.encode(event), ticket.partition) for event in work.outputs]
+        if work.dead_letter is not None:
+            records.append(dead_letter_record(DeadLetter(
+                ticket.topic, ticket.partition, ticket.offset, ticket.raw_key, ticket.raw_value,
+                work.dead_letter, self.name)))
+        if self.service.keeps_state:
+            records.extend(OutgoingRecord(self.state_topic, key.encode(), changelog_value(value),
+                                          ticket.partition) for key, value in work.state.items())
+        return records
+
+    def _acknowledge(self, ticket: Ticket) -> None:
+        """Called from a delivery report: only noted here, finished in the loop."""
+        left = self._unacknowledged[id(ticket)] - 1
+        if left:
+            self._unacknowledged[id(ticket)] = left
+        else:
+            del self._unacknowledged[id(ticket)]
+            self._acknowledged.append(ticket)
+
+    def commit_work(self, synchronous: bool = False) -> None:
+        acknowledged, self._acknowledged = self._acknowledged, []
+        for ticket in acknowledged:
+            self.kitchen.finish(ticket)
+        positions = {tp: offset for tp, offset in self.kitchen.committable().items()
+                     if self._committed.get(tp) != offset}
+        if self.commits.commit(positions, synchronous):
+            self._committed.update(positions)
+
+    def after_turn(self) -> None:
+        self._apply_back_pressure()
+        self._maybe_forget_handled()
+
+    def _apply_back_pressure(self) -> None:
+        full = self.kitchen.is_full()
+        if full == self.paused:
+            return
+        assignment = self.consumer.assignment()
+        if full:
+            self.consumer.pause(assignment)
+        else:
+            self.consumer.resume(assignment)
+        self.paused = full
+
+    # --- what it remembers, and partitions coming and going ---------------------------------
+
+    def partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        self._restore_state({tp.partition for tp in partitions})
+
+    def partitions_revoked(self, partitions: list[tuple[str, int]]) -> None:
+        dropped = self.kitchen.forget(partitions)
+        if dropped:
+            log.info("Handed back %d order event(s) in the works to the next owner", dropped)
+        for source in partitions:
+            self._committed.pop(source, None)
+        self._state.drop({partition for _, partition in partitions})
+
+    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
+        self.kitchen.forget(partitions)
+        self._committed, self._acknowledged = {}, []
+        self._restore_state({partition for _, partition in partitions})
+
+    def _restore_state(self, partitions: set[int]) -> None:
+        """The state from the changelog, then the orders handled, from pizza-status."""
+        if not self.service.keeps_state and not self.service.handled_statuses:
+            return
+        changes = itertools.chain(
+            read_changelog(self.settings, self.state_topic, partitions, self.read_committed)
+            if self.service.keeps_state else (),
+            read_handled(self.settings, partitions, self.service.handled_statuses,
+                         contract.now_ms() - self._state.remember_for_ms, self.read_committed)
+            if self.service.handled_statuses else (),
+        )
+        restored = self._state.restore(partitions, changes)
+        log.info("Restored state of %d order(s) in partition(s) %s", restored,
+                 ", ".join(map(str, sorted(partitions))))
+
+    def _maybe_forget_handled(self) -> None:
+        now = time.monotonic()
+        if not self.service.handled_statuses or now < self._next_forget_check:
+            return
+        self._next_forget_check = now + min(FORGET_CHECK_SECONDS, self.settings.remember_orders_for / 4)
+        forgotten = self._state.forget_handled(contract.now_ms())
+        if forgotten:
+            log.info("Forgot %d order(s) handled over %gs ago", forgotten, self.settings.remember_orders_for)
+
+    def closed(self) -> None:
+        log.info("%d order event(s) in the works were handed back", len(self.kitchen))

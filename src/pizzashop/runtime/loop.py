@@ -1,0 +1,203 @@
+"""The loop every service runs, written once: poll a batch, hand it over, produce, commit.
+
+`ServiceLoop` owns the Kafka clients and everything that happens to them: subscribing,
+rebalances, a broker that goes away (start over from the last commit), a stop on SIGTERM.
+What a batch means is the business of a subclass: `KitchenLoop` (kitchen.py's work, run
+by handlers) or `SinkLoop` (batches written to a store), or the bench's pass-through hop.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from pizzashop import contract
+from pizzashop.config import Settings
+from pizzashop.contract import ContractError, Topic
+from pizzashop.runtime.clients import consumer_config, reads_committed
+from pizzashop.runtime.kitchen import Ticket
+from pizzashop.runtime.problems import Backoff, ProblemLog, keep_trying
+from pizzashop.runtime.producing import Acknowledgements, CommitPolicy, Transactions, printable_key
+
+log = logging.getLogger("pizzashop.runtime")
+
+T = TypeVar("T")
+IDLE_POLL_SECONDS = 0.1
+OUTPUT_TOPIC_NAMES = sorted(str(t) for t in (*contract.PIPELINE_TOPICS, Topic.DEAD_LETTER))
+
+
+class ServiceLoop:
+    batch_size = 500  # events taken at most per turn
+    transactional = False  # whether its commits are Kafka transactions (under exactly_once)
+
+    def __init__(self, name: str, consumes: Sequence[str], settings: Settings) -> None:
+        self.name, self.consumes, self.settings = name, tuple(consumes), settings
+        self.read_committed = reads_committed(settings)
+        self.problems = ProblemLog()
+        self.assigned: frozenset[tuple[str, int]] = frozenset()
+        self.consumer: Consumer
+        self.commits: CommitPolicy
+        self._stopping = threading.Event()
+        self._backoff = Backoff()
+
+    # --- what a kind of loop adds --------------------------------------------------------------
+
+    def output_topics(self) -> list[str]:
+        return OUTPUT_TOPIC_NAMES
+
+    def take(self, messages: list[Message]) -> None:
+        """Do the service's work on a batch (possibly empty)."""
+
+    def commit_work(self, synchronous: bool = False) -> None:
+        """Produce what is done and commit the positions it came from."""
+
+    def poll_timeout(self, now: float) -> float:
+        return IDLE_POLL_SECONDS
+
+    def partitions_assigned(self, partitions: list[TopicPartition]) -> None: ...
+
+    def partitions_revoked(self, partitions: list[tuple[str, int]]) -> None: ...
+
+    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
+        """Before reading again from the last commit: drop what was taken since."""
+
+    def after_turn(self) -> None:
+        """What a loop does once a turn besides its work: back-pressure, timers."""
+
+    def closed(self) -> None: ...
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def stop_on_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        self.connect()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.turn()
+                except KafkaException as e:
+                    self._start_over(e.args[0])
+        finally:
+            self._shut_down()
+
+    def connect(self) -> None:
+        self.consumer = Consumer(consumer_config(self.settings, self.name, self._client_error))
+        policy = Transactions if self.transactional else Acknowledgements
+        self.commits = policy(self.settings, self.name, self.consumer, self.output_topics(),
+                              self.problems, self.retry)
+        self.consumer.subscribe(list(self.consumes), on_assign=self._assigned, on_revoke=self._revoked)
+        log.info("Subscribed to topic(s): %s", ", ".join(self.consumes))
+
+    def turn(self) -> None:
+        messages = self.next_batch(self.poll_timeout(time.monotonic()))
+        self.take(messages)
+        self.commits.producer.poll(0)
+        self.commit_work()
+        self.after_turn()
+        self.problems.clear("kafka")
+
+    def next_batch(self, timeout: float) -> list[Message]:
+        """What has arrived, up to a batch; waits up to `timeout` only when nothing has.
+
+        (consume(n, timeout) alone would wait for n messages or the whole timeout, adding
+        that wait to every hop of an order while the shop is quiet.)
+        """
+        messages = self.consumer.consume(self.batch_size, 0)
+        if messages:
+            return messages
+        first = self.consumer.consume(1, timeout)
+        return first + self.consumer.consume(self.batch_size - 1, 0) if first else first
+
+    def retry(self, what: str, action: Callable[[], T]) -> T:
+        return keep_trying(what, action, self.problems, self._stopping)
+
+    def _shut_down(self) -> None:
+        try:
+            self.commits.settle()  # acknowledgements arrive, so finished work is committed
+            self.commit_work(synchronous=True)
+        except KafkaException as e:
+            log.warning("Could not commit on the way out (the next owner redoes it): %s", e)
+        self.consumer.close()  # leaves the group now, so its partitions move at once
+        self.commits.producer.flush(10)
+        self.closed()
+        log.info("Stopped")
+
+    # --- failures and rebalances ---------------------------------------------------------------
+
+    def _start_over(self, error: KafkaError) -> None:
+        """After a Kafka failure: drop the uncommitted work (and the open transaction, or the
+        producer if it cannot go on) and redo everything since the last commit. Failing again
+        only means waiting and starting over once more: a service never dies of a broker problem."""
+        self.problems.report("kafka", f"Kafka failed ({error}): starting over from the last commit")
+        try:
+            self.commits.start_over(error)
+            self._rewind()
+        except KafkaException as again:
+            log.debug("Starting over failed too (%s); trying again shortly", again)
+            self._stopping.wait(self._backoff.next())
+        else:
+            self._backoff.reset()
+
+    def _rewind(self) -> None:
+        assigned = self.consumer.assignment()
+        self.forget_work([(tp.topic, tp.partition) for tp in assigned])
+        for tp in self.consumer.committed(assigned, 30):
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("Assigned %s", _describe(partitions))
+        self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
+        self.partitions_assigned(partitions)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("Revoked %s", _describe(partitions))
+        try:
+            self.commits.settle()  # acknowledgements arrive, so finished work is committed
+            self.commit_work(synchronous=True)
+        except KafkaException as e:
+            log.warning("Could not commit before handing partitions over: %s", e)
+        gone = [(tp.topic, tp.partition) for tp in partitions]
+        self.assigned = self.assigned - set(gone)
+        self.partitions_revoked(gone)
+
+    def _client_error(self, error: KafkaError) -> None:
+        # Fatal errors also surface from the call that meets them, which decides what to do.
+        self.problems.report("client", str(error))
+
+
+def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
+    """A consumed record as the kitchen and the sink take it: decoded, or with why it is not."""
+    error = message.error()
+    if error is not None:
+        if error.fatal():
+            raise KafkaException(error)
+        problems.report("consume", str(error))
+        return None
+    problems.clear("consume")
+    topic, key, value = message.topic(), message.key(), message.value()
+    _, timestamp = message.timestamp()
+    try:
+        event: contract.Event | None = contract.decode(topic, key, value, timestamp)
+        reason = None
+    except ContractError as e:
+        event, reason = None, str(e)
+    return Ticket(topic=topic, partition=message.partition(), offset=message.offset(),
+                  key=printable_key(key), event=event, raw_key=key, raw_value=value, error=reason)
+
+
+def _describe(partitions: list[TopicPartition]) -> str:
+    if not partitions:
+        return "no partitions"
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)

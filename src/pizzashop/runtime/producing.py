@@ -1,0 +1,223 @@
+"""Producing a service's records and committing what it consumed: the two processing guarantees.
+
+- `Transactions` (exactly_once): a turn's records, its state changes and its input offsets
+  go out in one Kafka transaction; work counts as finished once it is in the transaction.
+- `Acknowledgements` (at_least_once): records go out at once; work counts as finished once
+  all its records are acknowledged, and only then are its input offsets committed.
+
+Both answer the same calls, so the loops above them never ask which guarantee they serve.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from pizzashop.config import Settings
+from pizzashop.contract import PIPELINE_TOPICS, Record
+from pizzashop.runtime.clients import producer_config
+from pizzashop.runtime.problems import ProblemLog
+
+log = logging.getLogger("pizzashop.runtime")
+
+Positions = Mapping[tuple[str, int], int]  # (topic, partition) -> the next offset to read
+Retry = Callable[[str, Callable[[], object]], object]
+ProducerFactory = Callable[[dict[str, Any]], Producer]  # a stand-in in tests
+PIPELINE_TOPIC_NAMES = frozenset(str(t) for t in PIPELINE_TOPICS)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int = -1  # -1: chosen by the partitioner from the key
+    headers: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def of(cls, record: Record, partition: int = -1) -> OutgoingRecord:
+        return cls(str(record.topic), record.key, record.value or None, partition)
+
+
+class CommitPolicy(Protocol):
+    producer: Producer
+    finishes_on_send: bool  # True: handed over is finished; False: once acknowledged
+
+    def send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None: ...
+
+    def commit(self, positions: Positions, synchronous: bool = False) -> bool:
+        """Commit what was sent and these input positions; False if it must be tried again."""
+
+    def settle(self) -> None:
+        """Before partitions are handed over: let every acknowledgement arrive."""
+
+    def start_over(self, error: KafkaError) -> None:
+        """After a Kafka failure: drop what was not committed (the loop redoes it)."""
+
+
+class Transactions:
+    finishes_on_send = True
+
+    def __init__(self, settings: Settings, service: str, consumer: Consumer, output_topics: Sequence[str],
+                 problems: ProblemLog, retry: Retry, make_producer: ProducerFactory = Producer) -> None:
+        self._settings, self._service, self._consumer = settings, service, consumer
+        self._output_topics, self._problems, self._retry = output_topics, problems, retry
+        self._make_producer = make_producer
+        self._held: list[tuple[OutgoingRecord, Callable[[], None] | None]] = []
+        self._open = False
+        self.producer = self._new_producer()
+
+    def _new_producer(self) -> Producer:
+        producer = self._make_producer(producer_config(self._settings, self._service, transactional=True,
+                                                       on_error=self._client_error))
+        self._open = False
+        self._retry("initialise transactions", lambda: producer.init_transactions(30))
+        self._retry("look up the topics", lambda: learn_topics(producer, self._output_topics))
+        return producer
+
+    def _client_error(self, error: KafkaError) -> None:
+        # Fatal errors also surface from the call that meets them, which decides what to do.
+        self._problems.report("client", str(error))
+
+    def send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
+        """Held until the commit, where they follow the offsets (see `commit`)."""
+        self._begin()
+        self._held.extend((record, on_delivered) for record in records)
+
+    def _begin(self) -> None:
+        if not self._open:
+            self.producer.begin_transaction()
+            self._open = True
+
+    def commit(self, positions: Positions, synchronous: bool = False) -> bool:
+        """Offsets first, then the records, then the commit.
+
+        Until the broker has written the last transaction's markers it turns a new one away
+        ("concurrent transactions"). Turned away, the offsets are retried after
+        `retry.backoff.ms`, but librdkafka retries the partitions of produced records only
+        after a fixed 20 ms: held back until the offsets are in, they never wait for it.
+        """
+        if not positions and not self._open:
+            return True
+        self._begin()
+        try:
+            if positions:
+                self.producer.send_offsets_to_transaction(
+                    as_topic_partitions(positions), self._consumer.consumer_group_metadata(), 30)
+            held, self._held = self._held, []
+            for record, on_delivered in held:
+                produce(self.producer, record, on_delivered, transactional=True)
+            self.producer.commit_transaction(30)
+        except KafkaException as e:
+            error = e.args[0]
+            if error.retriable() and not error.fatal() and not error.txn_requires_abort():
+                self._problems.report("commit", str(error))
+                return False  # the transaction stays open; the next turn tries again
+            raise  # anything else: abort (or a new producer) and redo, see start_over
+        self._open = False
+        self._problems.clear("commit")
+        self._problems.clear("client")
+        return True
+
+    def settle(self) -> None:
+        pass  # nothing is acknowledged outside a commit
+
+    def start_over(self, error: KafkaError) -> None:
+        self._held = []
+        if not error.fatal():
+            try:
+                self.producer.abort_transaction(30)
+                self._open = False
+                return
+            except KafkaException as e:
+                if not e.args[0].fatal():
+                    raise
+        log.warning("The producer cannot go on (%s): starting a new one", error)
+        self.producer.flush(0)
+        self.producer = self._new_producer()
+
+
+class Acknowledgements:
+    finishes_on_send = False
+
+    def __init__(self, settings: Settings, service: str, consumer: Consumer, output_topics: Sequence[str],
+                 problems: ProblemLog, retry: Retry, make_producer: ProducerFactory = Producer) -> None:
+        self._consumer = consumer
+        self.producer = make_producer(producer_config(
+            settings, service, transactional=False,
+            on_error=lambda error: problems.report("client", str(error))))
+        retry("look up the topics", lambda: learn_topics(self.producer, output_topics))
+
+    def send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
+        for record in records:
+            produce(self.producer, record, on_delivered, transactional=False)
+
+    def commit(self, positions: Positions, synchronous: bool = False) -> bool:
+        if positions:
+            self._consumer.commit(offsets=as_topic_partitions(positions), asynchronous=not synchronous)
+        return True
+
+    def settle(self) -> None:
+        self.producer.flush(30)
+
+    def start_over(self, error: KafkaError) -> None:
+        pass  # what was acknowledged stays; the rest is redone from the committed offsets
+
+
+def produce(producer: Producer, record: OutgoingRecord, on_delivered: Callable[[], None] | None,
+            transactional: bool) -> None:
+    """Hand one record to the producer; `on_delivered` once it is acknowledged (from a
+    `poll`). Outside a transaction a failed record is produced again."""
+
+    def report(err: KafkaError | None, message: Message) -> None:
+        if err is not None and transactional:
+            log.error("Failed to produce to %s: %s", record.topic, err)
+            return  # the transaction cannot commit now; it is aborted and redone
+        if err is not None:
+            log.error("Failed to produce to %s: %s; producing it again", record.topic, err)
+            produce(producer, record, on_delivered, transactional)
+            return
+        if record.topic in PIPELINE_TOPIC_NAMES:
+            log_produced(message)
+        if on_delivered is not None:
+            on_delivered()
+
+    # In a transaction a failed send fails the commit, which redoes the work: the report is
+    # only needed for the seed's log line, and costs a Python call per event.
+    needed = not transactional or on_delivered is not None or log.isEnabledFor(logging.INFO)
+    while True:
+        try:
+            producer.produce(record.topic, key=record.key, value=record.value, partition=record.partition,
+                             headers=record.headers, on_delivery=report if needed else None)
+            return
+        except BufferError:
+            producer.poll(0.05)  # the local queue is full: let deliveries drain
+
+
+def log_produced(message: Message) -> None:
+    """The seed's delivery report line, with the real partition and offset."""
+    value = message.value()
+    log.info(
+        "Event successfully produced\n - Topic '%s', Partition #%d, Offset #%d\n - Key: %s\n - Value: %s",
+        message.topic(), message.partition(), message.offset(),
+        printable_key(message.key()), value.decode() if value else "",
+    )
+
+
+def learn_topics(producer: Producer, topics: Sequence[str]) -> None:
+    """Without this, the first event to each topic waits up to a second for its metadata, and
+    with it the transaction that carries it: a cold start costs every hop a second."""
+    for topic in topics:
+        producer.list_topics(topic, timeout=10)
+
+
+def as_topic_partitions(positions: Positions) -> list[TopicPartition]:
+    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
+
+
+def printable_key(key: bytes | None) -> str:
+    return "" if key is None else key.decode("utf-8", errors="replace")

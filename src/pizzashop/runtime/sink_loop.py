@@ -1,0 +1,103 @@
+"""Running a sink service (status): each batch written to the service's own store together
+with the offsets it came from, and resumed from the offsets kept there. The store's
+transaction gives it exactly-once whatever the guarantee; it produces only dead letters and
+what its timer finds (stuck marks), and never in a Kafka transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+
+from pizzashop import contract
+from pizzashop.config import Settings
+from pizzashop.contract import DeadLetter
+from pizzashop.runtime.deadletters import dead_letter_record
+from pizzashop.runtime.kitchen import Ticket
+from pizzashop.runtime.loop import IDLE_POLL_SECONDS, ServiceLoop, ticket_of
+from pizzashop.runtime.producing import OutgoingRecord
+from pizzashop.service import Routed, SinkService
+
+log = logging.getLogger("pizzashop.runtime")
+
+# A sink writes each batch in one store transaction and holds nothing after it: when behind,
+# bigger batches catch up faster (fewer transactions, fewer look-ups of what is stored).
+SINK_BATCH_SIZE = 2000
+# A sink's offsets that count are in its own store; the copy committed to Kafka only shows
+# the group's lag, so once a second is enough (per batch, it was a write per batch to the broker).
+POSITION_SECONDS = 1.0
+PARK_TIMEOUT = 30.0
+
+
+class SinkLoop(ServiceLoop):
+    batch_size = SINK_BATCH_SIZE
+
+    def __init__(self, service: SinkService, settings: Settings) -> None:
+        super().__init__(service.name, [str(t) for t in service.consumes], settings)
+        self.service = service
+        self._position: dict[tuple[str, int], int] = {}  # read and stored, not yet shown to Kafka
+        self._position_shown_at = 0.0
+        self._next_tick = 0.0
+
+    def poll_timeout(self, now: float) -> float:
+        return min(IDLE_POLL_SECONDS, max(0.0, self._next_tick - now))
+
+    def take(self, messages: list[Message]) -> None:
+        tickets = [t for t in (ticket_of(m, self.problems) for m in messages) if t is not None]
+        if not tickets:
+            return
+        self._park([self._dead_letter(t) for t in tickets if t.event is None])
+        decoded = [t for t in tickets if t.event is not None]
+        events = [t.event for t in decoded if t.event is not None]
+        sources = [(t.topic, t.partition, t.offset) for t in decoded]
+        offsets = {t.source: t.offset + 1 for t in tickets}
+        self.retry("update the read model", lambda: self.service.materialise(events, offsets, sources))
+        self._position.update(offsets)
+
+    def _dead_letter(self, ticket: Ticket) -> DeadLetter:
+        return DeadLetter(ticket.topic, ticket.partition, ticket.offset, ticket.raw_key,
+                          ticket.raw_value, ticket.error or "", self.name)
+
+    def _park(self, letters: list[DeadLetter]) -> bool:
+        """Into the dead-letter topic before the offsets move past them; True once they are."""
+        if not letters:
+            return True
+        self.commits.send([dead_letter_record(letter) for letter in letters], on_delivered=None)
+        return self.commits.producer.flush(PARK_TIMEOUT) == 0
+
+    def commit_work(self, synchronous: bool = False) -> None:
+        """Commit where the sink is, for lag to show: once a second, or at once when partitions
+        go. Never waited for: the store's own offsets are the ones the next owner resumes from."""
+        now = time.monotonic()
+        if not self._position or (not synchronous and now - self._position_shown_at < POSITION_SECONDS):
+            return
+        position, self._position, self._position_shown_at = self._position, {}, now
+        self.commits.commit(position)
+
+    def after_turn(self) -> None:
+        now = time.monotonic()
+        if now < self._next_tick:
+            return
+        self._next_tick = now + self.service.tick_seconds
+        found = self.service.tick()
+        letters = [f for f in found if isinstance(f, DeadLetter)]
+        marks = [f for f in found if isinstance(f, Routed)]
+        self.commits.send([OutgoingRecord.of(contract.encode(m.event), m.partition) for m in marks],
+                          on_delivered=None)
+        if self._park([dataclasses.replace(letter, service=self.name) for letter in letters]):
+            self.service.parked(letters)  # only once they are safely parked; else next tick
+
+    def partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        stored = self.service.stored_offsets()
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        if partitions:
+            self.consumer.assign(partitions)
+
+    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
+        self._position = {}
+
+    def closed(self) -> None:
+        self.service.close()
