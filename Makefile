@@ -6,14 +6,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-faults setup test-tools clean
+.PHONY: run test lint test-faults setup test-tools clean
 
 run: setup
 	$(BIN)/pizzashop up
 
-# Everything: unit, integration (real Kafka), fault and browser tests.
-test: setup test-tools
+# Everything: the lint and type checks, then unit, integration (real Kafka), fault and
+# browser tests.
+test: lint test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# ruff (format and lint) and mypy (strict), with the settings in pyproject.toml.
+lint: setup
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
 
 # Only the fault tests (killed services, broker restarts, a node of three lost).
 test-faults: setup

@@ -20,8 +20,11 @@ from tests.ports import free_port_block
 
 TEST_TIME_SCALE = 0.001
 # What says which outside cluster to use; everything else in the real environment is ignored.
-OUTSIDE_CLUSTER_VARIABLES = ("PIZZASHOP_BOOTSTRAP_SERVERS", "PIZZASHOP_KAFKA_PROPERTIES_FILE",
-                             "PIZZASHOP_REPLICATION_FACTOR")
+OUTSIDE_CLUSTER_VARIABLES = (
+    "PIZZASHOP_BOOTSTRAP_SERVERS",
+    "PIZZASHOP_KAFKA_PROPERTIES_FILE",
+    "PIZZASHOP_REPLICATION_FACTOR",
+)
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,13 @@ class Broker:
 def broker_settings(state_dir: Path, nodes: int = 1, **overrides: Any) -> Settings:
     """Settings for a local broker on free ports, its data in `state_dir`."""
     port = free_port_block(2 * nodes * 2)
-    return load_settings(environ={}, state_dir=state_dir, kafka_port=port,
-                         kafka_controller_port=port + 1, **overrides)
+    return load_settings(
+        environ={},
+        state_dir=state_dir,
+        kafka_port=port,
+        kafka_controller_port=port + 1,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="session")

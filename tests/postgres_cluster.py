@@ -26,7 +26,9 @@ class PostgresMissing(RuntimeError):
 
 def postgres_bin_dir() -> Path:
     for folder in SEARCHED:
-        if all(os.access(Path(folder) / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
+        if all(
+            os.access(Path(folder) / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")
+        ):
             return Path(folder)
     raise PostgresMissing(f"initdb, pg_ctl and postgres not found in {', '.join(SEARCHED)}")
 
@@ -38,7 +40,9 @@ def _server_user() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise PostgresMissing("running as root and there is no `postgres` user to run the server") from None
+        raise PostgresMissing(
+            "running as root and there is no `postgres` user to run the server"
+        ) from None
     return ["runuser", "-u", "postgres", "--"]
 
 
@@ -69,11 +73,36 @@ def throwaway_postgres() -> Iterator[Cluster]:
         os.chown(home, owner.pw_uid, owner.pw_gid)
     data, port = home / "data", free_port()
     try:
-        _run(as_user + [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                        "--no-sync", "-E", "UTF8"])
-        _run(as_user + [str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-t", str(START_TIMEOUT_SECONDS),
-                        "-l", str(home / "server.log"),
-                        "-o", f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+        _run(
+            as_user
+            + [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
+        _run(
+            as_user
+            + [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-t",
+                str(START_TIMEOUT_SECONDS),
+                "-l",
+                str(home / "server.log"),
+                "-o",
+                f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ]
+        )
         try:
             yield Cluster(port)
         finally:
@@ -85,5 +114,7 @@ def throwaway_postgres() -> Iterator[Cluster]:
 def _run(command: list[str]) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:6])} failed ({done.returncode}): "
-                              f"{(done.stderr or done.stdout).strip()[-800:]}")
+        raise RuntimeError(
+            f"{' '.join(command[:6])} failed ({done.returncode}): "
+            f"{(done.stderr or done.stdout).strip()[-800:]}"
+        )

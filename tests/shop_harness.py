@@ -11,27 +11,32 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
+from typing import Literal, TypeVar
 
 from confluent_kafka import Producer
 
 from pizzashop import contract
 from pizzashop.config import Settings, as_environment, kafka_client_config
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.contract import Order, Status, Topic
 from pizzashop.ordering import OrderTaker
+from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.runtime import ServiceLoop, loop_for
-from pizzashop.topics import read_to_end
 from pizzashop.services import build_service
+from pizzashop.topics import read_to_end
 
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+def wait_for(
+    condition: Callable[[], T | Literal[False] | None],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> T:
     """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -75,13 +80,19 @@ PROGRESS = [Status.RECEIVED, Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DEL
 
 
 def an_order(name: str = "Italo", extras: tuple[str, ...] = ("Mushroom",)) -> Order:
-    return Order(customer_id="c-" + secrets.token_hex(4), name=name, sauce="Tomato",
-                 cheese="Mozzarella", main_topping="Pepperoni", extra_toppings=list(extras))
+    return Order(
+        customer_id="c-" + secrets.token_hex(4),
+        name=name,
+        sauce="Tomato",
+        cheese="Mozzarella",
+        main_topping="Pepperoni",
+        extra_toppings=list(extras),
+    )
 
 
-def status_events(settings: Settings, order_ids: set[str]) -> Counter:
+def status_events(settings: Settings, order_ids: set[str]) -> Counter[tuple[str, int]]:
     """How many times each (order, status) was committed to pizza-status."""
-    seen: Counter = Counter()
+    seen: Counter[tuple[str, int]] = Counter()
     for message in read_to_end(settings, str(Topic.STATUS), timeout=60):
         key = message.key().decode()
         if key in order_ids:
@@ -89,8 +100,9 @@ def status_events(settings: Settings, order_ids: set[str]) -> Counter:
     return seen
 
 
-def assert_each_delivered_exactly_once(settings: Settings, read_model: ReadModel,
-                                       order_ids: list[str]) -> None:
+def assert_each_delivered_exactly_once(
+    settings: Settings, read_model: ReadModel, order_ids: list[str]
+) -> None:
     """Every order reached 400 with a clean history, and each step was produced once."""
     for order_id in order_ids:
         view = read_model.get_order(order_id)
@@ -121,17 +133,22 @@ def order_taker(settings: Settings) -> OrderTaker:
     return OrderTaker(settings)
 
 
-def wait_until_delivered(read_model: ReadModel, order_ids: list[str], timeout: float) -> list[OrderView]:
+def wait_until_delivered(
+    read_model: ReadModel, order_ids: list[str], timeout: float
+) -> list[OrderView]:
     def all_delivered() -> list[OrderView] | None:
         views = [read_model.get_order(order_id) for order_id in order_ids]
         if all(v is not None and v.status is contract.Status.DELIVERED for v in views):
-            return views  # type: ignore[return-value]
+            return views  # type: ignore[return-value]  # none is None: checked just above
         return None
 
     def missing() -> str:
         views = {i: read_model.get_order(i) for i in order_ids}
-        late = {i: (v.status if v else None) for i, v in views.items()
-                if v is None or v.status is not contract.Status.DELIVERED}
+        late = {
+            i: (v.status if v else None)
+            for i, v in views.items()
+            if v is None or v.status is not contract.Status.DELIVERED
+        }
         return f"{len(order_ids)} orders delivered; not yet: {dict(list(late.items())[:5])}"
 
     try:
@@ -154,7 +171,8 @@ class ShopProcesses:
         process = subprocess.Popen(
             [sys.executable, "-m", "pizzashop", "service", name],
             env={**os.environ, **as_environment(self.settings)},
-            stdout=log_file, stderr=subprocess.STDOUT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
         instances.append(process)
         return process

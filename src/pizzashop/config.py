@@ -9,9 +9,10 @@ import dataclasses
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 ProcessingGuarantee = Literal["exactly_once", "at_least_once"]
 
@@ -77,9 +78,7 @@ class Settings:
 
 
 def load_settings(
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    **overrides: Any,
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
     """Defaults, then the config file (if any), then PIZZASHOP_* variables, then overrides."""
     environ = os.environ if environ is None else environ
@@ -106,7 +105,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    return data.get("pizzashop", data)
+    section: dict[str, Any] = data.get("pizzashop", data)
+    return section
 
 
 def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_ENV:
-            name = key[len(ENV_PREFIX):].lower()
+            name = key[len(ENV_PREFIX) :].lower()
             if name in names:
                 values[name] = value
     return values

@@ -10,6 +10,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, TypeAlias, TypeVar
 
@@ -120,20 +121,40 @@ class DeadLetter:
         return f"{partition}:{offset}"
 
     def headers(self) -> list[tuple[str, str]]:
-        return [(DLQ_SOURCE_TOPIC, self.source_topic), (DLQ_SOURCE_PARTITION, str(self.source_partition)),
-                (DLQ_SOURCE_OFFSET, str(self.source_offset)), (DLQ_ERROR, self.error),
-                (DLQ_SERVICE, self.service)]
+        return [
+            (DLQ_SOURCE_TOPIC, self.source_topic),
+            (DLQ_SOURCE_PARTITION, str(self.source_partition)),
+            (DLQ_SOURCE_OFFSET, str(self.source_offset)),
+            (DLQ_ERROR, self.error),
+            (DLQ_SERVICE, self.service),
+        ]
 
     @classmethod
-    def parked(cls, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]],
-               parked_at: tuple[int, int]) -> DeadLetter:
+    def parked(
+        cls,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]],
+        parked_at: tuple[int, int],
+    ) -> DeadLetter:
         found = {k: (v or b"").decode("utf-8", "replace") for k, v in headers}
-        return cls(found.get(DLQ_SOURCE_TOPIC, ""), int(found.get(DLQ_SOURCE_PARTITION, "-1")),
-                   int(found.get(DLQ_SOURCE_OFFSET, "-1")), key, value, found.get(DLQ_ERROR, ""),
-                   found.get(DLQ_SERVICE, ""), parked_at)
+        return cls(
+            found.get(DLQ_SOURCE_TOPIC, ""),
+            int(found.get(DLQ_SOURCE_PARTITION, "-1")),
+            int(found.get(DLQ_SOURCE_OFFSET, "-1")),
+            key,
+            value,
+            found.get(DLQ_ERROR, ""),
+            found.get(DLQ_SERVICE, ""),
+            parked_at,
+        )
 
 
-DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET = "source_topic", "source_partition", "source_offset"
+DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET = (
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
 DLQ_ERROR, DLQ_SERVICE = "error", "service"
 
 
@@ -191,6 +212,14 @@ def new_order_id() -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def clock(timestamp_ms: int | None, with_date: bool = False) -> str:
+    """A timestamp of the wire (ms since the epoch) as local time, for people to read."""
+    if timestamp_ms is None:
+        return "--:--:--"
+    shape = "%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S"
+    return datetime.fromtimestamp(timestamp_ms / 1000).strftime(shape)
 
 
 # --- the events ------------------------------------------------------------------------------
@@ -277,7 +306,9 @@ def encode(event: Event) -> Record:
     return Record(TOPIC_OF[type(event)], key, raw)
 
 
-def decode(topic: str, key: bytes | None, value: bytes | None, timestamp: int | None = None) -> Event:
+def decode(
+    topic: str, key: bytes | None, value: bytes | None, timestamp: int | None = None
+) -> Event:
     """The event a Kafka record carries, or ContractError saying why it is not one.
 
     `timestamp` (ms) stands in when the value has none, as the seed's events may not.
@@ -311,7 +342,11 @@ def _decode_key(key: bytes | None) -> str:
         order_id = key.decode("utf-8")
     except UnicodeDecodeError:
         raise ContractError("key is not UTF-8") from None
-    if len(order_id) > MAX_ORDER_ID_LENGTH or not order_id.isprintable() or order_id.strip() != order_id:
+    if (
+        len(order_id) > MAX_ORDER_ID_LENGTH
+        or not order_id.isprintable()
+        or order_id.strip() != order_id
+    ):
         raise ContractError(f"key {order_id[:80]!r} is not an order id")
     return order_id
 
@@ -325,7 +360,9 @@ def _parse(model: type[_ModelT], value: bytes | None) -> _ModelT:
         return model.model_validate_json(value)
     except ValidationError as e:
         if e.errors()[0]["type"] == "json_invalid":
-            raise ContractError(f"value is not UTF-8 JSON: {e.errors()[0]['ctx']['error']}") from None
+            raise ContractError(
+                f"value is not UTF-8 JSON: {e.errors()[0]['ctx']['error']}"
+            ) from None
         raise ContractError(_describe(e)) from None
 
 
@@ -335,4 +372,3 @@ def _describe(error: ValidationError) -> str:
         where = ".".join(str(p) for p in problem["loc"]) or "value"
         parts.append(f"{where}: {problem['msg']}")
     return "; ".join(parts)
-

@@ -7,6 +7,7 @@ node's data lives under the state folder, so a restart keeps the topics and offs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,10 +36,13 @@ JVM_OPTIONS = [
     # Started at 256 MB, the heap grew during the broker's first rush, which paid for the
     # garbage collection that took: the bench's bare chain of four hops, which runs first,
     # did 6,800-8,700 orders/s; with a 512 MB start, 11,250-11,800.
-    "-Xms512m", "-Xmx768m",
+    "-Xms512m",
+    "-Xmx768m",
     # Kafka's own start script's garbage collection (kafka-run-class.sh): G1 aiming at 20 ms
     # pauses, where the default aim of 200 ms would put long pauses into orders' latency.
-    "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
     "-XX:+ExplicitGCInvokesConcurrent",
     # The local broker lives for a session, on a few cores shared with the shop. In its first
     # minutes the optimising compiler (C2) took over a third of its CPU; with the quick compiler
@@ -64,7 +68,8 @@ def kafka_jars(settings: Settings) -> Path:
     if mvn is None:
         raise KafkaSetupError(
             "mvn not found: install Maven (Debian: apt-get install maven) to fetch Apache Kafka, "
-            "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS")
+            "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS"
+        )
     log.info("Fetching Apache Kafka %s from Maven Central into %s", settings.kafka_version, folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Fetch next to the final folder, then rename: an interrupted fetch is never taken as complete.
@@ -72,15 +77,26 @@ def kafka_jars(settings: Settings) -> Path:
     pom = resources.files("pizzashop") / "kafka" / "pom.xml"
     with resources.as_file(pom) as pom_path:
         result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-             f"-DoutputDirectory={staging}", f"-Dkafka.version={settings.kafka_version}"],
-            capture_output=True, text=True, check=False,  # the return code is reported below
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom_path),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                f"-Dkafka.version={settings.kafka_version}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,  # the return code is reported below
         )
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         output = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
         raise KafkaSetupError(
-            f"Maven could not fetch Apache Kafka {settings.kafka_version}:\n" + "\n".join(output))
+            f"Maven could not fetch Apache Kafka {settings.kafka_version}:\n" + "\n".join(output)
+        )
     (staging / ".complete").touch()
     if (folder / ".complete").exists():  # another process fetched them meanwhile
         shutil.rmtree(staging, ignore_errors=True)
@@ -95,7 +111,8 @@ def java_command() -> str:
     if java is None:
         raise KafkaSetupError(
             "java not found: install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless), "
-            "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS")
+            "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS"
+        )
     return java
 
 
@@ -194,8 +211,12 @@ class LocalKafka:
         self.version = settings.kafka_version
         self.folder = settings.state_dir.resolve() / "kafka"
         self.nodes = [
-            Node(i, settings.kafka_port + 2 * i, settings.kafka_controller_port + 2 * i,
-                 self.folder / f"node-{i}")
+            Node(
+                i,
+                settings.kafka_port + 2 * i,
+                settings.kafka_controller_port + 2 * i,
+                self.folder / f"node-{i}",
+            )
             for i in range(nodes)
         ]
 
@@ -231,7 +252,8 @@ class LocalKafka:
             if layout["nodes"] != len(self.nodes):
                 raise KafkaSetupError(
                     f"{self.folder} holds a {layout['nodes']}-node cluster; start it with "
-                    f"--nodes {layout['nodes']} or use another PIZZASHOP_STATE_DIR")
+                    f"--nodes {layout['nodes']} or use another PIZZASHOP_STATE_DIR"
+                )
             return str(layout["cluster_id"])
         cluster_id = self._run_tool(java, jars, ["random-uuid"]).strip().splitlines()[-1]
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -243,26 +265,42 @@ class LocalKafka:
         if in_use:
             raise KafkaSetupError(
                 f"port {in_use[0]} on 127.0.0.1 is in use by another program: stop it, or choose "
-                f"other ports with PIZZASHOP_KAFKA_PORT and PIZZASHOP_KAFKA_CONTROLLER_PORT")
+                f"other ports with PIZZASHOP_KAFKA_PORT and PIZZASHOP_KAFKA_CONTROLLER_PORT"
+            )
 
     def _launch(self, node: Node, java: str, jars: Path, cluster_id: str) -> None:
         self._check_ports(node)
         (node.folder / "logs").mkdir(parents=True, exist_ok=True)
         node.properties_file.write_text(self._properties(node))
         if not (node.folder / "data" / "meta.properties").exists():
-            self._run_tool(java, jars, ["format", "-t", cluster_id, "-c", str(node.properties_file)],
-                           node)
+            self._run_tool(
+                java, jars, ["format", "-t", cluster_id, "-c", str(node.properties_file)], node
+            )
         with node.console_file.open("ab") as console:
             process = subprocess.Popen(
-                [java, *JVM_OPTIONS, *self._log_options(node), "-cp", f"{jars}/*",
-                 "kafka.Kafka", str(node.properties_file)],
-                stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    java,
+                    *JVM_OPTIONS,
+                    *self._log_options(node),
+                    "-cp",
+                    f"{jars}/*",
+                    "kafka.Kafka",
+                    str(node.properties_file),
+                ],
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in the terminal is the shop's to handle, not Kafka's
             )
         _wait_until_exec(process.pid, node.properties_file)
         node.pid_file.write_text(str(process.pid))
-        log.info("Started Apache Kafka %s node %d (pid %d) on %s",
-                 self.version, node.node_id, process.pid, node.address)
+        log.info(
+            "Started Apache Kafka %s node %d (pid %d) on %s",
+            self.version,
+            node.node_id,
+            process.pid,
+            node.address,
+        )
 
     def _properties(self, node: Node) -> str:
         count = len(self.nodes)
@@ -305,14 +343,20 @@ class LocalKafka:
         config = resources.files("pizzashop") / "kafka" / "log4j2.properties"
         return [f"-Dlog4j2.configurationFile={config}", f"-Dkafka.logs.dir={node.folder / 'logs'}"]
 
-    def _run_tool(self, java: str, jars: Path, arguments: list[str], node: Node | None = None) -> str:
+    def _run_tool(
+        self, java: str, jars: Path, arguments: list[str], node: Node | None = None
+    ) -> str:
         log_options = self._log_options(node) if node else ["-Dlog4j2.level=error"]
         result = subprocess.run(
             [java, *log_options, "-cp", f"{jars}/*", "kafka.tools.StorageTool", *arguments],
-            capture_output=True, text=True, check=False,  # the return code is reported below
+            capture_output=True,
+            text=True,
+            check=False,  # the return code is reported below
         )
         if result.returncode != 0:
-            raise KafkaSetupError(f"kafka-storage {arguments[0]} failed:\n{result.stdout}{result.stderr}")
+            raise KafkaSetupError(
+                f"kafka-storage {arguments[0]} failed:\n{result.stdout}{result.stderr}"
+            )
         return result.stdout
 
     def wait_until_ready(self) -> None:
@@ -322,7 +366,9 @@ class LocalKafka:
             admin = AdminClient({"bootstrap.servers": node.address, "log_level": 0})
             while True:
                 if node.pid() is None:
-                    raise KafkaSetupError(f"Kafka node {node.node_id} exited while starting; {node.log_tail()}")
+                    raise KafkaSetupError(
+                        f"Kafka node {node.node_id} exited while starting; {node.log_tail()}"
+                    )
                 try:
                     admin.list_topics(timeout=1.0)
                     break
@@ -330,7 +376,8 @@ class LocalKafka:
                     if time.monotonic() > deadline:
                         raise KafkaSetupError(
                             f"Kafka node {node.node_id} did not answer on {node.address} within "
-                            f"{self.settings.kafka_start_timeout:g}s ({e}); {node.log_tail()}") from None
+                            f"{self.settings.kafka_start_timeout:g}s ({e}); {node.log_tail()}"
+                        ) from None
 
     # --- stopping ------------------------------------------------------------------------
 
@@ -362,10 +409,8 @@ class LocalKafka:
     def _signal(self, node: Node, sig: signal.Signals) -> None:
         pid = node.pid()
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
-            except ProcessLookupError:
-                pass
 
     def _wait_for_exit(self, node: Node) -> None:
         broker = node.pid()
@@ -373,7 +418,9 @@ class LocalKafka:
         while (pid := node.pid()) is not None:
             _reap(pid)
             if time.monotonic() > deadline:
-                log.warning("Kafka node %d did not stop in %gs; killing it", node.node_id, STOP_TIMEOUT)
+                log.warning(
+                    "Kafka node %d did not stop in %gs; killing it", node.node_id, STOP_TIMEOUT
+                )
                 self._signal(node, signal.SIGKILL)
                 deadline = time.monotonic() + STOP_TIMEOUT
             time.sleep(0.1)  # polling a process that is not our child for its exit
@@ -406,10 +453,8 @@ def _has_exited(pid: int) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the broker is our own child, so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 # --- the API the CLI and the tests use ---------------------------------------------------------

@@ -13,12 +13,23 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from pydantic import ValidationError
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import Event, Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status
+from pizzashop.contract import (
+    Event,
+    Order,
+    OrderPlaced,
+    PizzaAssembled,
+    PizzaBaked,
+    Status,
+    menu_errors,
+)
 from pizzashop.readmodel import OrderView
 from pizzashop.services.assemble import assembling_and_baking_time
 
@@ -30,12 +41,47 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 # Delivery errors after which the record is surely not in the log. Any other, a time-out
 # above all, leaves it unknown: the broker may have written it and the answer got lost.
-NOT_WRITTEN = frozenset({
-    KafkaError._PURGE_QUEUE, KafkaError.MSG_SIZE_TOO_LARGE,
-    KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
-    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError._INVALID_ARG, KafkaError.INVALID_RECORD, KafkaError.RECORD_LIST_TOO_LARGE,
-})
+NOT_WRITTEN = frozenset(
+    {
+        KafkaError._PURGE_QUEUE,
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError._INVALID_ARG,
+        KafkaError.INVALID_RECORD,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+    }
+)
+
+
+class InvalidOrder(ValueError):
+    """An order that cannot be placed: what is wrong with it, by field."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__(
+            "; ".join(f"{field}: {problem}" for field, problem in self.problems.items())
+        )
+
+
+def valid_order(customer_id: str, choices: Mapping[str, Any]) -> Order:
+    """The order a customer chose, checked against the contract and the menu: the one place an
+    order is validated (the web API, the order form and the CLI only translate InvalidOrder)."""
+    try:
+        order = Order(customer_id=customer_id, **choices)
+    except ValidationError as e:
+        raise InvalidOrder({_field_of(problem): problem["msg"] for problem in e.errors()}) from None
+    problems = menu_errors(order)
+    if problems:
+        raise InvalidOrder(problems)
+    return order
+
+
+def _field_of(problem: Mapping[str, Any]) -> str:
+    return str(problem["loc"][0]) if problem["loc"] else "order"
 
 
 class OrderNotAccepted(RuntimeError):
@@ -52,7 +98,11 @@ def new_idempotency_key() -> str:
 
 def idempotency_key_problem(key: str) -> str | None:
     """What is wrong with a client's idempotency key, or None when it is usable."""
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
+    if (
+        not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH
+        or not key.isascii()
+        or not key.isprintable()
+    ):
         return f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
     return None
 
@@ -66,20 +116,23 @@ def order_id_for(secret: str, customer_id: str, idempotency_key: str) -> str:
 
 
 class OrderTaker:
-    def __init__(self, settings: Settings, timeout: float = ACKNOWLEDGE_TIMEOUT,
-                 wait: float | None = None) -> None:
+    def __init__(
+        self, settings: Settings, timeout: float = ACKNOWLEDGE_TIMEOUT, wait: float | None = None
+    ) -> None:
         self.timeout = timeout
         self.wait = timeout + REPORT_GRACE if wait is None else wait
         self.address = kafka_client_config(settings)["bootstrap.servers"]
-        self._producer = Producer({
-            **kafka_client_config(settings),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 0,
-            "partitioner": contract.PARTITIONER,
-            # Give up on an order as soon as the customer stops waiting for an answer.
-            "message.timeout.ms": int(timeout * 1000),
-        })
+        self._producer = Producer(
+            {
+                **kafka_client_config(settings),
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 0,
+                "partitioner": contract.PARTITIONER,
+                # Give up on an order as soon as the customer stops waiting for an answer.
+                "message.timeout.ms": int(timeout * 1000),
+            }
+        )
 
     def place(self, order: Order, order_id: str) -> OrderPlaced:
         event = OrderPlaced(order_id, order, contract.now_ms())
@@ -95,18 +148,27 @@ class OrderTaker:
             outcome.append(error)
 
         try:
-            self._producer.produce(record.topic, key=record.key, value=record.value or None,
-                                   partition=partition, on_delivery=acknowledged)
+            self._producer.produce(
+                record.topic,
+                key=record.key,
+                value=record.value or None,
+                partition=partition,
+                on_delivery=acknowledged,
+            )
         except (BufferError, KafkaException) as e:
             raise OrderNotAccepted(f"the producer for {self.address} refused it: {e}") from None
         self._producer.flush(self.wait)
         if not outcome:
-            raise OrderUnconfirmed(f"the broker at {self.address} did not answer within {self.wait:g}s")
+            raise OrderUnconfirmed(
+                f"the broker at {self.address} did not answer within {self.wait:g}s"
+            )
         error = outcome[0]
         if error is not None and error.code() in NOT_WRITTEN:
             raise OrderNotAccepted(f"the broker at {self.address} refused it: {error.str()}")
         if error is not None:
-            raise OrderUnconfirmed(f"no acknowledgement from the broker at {self.address}: {error.str()}")
+            raise OrderUnconfirmed(
+                f"no acknowledgement from the broker at {self.address}: {error.str()}"
+            )
 
     def close(self) -> None:
         self._producer.flush(self.wait)
@@ -120,7 +182,9 @@ def events_to_resume(view: OrderView) -> list[Event]:
     """
     assert view.order is not None and view.placed_at is not None, "only placed orders resume"
     placed = OrderPlaced(view.order_id, view.order, view.placed_at)
-    reached = max((e.status for e in view.history if not e.status.is_error), default=Status.RECEIVED)
+    reached = max(
+        (e.status for e in view.history if not e.status.is_error), default=Status.RECEIVED
+    )
     if reached is Status.RECEIVED:
         return [placed]
     if reached is Status.IN_OVEN:

@@ -15,7 +15,9 @@ from typing import Any, TypeAlias
 from pizzashop.contract import DeadLetter, Event, Status, Topic
 
 State = dict[str, Any]  # a partition's state: order id -> what the service keeps of it
-HANDLED = "handled"  # the service is done with this order: it ignores the order's events from now on
+HANDLED = (
+    "handled"  # the service is done with this order: it ignores the order's events from now on
+)
 
 
 @dataclass(frozen=True)

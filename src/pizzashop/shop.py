@@ -79,9 +79,13 @@ class Supervisor:
     and restarts the parts whose wait is over, so one part's wait delays nothing else.
     """
 
-    def __init__(self, names: Iterable[str], start: Callable[[str], Child],
-                 clock: Callable[[], float] = time.monotonic,
-                 policy: RestartPolicy = RestartPolicy()) -> None:
+    def __init__(
+        self,
+        names: Iterable[str],
+        start: Callable[[str], Child],
+        clock: Callable[[], float] = time.monotonic,
+        policy: RestartPolicy = RestartPolicy(),
+    ) -> None:
         self._start = start
         self._clock = clock
         self.policy = policy
@@ -101,18 +105,25 @@ class Supervisor:
     def waiting(self) -> dict[str, float]:
         """The parts waiting for their restart, and the seconds each has left to wait."""
         now = self._clock()
-        return {name: part.restart_at - now for name, part in self.parts.items()
-                if part.restart_at is not None}
+        return {
+            name: part.restart_at - now
+            for name, part in self.parts.items()
+            if part.restart_at is not None
+        }
 
     def look_after_parts(self) -> str | None:
         """Note exits, restart the parts whose wait is over; the name of one that keeps failing."""
         for name, part in self.parts.items():
             if part.restart_at is None and part.child.process.poll() is not None:
                 if self._recent_exits(part) >= self.policy.exits_to_give_up:
-                    log.error("%s exited with code %s, its %d exits within %gs: it keeps "
-                              "failing; stopping the shop", name,
-                              describe_exit(part.child.process.returncode),
-                              len(part.exits), self.policy.give_up_window)
+                    log.error(
+                        "%s exited with code %s, its %d exits within %gs: it keeps "
+                        "failing; stopping the shop",
+                        name,
+                        describe_exit(part.child.process.returncode),
+                        len(part.exits),
+                        self.policy.give_up_window,
+                    )
                     return name
                 self._schedule_restart(name, part)
             if part.restart_at is not None and self._clock() >= part.restart_at:
@@ -135,8 +146,12 @@ class Supervisor:
         wait = part.next_wait
         part.next_wait = min(2 * wait, self.policy.longest_wait)
         part.restart_at = now + wait
-        log.error("%s exited with code %s; restarting it in %gs",
-                  name, describe_exit(part.child.process.returncode), wait)
+        log.error(
+            "%s exited with code %s; restarting it in %gs",
+            name,
+            describe_exit(part.child.process.returncode),
+            wait,
+        )
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -175,8 +190,12 @@ def start_part(name: str, settings: Settings, output: IO[bytes] | None = None) -
     """One service (or the web app) in its own process, configured by `settings`."""
     env = {**os.environ, **as_environment(settings)}
     command = [sys.executable, "-m", "pizzashop", *_command_for(name)]
-    child = Child(name, subprocess.Popen(command, env=env, stdout=output,
-                                         stderr=subprocess.STDOUT if output else None))
+    child = Child(
+        name,
+        subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+        ),
+    )
     log.info("Started %s (pid %d)", name, child.process.pid)
     return child
 

@@ -31,8 +31,12 @@ class TopicsMissing(RuntimeError):
     """Some of the shop's topics do not exist (yet)."""
 
 
-def create_topics(settings: Settings, bootstrap_servers: str | None = None,
-                  partitions: int | None = None, replication_factor: int | None = None) -> list[str]:
+def create_topics(
+    settings: Settings,
+    bootstrap_servers: str | None = None,
+    partitions: int | None = None,
+    replication_factor: int | None = None,
+) -> list[str]:
     """Create the contract's topics and the dead-letter topic; existing ones are left as they are.
 
     TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count.
@@ -43,14 +47,18 @@ def create_topics(settings: Settings, bootstrap_servers: str | None = None,
     return names
 
 
-def create_state_topic(settings: Settings, name: str, partitions: int,
-                       bootstrap_servers: str | None = None) -> None:
+def create_state_topic(
+    settings: Settings, name: str, partitions: int, bootstrap_servers: str | None = None
+) -> None:
     """A compacted topic for a service's state, with as many partitions as the pipeline's topics."""
-    _create(settings, bootstrap_servers, [name], partitions, None, config={"cleanup.policy": "compact"})
+    _create(
+        settings, bootstrap_servers, [name], partitions, None, config={"cleanup.policy": "compact"}
+    )
 
 
-def shared_partition_count(settings: Settings, names: Sequence[str],
-                           bootstrap_servers: str | None = None) -> int:
+def shared_partition_count(
+    settings: Settings, names: Sequence[str], bootstrap_servers: str | None = None
+) -> int:
     """The partition count that all of `names` share.
 
     An order keeps one partition number in every topic it passes through (the co-partitioning
@@ -61,8 +69,10 @@ def shared_partition_count(settings: Settings, names: Sequence[str],
     known = admin.list_topics(timeout=CREATE_TIMEOUT).topics
     missing = [name for name in names if name not in known or known[name].error is not None]
     if missing:
-        raise TopicsMissing(f"topic(s) {', '.join(missing)} do not exist: "
-                            "create them with `pizzashop topics create`")
+        raise TopicsMissing(
+            f"topic(s) {', '.join(missing)} do not exist: "
+            "create them with `pizzashop topics create`"
+        )
     counts = {name: len(known[name].partitions) for name in names}
     return co_partitioned_count(counts)
 
@@ -73,12 +83,19 @@ def co_partitioned_count(counts: Mapping[str, int]) -> int:
         listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
         raise TopicsNotCoPartitioned(
             f"the topics an order passes through must have the same number of partitions, "
-            f"but {listed}: recreate them with equal counts (or add partitions to match)")
+            f"but {listed}: recreate them with equal counts (or add partitions to match)"
+        )
     return next(iter(counts.values()))
 
 
-def _create(settings: Settings, bootstrap_servers: str | None, names: list[str],
-            partitions: int | None, replication_factor: int | None, config: dict[str, str]) -> None:
+def _create(
+    settings: Settings,
+    bootstrap_servers: str | None,
+    names: list[str],
+    partitions: int | None,
+    replication_factor: int | None,
+    config: dict[str, str],
+) -> None:
     admin = AdminClient(kafka_client_config(settings, bootstrap_servers))
     count = partitions or settings.partitions
     replicas = replication_factor or settings.replication_factor
@@ -108,27 +125,36 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
         time.sleep(0.1)  # metadata propagates to the broker we ask shortly after creation
 
 
-def read_to_end(settings: Settings, topic: str, partitions: set[int] | None = None,
-                read_committed: bool = True, timeout: float = CREATE_TIMEOUT,
-                since_ms: int | None = None) -> Iterator[Message]:
+def read_to_end(
+    settings: Settings,
+    topic: str,
+    partitions: set[int] | None = None,
+    read_committed: bool = True,
+    timeout: float = CREATE_TIMEOUT,
+    since_ms: int | None = None,
+) -> Iterator[Message]:
     """Every record of a topic's partitions (all, by default), from the start (or the first
     record written at `since_ms` or later) to the current end.
 
     Reads by partition, outside any consumer group, so it waits on no group coordinator.
     """
-    consumer = Consumer({
-        **kafka_client_config(settings),
-        "group.id": f"pizzashop-reader-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
-    })
+    consumer = Consumer(
+        {
+            **kafka_client_config(settings),
+            "group.id": f"pizzashop-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+        }
+    )
     try:
         if partitions is None:
             partitions = set(consumer.list_topics(topic, timeout=timeout).topics[topic].partitions)
         unread = {p for p in partitions if _has_records(consumer, topic, p, timeout)}
-        starts = [TopicPartition(topic, p, OFFSET_BEGINNING if since_ms is None else since_ms)
-                  for p in sorted(unread)]
+        starts = [
+            TopicPartition(topic, p, OFFSET_BEGINNING if since_ms is None else since_ms)
+            for p in sorted(unread)
+        ]
         if since_ms is not None and starts:
             starts = consumer.offsets_for_times(starts, timeout=timeout)
             unread = {tp.partition for tp in starts if tp.offset >= 0}  # -1: nothing that recent
@@ -137,7 +163,9 @@ def read_to_end(settings: Settings, topic: str, partitions: set[int] | None = No
         deadline = time.monotonic() + timeout
         while unread:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} {sorted(unread)} to the end in {timeout:g}s")
+                raise TimeoutError(
+                    f"could not read {topic} {sorted(unread)} to the end in {timeout:g}s"
+                )
             for message in consumer.consume(500, 0.5):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:

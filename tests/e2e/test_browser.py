@@ -40,8 +40,11 @@ def test_order_a_pizza_and_watch_it_delivered(open_shop: OpenShop, chromium_path
             page.goto(f"{open_shop.url}/orders/{order_id}")
             page.evaluate("window.stillTheSamePage = true")
             assert page.locator("#status-text").get_attribute("data-status") != "400", (
-                "the order was delivered before its page opened: nothing left to watch")
-            expect(page.locator("#status-text")).to_have_text("Your pizza was delivered", timeout=60_000)
+                "the order was delivered before its page opened: nothing left to watch"
+            )
+            expect(page.locator("#status-text")).to_have_text(
+                "Your pizza was delivered", timeout=60_000
+            )
             assert page.evaluate("window.stillTheSamePage") is True, "the page was reloaded"
             expect(page.locator("#timeline li.done")).to_have_count(4)
             page.screenshot(path=str(SCREENSHOTS / "delivered.png"), full_page=True)

@@ -46,7 +46,9 @@ class KitchenSpy:
         loop.after_turn = noting_pause  # type: ignore[method-assign]  # a spy on a public hook
 
 
-def test_a_burst_bigger_than_the_kitchen_waits_its_turn_and_nothing_is_lost(shop_settings: Settings) -> None:
+def test_a_burst_bigger_than_the_kitchen_waits_its_turn_and_nothing_is_lost(
+    shop_settings: Settings,
+) -> None:
     settings = shop_settings.replace(capacity=CAPACITY, time_scale=0.002)  # 4 to 38 ms a step
     shop, spy = RunningShop(settings), KitchenSpy()
     try:
@@ -65,6 +67,8 @@ def test_a_burst_bigger_than_the_kitchen_waits_its_turn_and_nothing_is_lost(shop
         kitchens = {"assemble", "bake", "delivery"}
         assert set(spy.most_at_once) == kitchens
         assert all(n <= CAPACITY for n in spy.most_at_once.values()), dict(spy.most_at_once)
-        assert spy.paused >= {"assemble", "bake"}, f"only {spy.paused} paused for a burst of {BURST}"
+        assert spy.paused >= {"assemble", "bake"}, (
+            f"only {spy.paused} paused for a burst of {BURST}"
+        )
     finally:
         shop.stop_all()

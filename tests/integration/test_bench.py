@@ -13,29 +13,59 @@ from click.testing import CliRunner
 from pizzashop.cli import main
 from pizzashop.config import Settings, as_environment
 
-RUN_FIGURES = {"orders_placed", "orders_delivered", "orders_per_second", "end_to_end_ms",
-               "stages_ms", "lag_at_end", "processes", "in_flight"}
+RUN_FIGURES = {
+    "orders_placed",
+    "orders_delivered",
+    "orders_per_second",
+    "end_to_end_ms",
+    "stages_ms",
+    "lag_at_end",
+    "processes",
+    "in_flight",
+}
 SPREAD = {"p50", "p95", "p99", "max"}
 
 
-def test_bench_delivers_every_order_and_reports_every_figure(shop_settings: Settings, tmp_path: Path) -> None:
+def test_bench_delivers_every_order_and_reports_every_figure(
+    shop_settings: Settings, tmp_path: Path
+) -> None:
     report_file, plot_file = tmp_path / "bench.json", tmp_path / "bench.png"
     result = CliRunner().invoke(
-        main, ["bench", "--orders", "20", "--time-scale", "0", "--reference", "--timeout", "120",
-               "--json", str(report_file), "--plot", str(plot_file)],
-        env=as_environment(shop_settings), catch_exceptions=False)
+        main,
+        [
+            "bench",
+            "--orders",
+            "20",
+            "--time-scale",
+            "0",
+            "--reference",
+            "--timeout",
+            "120",
+            "--json",
+            str(report_file),
+            "--plot",
+            str(plot_file),
+        ],
+        env=as_environment(shop_settings),
+        catch_exceptions=False,
+    )
 
     assert result.exit_code == 0, result.output
     report = json.loads(report_file.read_text())
     for run in ("shop", "reference"):
         figures = report[run]
-        assert RUN_FIGURES <= figures.keys(), f"{run} lacks {RUN_FIGURES - figures.keys()}"
+        assert figures.keys() >= RUN_FIGURES, f"{run} lacks {RUN_FIGURES - figures.keys()}"
         assert figures["orders_delivered"] == figures["orders_placed"] == 20, figures
-        assert SPREAD <= figures["end_to_end_ms"].keys()
+        assert figures["end_to_end_ms"].keys() >= SPREAD
     assert set(report["shop"]["stages_ms"]) == {"placed->200", "200->300", "300->400", "400->seen"}
     # The session's cluster is an outside one to the bench: it meters its own process, no broker.
-    assert set(report["shop"]["processes"]) == {"assemble", "bake", "delivery", "status",
-                                                "bench (places, watches)"}
+    assert set(report["shop"]["processes"]) == {
+        "assemble",
+        "bake",
+        "delivery",
+        "status",
+        "bench (places, watches)",
+    }
     lag = report["shop"]["lag_at_end"]
     assert {"pizza_assemble", "pizza_bake", "pizza_delivery", "pizza_status"} <= set(lag)
     # The status service shows its position to Kafka only once a second: it must still arrive.
@@ -46,10 +76,15 @@ def test_bench_delivers_every_order_and_reports_every_figure(shop_settings: Sett
     assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
 
 
-def test_bench_refuses_a_partition_count_the_clusters_topics_do_not_have(shop_settings: Settings) -> None:
+def test_bench_refuses_a_partition_count_the_clusters_topics_do_not_have(
+    shop_settings: Settings,
+) -> None:
     other = shop_settings.partitions + 1
     result = CliRunner().invoke(
-        main, ["bench", "--orders", "1", "--partitions", str(other)], env=as_environment(shop_settings))
+        main,
+        ["bench", "--orders", "1", "--partitions", str(other)],
+        env=as_environment(shop_settings),
+    )
 
     assert result.exit_code != 0
     assert f"--partitions {other}: the topics exist already" in result.output

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.faults
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalKafka, Settings]]:
-    settings = broker_settings(tmp_path_factory.mktemp("cluster-state"), nodes=NODES,
-                               replication_factor=NODES)
+    settings = broker_settings(
+        tmp_path_factory.mktemp("cluster-state"), nodes=NODES, replication_factor=NODES
+    )
     kafka = start_local_kafka(settings, nodes=NODES)
     try:
         settings = settings.replace(bootstrap_servers=kafka.bootstrap_servers)
@@ -39,7 +40,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalKaf
 
 
 def test_the_shop_loses_nothing_when_a_node_dies_mid_burst(
-    cluster: tuple[LocalKafka, Settings], tmp_path: Path,
+    cluster: tuple[LocalKafka, Settings], tmp_path: Path
 ) -> None:
     kafka, settings = cluster
     shop = ShopProcesses(settings.replace(state_dir=tmp_path / "shop", time_scale=0.03), tmp_path)

@@ -22,7 +22,11 @@ from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import Broker
 from tests.shop_harness import (
-    ShopProcesses, an_order, assert_each_delivered_exactly_once, place, wait_for,
+    ShopProcesses,
+    an_order,
+    assert_each_delivered_exactly_once,
+    place,
+    wait_for,
     wait_until_delivered,
 )
 
@@ -46,7 +50,9 @@ def processes(shop_settings: Settings, tmp_path: Path) -> Iterator[ShopProcesses
 class Burst:
     """Orders placed at a steady rate in the background."""
 
-    def __init__(self, settings: Settings, count: int = BURST, seconds: float = BURST_SECONDS) -> None:
+    def __init__(
+        self, settings: Settings, count: int = BURST, seconds: float = BURST_SECONDS
+    ) -> None:
         self.settings = settings
         self.order_ids: list[str] = []
         self._pause = seconds / count
@@ -86,8 +92,11 @@ class Burst:
 def delivered_count(settings: Settings, order_ids: list[str]) -> int:
     read_model = open_readmodel(settings.readmodel_url)
     try:
-        return sum(1 for i in list(order_ids)
-                   if (v := read_model.get_order(i)) and v.status is Status.DELIVERED)
+        return sum(
+            1
+            for i in list(order_ids)
+            if (v := read_model.get_order(i)) and v.status is Status.DELIVERED
+        )
     finally:
         read_model.close()
 
@@ -106,12 +115,15 @@ def finish_and_check(processes: ShopProcesses, order_ids: list[str]) -> None:
 
 @pytest.mark.parametrize("victim", SERVICE_NAMES)
 def test_a_service_killed_mid_burst_loses_nothing_and_repeats_nothing(
-    processes: ShopProcesses, victim: str,
+    processes: ShopProcesses, victim: str
 ) -> None:
     with Burst(processes.settings) as burst:
         wait_for(burst.half_placed, timeout=60, what="half the burst to be placed")
-        wait_for(lambda: delivered_count(processes.settings, burst.order_ids) > 0, timeout=60,
-                 what="the first deliveries")
+        wait_for(
+            lambda: delivered_count(processes.settings, burst.order_ids) > 0,
+            timeout=60,
+            what="the first deliveries",
+        )
         processes.kill(victim)
         processes.start(victim)
     finish_and_check(processes, burst.order_ids)
@@ -119,7 +131,7 @@ def test_a_service_killed_mid_burst_loses_nothing_and_repeats_nothing(
 
 @pytest.mark.parametrize("service", ["assemble", "bake", "delivery", "status"])
 def test_a_second_instance_joining_and_leaving_mid_burst_changes_nothing(
-    processes: ShopProcesses, service: str,
+    processes: ShopProcesses, service: str
 ) -> None:
     with Burst(processes.settings) as burst:
         wait_for(lambda: len(burst.order_ids) > BURST // 4, timeout=60, what="the burst to start")
@@ -130,13 +142,16 @@ def test_a_second_instance_joining_and_leaving_mid_burst_changes_nothing(
 
 
 def test_the_broker_stopped_and_restarted_mid_burst_loses_nothing(
-    processes: ShopProcesses, kafka_broker: Broker,
+    processes: ShopProcesses, kafka_broker: Broker
 ) -> None:
     if kafka_broker.local is None:
         pytest.skip("the tests run against an outside cluster, which they do not restart")
     with Burst(processes.settings) as burst:
-        wait_for(lambda: delivered_count(processes.settings, burst.order_ids) > 0, timeout=60,
-                 what="the first deliveries")
+        wait_for(
+            lambda: delivered_count(processes.settings, burst.order_ids) > 0,
+            timeout=60,
+            what="the first deliveries",
+        )
         kafka_broker.local.stop_node(0)
         kafka_broker.local.start_node(0)
     finish_and_check(processes, burst.order_ids)

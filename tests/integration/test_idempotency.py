@@ -22,11 +22,20 @@ from pizzashop.readmodel import open_readmodel
 from pizzashop.topics import read_to_end
 from pizzashop.web.app import create_app
 from tests.shop_harness import (
-    RunningShop, an_order, assert_each_delivered_exactly_once, wait_for, wait_until_delivered,
+    RunningShop,
+    an_order,
+    assert_each_delivered_exactly_once,
+    wait_for,
+    wait_until_delivered,
 )
 
-ORDER = {"name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni",
-         "extra_toppings": ["Mushroom"]}
+ORDER = {
+    "name": "Italo",
+    "sauce": "Tomato",
+    "cheese": "Mozzarella",
+    "main_topping": "Pepperoni",
+    "extra_toppings": ["Mushroom"],
+}
 
 
 def web_process(settings: Settings, wait: float | None = None) -> TestClient:
@@ -55,8 +64,12 @@ def assert_one_pizza(settings: Settings, order_id: str, assembled: int = 1) -> N
     by hand) and baked once."""
     wait_until_delivered(open_readmodel(settings.readmodel_url), [order_id], timeout=60)
     assert_each_delivered_exactly_once(settings, open_readmodel(settings.readmodel_url), [order_id])
-    made = Counter({topic: records_of(settings, topic, order_id) for topic in (Topic.ASSEMBLED, Topic.BAKED)})
-    assert made == Counter({Topic.ASSEMBLED: assembled, Topic.BAKED: 1}), f"{order_id} was made {dict(made)}"
+    made = Counter(
+        {topic: records_of(settings, topic, order_id) for topic in (Topic.ASSEMBLED, Topic.BAKED)}
+    )
+    assert made == Counter({Topic.ASSEMBLED: assembled, Topic.BAKED: 1}), (
+        f"{order_id} was made {dict(made)}"
+    )
 
 
 def test_a_double_submit_to_two_web_processes_is_one_order_and_one_pizza(shop: RunningShop) -> None:
@@ -65,7 +78,9 @@ def test_a_double_submit_to_two_web_processes_is_one_order_and_one_pizza(shop: R
     answers: list[httpx.Response] = []
 
     def submit(client: TestClient) -> None:
-        answers.append(client.post("/api/orders", json=ORDER, headers={"Idempotency-Key": "double"}))
+        answers.append(
+            client.post("/api/orders", json=ORDER, headers={"Idempotency-Key": "double"})
+        )
 
     submits = [threading.Thread(target=submit, args=(c,)) for c in (first, second)]
     for thread in submits:
@@ -89,8 +104,11 @@ def test_a_retry_after_a_time_out_is_one_order_and_one_pizza(shop: RunningShop) 
 
     assert retried.status_code == 201, retried.text
     order_id = retried.json()["order_id"]
-    wait_for(lambda: records_of(shop.settings, Topic.ORDERED, order_id) >= 1, timeout=30,
-             what="the timed-out order to reach the log all the same")
+    wait_for(
+        lambda: records_of(shop.settings, Topic.ORDERED, order_id) >= 1,
+        timeout=30,
+        what="the timed-out order to reach the log all the same",
+    )
     assert_one_pizza(shop.settings, order_id)
 
 
@@ -120,8 +138,11 @@ def test_the_same_order_produced_again_after_the_kitchen_restarts_is_not_made_ag
     for runner in kitchen:
         shop.start(runner.name)  # its memory of the order comes from its changelog
     OrderTaker(shop.settings).place(order, order_id)
-    wait_for(lambda: records_of(shop.settings, Topic.ORDERED, order_id) == 2, timeout=30,
-             what="the second copy of the order in the log")
+    wait_for(
+        lambda: records_of(shop.settings, Topic.ORDERED, order_id) == 2,
+        timeout=30,
+        what="the second copy of the order in the log",
+    )
 
     # An order behind it on its partition: once that one is delivered, the kitchen is past it.
     view = shop.read_model().get_order(order_id)
@@ -139,15 +160,24 @@ def test_retry_resumes_an_order_at_its_missing_step_and_does_not_make_it_twice(
     for name in ("assemble", "delivery", "status"):  # no oven yet: orders stop at 200
         shop.start(name)
     try:
-        order_id = OrderTaker(shop_settings).place(an_order(), "resume-" + an_order().customer_id).order_id
-        wait_for(lambda: (v := shop.read_model().get_order(order_id)) and v.status is Status.IN_OVEN,
-                 timeout=60, what="the order to reach the oven")
+        order_id = (
+            OrderTaker(shop_settings).place(an_order(), "resume-" + an_order().customer_id).order_id
+        )
+        wait_for(
+            lambda: (v := shop.read_model().get_order(order_id)) and v.status is Status.IN_OVEN,
+            timeout=60,
+            what="the order to reach the oven",
+        )
 
         for _ in range(2):  # an impatient operator
-            result = CliRunner().invoke(main, ["retry", order_id], env=as_environment(shop_settings))
+            result = CliRunner().invoke(
+                main, ["retry", order_id], env=as_environment(shop_settings)
+            )
             assert result.exit_code == 0 and "PizzaAssembled" in result.output, result.output
         shop.start("bake")
 
-        assert_one_pizza(shop_settings, order_id, assembled=1 + 2)  # assemble's, then the two retries
+        assert_one_pizza(
+            shop_settings, order_id, assembled=1 + 2
+        )  # assemble's, then the two retries
     finally:
         shop.stop_all()

@@ -31,7 +31,7 @@ def test_keyed_json_events_go_through_the_broker(kafka_broker: Broker) -> None:
 
     consumer = Consumer({**settings, "group.id": topic, "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
-    received: dict[str, dict] = {}
+    received: dict[str, dict[str, object]] = {}
     partition_of: dict[str, set[int]] = {}
     deadline = time.monotonic() + 30
     while len(received) < len(sent) and time.monotonic() < deadline:
@@ -46,7 +46,11 @@ def test_keyed_json_events_go_through_the_broker(kafka_broker: Broker) -> None:
 
 
 def test_the_contract_topics_exist_with_six_partitions(kafka_broker: Broker) -> None:
-    topics = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers}).list_topics(timeout=10).topics
+    topics = (
+        AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+        .list_topics(timeout=10)
+        .topics
+    )
     for name in ("pizza-ordered", "pizza-assembled", "pizza-baked", "pizza-status", "pizza-dlq"):
         assert name in topics, f"{name} was not created"
         assert len(topics[name].partitions) == 6
@@ -80,8 +84,9 @@ def test_a_restarted_broker_keeps_topics_and_committed_offsets(tmp_path: Path) -
         assert not local_kafka_status(settings).running, "the broker was stopped"
         again = start_local_kafka(settings)
         assert isinstance(again, LocalKafka) and again.is_running()
-        assert start_local_kafka(settings).nodes[0].pid() == again.nodes[0].pid(), \
+        assert start_local_kafka(settings).nodes[0].pid() == again.nodes[0].pid(), (
             "a second start reuses the running broker"
+        )
 
         consumer = Consumer({**client, "group.id": "restart-test"})
         (committed,) = consumer.committed([TopicPartition("pizza-ordered", 0)], timeout=30)

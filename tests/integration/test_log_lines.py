@@ -27,8 +27,10 @@ def processes(shop_settings: Settings, tmp_path: Path) -> Iterator[ShopProcesses
 
 def produced(topic: str, order_id: str, value: str) -> str:
     """The seed's delivery report, with the real partition and offset."""
-    return (rf"Event successfully produced\n - Topic '{topic}', Partition #\d+, Offset #\d+\n"
-            rf" - Key: {order_id}\n - Value: {value}\n")
+    return (
+        rf"Event successfully produced\n - Topic '{topic}', Partition #\d+, Offset #\d+\n"
+        rf" - Key: {order_id}\n - Value: {value}\n"
+    )
 
 
 def test_each_service_logs_the_seeds_lines(processes: ShopProcesses) -> None:
@@ -38,7 +40,8 @@ def test_each_service_logs_the_seeds_lines(processes: ShopProcesses) -> None:
     expected = {
         "assemble": [
             rf"\(msvc_assemble\) INFO {CLOCK} - Subscribed to topic\(s\): pizza-ordered\n",
-            rf"\(msvc_assemble\) INFO {CLOCK} - Preparing order '{order_id}', assembling time is \d second\(s\)\n",
+            rf"\(msvc_assemble\) INFO {CLOCK} - Preparing order '{order_id}', "
+            rf"assembling time is \d second\(s\)\n",
             rf"\(msvc_assemble\) INFO {CLOCK} - Order '{order_id}' is assembled!\n",
             produced("pizza-assembled", order_id, r'\{"baking_time": \d+\}'),
             produced("pizza-status", order_id, r'\{"status": 200, "timestamp": \d+\}'),
@@ -64,5 +67,8 @@ def test_each_service_logs_the_seeds_lines(processes: ShopProcesses) -> None:
     for name, lines in expected.items():
         log_file = processes.log_dir / f"{name}-0.log"
         for line in lines:
-            wait_for(lambda: re.search(line, log_file.read_text()), timeout=30,
-                     what=f"{name} to log {line!r}; it logged:\n{log_file.read_text()[-3000:]}")
+            wait_for(
+                lambda: re.search(line, log_file.read_text()),
+                timeout=30,
+                what=f"{name} to log {line!r}; it logged:\n{log_file.read_text()[-3000:]}",
+            )

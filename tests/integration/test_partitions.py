@@ -27,14 +27,26 @@ from pizzashop.kafka_local import kafka_jars, start_local_kafka
 from pizzashop.topics import create_topics, read_to_end
 from tests.conftest import Broker, broker_settings
 from tests.shop_harness import (
-    RunningShop, assert_each_delivered_exactly_once, wait_for, wait_until_delivered,
+    RunningShop,
+    assert_each_delivered_exactly_once,
+    wait_for,
+    wait_until_delivered,
 )
 
 JAVA_PRODUCER = Path(__file__).parent / "jvm" / "OrderProducer.java"
 ORDERS_EACH = 40
-SEED_ORDER = {"status": 100, "timestamp": 1676235639159, "order": {
-    "extra_toppings": ["Mushroom"], "customer_id": "d94a6c43d9f487c1bef659f05c002213",
-    "name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni"}}
+SEED_ORDER = {
+    "status": 100,
+    "timestamp": 1676235639159,
+    "order": {
+        "extra_toppings": ["Mushroom"],
+        "customer_id": "d94a6c43d9f487c1bef659f05c002213",
+        "name": "Italo",
+        "sauce": "Tomato",
+        "cheese": "Mozzarella",
+        "main_topping": "Pepperoni",
+    },
+}
 
 
 def seed_orders(prefix: str) -> list[tuple[str, str]]:
@@ -46,9 +58,19 @@ class JavaProducer:
 
     def __init__(self, settings: Settings, bootstrap_servers: str) -> None:
         self.process = subprocess.Popen(
-            ["java", "-cp", f"{kafka_jars(settings)}/*", str(JAVA_PRODUCER), bootstrap_servers,
-             str(Topic.ORDERED)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                "java",
+                "-cp",
+                f"{kafka_jars(settings)}/*",
+                str(JAVA_PRODUCER),
+                bootstrap_servers,
+                str(Topic.ORDERED),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.partitions: dict[str, int] = {}
 
     def produce(self, key: str, value: str) -> None:
@@ -71,7 +93,7 @@ def librdkafka_default_partition(key: str, partitions: int) -> int:
 
 
 def test_orders_from_a_jvm_producer_and_a_librdkafka_producer_are_all_delivered_once(
-    kafka_broker: Broker, shop_settings: Settings,
+    kafka_broker: Broker, shop_settings: Settings
 ) -> None:
     shop = RunningShop(shop_settings)
     for name in ("assemble", "bake", "delivery", "delivery", "status", "status"):
@@ -83,17 +105,26 @@ def test_orders_from_a_jvm_producer_and_a_librdkafka_producer_are_all_delivered_
         java = JavaProducer(kafka_broker.settings, kafka_broker.bootstrap_servers)
         default_producer = Producer(kafka_client_config(shop_settings))  # librdkafka's defaults
         try:
-            for (jvm_key, jvm_value), (rdk_key, rdk_value) in zip(jvm_orders, librdkafka_orders):
+            for (jvm_key, jvm_value), (rdk_key, rdk_value) in zip(
+                jvm_orders, librdkafka_orders, strict=True
+            ):
                 java.produce(jvm_key, jvm_value)
                 default_producer.produce(str(Topic.ORDERED), key=rdk_key, value=rdk_value)
                 default_producer.poll(0)
         finally:
             java.close()
-        assert default_producer.flush(30) == 0, "the librdkafka producer's orders were not acknowledged"
+        assert default_producer.flush(30) == 0, (
+            "the librdkafka producer's orders were not acknowledged"
+        )
 
-        moved = [k for k, p in java.partitions.items()
-                 if p != librdkafka_default_partition(k, shop_settings.partitions)]
-        assert moved, "every JVM order landed where librdkafka would have put it: the test proves nothing"
+        moved = [
+            k
+            for k, p in java.partitions.items()
+            if p != librdkafka_default_partition(k, shop_settings.partitions)
+        ]
+        assert moved, (
+            "every JVM order landed where librdkafka would have put it: the test proves nothing"
+        )
         order_ids = [key for key, _ in jvm_orders + librdkafka_orders]
         wait_until_delivered(shop.read_model(), order_ids, timeout=120)
         assert_each_delivered_exactly_once(shop_settings, shop.read_model(), order_ids)
@@ -119,13 +150,20 @@ def lopsided_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
         kafka.stop()
 
 
-def pizzashop(settings: Settings, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pizzashop", *arguments], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **as_environment(settings)})
+def pizzashop(
+    settings: Settings, *arguments: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pizzashop", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **as_environment(settings)},
+    )
 
 
 def test_topics_with_unequal_partition_counts_are_refused_in_one_clear_line(
-    lopsided_cluster: Settings, tmp_path: Path,
+    lopsided_cluster: Settings, tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match="pizza-baked has 3"):
         create_topics(lopsided_cluster)  # what `pizzashop up` does first: it stops there
@@ -135,8 +173,11 @@ def test_topics_with_unequal_partition_counts_are_refused_in_one_clear_line(
         result = pizzashop(settings, *command)
         errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
         assert result.returncode == 1, f"{command}: {result.returncode}\n{result.stderr[-2000:]}"
-        assert len(errors) == 1 and "pizza-baked has 3" in errors[0] and "pizza-ordered has 6" in errors[0], \
-            f"{command}: {result.stderr[-2000:]}"
+        assert (
+            len(errors) == 1
+            and "pizza-baked has 3" in errors[0]
+            and "pizza-ordered has 6" in errors[0]
+        ), f"{command}: {result.stderr[-2000:]}"
         assert "Traceback" not in result.stderr, result.stderr[-2000:]
 
 
@@ -146,13 +187,17 @@ def test_every_event_of_an_order_follows_the_partition_its_first_producer_chose(
     producer = Producer(kafka_client_config(shop.settings))
     chosen = {f"pinned-{secrets.token_hex(4)}-{p}": p for p in range(shop.settings.partitions)}
     for order_id, partition in chosen.items():  # wherever a hash of the key would put it
-        producer.produce(str(Topic.ORDERED), key=order_id, value=json.dumps(SEED_ORDER),
-                         partition=partition)
+        producer.produce(
+            str(Topic.ORDERED), key=order_id, value=json.dumps(SEED_ORDER), partition=partition
+        )
     assert producer.flush(30) == 0
 
     wait_until_delivered(shop.read_model(), list(chosen), timeout=60)
 
     for topic in (Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS):
-        landed = {m.key().decode(): m.partition() for m in read_to_end(shop.settings, str(topic))
-                  if m.key() and m.key().decode() in chosen}
+        landed = {
+            m.key().decode(): m.partition()
+            for m in read_to_end(shop.settings, str(topic))
+            if m.key() and m.key().decode() in chosen
+        }
         assert landed == chosen, f"{topic}: {landed} instead of {chosen}"

@@ -9,7 +9,14 @@ from pizzashop.config import Settings
 from pizzashop.contract import Status, Topic
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import (
-    PROGRESS, RunningShop, an_order, place, produce_raw, assert_each_delivered_exactly_once, wait_for, wait_until_delivered,
+    PROGRESS,
+    RunningShop,
+    an_order,
+    assert_each_delivered_exactly_once,
+    place,
+    produce_raw,
+    wait_for,
+    wait_until_delivered,
 )
 
 
@@ -49,8 +56,11 @@ def test_an_order_off_the_menu_gets_an_error_status_not_a_pizza(shop: RunningSho
     order_id = place(shop.settings, bad)
 
     view = wait_for(
-        lambda: (v := shop.read_model().get_order(order_id)) and v.status is Status.INVALID_ORDER and v,
-        timeout=60, what="the invalid order to get status 500",
+        lambda: (
+            (v := shop.read_model().get_order(order_id)) and v.status is Status.INVALID_ORDER and v
+        ),
+        timeout=60,
+        what="the invalid order to get status 500",
     )
     assert Status.IN_OVEN not in [entry.status for entry in view.history]
 
@@ -61,8 +71,11 @@ def test_two_instances_of_each_service_share_the_work_and_each_order_completes_o
     first = {r.name: r for r in shop.runners}
     second = {name: shop.start(name) for name in ("assemble", "bake", "delivery")}
     for name, runner in second.items():
-        wait_for(lambda: runner.assigned and first[name].assigned,
-                 timeout=60, what=f"both {name} instances to own partitions")
+        wait_for(
+            lambda: runner.assigned and first[name].assigned,
+            timeout=60,
+            what=f"both {name} instances to own partitions",
+        )
         mine, theirs = runner.assigned, first[name].assigned
         assert mine and theirs and not (mine & theirs), f"{name}: {mine} and {theirs} overlap"
 

@@ -8,32 +8,55 @@ import secrets
 
 from confluent_kafka import Producer
 
-from pizzashop.runtime.changelog import HANDLED, read_handled
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Status, Topic, now_ms
+from pizzashop.runtime.changelog import read_handled
+from pizzashop.service import HANDLED
 from tests.shop_harness import wait_for
 
 DAY = 24 * 3600 * 1000
 
 
-def test_a_service_remembers_the_orders_its_statuses_name_within_its_window(shop_settings: Settings) -> None:
+def test_a_service_remembers_the_orders_its_statuses_name_within_its_window(
+    shop_settings: Settings,
+) -> None:
     now, run = now_ms(), secrets.token_hex(4)
     producer = Producer(kafka_client_config(shop_settings))
-    statuses = [(f"old-{run}", 200, now - 2 * DAY), (f"new-{run}", 200, now),
-                (f"invalid-{run}", 500, now), (f"baked-{run}", 300, now)]
+    statuses = [
+        (f"old-{run}", 200, now - 2 * DAY),
+        (f"new-{run}", 200, now),
+        (f"invalid-{run}", 500, now),
+        (f"baked-{run}", 300, now),
+    ]
     for order_id, status, at in statuses:
-        producer.produce(str(Topic.STATUS), key=order_id, partition=5, timestamp=at,
-                         value=json.dumps({"status": status, "timestamp": at}))
+        producer.produce(
+            str(Topic.STATUS),
+            key=order_id,
+            partition=5,
+            timestamp=at,
+            value=json.dumps({"status": status, "timestamp": at}),
+        )
     producer.produce(str(Topic.STATUS), key=f"garbage-{run}", value=b"{not json", partition=5)
     assert producer.flush(10) == 0
 
     def remembered() -> dict[str, str]:
-        return {change.order_id: change.value for change in read_handled(
-            shop_settings, {5}, frozenset({Status.IN_OVEN, Status.INVALID_ORDER}),
-            since_ms=now - DAY, committed_only=True) if change.order_id.endswith(run)}
+        return {
+            change.order_id: change.value
+            for change in read_handled(
+                shop_settings,
+                {5},
+                frozenset({Status.IN_OVEN, Status.INVALID_ORDER}),
+                since_ms=now - DAY,
+                committed_only=True,
+            )
+            if change.order_id.endswith(run)
+        }
 
     # A read_committed reader stops before a transaction still open on the partition (a
     # service of an earlier test, killed mid-transaction, until the broker aborts it).
-    wait_for(lambda: f"invalid-{run}" in remembered(), timeout=30, what="the statuses to be readable")
-    assert remembered() == {f"new-{run}": HANDLED, f"invalid-{run}": HANDLED}, \
+    wait_for(
+        lambda: f"invalid-{run}" in remembered(), timeout=30, what="the statuses to be readable"
+    )
+    assert remembered() == {f"new-{run}": HANDLED, f"invalid-{run}": HANDLED}, (
         "assemble's statuses from the last day only (not bake's, not older, not garbage)"
+    )

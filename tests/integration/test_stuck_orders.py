@@ -10,7 +10,9 @@ from pizzashop.contract import Status
 from tests.shop_harness import RunningShop, an_order, place, wait_for, wait_until_delivered
 
 
-def test_a_stalled_order_is_marked_stuck_and_a_retry_gets_it_delivered(shop_settings: Settings) -> None:
+def test_a_stalled_order_is_marked_stuck_and_a_retry_gets_it_delivered(
+    shop_settings: Settings,
+) -> None:
     settings = shop_settings.replace(stuck_after=2.0)
     shop = RunningShop(settings)
     for name in ("status", "bake", "delivery"):  # no one assembles: orders stall at 100
@@ -18,8 +20,11 @@ def test_a_stalled_order_is_marked_stuck_and_a_retry_gets_it_delivered(shop_sett
     try:
         order_id = place(settings, an_order(name="Patient"))
         read_model = shop.read_model()
-        wait_for(lambda: (v := read_model.get_order(order_id)) and v.status is Status.STUCK,
-                 timeout=30, what="the watchdog to mark the order stuck")
+        wait_for(
+            lambda: (v := read_model.get_order(order_id)) and v.status is Status.STUCK,
+            timeout=30,
+            what="the watchdog to mark the order stuck",
+        )
 
         result = CliRunner().invoke(main, ["retry", order_id], env=as_environment(settings))
         assert result.exit_code == 0, result.output

@@ -36,9 +36,12 @@ def settings(shop_settings: Settings) -> Settings:
 def up(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`pizzashop up --no-web` on the session's broker (so it starts none), its log in up.log."""
     with (tmp_path / "up.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pizzashop", "up", "--no-web"],
-                                   env={**os.environ, **as_environment(settings)},
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pizzashop", "up", "--no-web"],
+            env={**os.environ, **as_environment(settings)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     yield process
     if process.poll() is None:  # the test failed before stopping it
         services = psutil.Process(process.pid).children()
@@ -58,7 +61,7 @@ def service_pid(up: subprocess.Popen[bytes], name: str) -> int | None:
     for child in psutil.Process(up.pid).children():
         try:
             if child.status() != psutil.STATUS_ZOMBIE and child.cmdline()[-2:] == ["service", name]:
-                return child.pid
+                return int(child.pid)
         except psutil.NoSuchProcess:
             continue
     return None
@@ -73,17 +76,23 @@ def kill_service(up: subprocess.Popen[bytes], name: str) -> int:
 
 def kill_and_see_it_restarted(up: subprocess.Popen[bytes], name: str) -> None:
     killed = kill_service(up, name)
-    wait_for(lambda: service_pid(up, name) not in (None, killed), timeout=30,
-             what=f"up to start {name} again after it was killed")
+    wait_for(
+        lambda: service_pid(up, name) not in (None, killed),
+        timeout=30,
+        what=f"up to start {name} again after it was killed",
+    )
 
 
 def test_up_restarts_each_kitchen_service_killed_mid_burst_and_no_order_is_lost_or_repeated(
-    settings: Settings, up: subprocess.Popen[bytes], tmp_path: Path,
+    settings: Settings, up: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     up_log = tmp_path / "up.log"
     with Burst(settings, count=ORDERS, seconds=BURST_SECONDS) as burst:
-        wait_for(lambda: delivered_count(settings, burst.order_ids) > 0, timeout=60,
-                 what="the first deliveries")
+        wait_for(
+            lambda: delivered_count(settings, burst.order_ids) > 0,
+            timeout=60,
+            what="the first deliveries",
+        )
         for victim in KITCHEN:
             kill_and_see_it_restarted(up, victim)
     # up's children are the shop here; ShopProcesses only lends finish_and_check up.log's tail.
@@ -96,16 +105,22 @@ def test_up_restarts_each_kitchen_service_killed_mid_burst_and_no_order_is_lost_
 
 
 def test_up_stops_at_once_on_sigterm_even_while_a_service_waits_for_its_restart(
-    up: subprocess.Popen[bytes], tmp_path: Path,
+    up: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     up_log = tmp_path / "up.log"
     kill_and_see_it_restarted(up, "bake")
     kill_service(up, "bake")
     second_exit = "bake exited with code -9 (SIGKILL); restarting it in 2s"
-    wait_for(lambda: second_exit in up_log.read_text(), timeout=10,
-             what="up to notice bake's second exit")
+    wait_for(
+        lambda: second_exit in up_log.read_text(),
+        timeout=10,
+        what="up to notice bake's second exit",
+    )
     up.send_signal(signal.SIGTERM)
-    wait_for(lambda: "Stopping the shop" in up_log.read_text(), timeout=1.5,
-             what="up to start stopping the shop before bake's 2s wait is over")
+    wait_for(
+        lambda: "Stopping the shop" in up_log.read_text(),
+        timeout=1.5,
+        what="up to start stopping the shop before bake's 2s wait is over",
+    )
     assert up.wait(timeout=30) == 0, up_log.read_text()
     assert up_log.read_text().count("Started bake") == 2, "bake was started again during the stop"

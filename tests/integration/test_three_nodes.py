@@ -41,7 +41,9 @@ def test_produce_and_consume_go_on_with_one_node_killed(
     client = kafka_client_config(settings)
     topic = f"pizza-replicated-{secrets.token_hex(3)}"
     admin = AdminClient(client)
-    admin.create_topics([NewTopic(topic, 3, NODES, config={"min.insync.replicas": "2"})])[topic].result(30)
+    admin.create_topics([NewTopic(topic, 3, NODES, config={"min.insync.replicas": "2"})])[
+        topic
+    ].result(30)
 
     again = start_local_kafka(settings)  # nodes=1, as `pizzashop up` asks
     assert again.bootstrap_servers == kafka.bootstrap_servers, "a plain start finds all three nodes"

@@ -14,23 +14,37 @@ from pizzashop.readmodel import open_readmodel
 from pizzashop.web.app import create_app
 from tests.ports import free_port
 
-ORDER = {"name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni",
-         "extra_toppings": ["Mushroom"]}
+ORDER = {
+    "name": "Italo",
+    "sauce": "Tomato",
+    "cheese": "Mozzarella",
+    "main_topping": "Pepperoni",
+    "extra_toppings": ["Mushroom"],
+}
 
 
 def client_for(settings: Settings, timeout: float = 5.0) -> TestClient:
-    app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings, timeout))
+    app = create_app(
+        settings, open_readmodel(settings.readmodel_url), OrderTaker(settings, timeout)
+    )
     client = TestClient(app)
     assert client.post("/api/session", json={"name": "Italo"}).status_code == 201
     return client
 
 
-def test_an_order_from_the_api_lands_on_pizza_ordered_in_the_seeds_shape(shop_settings: Settings) -> None:
+def test_an_order_from_the_api_lands_on_pizza_ordered_in_the_seeds_shape(
+    shop_settings: Settings,
+) -> None:
     client = client_for(shop_settings)
     order_id = client.post("/api/orders", json=ORDER).json()["order_id"]
 
-    consumer = Consumer({**kafka_client_config(shop_settings), "group.id": f"web-{order_id}",
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            **kafka_client_config(shop_settings),
+            "group.id": f"web-{order_id}",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe(["pizza-ordered"])
     value = None
     deadline = time.monotonic() + 30
@@ -50,8 +64,9 @@ def test_an_unreachable_broker_gets_a_504_saying_a_retry_with_the_same_key_is_sa
 ) -> None:
     address = f"127.0.0.1:{free_port()}"
     nowhere = shop_settings.replace(bootstrap_servers=address)
-    response = client_for(nowhere, timeout=1.0).post("/api/orders", json=ORDER,
-                                                     headers={"Idempotency-Key": "k-1"})
+    response = client_for(nowhere, timeout=1.0).post(
+        "/api/orders", json=ORDER, headers={"Idempotency-Key": "k-1"}
+    )
     assert response.status_code == 504, "unanswered is not refused: it may be in the log"
     detail = response.json()["detail"]
     assert address in detail and "same Idempotency-Key is safe" in detail, detail

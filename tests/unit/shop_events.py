@@ -8,17 +8,25 @@ T0 = 1_700_000_000_000
 
 
 def placed(order_id: str, customer: str = "c1", at: int = T0) -> OrderPlaced:
-    order = Order(customer_id=customer, name="Italo", sauce="Tomato", cheese="Mozzarella",
-                  main_topping="Pepperoni", extra_toppings=["Mushroom"])
+    order = Order(
+        customer_id=customer,
+        name="Italo",
+        sauce="Tomato",
+        cheese="Mozzarella",
+        main_topping="Pepperoni",
+        extra_toppings=["Mushroom"],
+    )
     return OrderPlaced(order_id, order, at)
 
 
 def progress(order_id: str, at: int = T0) -> list[OrderPlaced | StatusChanged]:
     """Placed, in the oven, out for delivery, delivered: one millisecond apart."""
-    return [placed(order_id, at=at),
-            StatusChanged(order_id, Status.IN_OVEN, at + 1),
-            StatusChanged(order_id, Status.OUT_FOR_DELIVERY, at + 2),
-            StatusChanged(order_id, Status.DELIVERED, at + 3)]
+    return [
+        placed(order_id, at=at),
+        StatusChanged(order_id, Status.IN_OVEN, at + 1),
+        StatusChanged(order_id, Status.OUT_FOR_DELIVERY, at + 2),
+        StatusChanged(order_id, Status.DELIVERED, at + 3),
+    ]
 
 
 def stuck(order_id: str, at: int) -> StatusChanged:

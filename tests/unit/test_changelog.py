@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pizzashop.runtime.changelog import HANDLED, Change, ServiceState, changelog_value
+from pizzashop.runtime.changelog import Change, ServiceState, changelog_value
+from pizzashop.service import HANDLED
 
 HOUR = 3_600_000
 T0 = 1_700_000_000_000
@@ -38,12 +39,15 @@ def test_handling_an_order_again_starts_its_time_again() -> None:
 def test_restoring_from_the_changelog_keeps_when_each_order_was_handled() -> None:
     state = ServiceState(remember_for_ms=HOUR)
     state.change(1, {"stale": HANDLED}, now_ms=T0)  # what this instance held before: replaced
-    restored = state.restore([1, 2], [
-        Change(1, "old", HANDLED, T0),
-        Change(2, "new", HANDLED, T0 + HOUR),
-        Change(2, "gone", {"customer_id": "c1", "name": "Italo"}, T0),
-        Change(2, "gone", None, T0 + 1),
-    ])
+    restored = state.restore(
+        [1, 2],
+        [
+            Change(1, "old", HANDLED, T0),
+            Change(2, "new", HANDLED, T0 + HOUR),
+            Change(2, "gone", {"customer_id": "c1", "name": "Italo"}, T0),
+            Change(2, "gone", None, T0 + 1),
+        ],
+    )
 
     assert restored == 2
     assert state.of(1) == {"old": HANDLED} and state.of(2) == {"new": HANDLED}
@@ -62,6 +66,9 @@ def test_partitions_handed_over_take_their_state_with_them() -> None:
 
 def test_the_changelog_keeps_orders_on_their_way_and_drops_handled_ones() -> None:
     """A handled order is known from its status on pizza-status: no record of its own."""
-    assert changelog_value({"customer_id": "c1", "name": "Italo"}) == b'{"customer_id": "c1", "name": "Italo"}'
+    assert (
+        changelog_value({"customer_id": "c1", "name": "Italo"})
+        == b'{"customer_id": "c1", "name": "Italo"}'
+    )
     assert changelog_value(HANDLED) is None, "a tombstone: the order leaves the changelog"
     assert changelog_value(None) is None

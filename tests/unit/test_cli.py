@@ -18,10 +18,21 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 def with_one_order(tmp_path: Path) -> None:
     model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
-    order = Order(customer_id="c1", name="Italo", sauce="Pesto", cheese="Gouda",
-                  main_topping="Pork", extra_toppings=["Onion"])
-    model.apply([OrderPlaced("abc", order, 1_700_000_000_000),
-                 StatusChanged("abc", Status.IN_OVEN, 1_700_000_001_000)], {})
+    order = Order(
+        customer_id="c1",
+        name="Italo",
+        sauce="Pesto",
+        cheese="Gouda",
+        main_topping="Pork",
+        extra_toppings=["Onion"],
+    )
+    model.apply(
+        [
+            OrderPlaced("abc", order, 1_700_000_000_000),
+            StatusChanged("abc", Status.IN_OVEN, 1_700_000_001_000),
+        ],
+        {},
+    )
     model.close()
 
 
@@ -32,7 +43,9 @@ def test_orders_and_order_status_read_the_read_model(tmp_path: Path) -> None:
     assert listing.exit_code == 0 and "abc" in listing.output and "in the oven" in listing.output
     report = runner.invoke(main, ["order-status", "abc"], env=env_for(tmp_path))
     assert "Pesto" in report.output and "100" in report.output and "200" in report.output
-    as_json = json.loads(runner.invoke(main, ["order-status", "abc", "--json"], env=env_for(tmp_path)).output)
+    as_json = json.loads(
+        runner.invoke(main, ["order-status", "abc", "--json"], env=env_for(tmp_path)).output
+    )
     assert [h["status"] for h in as_json["history"]] == [100, 200]
 
 
@@ -42,39 +55,90 @@ def test_an_unknown_order_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_an_order_off_the_menu_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Ketchup", "--cheese",
-                                       "Gouda", "--main-topping", "Pork"], env=env_for(tmp_path))
+    result = CliRunner().invoke(
+        main,
+        [
+            "order",
+            "--name",
+            "Italo",
+            "--sauce",
+            "Ketchup",
+            "--cheese",
+            "Gouda",
+            "--main-topping",
+            "Pork",
+        ],
+        env=env_for(tmp_path),
+    )
     assert result.exit_code == 1 and "sauce" in result.output and "Ketchup" in result.output
 
 
 def test_an_unreachable_broker_leaves_the_order_unconfirmed_and_says_how_to_retry_safely(
     tmp_path: Path,
 ) -> None:
-    result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Tomato", "--cheese",
-                                       "Gouda", "--main-topping", "Pork", "--idempotency-key", "k-1"],
-                                env={**env_for(tmp_path), "PIZZASHOP_LOG_LEVEL": "WARNING"})
+    result = CliRunner().invoke(
+        main,
+        [
+            "order",
+            "--name",
+            "Italo",
+            "--sauce",
+            "Tomato",
+            "--cheese",
+            "Gouda",
+            "--main-topping",
+            "Pork",
+            "--idempotency-key",
+            "k-1",
+        ],
+        env={**env_for(tmp_path), "PIZZASHOP_LOG_LEVEL": "WARNING"},
+    )
     assert result.exit_code == 1, result.output
     assert "not confirmed" in result.output and "127.0.0.1:1" in result.output, result.output
     assert "--idempotency-key k-1" in result.output, "the same key makes a retry safe"
 
 
 def test_an_idempotency_key_that_cannot_be_one_is_refused(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["order", "--name", "Italo", "--sauce", "Tomato", "--cheese",
-                                       "Gouda", "--main-topping", "Pork", "--idempotency-key", "a\nb"],
-                                env=env_for(tmp_path))
+    result = CliRunner().invoke(
+        main,
+        [
+            "order",
+            "--name",
+            "Italo",
+            "--sauce",
+            "Tomato",
+            "--cheese",
+            "Gouda",
+            "--main-topping",
+            "Pork",
+            "--idempotency-key",
+            "a\nb",
+        ],
+        env=env_for(tmp_path),
+    )
     assert result.exit_code == 1 and "--idempotency-key" in result.output, result.output
 
 
 def test_a_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["orders"], env={**env_for(tmp_path), "PIZZASHOP_TIME_SCALE": "fast"})
+    result = CliRunner().invoke(
+        main, ["orders"], env={**env_for(tmp_path), "PIZZASHOP_TIME_SCALE": "fast"}
+    )
     assert result.exit_code == 1 and "time_scale" in result.output
 
 
 def test_orders_of_one_customer_newest_first_as_json(tmp_path: Path) -> None:
     model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
     order = Order(customer_id="c2", name="Ada", sauce="Pesto", cheese="Gouda", main_topping="Pork")
-    model.apply([OrderPlaced("older", order, 1_700_000_000_000), OrderPlaced("newer", order, 1_700_000_009_000),
-                 OrderPlaced("theirs", order.model_copy(update={"customer_id": "c3"}), 1_700_000_005_000)], {})
+    model.apply(
+        [
+            OrderPlaced("older", order, 1_700_000_000_000),
+            OrderPlaced("newer", order, 1_700_000_009_000),
+            OrderPlaced(
+                "theirs", order.model_copy(update={"customer_id": "c3"}), 1_700_000_005_000
+            ),
+        ],
+        {},
+    )
     model.close()
     runner = CliRunner()
     listed = runner.invoke(main, ["orders", "--customer", "c2", "--json"], env=env_for(tmp_path))

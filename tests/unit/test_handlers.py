@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from pizzashop.contract import (
-    Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged,
-)
+from pizzashop.contract import Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged
+from pizzashop.service import HANDLED, NOTHING_TO_DO, State
 from pizzashop.services.assemble import assemble, assembling_and_baking_time
 from pizzashop.services.bake import bake
-from pizzashop.service import HANDLED
-from pizzashop.service import NOTHING_TO_DO
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery
 
 
 def an_order(**changes: object) -> Order:
-    fields = dict(customer_id="c1", name="Italo", sauce="Tomato", cheese="Mozzarella",
-                  main_topping="Pepperoni", extra_toppings=["Mushroom"])
-    fields.update(changes)
-    return Order(**fields)  # type: ignore[arg-type]
+    fields = dict(
+        customer_id="c1",
+        name="Italo",
+        sauce="Tomato",
+        cheese="Mozzarella",
+        main_topping="Pepperoni",
+        extra_toppings=["Mushroom"],
+    )
+    return Order.model_validate({**fields, **changes})
 
 
 def placed(order_id: str = "3c91b", **changes: object) -> OrderPlaced:
@@ -24,17 +26,20 @@ def placed(order_id: str = "3c91b", **changes: object) -> OrderPlaced:
 
 
 def statuses(work_outputs: object) -> list[Status]:
-    return [e.status for e in work_outputs if isinstance(e, StatusChanged)]  # type: ignore[attr-defined]
+    return [e.status for e in work_outputs if isinstance(e, StatusChanged)]  # type: ignore[attr-defined]  # the helper takes any handler's Work
 
 
 def test_times_follow_the_seed_ranges_and_depend_only_on_ingredients() -> None:
     for sauce in ("Tomato", "Pesto", "Hummus"):
         assembling, baking = assembling_and_baking_time(an_order(sauce=sauce))
         assert 2 <= assembling <= 6 and 10 <= baking <= 19
-    assert assembling_and_baking_time(an_order(name="A")) == assembling_and_baking_time(an_order(name="B"))
+    assert assembling_and_baking_time(an_order(name="A")) == assembling_and_baking_time(
+        an_order(name="B")
+    )
     reordered = an_order(extra_toppings=["Onion", "Mushroom"])
     assert assembling_and_baking_time(reordered) == assembling_and_baking_time(
-        an_order(extra_toppings=["Mushroom", "Onion"]))
+        an_order(extra_toppings=["Mushroom", "Onion"])
+    )
 
 
 def test_assemble_sends_the_pizza_to_the_oven_after_assembling() -> None:
@@ -59,8 +64,8 @@ def test_bake_bakes_for_the_time_it_was_given() -> None:
     assert statuses(work.outputs) == [Status.OUT_FOR_DELIVERY]
 
 
-def apply_state(state: dict, work: object) -> None:
-    for key, value in work.state.items():  # type: ignore[attr-defined]
+def apply_state(state: State, work: object) -> None:
+    for key, value in work.state.items():  # type: ignore[attr-defined]  # the helper takes any handler's Work
         if value is None:
             state.pop(key, None)
         else:
@@ -68,7 +73,7 @@ def apply_state(state: dict, work: object) -> None:
 
 
 def test_delivery_learns_the_customer_then_delivers_once_baked() -> None:
-    state: dict = {}
+    state: State = {}
     warning = delivery(placed(), state)
     assert not warning.outputs and warning.seconds == 0
     apply_state(state, warning)
@@ -81,7 +86,7 @@ def test_delivery_learns_the_customer_then_delivers_once_baked() -> None:
 
 
 def test_baked_before_ordered_still_delivers() -> None:
-    state: dict = {}
+    state: State = {}
     waiting = delivery(PizzaBaked("3c91b"), state)
     assert not waiting.outputs
     apply_state(state, waiting)
@@ -93,13 +98,13 @@ def test_baked_before_ordered_still_delivers() -> None:
 
 
 def test_delivery_forgets_nothing_for_an_invalid_order() -> None:
-    state: dict = {}
+    state: State = {}
     work = delivery(placed(sauce="Ketchup"), state)
     assert not work.outputs and dict(work.state) == {}
 
 
 def test_assemble_makes_an_order_that_comes_twice_once() -> None:
-    state: dict = {}
+    state: State = {}
     first = assemble(placed(), state)
     apply_state(state, first)
     assert state == {"3c91b": HANDLED}
@@ -107,13 +112,13 @@ def test_assemble_makes_an_order_that_comes_twice_once() -> None:
 
 
 def test_bake_bakes_an_order_sent_twice_once() -> None:
-    state: dict = {}
+    state: State = {}
     apply_state(state, bake(PizzaAssembled("3c91b", 17), state))
     assert bake(PizzaAssembled("3c91b", 17), state) is NOTHING_TO_DO
 
 
 def test_delivery_ignores_a_second_early_warning_while_it_waits_for_the_pizza() -> None:
-    state: dict = {}
+    state: State = {}
     apply_state(state, delivery(placed(), state))
     again = delivery(placed(name="Someone else"), state)
     assert again is NOTHING_TO_DO
@@ -121,7 +126,7 @@ def test_delivery_ignores_a_second_early_warning_while_it_waits_for_the_pizza() 
 
 
 def test_a_delivered_order_coming_again_is_not_delivered_again() -> None:
-    state: dict = {}
+    state: State = {}
     for event in (placed(), PizzaBaked("3c91b")):
         apply_state(state, delivery(event, state))
     assert state == {"3c91b": HANDLED}

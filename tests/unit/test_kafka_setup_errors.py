@@ -21,7 +21,9 @@ from tests.ports import free_port_block
 
 def without(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
     real_which = shutil.which
-    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == program else real_which(name))
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == program else real_which(name)
+    )
 
 
 def test_no_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,16 +40,23 @@ def test_no_maven_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_a_port_in_use_is_named_before_anything_is_fetched_or_formatted(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     without("mvn", monkeypatch)
     port = free_port_block(2)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        settings = load_settings(environ={}, state_dir=tmp_path, kafka_port=port,
-                                 kafka_controller_port=port + 1, cache_dir=tmp_path / "no-jars")
-        with pytest.raises(KafkaSetupError, match=f"port {port} on 127.0.0.1 is in use.*PIZZASHOP_KAFKA_PORT"):
+        settings = load_settings(
+            environ={},
+            state_dir=tmp_path,
+            kafka_port=port,
+            kafka_controller_port=port + 1,
+            cache_dir=tmp_path / "no-jars",
+        )
+        with pytest.raises(
+            KafkaSetupError, match=f"port {port} on 127.0.0.1 is in use.*PIZZASHOP_KAFKA_PORT"
+        ):
             LocalKafka(settings).start()
     assert not (tmp_path / "kafka").exists(), "nothing was formatted"
 
@@ -57,12 +66,21 @@ def test_a_state_folder_without_a_broker_is_reported_as_not_running(tmp_path: Pa
     assert not status.running and status.nodes == ()
 
 
-def test_a_broker_that_does_not_come_up_in_time_shows_its_log_and_is_stopped(tmp_path: Path) -> None:
+def test_a_broker_that_does_not_come_up_in_time_shows_its_log_and_is_stopped(
+    tmp_path: Path,
+) -> None:
     port = free_port_block(2)
-    settings = load_settings(environ={}, state_dir=tmp_path, kafka_port=port,
-                             kafka_controller_port=port + 1, kafka_start_timeout=0.5)
+    settings = load_settings(
+        environ={},
+        state_dir=tmp_path,
+        kafka_port=port,
+        kafka_controller_port=port + 1,
+        kafka_start_timeout=0.5,
+    )
     kafka = LocalKafka(settings)
-    with pytest.raises(KafkaSetupError, match="did not answer .* within 0.5s|exited while starting") as failure:
+    with pytest.raises(
+        KafkaSetupError, match=r"did not answer .* within 0\.5s|exited while starting"
+    ) as failure:
         kafka.start()
     assert "last lines of" in str(failure.value) or "no log in" in str(failure.value)
     assert not kafka.is_running() and kafka.nodes[0].pid() is None, "a java process was left behind"

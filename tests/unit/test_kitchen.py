@@ -50,7 +50,9 @@ class Cooks:
         return len(self.kitchen)
 
 
-def kitchen_with_times(seconds_by_offset: dict[int, float], capacity: int = 0) -> tuple[Cooks, list[int]]:
+def kitchen_with_times(
+    seconds_by_offset: dict[int, float], capacity: int = 0
+) -> tuple[Cooks, list[int]]:
     started: list[int] = []
 
     def handle(t: Ticket) -> Work:
@@ -80,7 +82,7 @@ def test_out_of_order_completion_commits_only_the_finished_prefix() -> None:
     for t, _ in done:
         kitchen.finish(t, now=2.0)
     assert kitchen.committable() == {}, "offset 0 still cooks: no commit past it"
-    (slow, _), = kitchen.done_cooking(now=5.0)
+    ((slow, _),) = kitchen.done_cooking(now=5.0)
     kitchen.finish(slow, now=5.0)
     assert kitchen.committable() == {("pizza-baked", 0): 3}
 
@@ -92,7 +94,7 @@ def test_events_of_one_order_are_handled_in_order_others_in_parallel() -> None:
     kitchen.take(ticket(2, "other"), now=0.0)
     assert started == [0, 2], "the second event of 'same' waits for the first"
     assert [t.offset for t, _ in kitchen.done_cooking(now=0.0)] == [2]
-    (first, _), = kitchen.done_cooking(now=3.0)
+    ((first, _),) = kitchen.done_cooking(now=3.0)
     kitchen.finish(first, now=3.0)
     assert started == [0, 2, 1]
 
@@ -123,7 +125,7 @@ def test_forgetting_a_partition_drops_its_work_and_keeps_the_rest() -> None:
     kitchen.take(ticket(0, "b", partition=1), now=0.0)
     assert kitchen.forget([("pizza-baked", 0)], now=0.0) == 1
     assert len(kitchen) == 1
-    (t, _), = kitchen.done_cooking(now=1.0)
+    ((t, _),) = kitchen.done_cooking(now=1.0)
     assert t.partition == 1
     kitchen.finish(t, now=1.0)
     assert kitchen.committable() == {("pizza-baked", 1): 1}

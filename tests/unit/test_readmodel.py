@@ -54,8 +54,15 @@ def test_an_order_placed_twice_keeps_its_first_placing(read_model: ReadModel) ->
     assert statuses(read_model, "a") == [100]
 
 
-def test_replaying_everything_from_the_start_rebuilds_the_same_view(open_model: OpenReadModel) -> None:
-    events = progress("a") + [stuck("b", T0 + 60)] + progress("b", at=T0 + 10)[:2] + [placed("c", at=T0 + 20)]
+def test_replaying_everything_from_the_start_rebuilds_the_same_view(
+    open_model: OpenReadModel,
+) -> None:
+    events = (
+        progress("a")
+        + [stuck("b", T0 + 60)]
+        + progress("b", at=T0 + 10)[:2]
+        + [placed("c", at=T0 + 20)]
+    )
     first, second = open_model(), open_model()
     first.apply(events, {})
     for event in events:  # one at a time, as a slow status service would
@@ -64,19 +71,23 @@ def test_replaying_everything_from_the_start_rebuilds_the_same_view(open_model: 
     for order_id in ("a", "b", "c"):
         one, two = view_of(first, order_id), view_of(second, order_id)
         assert (one.status, one.updated_at, [e.status for e in one.history]) == (
-            two.status, two.updated_at, [e.status for e in two.history])
+            two.status,
+            two.updated_at,
+            [e.status for e in two.history],
+        )
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
 def test_status_never_moves_backwards_whatever_order_events_arrive_in(
-    read_model: ReadModel, order: tuple[int, ...],
+    read_model: ReadModel, order: tuple[int, ...]
 ) -> None:
     events = progress("a")
     for index in order:
         read_model.apply([events[index]], {})
         shown = view_of(read_model, "a").status
-        assert shown == max(events[i].status if isinstance(events[i], StatusChanged) else 100
-                            for i in order[:order.index(index) + 1]), "shows the furthest step seen"
+        assert shown == max(step_of(events[i]) for i in order[: order.index(index) + 1]), (
+            "shows the furthest step seen"
+        )
     assert view_of(read_model, "a").status is Status.DELIVERED
     assert statuses(read_model, "a") == [100, 200, 300, 400], "each status once, in time order"
 
@@ -124,7 +135,9 @@ def test_a_failed_batch_stores_neither_events_nor_offsets(read_model: ReadModel)
 
 
 def test_orders_of_a_customer_are_theirs_only_newest_first(read_model: ReadModel) -> None:
-    read_model.apply([placed("old", "c1", T0), placed("new", "c1", T0 + 5), placed("other", "c2", T0 + 9)], {})
+    read_model.apply(
+        [placed("old", "c1", T0), placed("new", "c1", T0 + 5), placed("other", "c2", T0 + 9)], {}
+    )
     assert [v.order_id for v in read_model.orders_of("c1")] == ["new", "old"]
     assert [v.order_id for v in read_model.orders_of("c1", limit=1)] == ["new"]
     assert [v.order_id for v in read_model.orders_of("c2")] == ["other"]
@@ -132,8 +145,14 @@ def test_orders_of_a_customer_are_theirs_only_newest_first(read_model: ReadModel
 
 
 def test_recent_orders_are_everyones_latest_first(read_model: ReadModel) -> None:
-    read_model.apply([placed("x", "c1", T0), placed("y", "c2", T0 + 5),
-                      StatusChanged("x", Status.IN_OVEN, T0 + 9)], {})
+    read_model.apply(
+        [
+            placed("x", "c1", T0),
+            placed("y", "c2", T0 + 5),
+            StatusChanged("x", Status.IN_OVEN, T0 + 9),
+        ],
+        {},
+    )
     assert [v.order_id for v in read_model.recent_orders()] == ["x", "y"]
     assert [v.order_id for v in read_model.recent_orders(limit=1)] == ["x"]
 
@@ -149,10 +168,19 @@ def test_history_after_gives_only_what_came_later(read_model: ReadModel) -> None
 
 
 def test_stalled_orders_are_those_not_moving_and_not_done(read_model: ReadModel) -> None:
-    read_model.apply(progress("done") + progress("slow")[:2] + [placed("fresh", at=T0 + 100)]
-                     + progress("marked")[:1] + [stuck("marked", T0 + 50)], {})
+    read_model.apply(
+        progress("done")
+        + progress("slow")[:2]
+        + [placed("fresh", at=T0 + 100)]
+        + progress("marked")[:1]
+        + [stuck("marked", T0 + 50)],
+        {},
+    )
     assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 100)] == ["slow"]
-    assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 101)] == ["slow", "fresh"]
+    assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 101)] == [
+        "slow",
+        "fresh",
+    ]
 
 
 def test_stuck_shows_until_the_order_moves_on(read_model: ReadModel) -> None:
@@ -165,7 +193,9 @@ def test_stuck_shows_until_the_order_moves_on(read_model: ReadModel) -> None:
     assert statuses(read_model, "a") == [100, 200, 300, 400, 510]
 
 
-def test_a_late_step_from_before_the_stuck_mark_does_not_move_it_back(read_model: ReadModel) -> None:
+def test_a_late_step_from_before_the_stuck_mark_does_not_move_it_back(
+    read_model: ReadModel,
+) -> None:
     a = progress("a")
     read_model.apply([a[0], a[2], stuck("a", T0 + 50)], {})  # 200 is late, 300 is here
     read_model.apply([a[1]], {})
@@ -177,17 +207,27 @@ def test_a_late_step_from_before_the_stuck_mark_does_not_move_it_back(read_model
 def test_an_order_stuck_twice_shows_stuck_with_its_first_mark_once(read_model: ReadModel) -> None:
     a = progress("a")
     read_model.apply(a[:2] + [stuck("a", T0 + 50)], {})
-    read_model.apply([StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 70), stuck("a", T0 + 90)], {})
+    read_model.apply(
+        [StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 70), stuck("a", T0 + 90)], {}
+    )
     view = view_of(read_model, "a")
     assert view.status is Status.STUCK and view.updated_at == T0 + 90
     assert [(e.status, e.timestamp) for e in view.history] == [
-        (100, T0), (200, T0 + 1), (510, T0 + 50), (300, T0 + 70)], "history has each status once"
-    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == [], "a stuck order is not stalled again"
+        (100, T0),
+        (200, T0 + 1),
+        (510, T0 + 50),
+        (300, T0 + 70),
+    ], "history has each status once"
+    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == [], (
+        "a stuck order is not stalled again"
+    )
 
 
 def test_a_stale_stuck_mark_replayed_changes_nothing(read_model: ReadModel) -> None:
     a = progress("a")
-    read_model.apply(a[:2] + [stuck("a", T0 + 50), StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 70)], {})
+    read_model.apply(
+        a[:2] + [stuck("a", T0 + 50), StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 70)], {}
+    )
     before = view_of(read_model, "a")
     read_model.apply([stuck("a", T0 + 50)], {})
     assert view_of(read_model, "a") == before and before.status is Status.OUT_FOR_DELIVERY
@@ -200,8 +240,14 @@ def test_a_delivered_order_is_never_marked_stuck(read_model: ReadModel) -> None:
 
 
 def test_an_invalid_order_stays_invalid(read_model: ReadModel) -> None:
-    read_model.apply([placed("a"), StatusChanged("a", Status.INVALID_ORDER, T0 + 1),
-                      StatusChanged("a", Status.IN_OVEN, T0 + 2)], {})
+    read_model.apply(
+        [
+            placed("a"),
+            StatusChanged("a", Status.INVALID_ORDER, T0 + 1),
+            StatusChanged("a", Status.IN_OVEN, T0 + 2),
+        ],
+        {},
+    )
     assert view_of(read_model, "a").status is Status.INVALID_ORDER
     assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == []
 
@@ -246,8 +292,13 @@ def test_status_after_keeps_final_statuses() -> None:
 
 
 def test_status_after_leaves_stuck_only_for_real_progress() -> None:
-    assert status_after(Status.STUCK, Status.IN_OVEN, reached=Status.OUT_FOR_DELIVERY) is Status.STUCK
-    assert status_after(Status.STUCK, Status.DELIVERED, reached=Status.OUT_FOR_DELIVERY) is Status.DELIVERED
+    assert (
+        status_after(Status.STUCK, Status.IN_OVEN, reached=Status.OUT_FOR_DELIVERY) is Status.STUCK
+    )
+    assert (
+        status_after(Status.STUCK, Status.DELIVERED, reached=Status.OUT_FOR_DELIVERY)
+        is Status.DELIVERED
+    )
     assert status_after(Status.STUCK, Status.IN_OVEN) is Status.IN_OVEN, "furthest step unknown"
 
 
@@ -255,3 +306,7 @@ def _renamed(event: OrderPlaced | StatusChanged, order_id: str) -> OrderPlaced |
     if isinstance(event, OrderPlaced):
         return OrderPlaced(order_id, event.order, event.timestamp)
     return StatusChanged(order_id, event.status, event.timestamp)
+
+
+def step_of(event: OrderPlaced | StatusChanged) -> int:
+    return event.status if isinstance(event, StatusChanged) else 100

@@ -8,7 +8,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pizzashop.config import Settings
 from pizzashop.runtime.problems import ProblemLog
-from pizzashop.runtime.producing import OutgoingRecord, Transactions
+from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 
 
 class RecordingProducer:
@@ -27,11 +27,15 @@ class RecordingProducer:
     def begin_transaction(self) -> None:
         self.calls.append("begin")
 
-    def send_offsets_to_transaction(self, positions: list[TopicPartition], metadata: Any, timeout: float) -> None:
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], metadata: Any, timeout: float
+    ) -> None:
         self.calls.append("offsets")
         if self.turned_away:
             self.turned_away -= 1
-            raise KafkaException(KafkaError(KafkaError.REQUEST_TIMED_OUT, "timed out", retriable=True))
+            raise KafkaException(
+                KafkaError(KafkaError.REQUEST_TIMED_OUT, "timed out", retriable=True)
+            )
 
     def produce(self, topic: str, **_: Any) -> None:
         self.calls.append(f"produce {topic}")
@@ -46,9 +50,15 @@ class GroupMember:
 
 
 def transactions(producer: RecordingProducer) -> Transactions:
-    return Transactions(Settings(processing_guarantee="exactly_once", log_level="WARNING"), "assemble",
-                        GroupMember(), [], ProblemLog(), retry=lambda what, action: action(),  # type: ignore[arg-type]  # a stand-in consumer
-                        make_producer=lambda config: producer)  # type: ignore[arg-type,return-value]  # and producer
+    setup = ProducerSetup(
+        Settings(processing_guarantee="exactly_once", log_level="WARNING"),
+        "assemble",
+        [],
+        ProblemLog(),
+        retry=lambda what, action: action(),
+        make_producer=lambda config: producer,
+    )
+    return Transactions(setup, GroupMember())
 
 
 def records(*topics: str) -> list[OutgoingRecord]:
@@ -62,7 +72,13 @@ def test_a_transactions_records_are_produced_after_its_offsets_are_in() -> None:
     commits.send(records("pizza-assembled", "pizza-status"), on_delivered=None)
     commits.commit({("pizza-ordered", 0): 8})
 
-    assert producer.calls == ["begin", "offsets", "produce pizza-assembled", "produce pizza-status", "commit"]
+    assert producer.calls == [
+        "begin",
+        "offsets",
+        "produce pizza-assembled",
+        "produce pizza-status",
+        "commit",
+    ]
 
 
 def test_records_held_by_a_commit_that_failed_go_out_with_the_next_try() -> None:
@@ -76,5 +92,11 @@ def test_records_held_by_a_commit_that_failed_go_out_with_the_next_try() -> None
     commits.send(records("pizza-status"), on_delivered=None)
     commits.commit({("pizza-ordered", 0): 9})
 
-    assert producer.calls == ["begin", "offsets", "offsets", "produce pizza-assembled", "produce pizza-status",
-                              "commit"]
+    assert producer.calls == [
+        "begin",
+        "offsets",
+        "offsets",
+        "produce pizza-assembled",
+        "produce pizza-status",
+        "commit",
+    ]

@@ -143,7 +143,7 @@ def test_a_part_waiting_for_its_restart_does_not_hold_up_another(shop: FakeShop)
 
 
 def test_each_exit_is_logged_loudly_with_its_code_and_signal(
-    shop: FakeShop, caplog: pytest.LogCaptureFixture,
+    shop: FakeShop, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="pizzashop.shop"):
         shop.crash("assemble", code=-9)
@@ -156,7 +156,7 @@ def test_each_exit_is_logged_loudly_with_its_code_and_signal(
 
 
 def test_giving_up_names_the_part_that_kept_failing(
-    shop: FakeShop, caplog: pytest.LogCaptureFixture,
+    shop: FakeShop, caplog: pytest.LogCaptureFixture
 ) -> None:
     for _ in range(4):
         shop.crash("web")

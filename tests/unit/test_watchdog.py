@@ -22,10 +22,13 @@ def marked(read_model: ReadModel, now: int) -> list[str]:
 
 
 def test_the_watchdog_marks_only_orders_that_stopped_moving(read_model: ReadModel) -> None:
-    read_model.apply(progress("done") + progress("stalled")[:2] + [placed("fresh", at=T0 + 100_000)], {})
+    read_model.apply(
+        progress("done") + progress("stalled")[:2] + [placed("fresh", at=T0 + 100_000)], {}
+    )
     marks = orders_to_mark_stuck(read_model, now=T0 + 2 * MINUTE, stuck_after_ms=MINUTE)
-    assert [m.event for m in marks] == [StatusChanged("stalled", Status.STUCK, T0 + 2 * MINUTE)], \
+    assert [m.event for m in marks] == [StatusChanged("stalled", Status.STUCK, T0 + 2 * MINUTE)], (
         "the mark says when it was made"
+    )
 
 
 def test_a_stuck_mark_goes_to_the_partition_the_order_was_placed_on(read_model: ReadModel) -> None:
@@ -43,10 +46,12 @@ def test_an_order_marked_stuck_is_not_marked_again(read_model: ReadModel) -> Non
     read_model.apply(progress("a")[:2], {})
     assert marked(read_model, T0 + 2 * MINUTE) == ["a"]
     assert marked(read_model, T0 + 10 * MINUTE) == []
-    assert read_model.get_order("a").status is Status.STUCK  # type: ignore[union-attr]
+    assert read_model.get_order("a").status is Status.STUCK  # type: ignore[union-attr]  # the order was applied just above
 
 
-def test_an_order_that_moves_on_and_stalls_again_is_marked_again_once(read_model: ReadModel) -> None:
+def test_an_order_that_moves_on_and_stalls_again_is_marked_again_once(
+    read_model: ReadModel,
+) -> None:
     read_model.apply(progress("a")[:2], {})
     assert marked(read_model, T0 + 2 * MINUTE) == ["a"]
     read_model.apply([StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 3 * MINUTE)], {})
@@ -55,15 +60,21 @@ def test_an_order_that_moves_on_and_stalls_again_is_marked_again_once(read_model
     assert marked(read_model, T0 + 6 * MINUTE) == []
     view = read_model.get_order("a")
     assert view is not None and view.status is Status.STUCK
-    assert [e.status for e in view.history] == [100, 200, 510, 300], "each status once, in time order"
+    assert [e.status for e in view.history] == [100, 200, 510, 300], (
+        "each status once, in time order"
+    )
 
 
 def test_delivered_and_invalid_orders_are_never_stuck(read_model: ReadModel) -> None:
-    read_model.apply(progress("done") + [placed("bad"), StatusChanged("bad", Status.INVALID_ORDER, T0)], {})
+    read_model.apply(
+        progress("done") + [placed("bad"), StatusChanged("bad", Status.INVALID_ORDER, T0)], {}
+    )
     assert orders_to_mark_stuck(read_model, now=T0 + 60 * MINUTE, stuck_after_ms=MINUTE) == []
 
 
-def test_materialise_stores_the_batch_with_its_offsets_and_skips_kitchen_events(read_model: ReadModel) -> None:
+def test_materialise_stores_the_batch_with_its_offsets_and_skips_kitchen_events(
+    read_model: ReadModel,
+) -> None:
     materialise(read_model, [*progress("a"), PizzaBaked("a")], {("pizza-status", 2): 7})
     view = read_model.get_order("a")
     assert view is not None and view.status is Status.DELIVERED
@@ -74,21 +85,32 @@ def status_of_unknown(order_id: str, at: int = T0) -> StatusChanged:
     return StatusChanged(order_id, Status.IN_OVEN, at)
 
 
-def test_status_events_of_an_order_never_placed_are_parked_with_their_source(read_model: ReadModel) -> None:
-    materialise(read_model, [status_of_unknown("ghost"), *progress("real")],
-                {}, [("pizza-status", 3, 41), *[("pizza-ordered", 3, 7 + i) for i in range(4)]])
-    assert unknown_orders_to_park(read_model, now=now_ms() - MINUTE, wait_ms=MINUTE) == [], "too early"
+def test_status_events_of_an_order_never_placed_are_parked_with_their_source(
+    read_model: ReadModel,
+) -> None:
+    materialise(
+        read_model,
+        [status_of_unknown("ghost"), *progress("real")],
+        {},
+        [("pizza-status", 3, 41), *[("pizza-ordered", 3, 7 + i) for i in range(4)]],
+    )
+    assert unknown_orders_to_park(read_model, now=now_ms() - MINUTE, wait_ms=MINUTE) == [], (
+        "too early"
+    )
 
     rejected = unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE)
 
     assert [(r.source_topic, r.source_partition, r.source_offset, r.key) for r in rejected] == [
-        ("pizza-status", 3, 41, b"ghost")]
+        ("pizza-status", 3, 41, b"ghost")
+    ]
     assert rejected[0].error.startswith("unknown order")
     assert json.loads(rejected[0].value or b"") == {"status": 200, "timestamp": T0}
     read_model.forget_unplaced(["ghost"])
-    assert read_model.get_order("ghost") is None, "an order never placed leaves no trace once parked"
+    assert read_model.get_order("ghost") is None, (
+        "an order never placed leaves no trace once parked"
+    )
     assert unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE) == []
-    assert read_model.get_order("real").status is Status.DELIVERED  # type: ignore[union-attr]
+    assert read_model.get_order("real").status is Status.DELIVERED  # type: ignore[union-attr]  # the order was applied just above
 
 
 def test_an_order_placed_after_its_status_events_is_not_unknown(read_model: ReadModel) -> None:
@@ -97,7 +119,7 @@ def test_an_order_placed_after_its_status_events_is_not_unknown(read_model: Read
 
     assert unknown_orders_to_park(read_model, now=now_ms() + 2 * MINUTE, wait_ms=MINUTE) == []
     read_model.forget_unplaced(["late"])
-    assert [e.status for e in read_model.get_order("late").history] == [100, 200]  # type: ignore[union-attr]
+    assert [e.status for e in read_model.get_order("late").history] == [100, 200]  # type: ignore[union-attr]  # the order was applied just above
 
 
 def test_a_replayed_unknown_event_is_parked_once(read_model: ReadModel) -> None:

@@ -21,8 +21,13 @@ from pizzashop.web.app import create_app, web_server
 from tests.ports import free_port
 from tests.shop_harness import wait_for
 
-GOOD = {"name": "Italo", "sauce": "Tomato", "cheese": "Mozzarella", "main_topping": "Pepperoni",
-        "extra_toppings": ["Mushroom", "Onion"]}
+GOOD = {
+    "name": "Italo",
+    "sauce": "Tomato",
+    "cheese": "Mozzarella",
+    "main_topping": "Pepperoni",
+    "extra_toppings": ["Mushroom", "Onion"],
+}
 
 
 class AcknowledgingTaker:
@@ -59,7 +64,7 @@ def taker() -> AcknowledgingTaker:
 @pytest.fixture
 def client(tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker) -> TestClient:
     settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
-    return TestClient(create_app(settings, read_model, taker))  # type: ignore[arg-type]
+    return TestClient(create_app(settings, read_model, taker))  # type: ignore[arg-type]  # a stand-in for the OrderTaker
 
 
 def signed_in(client: TestClient, name: str = "Italo") -> TestClient:
@@ -76,7 +81,9 @@ def csrf_of(html: str) -> str:
 # --- the JSON API ------------------------------------------------------------------------------
 
 
-def test_placing_an_order_produces_it_and_answers_201(client: TestClient, taker: AcknowledgingTaker) -> None:
+def test_placing_an_order_produces_it_and_answers_201(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
     response = signed_in(client).post("/api/orders", json=GOOD)
     assert response.status_code == 201, response.text
     (placed,) = taker.placed
@@ -84,25 +91,42 @@ def test_placing_an_order_produces_it_and_answers_201(client: TestClient, taker:
     assert placed.order.extra_toppings == ["Mushroom", "Onion"]
 
 
-def test_the_customer_comes_from_the_session_not_the_body(client: TestClient, taker: AcknowledgingTaker) -> None:
+def test_the_customer_comes_from_the_session_not_the_body(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
     customer = signed_in(client).post("/api/session", json={"name": "Ada"}).json()["customer_id"]
     client.post("/api/orders", json={**GOOD, "customer_id": "someone-else"})
     assert taker.placed[0].order.customer_id == customer
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"sauce": None}, "sauce"),
-    ({"sauce": "Ketchup"}, "sauce"),
-    ({"cheese": "Brie"}, "cheese"),
-    ({"main_topping": "Tofu"}, "main_topping"),
-    ({"extra_toppings": ["Glitter"]}, "extra_toppings"),
-    ({"name": ""}, "name"),
-    ({"name": "x" * 41}, "name"),
-    ({"extra_toppings": ["Mushroom", "Onion", "Eggs", "Black olives", "Green pepper", "Fresh garlic", "Onion"]},
-     "extra_toppings"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"sauce": None}, "sauce"),
+        ({"sauce": "Ketchup"}, "sauce"),
+        ({"cheese": "Brie"}, "cheese"),
+        ({"main_topping": "Tofu"}, "main_topping"),
+        ({"extra_toppings": ["Glitter"]}, "extra_toppings"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 41}, "name"),
+        (
+            {
+                "extra_toppings": [
+                    "Mushroom",
+                    "Onion",
+                    "Eggs",
+                    "Black olives",
+                    "Green pepper",
+                    "Fresh garlic",
+                    "Onion",
+                ]
+            },
+            "extra_toppings",
+        ),
+    ],
+)
 def test_bad_orders_get_a_4xx_naming_the_field_and_nothing_is_produced(
-    client: TestClient, taker: AcknowledgingTaker, change: dict, field: str,
+    client: TestClient, taker: AcknowledgingTaker, change: dict[str, object], field: str
 ) -> None:
     body = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     response = signed_in(client).post("/api/orders", json=body)
@@ -111,23 +135,29 @@ def test_bad_orders_get_a_4xx_naming_the_field_and_nothing_is_produced(
     assert taker.placed == []
 
 
-def test_malformed_json_is_a_400_and_nothing_is_produced(client: TestClient, taker: AcknowledgingTaker) -> None:
-    response = signed_in(client).post("/api/orders", content=b'{"name": "Italo",',
-                                      headers={"Content-Type": "application/json"})
+def test_malformed_json_is_a_400_and_nothing_is_produced(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
+    response = signed_in(client).post(
+        "/api/orders", content=b'{"name": "Italo",', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["detail"][0]["field"] == "body"
     assert taker.placed == []
 
 
-def test_a_json_post_sent_as_a_form_is_refused(client: TestClient, taker: AcknowledgingTaker) -> None:
-    response = signed_in(client).post("/api/orders", content=b'{"name": "x"}',
-                                      headers={"Content-Type": "text/plain"})
+def test_a_json_post_sent_as_a_form_is_refused(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
+    response = signed_in(client).post(
+        "/api/orders", content=b'{"name": "x"}', headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code in (400, 415, 422)
     assert taker.placed == []
 
 
 def test_an_order_is_refused_with_503_when_the_broker_does_not_acknowledge(
-    client: TestClient, taker: AcknowledgingTaker,
+    client: TestClient, taker: AcknowledgingTaker
 ) -> None:
     taker.broker_down = True
     response = signed_in(client).post("/api/orders", json=GOOD)
@@ -136,7 +166,7 @@ def test_an_order_is_refused_with_503_when_the_broker_does_not_acknowledge(
 
 
 def test_the_same_idempotency_key_is_the_same_order_and_it_is_produced_once(
-    client: TestClient, taker: AcknowledgingTaker,
+    client: TestClient, taker: AcknowledgingTaker
 ) -> None:
     signed_in(client)
     first = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
@@ -156,21 +186,28 @@ def test_an_order_without_a_key_gets_one_to_retry_with(client: TestClient) -> No
     assert again.json()["order_id"] == response.json()["order_id"]
 
 
-def test_two_customers_with_the_same_key_get_two_orders(tmp_path: Path, read_model: ReadModel,
-                                                        taker: AcknowledgingTaker) -> None:
+def test_two_customers_with_the_same_key_get_two_orders(
+    tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker
+) -> None:
     settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
     ids = []
     for name in ("Ada", "Bob"):
-        customer = signed_in(TestClient(create_app(settings, read_model, taker)), name)  # type: ignore[arg-type]
-        ids.append(customer.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "same"}).json()["order_id"])
+        customer = signed_in(TestClient(create_app(settings, read_model, taker)), name)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
+        ids.append(
+            customer.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "same"}).json()[
+                "order_id"
+            ]
+        )
     assert ids[0] != ids[1]
 
 
 def test_a_key_used_for_another_order_is_a_422_naming_the_header(
-    client: TestClient, taker: AcknowledgingTaker,
+    client: TestClient, taker: AcknowledgingTaker
 ) -> None:
     signed_in(client).post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
-    response = client.post("/api/orders", json={**GOOD, "sauce": "Pesto"}, headers={"Idempotency-Key": "k-1"})
+    response = client.post(
+        "/api/orders", json={**GOOD, "sauce": "Pesto"}, headers={"Idempotency-Key": "k-1"}
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "Idempotency-Key"
     assert len(taker.placed) == 1
@@ -178,13 +215,15 @@ def test_a_key_used_for_another_order_is_a_422_naming_the_header(
 
 def test_a_key_that_cannot_be_one_is_a_422(client: TestClient, taker: AcknowledgingTaker) -> None:
     for bad in ("", "x" * 256, "tab\there"):
-        response = signed_in(client).post("/api/orders", json=GOOD, headers={"Idempotency-Key": bad})
+        response = signed_in(client).post(
+            "/api/orders", json=GOOD, headers={"Idempotency-Key": bad}
+        )
         assert response.status_code == 422, (bad, response.text)
     assert taker.placed == []
 
 
 def test_an_unanswered_order_is_a_504_that_says_a_retry_with_the_key_is_safe(
-    client: TestClient, taker: AcknowledgingTaker,
+    client: TestClient, taker: AcknowledgingTaker
 ) -> None:
     taker.unanswered = True
     response = signed_in(client).post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
@@ -195,7 +234,9 @@ def test_an_unanswered_order_is_a_504_that_says_a_retry_with_the_key_is_safe(
     taker.unanswered = False
     retried = client.post("/api/orders", json=GOOD, headers={"Idempotency-Key": "k-1"})
     assert retried.status_code == 201
-    assert {p.order_id for p in taker.placed} == {retried.json()["order_id"]}, "both attempts: one order id"
+    assert {p.order_id for p in taker.placed} == {retried.json()["order_id"]}, (
+        "both attempts: one order id"
+    )
 
 
 def test_without_signing_in_the_api_answers_401(client: TestClient) -> None:
@@ -220,7 +261,7 @@ def test_read_your_writes_before_the_read_model_has_the_order(client: TestClient
 
 
 def test_my_orders_come_from_the_read_model_newest_first(
-    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
     signed_in(client)
     first = client.post("/api/orders", json=GOOD).json()["order_id"]
@@ -231,39 +272,55 @@ def test_my_orders_come_from_the_read_model_newest_first(
     assert orders[1]["status"] == 400
 
 
-def placed_and_moved(client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
-                     *steps: tuple[Status, int]) -> str:
+def placed_and_moved(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker, *steps: tuple[Status, int]
+) -> str:
     """An order placed through the API, then moved by each (status, ms after now) in the read model."""
-    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    order_id = str(signed_in(client).post("/api/orders", json=GOOD).json()["order_id"])
     now = contract.now_ms()
-    read_model.apply([taker.placed[0], *(StatusChanged(order_id, s, now + ms) for s, ms in steps)], {})
+    read_model.apply(
+        [taker.placed[0], *(StatusChanged(order_id, s, now + ms) for s, ms in steps)], {}
+    )
     return order_id
 
 
 def test_the_event_stream_resumes_after_last_event_id(
-    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
-    order_id = placed_and_moved(client, read_model, taker, (Status.IN_OVEN, 0), (Status.OUT_FOR_DELIVERY, 1),
-                                (Status.DELIVERED, 2))
+    order_id = placed_and_moved(
+        client,
+        read_model,
+        taker,
+        (Status.IN_OVEN, 0),
+        (Status.OUT_FOR_DELIVERY, 1),
+        (Status.DELIVERED, 2),
+    )
     everything = client.get(f"/api/orders/{order_id}/events").text
     ids = [int(i) for i in re.findall(r"^id: (\d+)$", everything, re.MULTILINE)]
     assert len(ids) == 4 and '"status": 400' in everything
-    resumed = client.get(f"/api/orders/{order_id}/events", headers={"Last-Event-ID": str(ids[1])}).text
-    assert re.findall(r'"status": (\d+)', resumed) == ["300", "400"], "only what came after the last id"
+    resumed = client.get(
+        f"/api/orders/{order_id}/events", headers={"Last-Event-ID": str(ids[1])}
+    ).text
+    assert re.findall(r'"status": (\d+)', resumed) == ["300", "400"], (
+        "only what came after the last id"
+    )
     assert resumed.endswith("event: end\ndata: {}\n\n"), "a final order's stream says it has ended"
 
 
 def test_each_event_carries_the_status_the_order_shows(
-    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker,
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
-    order_id = placed_and_moved(client, read_model, taker, (Status.OUT_FOR_DELIVERY, 0),
-                                (Status.IN_OVEN, -1000))  # the oven's step arrives late
+    order_id = placed_and_moved(
+        client, read_model, taker, (Status.OUT_FOR_DELIVERY, 0), (Status.IN_OVEN, -1000)
+    )  # the oven's step arrives late
     looks = iter([False])
     client.app.state.closing = lambda: next(looks, True)  # type: ignore[attr-defined]  # one look, then stop
     stream = client.get(f"/api/orders/{order_id}/events").text
     events = [json.loads(data) for data in re.findall(r"^data: (\{.+\})$", stream, re.MULTILINE)]
     assert [e["status"] for e in events] == [100, 300, 200]
-    assert {e["order_status"] for e in events} == {300}, "a late step does not move the shown status back"
+    assert {e["order_status"] for e in events} == {300}, (
+        "a late step does not move the shown status back"
+    )
     assert not any(e["final"] for e in events) and "event: end" not in stream
 
 
@@ -275,17 +332,17 @@ def test_someone_elses_order_has_no_event_stream(client: TestClient) -> None:
 
 def test_live_streams_end_when_the_server_is_closing(client: TestClient) -> None:
     order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
-    client.app.state.closing = lambda: True  # type: ignore[attr-defined]
+    client.app.state.closing = lambda: True  # type: ignore[attr-defined]  # the ASGI app is FastAPI here
     response = client.get(f"/api/orders/{order_id}/events")
     assert response.status_code == 200 and "event:" not in response.text
 
 
 def test_an_open_order_page_does_not_hold_up_a_stopping_server(
-    tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker,
+    tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
     settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
     port = free_port()
-    server = web_server(create_app(settings, read_model, taker), "127.0.0.1", port)  # type: ignore[arg-type]
+    server = web_server(create_app(settings, read_model, taker), "127.0.0.1", port)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=10, what="the web server to start")
@@ -295,12 +352,21 @@ def test_an_open_order_page_does_not_hold_up_a_stopping_server(
         with browser.stream("GET", f"/api/orders/{order_id}/events") as stream:
             assert stream.status_code == 200
             server.should_exit = True
-            wait_for(lambda: not thread.is_alive(), timeout=5, what="the server to stop with a stream open")
+            wait_for(
+                lambda: not thread.is_alive(),
+                timeout=5,
+                what="the server to stop with a stream open",
+            )
 
 
 def test_the_openapi_description_lists_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/api/session", "/api/orders", "/api/orders/{order_id}", "/api/orders/{order_id}/events"} <= set(paths)
+    assert {
+        "/api/session",
+        "/api/orders",
+        "/api/orders/{order_id}",
+        "/api/orders/{order_id}/events",
+    } <= set(paths)
 
 
 # --- the pages ---------------------------------------------------------------------------------
@@ -310,10 +376,12 @@ def sign_in_page(client: TestClient, name: str = "Italo") -> str:
     token = csrf_of(client.get("/signin").text)
     response = client.post("/signin", data={"name": name, "csrf": token})
     assert response.status_code == 200, response.text  # followed to the menu
-    return response.text
+    return str(response.text)
 
 
-def test_signing_in_and_ordering_through_the_pages(client: TestClient, taker: AcknowledgingTaker) -> None:
+def test_signing_in_and_ordering_through_the_pages(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
     menu_html = sign_in_page(client)
     response = client.post("/orders", data={**GOOD, "csrf": csrf_of(menu_html)})
     assert response.status_code == 200 and "your order is placed" in response.text
@@ -327,7 +395,9 @@ def test_a_form_without_the_token_is_refused(client: TestClient, taker: Acknowle
     assert client.post("/signin", data={"name": "Mallory"}).status_code == 403
 
 
-def test_a_bad_form_shows_the_menu_again_with_the_field_named(client: TestClient, taker: AcknowledgingTaker) -> None:
+def test_a_bad_form_shows_the_menu_again_with_the_field_named(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
     menu_html = sign_in_page(client)
     response = client.post("/orders", data={**GOOD, "sauce": "Ketchup", "csrf": csrf_of(menu_html)})
     assert response.status_code == 422 and "Ketchup" in response.text and taker.placed == []
@@ -349,7 +419,7 @@ def test_an_unknown_order_has_a_clear_404_page(client: TestClient) -> None:
 
 
 def test_the_broker_down_shows_a_503_page_and_keeps_the_choices(
-    client: TestClient, taker: AcknowledgingTaker,
+    client: TestClient, taker: AcknowledgingTaker
 ) -> None:
     menu_html = sign_in_page(client)
     taker.broker_down = True
@@ -363,7 +433,9 @@ def key_of(html: str) -> str:
     return match.group(1)
 
 
-def test_an_order_form_sent_twice_is_one_order(client: TestClient, taker: AcknowledgingTaker) -> None:
+def test_an_order_form_sent_twice_is_one_order(
+    client: TestClient, taker: AcknowledgingTaker
+) -> None:
     menu_html = sign_in_page(client)
     form = {**GOOD, "csrf": csrf_of(menu_html), "idempotency_key": key_of(menu_html)}
     first = client.post("/orders", data=form, follow_redirects=False)
@@ -374,7 +446,7 @@ def test_an_order_form_sent_twice_is_one_order(client: TestClient, taker: Acknow
 
 
 def test_an_unanswered_order_form_comes_back_with_its_key_to_press_again(
-    client: TestClient, taker: AcknowledgingTaker,
+    client: TestClient, taker: AcknowledgingTaker
 ) -> None:
     menu_html = sign_in_page(client)
     taker.unanswered = True

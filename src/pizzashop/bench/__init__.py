@@ -42,6 +42,7 @@ log = logging.getLogger("pizzashop.bench")
 READY_TIMEOUT = 90.0
 LAG_SETTLE_SECONDS = 5.0
 
+
 class BenchError(RuntimeError):
     """The bench cannot run as asked; the message says why."""
 
@@ -72,7 +73,9 @@ class BenchPlan:
         if not self.warm_up:
             return 0
         if self.rate is None:
-            raise BenchError("--warm-up goes with --rate (a burst has no steady state to warm up to)")
+            raise BenchError(
+                "--warm-up goes with --rate (a burst has no steady state to warm up to)"
+            )
         return round(self.rate * self.warm_up)
 
 
@@ -113,8 +116,10 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     run_id = secrets.token_hex(3)
     state_dir = Path(tempfile.mkdtemp(prefix=f"pizzashop-bench-{run_id}-"))
     settings = settings.replace(
-        state_dir=state_dir, log_level="WARNING",
-        database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}")
+        state_dir=state_dir,
+        log_level="WARNING",
+        database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}",
+    )
     orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     schedule = placement_schedule(len(orders), plan.rate)
     try:
@@ -125,8 +130,11 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             settings = settings.replace(partitions=_partitions(settings, plan))
             # The broker and the bench share the machine with what is measured: meter them too.
             shared = {**broker_pids, "bench (places, watches)": os.getpid()}
-            reference = (_run_reference(settings, plan, run_id, orders, schedule, shared)
-                         if plan.reference else None)
+            reference = (
+                _run_reference(settings, plan, run_id, orders, schedule, shared)
+                if plan.reference
+                else None
+            )
             shop = _run_shop(settings, plan, orders, schedule, shared)
     except BaseException:
         log.error("The bench's logs are kept in %s", state_dir)
@@ -140,8 +148,10 @@ def _partitions(settings: Settings, plan: BenchPlan) -> int:
     """The partitions each topic really has: on a configured cluster they may exist already."""
     partitions = groups.partition_counts(settings, [str(Topic.ORDERED)])[str(Topic.ORDERED)]
     if plan.partitions is not None and partitions != plan.partitions:
-        raise BenchError(f"--partitions {plan.partitions}: the topics exist already on "
-                         f"{settings.bootstrap_servers}, with {partitions} partitions each")
+        raise BenchError(
+            f"--partitions {plan.partitions}: the topics exist already on "
+            f"{settings.bootstrap_servers}, with {partitions} partitions each"
+        )
     return partitions
 
 
@@ -160,7 +170,9 @@ def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
     settings = settings.replace(kafka_port=_free_port(), kafka_controller_port=_free_port())
     broker = start_local_kafka(settings)
     try:
-        pids = {f"kafka broker {n.node_id}": pid for n in broker.nodes if (pid := n.pid()) is not None}
+        pids = {
+            f"kafka broker {n.node_id}": pid for n in broker.nodes if (pid := n.pid()) is not None
+        }
         yield settings.replace(bootstrap_servers=broker.bootstrap_servers), pids
     finally:
         broker.stop()
@@ -175,19 +187,28 @@ def _free_port() -> int:
 # --- the shop ------------------------------------------------------------------------------
 
 
-def _run_shop(settings: Settings, plan: BenchPlan, orders: list[tuple[str, Order]],
-              schedule: list[float], shared: dict[str, int]) -> RunReport:
+def _run_shop(
+    settings: Settings,
+    plan: BenchPlan,
+    orders: list[tuple[str, Order]],
+    schedule: list[float],
+    shared: dict[str, int],
+) -> RunReport:
     group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
     _refuse_if_busy(settings, list(group_topics))
     _start_read_model_at_the_end(settings)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
-    children = [start_part(name, settings, output=(logs / f"{name}.log").open("wb"))
-                for name in SERVICES]
+    children = [
+        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in SERVICES
+    ]
     try:
-        return _measure("shop", settings, children, shared, group_topics, orders, schedule, plan,
-                        lambda: OrderPlacer(settings, str(Topic.ORDERED)),
-                        lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"))
+        shop = Contestant(
+            "shop", children, group_topics,
+            open_placer=lambda: OrderPlacer(settings, str(Topic.ORDERED)),
+            open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
+        )  # fmt: skip
+        return _measure(shop, settings, shared, orders, schedule, plan)
     finally:
         stop_parts(children)
 
@@ -196,8 +217,10 @@ def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
     """Another shop on the same cluster would share the groups and take half the orders."""
     busy = {g: n for g, n in groups.active_members(settings, group_ids).items() if n}
     if busy:
-        raise BenchError(f"a shop is already running on {settings.bootstrap_servers} (members: {busy}); "
-                         "stop it, or run the bench on its own local broker")
+        raise BenchError(
+            f"a shop is already running on {settings.bootstrap_servers} (members: {busy}); "
+            "stop it, or run the bench on its own local broker"
+        )
 
 
 def _start_read_model_at_the_end(settings: Settings) -> None:
@@ -215,19 +238,29 @@ def _start_read_model_at_the_end(settings: Settings) -> None:
 # --- the reference chain -------------------------------------------------------------------
 
 
-def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
-                   orders: list[tuple[str, Order]], schedule: list[float],
-                   shared: dict[str, int]) -> RunReport:
+def _run_reference(
+    settings: Settings,
+    plan: BenchPlan,
+    run_id: str,
+    orders: list[tuple[str, Order]],
+    schedule: list[float],
+    shared: dict[str, int],
+) -> RunReport:
     chain = ReferenceChain(run_id)
     groups.create_bench_topics(settings, chain.topics, settings.partitions)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
-    children = [_start_hop(settings, name, source, target, logs) for name, source, target in chain.hops()]
+    children = [
+        _start_hop(settings, name, source, target, logs) for name, source, target in chain.hops()
+    ]
     group_topics = {chain.group_of(name): [source] for name, source, _ in chain.hops()}
     try:
-        return _measure("reference", settings, children, shared, group_topics, orders, schedule, plan,
-                        lambda: OrderPlacer(settings, chain.topic("ordered")),
-                        lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")))
+        reference = Contestant(
+            "reference", children, group_topics,
+            open_placer=lambda: OrderPlacer(settings, chain.topic("ordered")),
+            open_watch=lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")),
+        )  # fmt: skip
+        return _measure(reference, settings, shared, orders, schedule, plan)
     finally:
         stop_parts(children)
         groups.delete_groups(settings, list(group_topics))
@@ -236,30 +269,50 @@ def _run_reference(settings: Settings, plan: BenchPlan, run_id: str,
 
 def _start_hop(settings: Settings, name: str, source: str, target: str, logs: Path) -> Child:
     command = [sys.executable, "-m", "pizzashop.bench.hop", name, source, target]
-    process = subprocess.Popen(command, env={**os.environ, **as_environment(settings)},
-                               stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **as_environment(settings)},
+        stdout=(logs / f"{name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     return Child(name, process)
 
 
 # --- measuring -----------------------------------------------------------------------------
 
 
-def _measure(name: str, settings: Settings, children: list[Child], shared: dict[str, int],
-             group_topics: dict[str, list[str]],
-             orders: list[tuple[str, Order]], schedule: list[float], plan: BenchPlan,
-             open_placer: Callable[[], OrderPlacer], open_watch: Callable[[], Watch]) -> RunReport:
-    partitions = groups.partition_counts(settings, {t for ts in group_topics.values() for t in ts})
-    _wait_until_ready(settings, children, {g: sum(partitions[t] for t in ts) for g, ts in group_topics.items()})
-    placer = open_placer()
-    meter = ProcessMeter({**{c.name: c.process.pid for c in children}, **shared}).start()
-    watch = open_watch()
+@dataclass(frozen=True)
+class Contestant:
+    """What takes the rush: the shop or the reference chain, its processes and its groups,
+    where its orders go in and where the bench sees them come out."""
+
+    name: str
+    children: list[Child]
+    group_topics: dict[str, list[str]]  # consumer group -> the topics it reads
+    open_placer: Callable[[], OrderPlacer]
+    open_watch: Callable[[], Watch]
+
+
+def _measure(
+    run: Contestant, settings: Settings, shared: dict[str, int], orders: list[tuple[str, Order]],
+    schedule: list[float], plan: BenchPlan,
+) -> RunReport:  # fmt: skip
+    topics = {t for ts in run.group_topics.values() for t in ts}
+    partitions = groups.partition_counts(settings, topics)
+    expected = {g: sum(partitions[t] for t in ts) for g, ts in run.group_topics.items()}
+    _wait_until_ready(settings, run.children, expected)
+    placer = run.open_placer()
+    meter = ProcessMeter({**{c.name: c.process.pid for c in run.children}, **shared}).start()
+    watch = run.open_watch()
     try:
-        timeline = run_rush(orders, schedule, placer, watch, plan.timeout, name, plan.warm_up_count)
+        timeline = run_rush(
+            orders, schedule, placer, watch, plan.timeout, run.name, plan.warm_up_count
+        )
     finally:
         usage = meter.stop()
         watch.close()
-    _fail_if_any_died(children, settings.state_dir / "logs")
-    return run_report(name, timeline, _settled_lag(settings, group_topics), usage)
+    _fail_if_any_died(run.children, settings.state_dir / "logs")
+    return run_report(run.name, timeline, _settled_lag(settings, run.group_topics), usage)
 
 
 def _wait_until_ready(settings: Settings, children: list[Child], expected: dict[str, int]) -> None:
@@ -272,7 +325,9 @@ def _wait_until_ready(settings: Settings, children: list[Child], expected: dict[
 
 
 def _fail_if_any_died(children: list[Child], logs: Path) -> None:
-    dead = [f"{c.name} (exit {c.process.returncode})" for c in children if c.process.poll() is not None]
+    dead = [
+        f"{c.name} (exit {c.process.returncode})" for c in children if c.process.poll() is not None
+    ]
     if dead:
         raise BenchError(f"{', '.join(dead)} stopped during the bench; see the logs in {logs}")
 
@@ -289,10 +344,17 @@ def _settled_lag(settings: Settings, group_topics: dict[str, list[str]]) -> dict
 
 def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
     return {
-        "orders": plan.count, "rate": plan.rate, "duration": plan.duration, "warm_up": plan.warm_up,
-        "time_scale": settings.time_scale, "capacity": settings.capacity, "partitions": settings.partitions,
+        "orders": plan.count,
+        "rate": plan.rate,
+        "duration": plan.duration,
+        "warm_up": plan.warm_up,
+        "time_scale": settings.time_scale,
+        "capacity": settings.capacity,
+        "partitions": settings.partitions,
         "processing_guarantee": settings.processing_guarantee,
-        "bootstrap_servers": settings.bootstrap_servers, "kafka_version": settings.kafka_version,
-        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "bootstrap_servers": settings.bootstrap_servers,
+        "kafka_version": settings.kafka_version,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
         "end_to_end": "placed (the order's timestamp) to seen delivered in the read model by the bench",
     }

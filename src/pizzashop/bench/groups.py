@@ -24,8 +24,10 @@ def _admin(settings: Settings) -> AdminClient:
 
 def assigned_partitions(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
     """How many partitions the members of each group hold right now (0 for a group not formed)."""
-    return {group: sum(len(m.assignment.topic_partitions) for m in members)
-            for group, members in _members(settings, groups).items()}
+    return {
+        group: sum(len(m.assignment.topic_partitions) for m in members)
+        for group, members in _members(settings, groups).items()
+    }
 
 
 def active_members(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
@@ -60,13 +62,17 @@ def wait_until_assigned(settings: Settings, expected: Mapping[str, int], timeout
 
 def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
     """The next offset to be written in every partition of `topics`."""
-    consumer = Consumer({**kafka_client_config(settings), "group.id": f"bench-{uuid.uuid4().hex[:8]}"})
+    consumer = Consumer(
+        {**kafka_client_config(settings), "group.id": f"bench-{uuid.uuid4().hex[:8]}"}
+    )
     try:
         ends: dict[tuple[str, int], int] = {}
         for topic in topics:
             partitions = consumer.list_topics(topic, timeout=ADMIN_TIMEOUT).topics[topic].partitions
             for p in partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=ADMIN_TIMEOUT)
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=ADMIN_TIMEOUT
+                )
                 ends[(topic, p)] = high
         return ends
     finally:
@@ -105,7 +111,8 @@ def create_bench_topics(settings: Settings, names: list[str], partitions: int) -
     admin = _admin(settings)  # kept alive until its futures are done
     futures = admin.create_topics(
         [NewTopic(name, partitions, settings.replication_factor) for name in names],
-        request_timeout=ADMIN_TIMEOUT)
+        request_timeout=ADMIN_TIMEOUT,
+    )
     for future in futures.values():
         future.result()
     deadline = time.monotonic() + ADMIN_TIMEOUT

@@ -15,12 +15,19 @@ def bench_orders(run_id: str, count: int, seed: int = 6) -> list[tuple[str, Orde
     """Orders across the whole menu, so assembling and baking times vary as in a real rush."""
     rng = random.Random(seed)
     return [
-        (f"bench-{run_id}-{i:06d}", Order(
-            customer_id=f"bench-customer-{rng.randrange(1000)}", name="Bench",
-            sauce=rng.choice(menu.SAUCES), cheese=rng.choice(menu.CHEESES),
-            main_topping=rng.choice(menu.MAIN_TOPPINGS),
-            extra_toppings=rng.sample(menu.EXTRA_TOPPINGS, rng.randrange(menu.MAX_EXTRA_TOPPINGS + 1)),
-        ))
+        (
+            f"bench-{run_id}-{i:06d}",
+            Order(
+                customer_id=f"bench-customer-{rng.randrange(1000)}",
+                name="Bench",
+                sauce=rng.choice(menu.SAUCES),
+                cheese=rng.choice(menu.CHEESES),
+                main_topping=rng.choice(menu.MAIN_TOPPINGS),
+                extra_toppings=rng.sample(
+                    menu.EXTRA_TOPPINGS, rng.randrange(menu.MAX_EXTRA_TOPPINGS + 1)
+                ),
+            ),
+        )
         for i in range(count)
     ]
 
@@ -38,13 +45,15 @@ class OrderPlacer:
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
         self.refused: list[str] = []
-        self._producer = Producer({
-            **kafka_client_config(settings),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 2,  # as the services' producers: a rush is sent in batches
-            "partitioner": contract.PARTITIONER,  # as the web app places orders
-        })
+        self._producer = Producer(
+            {
+                **kafka_client_config(settings),
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,  # as the services' producers: a rush is sent in batches
+                "partitioner": contract.PARTITIONER,  # as the web app places orders
+            }
+        )
         # Connect and get the idempotent producer id now, not on the first order of the rush.
         self._producer.list_topics(topic, timeout=10)
 
@@ -54,8 +63,9 @@ class OrderPlacer:
         record = contract.encode(event)
         while True:
             try:
-                self._producer.produce(self.topic, key=record.key, value=record.value,
-                                       on_delivery=self._acknowledged)
+                self._producer.produce(
+                    self.topic, key=record.key, value=record.value, on_delivery=self._acknowledged
+                )
                 return event.timestamp
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let acknowledgements drain

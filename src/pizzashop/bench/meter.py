@@ -25,7 +25,9 @@ class ProcessMeter:
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.usage = {name: Usage() for name in pids}
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._sample_until_stopped, name="bench-meter", daemon=True)
+        self._thread = threading.Thread(
+            target=self._sample_until_stopped, name="bench-meter", daemon=True
+        )
         self._start = time.monotonic()
         self._baseline: dict[str, float] = {}
 

@@ -42,8 +42,10 @@ class ReferenceChain:
 
     def hops(self) -> list[tuple[str, str, str]]:
         """(name, source topic, target topic) of each hop."""
-        return [(self.hop_name(hop), self.topic(STAGES[i]), self.topic(STAGES[i + 1]))
-                for i, hop in enumerate(HOPS)]
+        return [
+            (self.hop_name(hop), self.topic(STAGES[i]), self.topic(STAGES[i + 1]))
+            for i, hop in enumerate(HOPS)
+        ]
 
     def group_of(self, hop_name: str) -> str:
         return contract.group_id(hop_name)
@@ -85,7 +87,9 @@ class PassThrough(ServiceLoop):
         else:
             batch = _Batch(_next_positions(messages), len(messages))
             self._batches.append(batch)
-            self.commits.send(records, on_delivered=batch.acknowledge)  # a failed send is sent again
+            self.commits.send(
+                records, on_delivered=batch.acknowledge
+            )  # a failed send is sent again
 
     def commit_work(self, synchronous: bool = False) -> None:
         while self._batches and self._batches[0].unacknowledged == 0:
@@ -107,4 +111,3 @@ def _is_error(message: Message) -> bool:
 
 def _next_positions(messages: list[Message]) -> dict[tuple[str, int], int]:
     return {(m.topic(), m.partition()): m.offset() + 1 for m in messages}
-

@@ -14,7 +14,9 @@ from pizzashop.bench.rush import OrderTrack, Timeline
 from pizzashop.contract import Status
 
 MB = 1024 * 1024
-PLACED = 100  # in a track's `reached`, the order's own placed time stands for status 100
+PLACED = int(
+    Status.RECEIVED
+)  # in a track's `reached`, the order's own placed time stands for status 100
 STAGES = {  # name -> (from, to); "seen" is when the bench saw the order delivered
     "placed->200": (PLACED, int(Status.IN_OVEN)),
     "200->300": (int(Status.IN_OVEN), int(Status.OUT_FOR_DELIVERY)),
@@ -40,8 +42,14 @@ class Spread:
         if not values:
             return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan)
         ordered = sorted(values)
-        return cls(len(ordered), _percentile(ordered, 50), _percentile(ordered, 95),
-                   _percentile(ordered, 99), ordered[-1], round(sum(ordered) / len(ordered), 1))
+        return cls(
+            len(ordered),
+            _percentile(ordered, 50),
+            _percentile(ordered, 95),
+            _percentile(ordered, 99),
+            ordered[-1],
+            round(sum(ordered) / len(ordered), 1),
+        )
 
 
 @dataclass
@@ -64,11 +72,16 @@ class RunReport:
 
     @property
     def all_delivered(self) -> bool:
-        return (self.orders_delivered == self.orders_placed and self.orders_refused == 0
-                and self.warm_up_undelivered == 0)
+        return (
+            self.orders_delivered == self.orders_placed
+            and self.orders_refused == 0
+            and self.warm_up_undelivered == 0
+        )
 
 
-def run_report(name: str, timeline: Timeline, lag: dict[str, int], usage: dict[str, Usage]) -> RunReport:
+def run_report(
+    name: str, timeline: Timeline, lag: dict[str, int], usage: dict[str, Usage]
+) -> RunReport:
     delivered = timeline.delivered
     last_seen = max((t.seen_delivered_at or 0 for t in delivered), default=timeline.started_at)
     seconds = max(0.001, (last_seen - timeline.started_at) / 1000)
@@ -83,9 +96,14 @@ def run_report(name: str, timeline: Timeline, lag: dict[str, int], usage: dict[s
         end_to_end_ms=Spread.of(latencies),
         stages_ms={stage: Spread.of(_stage(delivered, a, b)) for stage, (a, b) in STAGES.items()},
         lag_at_end=lag,
-        processes={n: {"cpu_seconds": round(u.cpu_seconds, 2), "peak_rss_mb": round(u.peak_rss / MB, 1),
-                       "first_rss_mb": round(u.rss[0][1] / MB, 1) if u.rss else math.nan}
-                   for n, u in usage.items()},
+        processes={
+            n: {
+                "cpu_seconds": round(u.cpu_seconds, 2),
+                "peak_rss_mb": round(u.peak_rss / MB, 1),
+                "first_rss_mb": round(u.rss[0][1] / MB, 1) if u.rss else math.nan,
+            }
+            for n, u in usage.items()
+        },
         in_flight=_in_flight(list(timeline.tracks.values()), timeline.started_at),
         latencies_ms=latencies,
         warm_up_undelivered=timeline.warm_up_undelivered,
@@ -110,8 +128,10 @@ def _stage(tracks: list[OrderTrack], start: int, end: int) -> list[float]:
 
 def _in_flight(tracks: list[OrderTrack], started_at: int) -> list[tuple[float, int]]:
     """Orders placed and not yet seen delivered, over time (at most IN_FLIGHT_POINTS steps)."""
-    changes = sorted([(t.placed_at, 1) for t in tracks]
-                     + [(t.seen_delivered_at, -1) for t in tracks if t.seen_delivered_at is not None])
+    changes = sorted(
+        [(t.placed_at, 1) for t in tracks]
+        + [(t.seen_delivered_at, -1) for t in tracks if t.seen_delivered_at is not None]
+    )
     if not changes:
         return []
     step = max(1, len(changes) // IN_FLIGHT_POINTS)
@@ -132,7 +152,9 @@ def _percentile(ordered: list[float], p: float) -> float:
 # --- output --------------------------------------------------------------------------------
 
 
-def as_json(settings: dict[str, Any], shop: RunReport, reference: RunReport | None) -> dict[str, Any]:
+def as_json(
+    settings: dict[str, Any], shop: RunReport, reference: RunReport | None
+) -> dict[str, Any]:
     def run(r: RunReport) -> dict[str, Any]:
         data = asdict(r)
         data.pop("latencies_ms")
@@ -148,6 +170,7 @@ def as_json(settings: dict[str, Any], shop: RunReport, reference: RunReport | No
 
 def ratios(shop: RunReport, reference: RunReport) -> dict[str, float]:
     """The shop's figures as a share (throughput) or multiple (latency) of the bare chain's."""
+
     def ratio(a: float, b: float) -> float:
         return round(a / b, 3) if b else math.nan
 
@@ -181,28 +204,51 @@ def table(shop: RunReport, reference: RunReport | None) -> str:
     rows.append(("orders/s", *(f"{r.orders_per_second:.1f}" for r in runs)))
     rows.append(("seconds", *(f"{r.seconds:.2f}" for r in runs)))
     for label in ("p50", "p95", "p99", "max"):
-        rows.append((f"end-to-end {label} ms", *(_ms(getattr(r.end_to_end_ms, label)) for r in runs)))
+        rows.append(
+            (f"end-to-end {label} ms", *(_ms(getattr(r.end_to_end_ms, label)) for r in runs))
+        )
     for stage in STAGES:
-        rows.append((f"{stage} p50/p99 ms", *(
-            f"{_ms(r.stages_ms[stage].p50)} / {_ms(r.stages_ms[stage].p99)}" if r is shop else "-"
-            for r in runs)))
+        rows.append(
+            (
+                f"{stage} p50/p99 ms",
+                *(
+                    f"{_ms(r.stages_ms[stage].p50)} / {_ms(r.stages_ms[stage].p99)}"
+                    if r is shop
+                    else "-"
+                    for r in runs
+                ),
+            )
+        )
     groups = sorted({g for r in runs for g in r.lag_at_end})
     text = _columns(rows)
     if reference is not None:
         text += "\n" + _ratio_line(shop, reference)
-    text += "\n\n" + _columns([("consumer group", "lag at end")]
-                              + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end)))
-                                 for g in groups])
-    text += "\n\n" + _columns([("run: process", "CPU s", "peak RSS MB", "first RSS MB")] + [
-        (f"{r.name}: {name}", f"{p['cpu_seconds']:.2f}", f"{p['peak_rss_mb']:.1f}", f"{p['first_rss_mb']:.1f}")
-        for r in runs for name, p in r.processes.items()])
+    text += "\n\n" + _columns(
+        [("consumer group", "lag at end")]
+        + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end))) for g in groups]
+    )
+    text += "\n\n" + _columns(
+        [("run: process", "CPU s", "peak RSS MB", "first RSS MB")]
+        + [
+            (
+                f"{r.name}: {name}",
+                f"{p['cpu_seconds']:.2f}",
+                f"{p['peak_rss_mb']:.1f}",
+                f"{p['first_rss_mb']:.1f}",
+            )
+            for r in runs
+            for name, p in r.processes.items()
+        ]
+    )
     return text
 
 
 def _ratio_line(shop: RunReport, reference: RunReport) -> str:
     r = ratios(shop, reference)
-    return (f"shop vs reference: {r['orders_per_second']:.0%} of its orders/s, "
-            f"p50 latency x{r['p50_latency']:.1f}, p99 latency x{r['p99_latency']:.1f}")
+    return (
+        f"shop vs reference: {r['orders_per_second']:.0%} of its orders/s, "
+        f"p50 latency x{r['p50_latency']:.1f}, p99 latency x{r['p99_latency']:.1f}"
+    )
 
 
 def _ms(value: float) -> str:
@@ -211,8 +257,13 @@ def _ms(value: float) -> str:
 
 def _columns(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
-                       enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -229,7 +280,7 @@ def write_plot(path: Path, shop: RunReport, reference: RunReport | None) -> None
         if run.latencies_ms:
             histogram.hist(run.latencies_ms, bins=50, alpha=0.6, label=run.name)
         if run.in_flight:
-            at, level = zip(*run.in_flight)
+            at, level = zip(*run.in_flight, strict=True)
             in_flight.step(at, level, where="post", label=run.name)
     histogram.set(title="End-to-end latency (placed to delivered)", xlabel="ms", ylabel="orders")
     in_flight.set(title="Orders in flight", xlabel="seconds since the first order", ylabel="orders")

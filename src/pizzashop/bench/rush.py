@@ -38,8 +38,15 @@ class Timeline:
         return [t for t in self.tracks.values() if t.seen_delivered_at is not None]
 
 
-def run_rush(orders: Sequence[tuple[str, Order]], schedule: Sequence[float], placer: OrderPlacer,
-             watch: Watch, timeout: float, label: str, warm_up: int = 0) -> Timeline:
+def run_rush(
+    orders: Sequence[tuple[str, Order]],
+    schedule: Sequence[float],
+    placer: OrderPlacer,
+    watch: Watch,
+    timeout: float,
+    label: str,
+    warm_up: int = 0,
+) -> Timeline:
     """Place every order at its time; return when all are delivered or `timeout` after the last.
 
     The first `warm_up` orders only warm the shop up (connections, caches, the broker's JIT):
@@ -55,7 +62,9 @@ def run_rush(orders: Sequence[tuple[str, Order]], schedule: Sequence[float], pla
             chunk_end = min(len(orders), placed + PLACE_CHUNK)
             while placed < chunk_end and schedule[placed] <= due:
                 order_id, order = orders[placed]
-                tracks[order_id] = OrderTrack(placer.place(order_id, order), measured=placed >= warm_up)
+                tracks[order_id] = OrderTrack(
+                    placer.place(order_id, order), measured=placed >= warm_up
+                )
                 placed += 1
             placer.serve_acknowledgements()
             news = _follow(watch, tracks)

@@ -46,7 +46,9 @@ class ReadModelWatch:
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
         rows = self._db.execute(
             "SELECT seq, order_id, status, timestamp FROM status_history WHERE seq > ? "
-            "ORDER BY seq LIMIT ?", (self._seq, ROWS_PER_LOOK)).fetchall()
+            "ORDER BY seq LIMIT ?",
+            (self._seq, ROWS_PER_LOOK),
+        ).fetchall()
         if rows:
             self._seq = rows[-1][0]
         return [(order_id, status, timestamp) for _, order_id, status, timestamp in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 
@@ -40,6 +40,23 @@ class OrderView:
     @property
     def status_text(self) -> str:
         return self.status.text
+
+    def as_dict(self, for_its_customer: bool = False) -> dict[str, Any]:
+        """The order as JSON: for its customer (the web API) without their own id in it."""
+        hidden = {"customer_id"} if for_its_customer else set()
+        shown: dict[str, Any] = {
+            "order_id": self.order_id,
+            "customer_id": self.customer_id,
+            "order": self.order.model_dump(exclude=hidden) if self.order else None,
+            "placed_at": self.placed_at,
+            "status": self.status.value,
+            "status_text": self.status.text,
+            "history": [
+                {"status": e.status.value, "text": e.status.text, "timestamp": e.timestamp}
+                for e in self.history
+            ],
+        }
+        return {key: value for key, value in shown.items() if key not in hidden}
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,12 @@ def status_after(current: Status | None, new: Status, reached: Status | None = N
 
 
 class ReadModel(Protocol):
-    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets,
-              sources: Sequence[Source] | None = None) -> None:
+    def apply(
+        self,
+        events: Sequence[OrderPlaced | StatusChanged],
+        offsets: Offsets,
+        sources: Sequence[Source] | None = None,
+    ) -> None:
         """Apply events and record the offsets they came from, in one database transaction.
 
         With `sources` (where each event was read from), status events of orders not placed

@@ -86,8 +86,12 @@ class SqlReadModel:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def apply(self, events: Sequence[OrderPlaced | StatusChanged], offsets: Offsets,
-              sources: Sequence[Source] | None = None) -> None:
+    def apply(
+        self,
+        events: Sequence[OrderPlaced | StatusChanged],
+        offsets: Offsets,
+        sources: Sequence[Source] | None = None,
+    ) -> None:
         try:
             with self._transaction(writing=True) as cursor:
                 known = self._known(cursor, {e.order_id for e in events})
@@ -124,12 +128,17 @@ class SqlReadModel:
             marks = self._marks(chunk)
             cursor.execute(
                 "SELECT order_id, status, updated_at, order_json IS NOT NULL "
-                f"FROM orders WHERE order_id IN ({marks})", chunk)
+                f"FROM orders WHERE order_id IN ({marks})",
+                chunk,
+            )
             for order_id, status, updated_at, placed in cursor.fetchall():
-                known[order_id] = _Known(Status(status), updated_at, placed=bool(placed),
-                                         was_unplaced=not placed)
+                known[order_id] = _Known(
+                    Status(status), updated_at, placed=bool(placed), was_unplaced=not placed
+                )
             cursor.execute(
-                f"SELECT order_id, status, timestamp FROM status_history WHERE order_id IN ({marks})", chunk)
+                f"SELECT order_id, status, timestamp FROM status_history WHERE order_id IN ({marks})",
+                chunk,
+            )
             for order_id, status, timestamp in cursor.fetchall():
                 _remember(known.setdefault(order_id, _Known()), Status(status), timestamp)
         return known
@@ -138,7 +147,8 @@ class SqlReadModel:
         p = self.placeholder
         cursor.executemany(
             f"INSERT INTO status_history (order_id, status, timestamp) VALUES ({p}, {p}, {p})",
-            changes.history)
+            changes.history,
+        )
 
     def _write_orders(self, cursor: Any, known: dict[str, _Known], changes: _Changes) -> None:
         p = self.placeholder
@@ -150,9 +160,17 @@ class SqlReadModel:
             if event is None:
                 moved.append((order_id, int(order.status), order.updated_at))
             else:
-                placed.append((order_id, event.order.customer_id, event.order.model_dump_json(),
-                               event.timestamp, int(order.status), order.updated_at,
-                               changes.partitions.get(order_id)))
+                placed.append(
+                    (
+                        order_id,
+                        event.order.customer_id,
+                        event.order.model_dump_json(),
+                        event.timestamp,
+                        int(order.status),
+                        order.updated_at,
+                        changes.partitions.get(order_id),
+                    )
+                )
         cursor.executemany(
             f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, "
@@ -176,7 +194,8 @@ class SqlReadModel:
         cursor.executemany(
             "INSERT INTO unplaced_events (topic, partition_number, offset_number, order_id, status, "
             f"timestamp, seen_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
-            changes.unplaced)
+            changes.unplaced,
+        )
         now_placed = sorted(i for i in changes.placed if known[i].was_unplaced)
         for chunk in _chunks(now_placed):
             marks = self._marks(chunk)
@@ -186,8 +205,10 @@ class SqlReadModel:
         with self._transaction(writing=True) as cursor:
             for chunk in _chunks(sorted(set(order_ids))):
                 marks = self._marks(chunk)
-                never_placed = f"order_id IN ({marks}) AND order_id NOT IN " \
+                never_placed = (
+                    f"order_id IN ({marks}) AND order_id NOT IN "
                     "(SELECT order_id FROM orders WHERE order_json IS NOT NULL)"
+                )
                 cursor.execute(f"DELETE FROM unplaced_events WHERE {never_placed}", chunk)
                 cursor.execute(f"DELETE FROM status_history WHERE {never_placed}", chunk)
                 cursor.execute(f"DELETE FROM orders WHERE {never_placed}", chunk)
@@ -216,25 +237,33 @@ class SqlReadModel:
         p = self.placeholder
         return self._views(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = {p} "
-            f"ORDER BY placed_at DESC, order_id LIMIT {p}", (customer_id, limit))
+            f"ORDER BY placed_at DESC, order_id LIMIT {p}",
+            (customer_id, limit),
+        )
 
     def recent_orders(self, limit: int = 50) -> list[OrderView]:
         p = self.placeholder
         return self._views(
-            f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}", (limit,))
+            f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}",
+            (limit,),
+        )
 
     def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
         p = self.placeholder
         rows = self._query(
             f"SELECT seq, status, timestamp FROM status_history WHERE order_id = {p} AND seq > {p} "
-            "ORDER BY seq", (order_id, seq))
+            "ORDER BY seq",
+            (order_id, seq),
+        )
         return [StatusEntry(seq, Status(status), timestamp) for seq, status, timestamp in rows]
 
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         p = self.placeholder
         return self._views(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE status NOT IN ({NOT_MOVING}) AND updated_at < {p} "
-            "AND order_json IS NOT NULL ORDER BY updated_at", (not_moved_since,))
+            "AND order_json IS NOT NULL ORDER BY updated_at",
+            (not_moved_since,),
+        )
 
     def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
         p = self.placeholder
@@ -242,9 +271,13 @@ class SqlReadModel:
             "SELECT order_id, status, timestamp, topic, partition_number, offset_number "
             "FROM unplaced_events WHERE order_id IN "
             f"(SELECT order_id FROM unplaced_events WHERE seen_at < {p}) "
-            "ORDER BY topic, partition_number, offset_number", (seen_before,))
-        return [UnplacedEvent(order_id, Status(status), timestamp, (topic, partition, offset))
-                for order_id, status, timestamp, topic, partition, offset in rows]
+            "ORDER BY topic, partition_number, offset_number",
+            (seen_before,),
+        )
+        return [
+            UnplacedEvent(order_id, Status(status), timestamp, (topic, partition, offset))
+            for order_id, status, timestamp, topic, partition, offset in rows
+        ]
 
     def _views(self, sql: str, parameters: Sequence[Any]) -> list[OrderView]:
         """Orders with their histories, read in one transaction so the two agree."""
@@ -254,11 +287,14 @@ class SqlReadModel:
             histories = self._histories(cursor, [row[0] for row in rows])
         return [
             OrderView(
-                order_id=order_id, customer_id=customer_id,
+                order_id=order_id,
+                customer_id=customer_id,
                 order=Order.model_validate_json(order_json) if order_json else None,
-                placed_at=placed_at, status=Status(status),
+                placed_at=placed_at,
+                status=Status(status),
                 history=tuple(sorted(histories.get(order_id, []), key=_progress_order)),
-                updated_at=updated_at, partition=partition,
+                updated_at=updated_at,
+                partition=partition,
             )
             for order_id, customer_id, order_json, placed_at, status, updated_at, partition in rows
         ]
@@ -269,9 +305,12 @@ class SqlReadModel:
             marks = self._marks(chunk)
             cursor.execute(
                 f"SELECT order_id, seq, status, timestamp FROM status_history WHERE order_id IN ({marks})",
-                chunk)
+                chunk,
+            )
             for order_id, seq, status, timestamp in cursor.fetchall():
-                histories.setdefault(order_id, []).append(StatusEntry(seq, Status(status), timestamp))
+                histories.setdefault(order_id, []).append(
+                    StatusEntry(seq, Status(status), timestamp)
+                )
         return histories
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -323,23 +362,37 @@ def _fold(event: OrderPlaced | StatusChanged, order: _Known, changes: _Changes) 
     changes.touched.add(event.order_id)
 
 
-def _note_partitions(events: Sequence[OrderPlaced | StatusChanged], sources: Sequence[Source],
-                     changes: _Changes) -> None:
+def _note_partitions(
+    events: Sequence[OrderPlaced | StatusChanged], sources: Sequence[Source], changes: _Changes
+) -> None:
     """Where each order was placed: its later events (a stuck mark, a retry) go there too."""
     for event, (_topic, partition, _offset) in zip(events, sources, strict=True):
         if isinstance(event, OrderPlaced):
             changes.partitions.setdefault(event.order_id, partition)
 
 
-def _set_aside_unplaced(events: Sequence[OrderPlaced | StatusChanged], sources: Sequence[Source],
-                        known: dict[str, _Known], changes: _Changes) -> None:
+def _set_aside_unplaced(
+    events: Sequence[OrderPlaced | StatusChanged],
+    sources: Sequence[Source],
+    known: dict[str, _Known],
+    changes: _Changes,
+) -> None:
     """Status events of orders still not placed once the batch is in: kept with where they
     came from, so the watchdog can park them if the order never turns up."""
     seen_at = now_ms()
     for event, (topic, partition, offset) in zip(events, sources, strict=True):
         if isinstance(event, StatusChanged) and not known[event.order_id].placed:
-            changes.unplaced.append((topic, partition, offset, event.order_id, int(event.status),
-                                     event.timestamp or 0, seen_at))
+            changes.unplaced.append(
+                (
+                    topic,
+                    partition,
+                    offset,
+                    event.order_id,
+                    int(event.status),
+                    event.timestamp or 0,
+                    seen_at,
+                )
+            )
 
 
 def _remember(order: _Known, status: Status, timestamp: int) -> None:
@@ -351,7 +404,7 @@ def _remember(order: _Known, status: Status, timestamp: int) -> None:
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]
 
 
 def _progress_order(entry: StatusEntry) -> tuple[int, int]:

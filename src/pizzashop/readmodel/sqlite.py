@@ -54,8 +54,9 @@ class SqliteReadModel(SqlReadModel):
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are begun explicitly, so a reader's two queries
         # see one snapshot and the writer takes the write lock before it reads.
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False,
-                                     isolation_level=None)
+        connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
+        )
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; fewer fsyncs
         connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {INDEXES} COMMIT;")

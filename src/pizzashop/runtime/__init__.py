@@ -38,10 +38,12 @@ def run_service(service: Service, settings: Settings) -> None:
 def configure_logging(service_name: str, level: str = "INFO") -> None:
     """The seed's log format: `(msvc_assemble) INFO 21:00:39.604 - message`."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(
-        f"(msvc_{service_name}) %(levelname)s %(asctime)s.%(msecs)03d - %(message)s",
-        datefmt="%H:%M:%S",
-    ))
+    handler.setFormatter(
+        logging.Formatter(
+            f"(msvc_{service_name}) %(levelname)s %(asctime)s.%(msecs)03d - %(message)s",
+            datefmt="%H:%M:%S",
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -110,20 +110,29 @@ def changelog_value(value: Any) -> bytes | None:
     return None if value is None or value == HANDLED else json.dumps(value).encode()
 
 
-def read_changelog(settings: Settings, topic: str, partitions: set[int],
-                   committed_only: bool) -> Iterator[Change]:
+def read_changelog(
+    settings: Settings, topic: str, partitions: set[int], committed_only: bool
+) -> Iterator[Change]:
     """Every change of some partitions' state, from the start of the changelog to its end."""
     for message in read_to_end(settings, topic, partitions, committed_only, RESTORE_TIMEOUT):
         key = _order_id(message)
         value = message.value()
-        yield Change(message.partition(), key, json.loads(value) if value else None, _timestamp(message))
+        yield Change(
+            message.partition(), key, json.loads(value) if value else None, _timestamp(message)
+        )
 
 
-def read_handled(settings: Settings, partitions: set[int], handled_statuses: frozenset[Status],
-                 since_ms: int, committed_only: bool) -> Iterator[Change]:
+def read_handled(
+    settings: Settings,
+    partitions: set[int],
+    handled_statuses: frozenset[Status],
+    since_ms: int,
+    committed_only: bool,
+) -> Iterator[Change]:
     """The orders a service handled since `since_ms`: those its own statuses say it handled."""
-    for message in read_to_end(settings, str(Topic.STATUS), partitions, committed_only,
-                               RESTORE_TIMEOUT, since_ms=since_ms):
+    for message in read_to_end(
+        settings, str(Topic.STATUS), partitions, committed_only, RESTORE_TIMEOUT, since_ms=since_ms
+    ):
         if _timestamp(message) < since_ms:
             continue  # an older timestamp behind a newer one: the log is in write order, not time
         try:

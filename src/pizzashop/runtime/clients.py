@@ -16,7 +16,9 @@ from pizzashop.config import Settings, kafka_client_config
 ErrorCallback = Callable[[KafkaError], None]
 
 
-def consumer_config(settings: Settings, service: str, on_error: ErrorCallback | None = None) -> dict[str, Any]:
+def consumer_config(
+    settings: Settings, service: str, on_error: ErrorCallback | None = None
+) -> dict[str, Any]:
     """How every service (and the bench's reference chain) reads: its group, its guarantee."""
     config: dict[str, Any] = {
         **kafka_client_config(settings),
@@ -38,8 +40,9 @@ def consumer_config(settings: Settings, service: str, on_error: ErrorCallback | 
     return config
 
 
-def producer_config(settings: Settings, service: str, transactional: bool,
-                    on_error: ErrorCallback | None = None) -> dict[str, Any]:
+def producer_config(
+    settings: Settings, service: str, transactional: bool, on_error: ErrorCallback | None = None
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         **kafka_client_config(settings),
         "enable.idempotence": True,
@@ -60,7 +63,7 @@ def _transactional(service: str) -> dict[str, Any]:
     return {
         # Unique per instance: zombies are fenced by the consumer group generation (KIP-447).
         "transactional.id": f"{contract.group_id(service)}-{socket.gethostname()}-{os.getpid()}-"
-                            f"{uuid.uuid4().hex[:8]}",
+        f"{uuid.uuid4().hex[:8]}",
         # A killed instance's open transaction holds back read_committed readers until the
         # broker aborts it: keep that wait short.
         "transaction.timeout.ms": 10_000,

@@ -24,9 +24,16 @@ READ_TIMEOUT = 30.0
 
 
 def dead_letter_record(letter: DeadLetter) -> OutgoingRecord:
-    log.warning("Dead-lettered %s[%d]@%d: %s",
-                letter.source_topic, letter.source_partition, letter.source_offset, letter.error)
-    return OutgoingRecord(str(Topic.DEAD_LETTER), letter.key, letter.value, headers=letter.headers())
+    log.warning(
+        "Dead-lettered %s[%d]@%d: %s",
+        letter.source_topic,
+        letter.source_partition,
+        letter.source_offset,
+        letter.error,
+    )
+    return OutgoingRecord(
+        str(Topic.DEAD_LETTER), letter.key, letter.value, headers=letter.headers()
+    )
 
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> list[DeadLetter]:
@@ -44,8 +51,12 @@ def replay(settings: Settings, position: str) -> DeadLetter:
     letter = find_dead_letter(settings, position)
     producer = Producer({**kafka_client_config(settings), "enable.idempotence": True})
     # Back to the partition it was read from: the rest of its order is there.
-    producer.produce(letter.source_topic, key=letter.key, value=letter.value,
-                     partition=max(letter.source_partition, -1))
+    producer.produce(
+        letter.source_topic,
+        key=letter.key,
+        value=letter.value,
+        partition=max(letter.source_partition, -1),
+    )
     if producer.flush(READ_TIMEOUT) != 0:
         raise TimeoutError(f"the broker did not acknowledge the replayed event in {READ_TIMEOUT}s")
     return letter
@@ -65,22 +76,30 @@ def find_dead_letter(settings: Settings, position: str) -> DeadLetter:
 
 
 def _reader(settings: Settings) -> Consumer:
-    return Consumer({
-        **kafka_client_config(settings),
-        "group.id": f"pizza_dlq-reader-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "isolation.level": "read_committed",
-    })
+    return Consumer(
+        {
+            **kafka_client_config(settings),
+            "group.id": f"pizza_dlq-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
 
 
 def _parse_position(position: str) -> tuple[int, int]:
     partition, sep, offset = position.partition(":")
     if not sep or not partition.isdigit() or not offset.isdigit():
-        raise ValueError(f"a position is PARTITION:OFFSET, as `pizzashop dlq list` shows; not {position!r}")
+        raise ValueError(
+            f"a position is PARTITION:OFFSET, as `pizzashop dlq list` shows; not {position!r}"
+        )
     return int(partition), int(offset)
 
 
 def _parked(message: Message) -> DeadLetter:
-    return DeadLetter.parked(message.key(), message.value(), message.headers() or [],
-                             (message.partition(), message.offset()))
+    return DeadLetter.parked(
+        message.key(),
+        message.value(),
+        message.headers() or [],
+        (message.partition(), message.offset()),
+    )

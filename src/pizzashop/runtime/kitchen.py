@@ -12,8 +12,8 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pizzashop.contract import Event
 from pizzashop.service import Work

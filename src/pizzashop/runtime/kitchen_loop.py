@@ -54,11 +54,15 @@ class KitchenLoop(ServiceLoop):
         """Wait for the pipeline's topics; refuse to start (TopicsNotCoPartitioned) unless they,
         and the service's changelog, have one partition count: every output goes to the
         partition number of its input, so an order must find its partition everywhere."""
-        partitions = self.retry("find the shop's topics",
-                                lambda: shared_partition_count(self.settings, PIPELINE_TOPIC_NAMES))
+        partitions = self.retry(
+            "find the shop's topics",
+            lambda: shared_partition_count(self.settings, PIPELINE_TOPIC_NAMES),
+        )
         if self.service.keeps_state:
-            self.retry("create the state topic",
-                       lambda: create_state_topic(self.settings, self.state_topic, partitions))
+            self.retry(
+                "create the state topic",
+                lambda: create_state_topic(self.settings, self.state_topic, partitions),
+            )
             shared_partition_count(self.settings, [*PIPELINE_TOPIC_NAMES, self.state_topic])
 
     def output_topics(self) -> list[str]:
@@ -92,7 +96,9 @@ class KitchenLoop(ServiceLoop):
         try:
             work = self.service.handle(ticket.event, self._state.of(ticket.partition))
         except Exception as e:  # a handler bug must not stop the shop: the event is parked
-            log.exception("Handler failed on %s[%d]@%d", ticket.topic, ticket.partition, ticket.offset)
+            log.exception(
+                "Handler failed on %s[%d]@%d", ticket.topic, ticket.partition, ticket.offset
+            )
             return Work(dead_letter=f"handler failed: {e!r}")
         # Changed now, not once the work is done: the order's next event, queued behind this
         # one in the kitchen, must see it (a second copy of the order is then ignored).
@@ -109,18 +115,36 @@ class KitchenLoop(ServiceLoop):
                 self.kitchen.finish(ticket)
             else:
                 self._unacknowledged[id(ticket)] = len(records)
-                self.commits.send(records, on_delivered=functools.partial(self._acknowledge, ticket))
+                self.commits.send(
+                    records, on_delivered=functools.partial(self._acknowledge, ticket)
+                )
 
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
         # To the input's partition number: the order stays where its first producer put it.
-        records = [OutgoingRecord.of(contract.encode(event), ticket.partition) for event in work.outputs]
+        records = [
+            OutgoingRecord.of(contract.encode(event), ticket.partition) for event in work.outputs
+        ]
         if work.dead_letter is not None:
-            records.append(dead_letter_record(DeadLetter(
-                ticket.topic, ticket.partition, ticket.offset, ticket.raw_key, ticket.raw_value,
-                work.dead_letter, self.name)))
+            records.append(
+                dead_letter_record(
+                    DeadLetter(
+                        ticket.topic,
+                        ticket.partition,
+                        ticket.offset,
+                        ticket.raw_key,
+                        ticket.raw_value,
+                        work.dead_letter,
+                        self.name,
+                    )
+                )
+            )
         if self.service.keeps_state:
-            records.extend(OutgoingRecord(self.state_topic, key.encode(), changelog_value(value),
-                                          ticket.partition) for key, value in work.state.items())
+            records.extend(
+                OutgoingRecord(
+                    self.state_topic, key.encode(), changelog_value(value), ticket.partition
+                )
+                for key, value in work.state.items()
+            )
         return records
 
     def _acknowledge(self, ticket: Ticket) -> None:
@@ -136,8 +160,11 @@ class KitchenLoop(ServiceLoop):
         acknowledged, self._acknowledged = self._acknowledged, []
         for ticket in acknowledged:
             self.kitchen.finish(ticket)
-        positions = {tp: offset for tp, offset in self.kitchen.committable().items()
-                     if self._committed.get(tp) != offset}
+        positions = {
+            tp: offset
+            for tp, offset in self.kitchen.committable().items()
+            if self._committed.get(tp) != offset
+        }
         if self.commits.commit(positions, synchronous):
             self._committed.update(positions)
 
@@ -180,23 +207,39 @@ class KitchenLoop(ServiceLoop):
             return
         changes = itertools.chain(
             read_changelog(self.settings, self.state_topic, partitions, self.read_committed)
-            if self.service.keeps_state else (),
-            read_handled(self.settings, partitions, self.service.handled_statuses,
-                         contract.now_ms() - self._state.remember_for_ms, self.read_committed)
-            if self.service.handled_statuses else (),
+            if self.service.keeps_state
+            else (),
+            read_handled(
+                self.settings,
+                partitions,
+                self.service.handled_statuses,
+                contract.now_ms() - self._state.remember_for_ms,
+                self.read_committed,
+            )
+            if self.service.handled_statuses
+            else (),
         )
         restored = self._state.restore(partitions, changes)
-        log.info("Restored state of %d order(s) in partition(s) %s", restored,
-                 ", ".join(map(str, sorted(partitions))))
+        log.info(
+            "Restored state of %d order(s) in partition(s) %s",
+            restored,
+            ", ".join(map(str, sorted(partitions))),
+        )
 
     def _maybe_forget_handled(self) -> None:
         now = time.monotonic()
         if not self.service.handled_statuses or now < self._next_forget_check:
             return
-        self._next_forget_check = now + min(FORGET_CHECK_SECONDS, self.settings.remember_orders_for / 4)
+        self._next_forget_check = now + min(
+            FORGET_CHECK_SECONDS, self.settings.remember_orders_for / 4
+        )
         forgotten = self._state.forget_handled(contract.now_ms())
         if forgotten:
-            log.info("Forgot %d order(s) handled over %gs ago", forgotten, self.settings.remember_orders_for)
+            log.info(
+                "Forgot %d order(s) handled over %gs ago",
+                forgotten,
+                self.settings.remember_orders_for,
+            )
 
     def closed(self) -> None:
         log.info("%d order event(s) in the works were handed back", len(self.kitchen))

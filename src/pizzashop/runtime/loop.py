@@ -15,7 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from pizzashop import contract
 from pizzashop.config import Settings
@@ -23,7 +30,13 @@ from pizzashop.contract import ContractError, Topic
 from pizzashop.runtime.clients import consumer_config, reads_committed
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import Backoff, ProblemLog, keep_trying
-from pizzashop.runtime.producing import Acknowledgements, CommitPolicy, Transactions, printable_key
+from pizzashop.runtime.producing import (
+    Acknowledgements,
+    CommitPolicy,
+    ProducerSetup,
+    Transactions,
+    printable_key,
+)
 
 log = logging.getLogger("pizzashop.runtime")
 
@@ -95,9 +108,13 @@ class ServiceLoop:
     def connect(self) -> None:
         self.consumer = Consumer(consumer_config(self.settings, self.name, self._client_error))
         policy = Transactions if self.transactional else Acknowledgements
-        self.commits = policy(self.settings, self.name, self.consumer, self.output_topics(),
-                              self.problems, self.retry)
-        self.consumer.subscribe(list(self.consumes), on_assign=self._assigned, on_revoke=self._revoked)
+        setup = ProducerSetup(
+            self.settings, self.name, self.output_topics(), self.problems, self.retry
+        )
+        self.commits = policy(setup, self.consumer)
+        self.consumer.subscribe(
+            list(self.consumes), on_assign=self._assigned, on_revoke=self._revoked
+        )
         log.info("Subscribed to topic(s): %s", ", ".join(self.consumes))
 
     def turn(self) -> None:
@@ -114,10 +131,10 @@ class ServiceLoop:
         (consume(n, timeout) alone would wait for n messages or the whole timeout, adding
         that wait to every hop of an order while the shop is quiet.)
         """
-        messages = self.consumer.consume(self.batch_size, 0)
+        messages: list[Message] = self.consumer.consume(self.batch_size, 0)
         if messages:
             return messages
-        first = self.consumer.consume(1, timeout)
+        first: list[Message] = self.consumer.consume(1, timeout)
         return first + self.consumer.consume(self.batch_size - 1, 0) if first else first
 
     def retry(self, what: str, action: Callable[[], T]) -> T:
@@ -154,7 +171,9 @@ class ServiceLoop:
         assigned = self.consumer.assignment()
         self.forget_work([(tp.topic, tp.partition) for tp in assigned])
         for tp in self.consumer.committed(assigned, 30):
-            self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
+            self.consumer.seek(
+                TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
+            )
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
@@ -193,8 +212,16 @@ def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
         reason = None
     except ContractError as e:
         event, reason = None, str(e)
-    return Ticket(topic=topic, partition=message.partition(), offset=message.offset(),
-                  key=printable_key(key), event=event, raw_key=key, raw_value=value, error=reason)
+    return Ticket(
+        topic=topic,
+        partition=message.partition(),
+        offset=message.offset(),
+        key=printable_key(key),
+        event=event,
+        raw_key=key,
+        raw_value=value,
+        error=reason,
+    )
 
 
 def _describe(partitions: list[TopicPartition]) -> str:

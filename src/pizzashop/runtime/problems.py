@@ -44,7 +44,9 @@ class ProblemLog:
             log.info("Recovered: %s works again", what)
 
 
-def keep_trying(what: str, action: Callable[[], T], problems: ProblemLog, stopping: threading.Event) -> T:
+def keep_trying(
+    what: str, action: Callable[[], T], problems: ProblemLog, stopping: threading.Event
+) -> T:
     """`action()`, again and again with growing waits while Kafka (or the store) fails it;
     given up only when the service is stopping."""
     backoff = Backoff()

@@ -47,7 +47,9 @@ class CommitPolicy(Protocol):
     producer: Producer
     finishes_on_send: bool  # True: handed over is finished; False: once acknowledged
 
-    def send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None: ...
+    def send(
+        self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None
+    ) -> None: ...
 
     def commit(self, positions: Positions, synchronous: bool = False) -> bool:
         """Commit what was sent and these input positions; False if it must be tried again."""
@@ -59,31 +61,44 @@ class CommitPolicy(Protocol):
         """After a Kafka failure: drop what was not committed (the loop redoes it)."""
 
 
-class Transactions:
-    finishes_on_send = True
+@dataclass(frozen=True)
+class ProducerSetup:
+    """How either policy makes its producer: whose it is, what it writes to, where problems
+    go, how a step is retried while Kafka is away, and (a stand-in in tests) the producer."""
 
-    def __init__(self, settings: Settings, service: str, consumer: Consumer, output_topics: Sequence[str],
-                 problems: ProblemLog, retry: Retry, make_producer: ProducerFactory = Producer) -> None:
-        self._settings, self._service, self._consumer = settings, service, consumer
-        self._output_topics, self._problems, self._retry = output_topics, problems, retry
-        self._make_producer = make_producer
-        self._held: list[tuple[OutgoingRecord, Callable[[], None] | None]] = []
-        self._open = False
-        self.producer = self._new_producer()
+    settings: Settings
+    service: str
+    output_topics: Sequence[str]
+    problems: ProblemLog
+    retry: Retry
+    make_producer: ProducerFactory = Producer
 
-    def _new_producer(self) -> Producer:
-        producer = self._make_producer(producer_config(self._settings, self._service, transactional=True,
-                                                       on_error=self._client_error))
-        self._open = False
-        self._retry("initialise transactions", lambda: producer.init_transactions(30))
-        self._retry("look up the topics", lambda: learn_topics(producer, self._output_topics))
+    def new_producer(self, transactional: bool) -> Producer:
+        producer = self.make_producer(
+            producer_config(self.settings, self.service, transactional, on_error=self._client_error)
+        )
+        if transactional:
+            self.retry("initialise transactions", lambda: producer.init_transactions(30))
+        self.retry("look up the topics", lambda: learn_topics(producer, self.output_topics))
         return producer
 
     def _client_error(self, error: KafkaError) -> None:
         # Fatal errors also surface from the call that meets them, which decides what to do.
-        self._problems.report("client", str(error))
+        self.problems.report("client", str(error))
 
-    def send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
+
+class Transactions:
+    finishes_on_send = True
+
+    def __init__(self, setup: ProducerSetup, consumer: Consumer) -> None:
+        self._setup, self._consumer, self._problems = setup, consumer, setup.problems
+        self._held: list[tuple[OutgoingRecord, Callable[[], None] | None]] = []
+        self._open = False
+        self.producer = setup.new_producer(transactional=True)
+
+    def send(
+        self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None
+    ) -> None:
         """Held until the commit, where they follow the offsets (see `commit`)."""
         self._begin()
         self._held.extend((record, on_delivered) for record in records)
@@ -107,7 +122,8 @@ class Transactions:
         try:
             if positions:
                 self.producer.send_offsets_to_transaction(
-                    as_topic_partitions(positions), self._consumer.consumer_group_metadata(), 30)
+                    as_topic_partitions(positions), self._consumer.consumer_group_metadata(), 30
+                )
             held, self._held = self._held, []
             for record, on_delivered in held:
                 produce(self.producer, record, on_delivered, transactional=True)
@@ -138,27 +154,28 @@ class Transactions:
                     raise
         log.warning("The producer cannot go on (%s): starting a new one", error)
         self.producer.flush(0)
-        self.producer = self._new_producer()
+        self._open = False
+        self.producer = self._setup.new_producer(transactional=True)
 
 
 class Acknowledgements:
     finishes_on_send = False
 
-    def __init__(self, settings: Settings, service: str, consumer: Consumer, output_topics: Sequence[str],
-                 problems: ProblemLog, retry: Retry, make_producer: ProducerFactory = Producer) -> None:
+    def __init__(self, setup: ProducerSetup, consumer: Consumer) -> None:
         self._consumer = consumer
-        self.producer = make_producer(producer_config(
-            settings, service, transactional=False,
-            on_error=lambda error: problems.report("client", str(error))))
-        retry("look up the topics", lambda: learn_topics(self.producer, output_topics))
+        self.producer = setup.new_producer(transactional=False)
 
-    def send(self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None) -> None:
+    def send(
+        self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None
+    ) -> None:
         for record in records:
             produce(self.producer, record, on_delivered, transactional=False)
 
     def commit(self, positions: Positions, synchronous: bool = False) -> bool:
         if positions:
-            self._consumer.commit(offsets=as_topic_partitions(positions), asynchronous=not synchronous)
+            self._consumer.commit(
+                offsets=as_topic_partitions(positions), asynchronous=not synchronous
+            )
         return True
 
     def settle(self) -> None:
@@ -168,8 +185,12 @@ class Acknowledgements:
         pass  # what was acknowledged stays; the rest is redone from the committed offsets
 
 
-def produce(producer: Producer, record: OutgoingRecord, on_delivered: Callable[[], None] | None,
-            transactional: bool) -> None:
+def produce(
+    producer: Producer,
+    record: OutgoingRecord,
+    on_delivered: Callable[[], None] | None,
+    transactional: bool,
+) -> None:
     """Hand one record to the producer; `on_delivered` once it is acknowledged (from a
     `poll`). Outside a transaction a failed record is produced again."""
 
@@ -191,8 +212,14 @@ def produce(producer: Producer, record: OutgoingRecord, on_delivered: Callable[[
     needed = not transactional or on_delivered is not None or log.isEnabledFor(logging.INFO)
     while True:
         try:
-            producer.produce(record.topic, key=record.key, value=record.value, partition=record.partition,
-                             headers=record.headers, on_delivery=report if needed else None)
+            producer.produce(
+                record.topic,
+                key=record.key,
+                value=record.value,
+                partition=record.partition,
+                headers=record.headers,
+                on_delivery=report if needed else None,
+            )
             return
         except BufferError:
             producer.poll(0.05)  # the local queue is full: let deliveries drain
@@ -203,8 +230,11 @@ def log_produced(message: Message) -> None:
     value = message.value()
     log.info(
         "Event successfully produced\n - Topic '%s', Partition #%d, Offset #%d\n - Key: %s\n - Value: %s",
-        message.topic(), message.partition(), message.offset(),
-        printable_key(message.key()), value.decode() if value else "",
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        printable_key(message.key()),
+        value.decode() if value else "",
     )
 
 
@@ -216,7 +246,9 @@ def learn_topics(producer: Producer, topics: Sequence[str]) -> None:
 
 
 def as_topic_partitions(positions: Positions) -> list[TopicPartition]:
-    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
+    return [
+        TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()
+    ]
 
 
 def printable_key(key: bytes | None) -> str:

@@ -53,25 +53,37 @@ class SinkLoop(ServiceLoop):
         events = [t.event for t in decoded if t.event is not None]
         sources = [(t.topic, t.partition, t.offset) for t in decoded]
         offsets = {t.source: t.offset + 1 for t in tickets}
-        self.retry("update the read model", lambda: self.service.materialise(events, offsets, sources))
+        self.retry(
+            "update the read model", lambda: self.service.materialise(events, offsets, sources)
+        )
         self._position.update(offsets)
 
     def _dead_letter(self, ticket: Ticket) -> DeadLetter:
-        return DeadLetter(ticket.topic, ticket.partition, ticket.offset, ticket.raw_key,
-                          ticket.raw_value, ticket.error or "", self.name)
+        return DeadLetter(
+            ticket.topic,
+            ticket.partition,
+            ticket.offset,
+            ticket.raw_key,
+            ticket.raw_value,
+            ticket.error or "",
+            self.name,
+        )
 
     def _park(self, letters: list[DeadLetter]) -> bool:
         """Into the dead-letter topic before the offsets move past them; True once they are."""
         if not letters:
             return True
         self.commits.send([dead_letter_record(letter) for letter in letters], on_delivered=None)
-        return self.commits.producer.flush(PARK_TIMEOUT) == 0
+        left: int = self.commits.producer.flush(PARK_TIMEOUT)
+        return left == 0
 
     def commit_work(self, synchronous: bool = False) -> None:
         """Commit where the sink is, for lag to show: once a second, or at once when partitions
         go. Never waited for: the store's own offsets are the ones the next owner resumes from."""
         now = time.monotonic()
-        if not self._position or (not synchronous and now - self._position_shown_at < POSITION_SECONDS):
+        if not self._position or (
+            not synchronous and now - self._position_shown_at < POSITION_SECONDS
+        ):
             return
         position, self._position, self._position_shown_at = self._position, {}, now
         self.commits.commit(position)
@@ -84,8 +96,10 @@ class SinkLoop(ServiceLoop):
         found = self.service.tick()
         letters = [f for f in found if isinstance(f, DeadLetter)]
         marks = [f for f in found if isinstance(f, Routed)]
-        self.commits.send([OutgoingRecord.of(contract.encode(m.event), m.partition) for m in marks],
-                          on_delivered=None)
+        self.commits.send(
+            [OutgoingRecord.of(contract.encode(m.event), m.partition) for m in marks],
+            on_delivered=None,
+        )
         if self._park([dataclasses.replace(letter, service=self.name) for letter in letters]):
             self.service.parked(letters)  # only once they are safely parked; else next tick
 

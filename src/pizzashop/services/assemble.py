@@ -6,7 +6,14 @@ import hashlib
 import logging
 
 from pizzashop.contract import (
-    SERVICES, Event, Order, OrderPlaced, PizzaAssembled, Status, StatusChanged, menu_errors,
+    SERVICES,
+    Event,
+    Order,
+    OrderPlaced,
+    PizzaAssembled,
+    Status,
+    StatusChanged,
+    menu_errors,
 )
 from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
 
@@ -27,14 +34,22 @@ def assemble(event: Event, state: State) -> Work:
         return NOTHING_TO_DO
     errors = menu_errors(event.order)
     if errors:
-        log.warning("Rejecting order '%s': %s", event.order_id, "; ".join(
-            f"{field}: {problem}" for field, problem in errors.items()))
-        return Work(outputs=[StatusChanged(event.order_id, Status.INVALID_ORDER)],
-                    state={event.order_id: HANDLED})
+        log.warning(
+            "Rejecting order '%s': %s",
+            event.order_id,
+            "; ".join(f"{field}: {problem}" for field, problem in errors.items()),
+        )
+        return Work(
+            outputs=[StatusChanged(event.order_id, Status.INVALID_ORDER)],
+            state={event.order_id: HANDLED},
+        )
     assembling, baking = assembling_and_baking_time(event.order)
     log.info("Preparing order '%s', assembling time is %d second(s)", event.order_id, assembling)
     return Work(
-        outputs=[PizzaAssembled(event.order_id, baking), StatusChanged(event.order_id, Status.IN_OVEN)],
+        outputs=[
+            PizzaAssembled(event.order_id, baking),
+            StatusChanged(event.order_id, Status.IN_OVEN),
+        ],
         seconds=assembling,
         state={event.order_id: HANDLED},
         done_message=f"Order '{event.order_id}' is assembled!",
@@ -42,5 +57,9 @@ def assemble(event: Event, state: State) -> Work:
 
 
 def build(_settings: object) -> KitchenService:
-    return KitchenService(name="assemble", consumes=SERVICES["assemble"], handle=assemble,
-                          handled_statuses=frozenset({Status.IN_OVEN, Status.INVALID_ORDER}))
+    return KitchenService(
+        name="assemble",
+        consumes=SERVICES["assemble"],
+        handle=assemble,
+        handled_statuses=frozenset({Status.IN_OVEN, Status.INVALID_ORDER}),
+    )

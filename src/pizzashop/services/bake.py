@@ -17,7 +17,10 @@ def bake(event: Event, state: State) -> Work:
         return NOTHING_TO_DO
     log.info("Preparing order '%s', baking time is %d second(s)", event.order_id, event.baking_time)
     return Work(
-        outputs=[PizzaBaked(event.order_id), StatusChanged(event.order_id, Status.OUT_FOR_DELIVERY)],
+        outputs=[
+            PizzaBaked(event.order_id),
+            StatusChanged(event.order_id, Status.OUT_FOR_DELIVERY),
+        ],
         seconds=event.baking_time,
         state={event.order_id: HANDLED},
         done_message=f"Order '{event.order_id}' is baked!",
@@ -25,5 +28,9 @@ def bake(event: Event, state: State) -> Work:
 
 
 def build(_settings: object) -> KitchenService:
-    return KitchenService(name="bake", consumes=SERVICES["bake"], handle=bake,
-                          handled_statuses=frozenset({Status.OUT_FOR_DELIVERY}))
+    return KitchenService(
+        name="bake",
+        consumes=SERVICES["bake"],
+        handle=bake,
+        handled_statuses=frozenset({Status.OUT_FOR_DELIVERY}),
+    )

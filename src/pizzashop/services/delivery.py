@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 
 from pizzashop.contract import (
-    SERVICES, Event, OrderPlaced, PizzaBaked, Status, StatusChanged, menu_errors,
+    SERVICES,
+    Event,
+    OrderPlaced,
+    PizzaBaked,
+    Status,
+    StatusChanged,
+    menu_errors,
 )
 from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
 
@@ -21,7 +27,9 @@ BAKED = "baked"  # baked before its early warning arrived: waiting for it
 
 def delivery(event: Event, state: State) -> Work:
     if state.get(event.order_id) == HANDLED:
-        log.info("Order '%s' was delivered before: ignoring its %s", event.order_id, type(event).__name__)
+        log.info(
+            "Order '%s' was delivered before: ignoring its %s", event.order_id, type(event).__name__
+        )
         return NOTHING_TO_DO
     match event:
         case OrderPlaced():
@@ -40,7 +48,9 @@ def early_warning(event: OrderPlaced, state: State) -> Work:
         log.info("Early warning for order '%s' came again: ignoring it", order_id)
         return NOTHING_TO_DO
     customer = {"customer_id": event.order.customer_id, "name": event.order.name}
-    log.info("Early warning to deliver order '%s' to customer_id '%s'", order_id, event.order.customer_id)
+    log.info(
+        "Early warning to deliver order '%s' to customer_id '%s'", order_id, event.order.customer_id
+    )
     if known == BAKED:
         return deliver(order_id, customer)
     return Work(state={order_id: customer})
@@ -49,14 +59,20 @@ def early_warning(event: OrderPlaced, state: State) -> Work:
 def pizza_baked(event: PizzaBaked, state: State) -> Work:
     customer = state.get(event.order_id)
     if customer is None or customer == BAKED:
-        log.info("Order '%s' is baked before its early warning arrived: waiting for it", event.order_id)
+        log.info(
+            "Order '%s' is baked before its early warning arrived: waiting for it", event.order_id
+        )
         return Work(state={event.order_id: BAKED})
     return deliver(event.order_id, customer)
 
 
 def deliver(order_id: str, customer: dict[str, str]) -> Work:
-    log.info("Delivering order '%s' for customer_id '%s', delivery time is %d second(s)",
-             order_id, customer["customer_id"], DELIVERY_SECONDS)
+    log.info(
+        "Delivering order '%s' for customer_id '%s', delivery time is %d second(s)",
+        order_id,
+        customer["customer_id"],
+        DELIVERY_SECONDS,
+    )
     return Work(
         outputs=[StatusChanged(order_id, Status.DELIVERED)],
         seconds=DELIVERY_SECONDS,
@@ -67,6 +83,9 @@ def deliver(order_id: str, customer: dict[str, str]) -> Work:
 
 def build(_settings: object) -> KitchenService:
     return KitchenService(
-        name="delivery", consumes=SERVICES["delivery"], handle=delivery, keeps_state=True,
+        name="delivery",
+        consumes=SERVICES["delivery"],
+        handle=delivery,
+        keeps_state=True,
         handled_statuses=frozenset({Status.DELIVERED}),
     )

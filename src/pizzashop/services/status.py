@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import SERVICES, DeadLetter, Event, OrderPlaced, Status, StatusChanged, now_ms
+from pizzashop.contract import (
+    SERVICES,
+    DeadLetter,
+    Event,
+    OrderPlaced,
+    Status,
+    StatusChanged,
+    now_ms,
+)
 from pizzashop.readmodel import OrderView, ReadModel, Source, open_readmodel
 from pizzashop.service import Routed, SinkService
 
@@ -21,10 +29,14 @@ log = logging.getLogger("pizzashop.status")
 WATCHDOG_CHECKS_PER_PERIOD = 4
 
 
-def materialise(read_model: ReadModel, events: Sequence[Event], offsets: Mapping[tuple[str, int], int],
-                sources: Sequence[Source] | None = None) -> None:
+def materialise(
+    read_model: ReadModel,
+    events: Sequence[Event],
+    offsets: Mapping[tuple[str, int], int],
+    sources: Sequence[Source] | None = None,
+) -> None:
     wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
-    updates = [events[i] for i in wanted]
+    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
     read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
     for event in updates:
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
@@ -40,10 +52,16 @@ def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -
     """
     stalled = read_model.stalled_orders(not_moved_since=now - stuck_after_ms)
     for view in stalled:
-        log.warning("Order '%s' has not moved for %ds (status %d): marking it stuck",
-                    view.order_id, (now - view.updated_at) // 1000, view.status)
-    return [Routed(StatusChanged(view.order_id, Status.STUCK, now), _partition_of(view))
-            for view in stalled]
+        log.warning(
+            "Order '%s' has not moved for %ds (status %d): marking it stuck",
+            view.order_id,
+            (now - view.updated_at) // 1000,
+            view.status,
+        )
+    return [
+        Routed(StatusChanged(view.order_id, Status.STUCK, now), _partition_of(view))
+        for view in stalled
+    ]
 
 
 def _partition_of(view: OrderView) -> int:
@@ -58,17 +76,22 @@ def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> lis
         log.warning("Order '%s' was never placed: parking its status events", order_id)
     reason = f"unknown order: not placed within {wait_ms // 1000}s of its first status event"
     return [
-        DeadLetter(*e.source, key=e.order_id.encode(),
-                   value=contract.encode(StatusChanged(e.order_id, e.status, e.timestamp)).value,
-                   error=reason)
+        DeadLetter(
+            *e.source,
+            key=e.order_id.encode(),
+            value=contract.encode(StatusChanged(e.order_id, e.status, e.timestamp)).value,
+            error=reason,
+        )
         for e in unplaced
     ]
 
 
 def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | DeadLetter]:
     now = now_ms()
-    return [*orders_to_mark_stuck(read_model, now, stuck_after_ms),
-            *unknown_orders_to_park(read_model, now, stuck_after_ms)]
+    return [
+        *orders_to_mark_stuck(read_model, now, stuck_after_ms),
+        *unknown_orders_to_park(read_model, now, stuck_after_ms),
+    ]
 
 
 def build(settings: Settings) -> SinkService:
@@ -77,7 +100,9 @@ def build(settings: Settings) -> SinkService:
     return SinkService(
         name="status",
         consumes=SERVICES["status"],
-        materialise=lambda events, offsets, sources: materialise(read_model, events, offsets, sources),
+        materialise=lambda events, offsets, sources: materialise(
+            read_model, events, offsets, sources
+        ),
         stored_offsets=read_model.stored_offsets,
         tick=lambda: watch(read_model, stuck_after_ms),
         tick_seconds=settings.stuck_after / WATCHDOG_CHECKS_PER_PERIOD,

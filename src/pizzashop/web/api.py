@@ -15,12 +15,16 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from pizzashop import menu
-from pizzashop.contract import Order, Status, menu_errors
+from pizzashop.contract import Order, Status
 from pizzashop.ordering import (
-    OrderNotAccepted, OrderUnconfirmed, idempotency_key_problem, new_idempotency_key,
+    InvalidOrder,
+    OrderNotAccepted,
+    OrderUnconfirmed,
+    idempotency_key_problem,
+    new_idempotency_key,
+    valid_order,
 )
-from pizzashop.readmodel import OrderView
-from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook, Placement
+from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook, Placement, book_of
 from pizzashop.web.session import required_customer, sign_in
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -35,13 +39,9 @@ class OrderRequest(BaseModel):
     sauce: str = Field(description="One of: " + ", ".join(menu.SAUCES))
     cheese: str = Field(description="One of: " + ", ".join(menu.CHEESES))
     main_topping: str = Field(description="One of: " + ", ".join(menu.MAIN_TOPPINGS))
-    extra_toppings: list[str] = Field(default_factory=list,
-                                      description="Any of: " + ", ".join(menu.EXTRA_TOPPINGS))
-
-
-def book_of(request: Request) -> OrderBook:
-    book: OrderBook = request.app.state.book
-    return book
+    extra_toppings: list[str] = Field(
+        default_factory=list, description="Any of: " + ", ".join(menu.EXTRA_TOPPINGS)
+    )
 
 
 def require_json(request: Request) -> None:
@@ -50,15 +50,18 @@ def require_json(request: Request) -> None:
 
 
 def order_from(request_body: OrderRequest, customer: str) -> Order:
-    order = Order(customer_id=customer, **request_body.model_dump())
-    errors = menu_errors(order)
-    if errors:
-        raise HTTPException(422, [{"field": f, "message": m} for f, m in errors.items()])
-    return order
+    try:
+        return valid_order(customer, request_body.model_dump())
+    except InvalidOrder as e:
+        raise HTTPException(
+            422, [{"field": f, "message": m} for f, m in e.problems.items()]
+        ) from None
 
 
-UNCONFIRMED = ("the kitchen did not confirm the order in time ({}): it may or may not have been "
-               "placed. Retrying with the same Idempotency-Key is safe: it never makes a second pizza.")
+UNCONFIRMED = (
+    "the kitchen did not confirm the order in time ({}): it may or may not have been "
+    "placed. Retrying with the same Idempotency-Key is safe: it never makes a second pizza."
+)
 
 
 def place(book: OrderBook, order: Order, key: str) -> Placement:
@@ -67,24 +70,20 @@ def place(book: OrderBook, order: Order, key: str) -> Placement:
     try:
         return book.place(order, key)
     except OrderNotAccepted as e:
-        raise HTTPException(503, f"the kitchen cannot take orders right now ({e}); nothing was "
-                                 "ordered: please try again", headers=headers) from None
+        raise HTTPException(
+            503,
+            f"the kitchen cannot take orders right now ({e}); nothing was "
+            "ordered: please try again",
+            headers=headers,
+        ) from None
     except OrderUnconfirmed as e:
-        raise HTTPException(504, UNCONFIRMED.format(e), headers={**headers, "Retry-After": "1"}) from None
+        raise HTTPException(
+            504, UNCONFIRMED.format(e), headers={**headers, "Retry-After": "1"}
+        ) from None
     except KeyUsedForAnotherOrder as e:
-        raise HTTPException(422, [{"field": "Idempotency-Key", "message": str(e)}], headers=headers) from None
-
-
-def as_json(view: OrderView) -> dict[str, Any]:
-    return {
-        "order_id": view.order_id,
-        "order": view.order.model_dump(exclude={"customer_id"}) if view.order else None,
-        "placed_at": view.placed_at,
-        "status": view.status.value,
-        "status_text": view.status.text,
-        "history": [{"status": e.status.value, "text": e.status.text, "timestamp": e.timestamp}
-                    for e in view.history],
-    }
+        raise HTTPException(
+            422, [{"field": "Idempotency-Key", "message": str(e)}], headers=headers
+        ) from None
 
 
 @router.post("/session", status_code=201, summary="Sign in with a name")
@@ -92,18 +91,25 @@ def api_sign_in(body: SignIn, request: Request) -> dict[str, str]:
     require_json(request)
     name = body.name.strip()
     if not name or len(name) > menu.MAX_NAME_LENGTH:
-        raise HTTPException(422, [{"field": "name", "message": f"1 to {menu.MAX_NAME_LENGTH} characters"}])
+        raise HTTPException(
+            422, [{"field": "name", "message": f"1 to {menu.MAX_NAME_LENGTH} characters"}]
+        )
     return {"customer_id": sign_in(request, name), "name": name}
 
 
 @router.post("/orders", status_code=201, summary="Place an order")
 def api_place_order(
-    body: OrderRequest, request: Request, response: Response,
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key",
-        description="Any unique string per order (a UUID, say): the same key is the same order, "
-                    "so a retry never makes a second pizza. Made up and returned when not sent.",
-    )] = None,
+    body: OrderRequest,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique string per order (a UUID, say): the same key is the same order, "
+            "so a retry never makes a second pizza. Made up and returned when not sent.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     require_json(request)
     key = idempotency_key if idempotency_key is not None else new_idempotency_key()
@@ -116,13 +122,19 @@ def api_place_order(
     response.headers["Idempotency-Key"] = key
     if placement.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return {"order_id": order_id, "status": int(Status.RECEIVED),
-            "links": {"self": f"/api/orders/{order_id}"}}
+    return {
+        "order_id": order_id,
+        "status": int(Status.RECEIVED),
+        "links": {"self": f"/api/orders/{order_id}"},
+    }
 
 
 @router.get("/orders", summary="My orders, newest first")
 def api_my_orders(request: Request) -> list[dict[str, Any]]:
-    return [as_json(v) for v in book_of(request).orders_of(required_customer(request))]
+    return [
+        v.as_dict(for_its_customer=True)
+        for v in book_of(request).orders_of(required_customer(request))
+    ]
 
 
 @router.get("/orders/{order_id}", summary="One of my orders with its status history")
@@ -130,12 +142,16 @@ def api_order(order_id: str, request: Request) -> dict[str, Any]:
     view = book_of(request).order_of(required_customer(request), order_id)
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
-    return as_json(view)
+    return view.as_dict(for_its_customer=True)
 
 
-@router.get("/orders/{order_id}/events", summary="Server-sent events: each status change of an order")
+@router.get(
+    "/orders/{order_id}/events", summary="Server-sent events: each status change of an order"
+)
 async def api_order_events(
-    order_id: str, request: Request, after: int = 0,
+    order_id: str,
+    request: Request,
+    after: int = 0,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Each `status` event's id is its place in the read model's history: a client that
@@ -149,5 +165,8 @@ async def api_order_events(
         return closing() or await request.is_disconnected()
 
     stream = book_of(request).status_changes(order_id, last_event_id or after, over)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

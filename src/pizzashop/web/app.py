@@ -9,7 +9,6 @@ comes from that session, never from a form.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from pizzashop import contract
 from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import ReadModel
@@ -45,20 +45,20 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["clock"] = clock
-    app.add_middleware(SessionMiddleware, secret_key=secret,
-                       session_cookie="pizzashop_session", max_age=SESSION_DAYS * 24 * 3600,
-                       same_site="lax")
+    templates.env.filters["clock"] = contract.clock
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="pizzashop_session",
+        max_age=SESSION_DAYS * 24 * 3600,
+        same_site="lax",
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     return app
-
-
-def clock(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms / 1000).strftime("%H:%M:%S")
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -76,8 +76,11 @@ def _problem(error: dict[str, Any]) -> dict[str, str]:
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
-                            headers=getattr(error, "headers", None))
+        return JSONResponse(
+            {"detail": error.detail},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
     return pages.error_page(request, error.status_code, str(error.detail))
 
 
@@ -87,8 +90,9 @@ def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     Otherwise one open order page would hold the server up until its pizza arrives: uvicorn
     waits for every open response. The browser reconnects later and misses nothing.
     """
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
     app.state.closing = lambda: server.should_exit
     return server
 

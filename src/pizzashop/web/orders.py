@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from pizzashop.contract import Order, OrderPlaced, Status
 from pizzashop.ordering import OrderTaker, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
@@ -37,6 +39,12 @@ class KeyUsedForAnotherOrder(ValueError):
 class Placement:
     placed: OrderPlaced
     replayed: bool  # the key's order was known already: nothing new was produced
+
+
+def book_of(request: Request) -> OrderBook:
+    """The order book of the app serving this request."""
+    book: OrderBook = request.app.state.book
+    return book
 
 
 class OrderBook:
@@ -81,8 +89,11 @@ class OrderBook:
         known = self.read_model.orders_of(customer_id)
         seen = {v.order_id for v in known}
         with self._lock:
-            pending = [p for p in self._just_placed.values()
-                       if p.order.customer_id == customer_id and p.order_id not in seen]
+            pending = [
+                p
+                for p in self._just_placed.values()
+                if p.order.customer_id == customer_id and p.order_id not in seen
+            ]
         views = known + [_as_received(p) for p in pending]
         return sorted(views, key=lambda v: v.placed_at or 0, reverse=True)
 
@@ -91,8 +102,9 @@ class OrderBook:
             placed = self._just_placed.get(order_id)
         return _as_received(placed) if placed else None
 
-    async def status_changes(self, order_id: str, after_seq: int,
-                             over: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
+    async def status_changes(
+        self, order_id: str, after_seq: int, over: Callable[[], Awaitable[bool]]
+    ) -> AsyncIterator[str]:
         """Server-sent events for each new status of an order, then `end` once it is final.
 
         It also stops when `over()` says so (the client left, or the server is closing): a
@@ -126,16 +138,27 @@ def sse_event(entry: StatusEntry, order_status: Status) -> str:
     moves on; a late step never moves it back), so the page shows what the read model
     says rather than working it out again.
     """
-    data = json.dumps({"status": entry.status.value, "text": entry.status.text,
-                       "timestamp": entry.timestamp, "error": entry.status.is_error,
-                       "order_status": order_status.value, "order_status_text": order_status.text,
-                       "final": order_status.is_final})
+    data = json.dumps(
+        {
+            "status": entry.status.value,
+            "text": entry.status.text,
+            "timestamp": entry.timestamp,
+            "error": entry.status.is_error,
+            "order_status": order_status.value,
+            "order_status_text": order_status.text,
+            "final": order_status.is_final,
+        }
+    )
     return f"id: {entry.seq}\nevent: status\ndata: {data}\n\n"
 
 
 def _as_received(placed: OrderPlaced) -> OrderView:
     return OrderView(
-        order_id=placed.order_id, customer_id=placed.order.customer_id, order=placed.order,
-        placed_at=placed.timestamp, status=Status.RECEIVED,
-        history=(StatusEntry(0, Status.RECEIVED, placed.timestamp),), updated_at=placed.timestamp,
+        order_id=placed.order_id,
+        customer_id=placed.order.customer_id,
+        order=placed.order,
+        placed_at=placed.timestamp,
+        status=Status.RECEIVED,
+        history=(StatusEntry(0, Status.RECEIVED, placed.timestamp),),
+        updated_at=placed.timestamp,
     )

@@ -10,11 +10,16 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu
-from pizzashop.contract import Order, Status, menu_errors
+from pizzashop.contract import Status
 from pizzashop.ordering import (
-    OrderNotAccepted, OrderUnconfirmed, idempotency_key_problem, new_idempotency_key,
+    InvalidOrder,
+    OrderNotAccepted,
+    OrderUnconfirmed,
+    idempotency_key_problem,
+    new_idempotency_key,
+    valid_order,
 )
-from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook
+from pizzashop.web.orders import KeyUsedForAnotherOrder, book_of
 from pizzashop.web.session import check_csrf, csrf_token, customer_id, customer_name, sign_in
 
 router = APIRouter(include_in_schema=False)
@@ -31,13 +36,13 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     titles = {404: "We could not find that", 403: "That did not work", 503: "The kitchen is busy"}
-    return render(request, "error.html", status_code,
-                  title=titles.get(status_code, "Something went wrong"), message=message)
-
-
-def book_of(request: Request) -> OrderBook:
-    book: OrderBook = request.app.state.book
-    return book
+    return render(
+        request,
+        "error.html",
+        status_code,
+        title=titles.get(status_code, "Something went wrong"),
+        message=message,
+    )
 
 
 def to_sign_in() -> RedirectResponse:
@@ -54,8 +59,13 @@ def sign_in_form(request: Request, name: Text = "", csrf: Text = "") -> Response
     check_csrf(request, csrf)
     name = name.strip()
     if not name or len(name) > menu.MAX_NAME_LENGTH:
-        return render(request, "signin.html", 422, error=f"Your name, please: 1 to {menu.MAX_NAME_LENGTH} characters.",
-                      name=name)
+        return render(
+            request,
+            "signin.html",
+            422,
+            error=f"Your name, please: 1 to {menu.MAX_NAME_LENGTH} characters.",
+            name=name,
+        )
     sign_in(request, name)
     return RedirectResponse("/", status_code=303)
 
@@ -72,8 +82,12 @@ def menu_page(request: Request) -> Response:
     if customer_id(request) is None:
         return to_sign_in()
     # The form's one-time key: submitted twice (a double click, a retry), it is one order.
-    return render(request, "menu.html", chosen={"name": customer_name(request), "extra_toppings": []},
-                  idempotency_key=new_idempotency_key())
+    return render(
+        request,
+        "menu.html",
+        chosen={"name": customer_name(request), "extra_toppings": []},
+        idempotency_key=new_idempotency_key(),
+    )
 
 
 @router.post("/orders")
@@ -84,35 +98,53 @@ async def place_order_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
     chosen = {
-        "name": str(form.get("name", "")), "sauce": str(form.get("sauce", "")),
-        "cheese": str(form.get("cheese", "")), "main_topping": str(form.get("main_topping", "")),
+        "name": str(form.get("name", "")),
+        "sauce": str(form.get("sauce", "")),
+        "cheese": str(form.get("cheese", "")),
+        "main_topping": str(form.get("main_topping", "")),
         "extra_toppings": [str(x) for x in form.getlist("extra_toppings")],
     }
     key = str(form.get("idempotency_key", ""))
     if idempotency_key_problem(key):
         key = new_idempotency_key()  # a form from before keys: one order per submission
-    order = Order(customer_id=customer, **chosen)  # type: ignore[arg-type]
-    errors = menu_errors(order)
-    if errors:
-        return render(request, "menu.html", 422, chosen=chosen, errors=errors, idempotency_key=key)
+    try:
+        order = valid_order(customer, chosen)
+    except InvalidOrder as e:
+        return render(
+            request, "menu.html", 422, chosen=chosen, errors=e.problems, idempotency_key=key
+        )
     try:
         placement = await run_in_threadpool(book_of(request).place, order, key)
     except (OrderNotAccepted, OrderUnconfirmed, KeyUsedForAnotherOrder) as e:
         status, message = NOT_PLACED[type(e)]
         key = new_idempotency_key() if isinstance(e, KeyUsedForAnotherOrder) else key
-        return render(request, "menu.html", status, chosen=chosen, errors={"order": message},
-                      idempotency_key=key)
+        return render(
+            request,
+            "menu.html",
+            status,
+            chosen=chosen,
+            errors={"order": message},
+            idempotency_key=key,
+        )
     return RedirectResponse(f"/orders/{placement.placed.order_id}?placed=1", status_code=303)
 
 
 # The answer when an order did not go through: what happened, and what the customer can do.
 NOT_PLACED: dict[type[Exception], tuple[int, str]] = {
-    OrderNotAccepted: (503, "The kitchen cannot take orders right now. Nothing was ordered; "
-                            "please try again."),
-    OrderUnconfirmed: (504, "The kitchen did not confirm your order in time: it may still arrive. "
-                            "Pressing Order again is safe: you will get one pizza, not two."),
-    KeyUsedForAnotherOrder: (422, "This form was used for another order already. Please check your "
-                                  "choice and press Order again."),
+    OrderNotAccepted: (
+        503,
+        "The kitchen cannot take orders right now. Nothing was ordered; please try again.",
+    ),
+    OrderUnconfirmed: (
+        504,
+        "The kitchen did not confirm your order in time: it may still arrive. "
+        "Pressing Order again is safe: you will get one pizza, not two.",
+    ),
+    KeyUsedForAnotherOrder: (
+        422,
+        "This form was used for another order already. Please check your "
+        "choice and press Order again.",
+    ),
 }
 
 
@@ -131,8 +163,17 @@ def order_page(request: Request, order_id: str, placed: int = 0) -> Response:
         return to_sign_in()
     view = book_of(request).order_of(customer, order_id)
     if view is None:
-        raise HTTPException(404, "There is no such order among yours. Check the link, or see My orders.")
+        raise HTTPException(
+            404, "There is no such order among yours. Check the link, or see My orders."
+        )
     reached = {entry.status: entry.timestamp for entry in view.history}
     last_seq = max((entry.seq for entry in view.history), default=0)
-    return render(request, "order.html", view=view, timeline=TIMELINE, reached=reached,
-                  just_placed=bool(placed), last_seq=last_seq)
+    return render(
+        request,
+        "order.html",
+        view=view,
+        timeline=TIMELINE,
+        reached=reached,
+        just_placed=bool(placed),
+        last_seq=last_seq,
+    )

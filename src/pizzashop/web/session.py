@@ -47,4 +47,6 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     """A form must carry the token of this session: another site cannot read it to forge one."""
     expected = request.session.get("csrf")
     if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
-        raise HTTPException(403, "this form has expired or did not come from this shop; please try again")
+        raise HTTPException(
+            403, "this form has expired or did not come from this shop; please try again"
+        )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from pizzashop.config import Settings
+from pizzashop.contract import Status, clock
 from pizzashop.readmodel import open_readmodel
 
 CHECK_EVERY = 0.2
 
 
-def follow_order(settings: Settings, order_id: str, timeout: float, show: Callable[[str], None]) -> bool:
+def follow_order(
+    settings: Settings, order_id: str, timeout: float, show: Callable[[str], None]
+) -> bool:
     """Show each new status of the order as it arrives; True once it is delivered."""
     read_model = open_readmodel(settings.readmodel_url)
     deadline = time.monotonic() + timeout
@@ -20,12 +22,11 @@ def follow_order(settings: Settings, order_id: str, timeout: float, show: Callab
     try:
         while time.monotonic() < deadline:
             for entry in read_model.history_after(order_id, seen):
-                when = datetime.fromtimestamp(entry.timestamp / 1000).strftime("%H:%M:%S")
-                show(f"  {when}  {entry.status.value}  {entry.status.text}")
+                show(f"  {clock(entry.timestamp)}  {entry.status.value}  {entry.status.text}")
                 seen = entry.seq
             view = read_model.get_order(order_id)
             if view is not None and view.status.is_final:
-                return view.status.value == 400
+                return view.status is Status.DELIVERED
             time.sleep(CHECK_EVERY)  # the read model has no change feed: look again shortly
     finally:
         read_model.close()

@@ -20,8 +20,13 @@ class ShopError(click.ClickException):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="A TOML config file (default: ./pizzashop.toml if present, or $PIZZASHOP_CONFIG).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A TOML config file (default: ./pizzashop.toml if present, or $PIZZASHOP_CONFIG).",
+)
 @click.pass_context
 def main(ctx: click.Context, config_file: Path | None) -> None:
     """pizzashop: a pizza takeaway shop run as event-driven microservices on Apache Kafka."""
@@ -29,11 +34,7 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
         ctx.obj = load_settings(config_file)
     except ConfigError as e:
         raise ShopError(str(e)) from None
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(message)s",
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -86,45 +87,74 @@ def service(ctx: click.Context, name: str) -> None:
 @click.option("--sauce", required=True, help="One of: " + ", ".join(menu.SAUCES))
 @click.option("--cheese", required=True, help="One of: " + ", ".join(menu.CHEESES))
 @click.option("--main-topping", required=True, help="One of: " + ", ".join(menu.MAIN_TOPPINGS))
-@click.option("--extra", "extras", multiple=True, help="Repeat for each: " + ", ".join(menu.EXTRA_TOPPINGS))
+@click.option(
+    "--extra", "extras", multiple=True, help="Repeat for each: " + ", ".join(menu.EXTRA_TOPPINGS)
+)
 @click.option("--customer", default=None, help="Customer id (default: cli-<your user name>).")
-@click.option("--idempotency-key", default=None,
-              help="Any unique string: the same key (and customer) is the same order, so running "
-                   "the command again never makes a second pizza. Default: a new one.")
+@click.option(
+    "--idempotency-key",
+    default=None,
+    help="Any unique string: the same key (and customer) is the same order, so running "
+    "the command again never makes a second pizza. Default: a new one.",
+)
 @click.option("--follow", is_flag=True, help="Wait and show each status until it is delivered.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to follow before giving up.")
+@click.option(
+    "--timeout", default=120.0, show_default=True, help="Seconds to follow before giving up."
+)
 @click.pass_context
-def order(ctx: click.Context, name: str, sauce: str, cheese: str, main_topping: str,
-          extras: tuple[str, ...], customer: str | None, idempotency_key: str | None,
-          follow: bool, timeout: float) -> None:
+def order(
+    ctx: click.Context,
+    name: str,
+    sauce: str,
+    cheese: str,
+    main_topping: str,
+    extras: tuple[str, ...],
+    customer: str | None,
+    idempotency_key: str | None,
+    follow: bool,
+    timeout: float,
+) -> None:
     """Place an order from the terminal."""
     from pizzashop.config import shop_secret
-    from pizzashop.contract import Order, menu_errors
     from pizzashop.ordering import (
-        OrderNotAccepted, OrderTaker, OrderUnconfirmed, idempotency_key_problem,
-        new_idempotency_key, order_id_for,
+        InvalidOrder,
+        OrderNotAccepted,
+        OrderTaker,
+        OrderUnconfirmed,
+        idempotency_key_problem,
+        new_idempotency_key,
+        order_id_for,
+        valid_order,
     )
 
     settings = settings_of(ctx)
     key = new_idempotency_key() if idempotency_key is None else idempotency_key
     if idempotency_key_problem(key):
         raise ShopError(f"--idempotency-key: {idempotency_key_problem(key)}")
-    pizza = Order(customer_id=customer or f"cli-{getpass.getuser()}", name=name, sauce=sauce,
-                  cheese=cheese, main_topping=main_topping, extra_toppings=list(extras))
-    errors = menu_errors(pizza)
-    if errors:
-        raise ShopError("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
+    choices = {
+        "name": name,
+        "sauce": sauce,
+        "cheese": cheese,
+        "main_topping": main_topping,
+        "extra_toppings": list(extras),
+    }
+    try:
+        pizza = valid_order(customer or f"cli-{getpass.getuser()}", choices)
+    except InvalidOrder as e:
+        raise ShopError(str(e)) from None
     order_id = order_id_for(shop_secret(settings), pizza.customer_id, key)
     try:
         placed = OrderTaker(settings).place(pizza, order_id)
     except OrderNotAccepted as e:
         raise ShopError(f"order not placed: {e}") from None
     except OrderUnconfirmed as e:
-        raise ShopError(f"order {order_id} not confirmed: {e}. It may still arrive; to try again "
-                        f"safely, run the same command with --idempotency-key {key}") from None
+        raise ShopError(
+            f"order {order_id} not confirmed: {e}. It may still arrive; to try again "
+            f"safely, run the same command with --idempotency-key {key}"
+        ) from None
     click.echo(f"Order {placed.order_id} placed for {name}")
     if follow:
-        from pizzashop.following import follow_order
+        from pizzashop.cli.following import follow_order
 
         if not follow_order(settings, placed.order_id, timeout, click.echo):
             raise ShopError(f"order {placed.order_id} was not delivered within {timeout:g}s")
@@ -139,8 +169,13 @@ def kafka() -> None:
 
 
 @kafka.command("start")
-@click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 5),
-              help="Nodes in the local KRaft cluster (3 for fault tests).")
+@click.option(
+    "--nodes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 5),
+    help="Nodes in the local KRaft cluster (3 for fault tests).",
+)
 @click.pass_context
 def kafka_start(ctx: click.Context, nodes: int) -> None:
     """Start the local broker in the background and print its bootstrap address."""
@@ -188,16 +223,21 @@ def topics() -> None:
 
 
 @topics.command("create")
-@click.option("--partitions", type=click.IntRange(1), default=None, help="Default: 6 (or the setting).")
+@click.option(
+    "--partitions", type=click.IntRange(1), default=None, help="Default: 6 (or the setting)."
+)
 @click.option("--replication-factor", type=click.IntRange(1), default=None)
 @click.pass_context
-def topics_create(ctx: click.Context, partitions: int | None, replication_factor: int | None) -> None:
+def topics_create(
+    ctx: click.Context, partitions: int | None, replication_factor: int | None
+) -> None:
     """Create the topics of the wire contract and the dead-letter topic (idempotent)."""
     from pizzashop.topics import TopicsNotCoPartitioned, create_topics
 
     try:
-        created = create_topics(settings_of(ctx), partitions=partitions,
-                                replication_factor=replication_factor)
+        created = create_topics(
+            settings_of(ctx), partitions=partitions, replication_factor=replication_factor
+        )
     except TopicsNotCoPartitioned as e:
         raise ShopError(str(e)) from None
     for name in created:
@@ -224,9 +264,11 @@ def dlq_list(ctx: click.Context, limit: int | None) -> None:
         click.echo("The dead-letter topic is empty")
     for letter in letters:
         value = (letter.value or b"")[:120].decode("utf-8", "replace")
-        click.echo(f"{letter.position}  from {letter.source_topic}[{letter.source_partition}]"
-                   f"@{letter.source_offset} by {letter.service}: {letter.error}\n"
-                   f"    key={(letter.key or b'').decode('utf-8', 'replace')!r} value={value!r}")
+        click.echo(
+            f"{letter.position}  from {letter.source_topic}[{letter.source_partition}]"
+            f"@{letter.source_offset} by {letter.service}: {letter.error}\n"
+            f"    key={(letter.key or b'').decode('utf-8', 'replace')!r} value={value!r}"
+        )
 
 
 @dlq.command("replay")
@@ -253,13 +295,13 @@ def dlq_replay(ctx: click.Context, position: str) -> None:
 @click.pass_context
 def orders(ctx: click.Context, customer: str | None, limit: int, as_json: bool) -> None:
     """List orders from the read model, newest first."""
-    from pizzashop.views import order_as_dict, order_line
+    from pizzashop.cli.views import order_line
     from pizzashop.readmodel import open_readmodel
 
     read_model = open_readmodel(settings_of(ctx).readmodel_url)
     found = read_model.orders_of(customer, limit) if customer else read_model.recent_orders(limit)
     if as_json:
-        click.echo(json.dumps([order_as_dict(v) for v in found], indent=2))
+        click.echo(json.dumps([v.as_dict() for v in found], indent=2))
     elif not found:
         click.echo("No orders yet")
     for view in [] if as_json else found:
@@ -272,13 +314,13 @@ def orders(ctx: click.Context, customer: str | None, limit: int, as_json: bool) 
 @click.pass_context
 def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Show one order with its status history."""
-    from pizzashop.views import order_as_dict, order_report
+    from pizzashop.cli.views import order_report
     from pizzashop.readmodel import open_readmodel
 
     view = open_readmodel(settings_of(ctx).readmodel_url).get_order(order_id)
     if view is None:
         raise ShopError(f"no order {order_id!r} in the read model")
-    click.echo(json.dumps(order_as_dict(view), indent=2) if as_json else order_report(view))
+    click.echo(json.dumps(view.as_dict(), indent=2) if as_json else order_report(view))
 
 
 @main.command()
@@ -322,30 +364,88 @@ def web(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--orders", type=click.IntRange(1), default=None, help="Place N orders at once.")
-@click.option("--rate", type=click.FloatRange(0, min_open=True), default=None,
-              help="Orders per second, for --duration seconds (instead of --orders).")
-@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Seconds at --rate.")
-@click.option("--time-scale", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="1 = the seed's seconds, 0 = instant kitchen work.")
-@click.option("--capacity", type=click.IntRange(0), default=None, help="Orders a service works on at once.")
-@click.option("--partitions", type=click.IntRange(1), default=None,
-              help="Partitions of each topic the bench creates (default: the setting, 6).")
-@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]), default=None,
-              help="Processing guarantee (default: the setting, exactly_once).")
-@click.option("--reference", is_flag=True, help="First run the same rush through a bare pass-through chain.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
-              help="Write a latency histogram and orders in flight as a PNG.")
-@click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
-              help="Seconds after the last order to wait for deliveries.")
-@click.option("--warm-up", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Seconds at --rate before the measured orders (delivered, left out of the figures).")
-@click.option("--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Orders per second, for --duration seconds (instead of --orders).",
+)
+@click.option(
+    "--duration", type=click.FloatRange(0, min_open=True), default=None, help="Seconds at --rate."
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="1 = the seed's seconds, 0 = instant kitchen work.",
+)
+@click.option(
+    "--capacity", type=click.IntRange(0), default=None, help="Orders a service works on at once."
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1),
+    default=None,
+    help="Partitions of each topic the bench creates (default: the setting, 6).",
+)
+@click.option(
+    "--guarantee",
+    type=click.Choice(["exactly_once", "at_least_once"]),
+    default=None,
+    help="Processing guarantee (default: the setting, exactly_once).",
+)
+@click.option(
+    "--reference", is_flag=True, help="First run the same rush through a bare pass-through chain."
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report as JSON.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write a latency histogram and orders in flight as a PNG.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=300.0,
+    show_default=True,
+    help="Seconds after the last order to wait for deliveries.",
+)
+@click.option(
+    "--warm-up",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds at --rate before the measured orders (delivered, left out of the figures).",
+)
+@click.option(
+    "--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model)."
+)
 @click.pass_context
-def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: float | None,
-          time_scale: float, capacity: int | None, partitions: int | None, guarantee: str | None,
-          reference: bool, json_path: Path | None, plot_path: Path | None, timeout: float,
-          warm_up: float, keep_state: bool) -> None:
+def bench(
+    ctx: click.Context,
+    orders: int | None,
+    rate: float | None,
+    duration: float | None,
+    time_scale: float,
+    capacity: int | None,
+    partitions: int | None,
+    guarantee: str | None,
+    reference: bool,
+    json_path: Path | None,
+    plot_path: Path | None,
+    timeout: float,
+    warm_up: float,
+    keep_state: bool,
+) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
     Starts the four services (and a local broker, unless a cluster is configured) itself.
@@ -353,8 +453,9 @@ def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: 
     try:
         from pizzashop.bench import BenchError, BenchPlan, run_bench
     except ImportError as e:
-        raise ShopError(f"the bench needs its extras ({e.name} is missing): "
-                        "pip install 'pizzashop[bench]'") from None
+        raise ShopError(
+            f"the bench needs its extras ({e.name} is missing): pip install 'pizzashop[bench]'"
+        ) from None
     if (orders is None) == (rate is None) or (rate is None) != (duration is None):
         raise ShopError("give --orders N, or --rate R with --duration S")
     settings = settings_of(ctx).replace(time_scale=time_scale)
@@ -364,8 +465,16 @@ def bench(ctx: click.Context, orders: int | None, rate: float | None, duration: 
         settings = settings.replace(partitions=partitions)
     if guarantee is not None:
         settings = settings.replace(processing_guarantee=guarantee)
-    plan = BenchPlan(orders=orders, rate=rate, duration=duration, partitions=partitions,
-                     reference=reference, timeout=timeout, warm_up=warm_up, keep_state=keep_state)
+    plan = BenchPlan(
+        orders=orders,
+        rate=rate,
+        duration=duration,
+        partitions=partitions,
+        reference=reference,
+        timeout=timeout,
+        warm_up=warm_up,
+        keep_state=keep_state,
+    )
     try:
         result = run_bench(settings, plan)
     except BenchError as e:

@@ -1,0 +1,30 @@
+"""How an order from the read model reads in a terminal or as JSON."""
+
+from __future__ import annotations
+
+from pizzashop.contract import clock
+from pizzashop.readmodel import OrderView
+
+
+def order_line(view: OrderView) -> str:
+    what = f"{view.order.name}: {view.order.main_topping}" if view.order else "(order not seen yet)"
+    return (
+        f"{view.order_id:24}  {clock(view.placed_at, with_date=True)}  {view.status.value}  "
+        f"{view.status.text:40}  {what}"
+    )
+
+
+def order_report(view: OrderView) -> str:
+    lines = [f"Order {view.order_id}"]
+    if view.order is not None:
+        pizza = view.order
+        extras = ", ".join(pizza.extra_toppings) or "no extras"
+        lines.append(
+            f"  for {pizza.name}: {pizza.sauce}, {pizza.cheese}, {pizza.main_topping}, {extras}"
+        )
+    lines.append(f"  now: {view.status.value} {view.status.text}")
+    lines.extend(
+        f"  {clock(e.timestamp, with_date=True)}  {e.status.value}  {e.status.text}"
+        for e in view.history
+    )
+    return "\n".join(lines)
