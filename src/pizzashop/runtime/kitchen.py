@@ -114,6 +114,11 @@ class Kitchen:
         self._cooking[ticket.key] = ticket
         self._ready.append(ticket)
 
+    @property
+    def has_ready(self) -> bool:
+        """Tickets got a cook and wait for the runtime to start them."""
+        return bool(self._ready)
+
     def ready_to_start(self) -> list[Ticket]:
         """The tickets that got a cook since the last call, in order: start each one."""
         ready, self._ready = self._ready, []

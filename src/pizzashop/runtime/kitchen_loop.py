@@ -69,6 +69,8 @@ class KitchenLoop(ServiceLoop):
         return [*OUTPUT_TOPIC_NAMES, *([self.state_topic] if self.service.keeps_state else [])]
 
     def poll_timeout(self, now: float) -> float:
+        if self.kitchen.has_ready:
+            return 0.0  # work acknowledged at the last commit let an order's next event in
         next_done = self.kitchen.seconds_until_next(now)
         return IDLE_POLL_SECONDS if next_done is None else min(IDLE_POLL_SECONDS, next_done)
 
