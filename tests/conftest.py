@@ -19,12 +19,18 @@ from pizzashop.topics import create_topics
 from tests.ports import free_port_block
 
 TEST_TIME_SCALE = 0.001
-# What says which outside cluster to use; everything else in the real environment is ignored.
+# What says which outside cluster to use; every other PIZZASHOP_* variable of the shell is
+# dropped below, so the tests run as configured here whatever the shell says.
 OUTSIDE_CLUSTER_VARIABLES = (
     "PIZZASHOP_BOOTSTRAP_SERVERS",
     "PIZZASHOP_KAFKA_PROPERTIES_FILE",
     "PIZZASHOP_REPLICATION_FACTOR",
 )
+
+
+for _name in [n for n in os.environ if n.startswith("PIZZASHOP_")]:
+    if _name not in OUTSIDE_CLUSTER_VARIABLES:
+        del os.environ[_name]
 
 
 @dataclass(frozen=True)
@@ -36,21 +42,17 @@ class Broker:
 
 
 def broker_settings(state_dir: Path, nodes: int = 1, **overrides: Any) -> Settings:
-    """Settings for a local broker on free ports, its data in `state_dir`."""
+    """Settings for a local broker on free ports, its data in `state_dir` (never an outside one)."""
     port = free_port_block(2 * nodes * 2)
-    return load_settings(
-        environ={},
-        state_dir=state_dir,
-        kafka_port=port,
-        kafka_controller_port=port + 1,
-        **overrides,
+    settings = load_settings(
+        state_dir=state_dir, kafka_port=port, kafka_controller_port=port + 1, **overrides
     )
+    return settings.replace(bootstrap_servers=None, kafka_properties_file=None)
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    given = {name: value for name, value in os.environ.items() if name in OUTSIDE_CLUSTER_VARIABLES}
-    outside = load_settings(environ=given)
+    outside = load_settings()  # the outside cluster's variables, if the shell gives them
     if outside.bootstrap_servers:
         create_topics(outside)
         yield Broker(outside.bootstrap_servers, "(outside cluster)", None, outside)
@@ -68,7 +70,6 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture
 def shop_settings(kafka_broker: Broker, tmp_path: Path) -> Settings:
     return load_settings(
-        environ={},
         bootstrap_servers=kafka_broker.bootstrap_servers,
         kafka_properties_file=kafka_broker.settings.kafka_properties_file,
         replication_factor=kafka_broker.settings.replication_factor,

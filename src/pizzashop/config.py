@@ -1,32 +1,41 @@
-"""One Settings object, read once at start-up: defaults < config file < environment.
+"""One Settings object, read once at start-up: defaults < config file < environment < overrides.
 
-No other module reads environment variables; everything is passed down from here.
+pydantic-settings reads the `PIZZASHOP_*` variables and the TOML file and converts each value to
+its type; a value it cannot use is one clear line (ConfigError). No other module reads
+environment variables; everything is passed down from here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 ProcessingGuarantee = Literal["exactly_once", "at_least_once"]
 
 ENV_PREFIX = "PIZZASHOP_"
 CONFIG_FILE_ENV = "PIZZASHOP_CONFIG"
 DEFAULT_CONFIG_FILE = Path("pizzashop.toml")
+CONFIG_TABLE = "pizzashop"  # a config file's settings: this table, or else the top level
 
 
 class ConfigError(ValueError):
     """A setting has a value the shop cannot use."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
     # Kafka. With no bootstrap servers the shop starts its own local broker.
     bootstrap_servers: str | None = None
     kafka_properties_file: Path | None = None  # librdkafka properties for SASL/SSL clusters
@@ -34,7 +43,7 @@ class Settings:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_start_timeout: float = 60.0
-    partitions: int = 6
+    partitions: int = Field(6, ge=1)
     replication_factor: int = 1
     processing_guarantee: ProcessingGuarantee = "exactly_once"
 
@@ -44,11 +53,11 @@ class Settings:
     database_url: str | None = None  # default: sqlite file under state_dir
 
     # The kitchen. 1 = the seed's seconds, 0 = instant.
-    time_scale: float = 1.0
-    capacity: int = 0  # orders a service works on at once; 0 = unlimited
+    time_scale: float = Field(1.0, ge=0)
+    capacity: int = Field(0, ge=0)  # orders a service works on at once; 0 = unlimited
     stuck_after: float = 120.0  # real seconds without progress before an order is stuck
     # Real seconds a service remembers an order it handled, to ignore it if it comes again.
-    remember_orders_for: float = 24 * 3600.0
+    remember_orders_for: float = Field(24 * 3600.0, ge=0)
 
     # The web app.
     web_host: str = "127.0.0.1"
@@ -56,6 +65,35 @@ class Settings:
     secret_key: str | None = None  # signs session cookies; default: generated and kept in state_dir
 
     log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Overrides, then PIZZASHOP_* variables, then the config file (no .env, no secrets dir)."""
+        return init_settings, env_settings, _config_file_source(settings_cls)
+
+    @field_validator("bootstrap_servers", "kafka_properties_file", "database_url", "secret_key",
+                     mode="before")  # fmt: skip
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("kafka_properties_file", "state_dir", "cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @model_validator(mode="after")
+    def _properties_file_exists(self) -> Settings:
+        if self.kafka_properties_file is not None and not self.kafka_properties_file.exists():
+            raise ValueError(f"kafka_properties_file {self.kafka_properties_file} does not exist")
+        return self
 
     @property
     def uses_local_broker(self) -> bool:
@@ -74,60 +112,22 @@ class Settings:
         return seconds * self.time_scale
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        return self.model_copy(update=changes)
 
 
-def load_settings(
-    config_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
-    """Defaults, then the config file (if any), then PIZZASHOP_* variables, then overrides."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    path = config_file or _config_file_from(environ)
-    if path is not None:
-        values.update(_read_config_file(path))
-    values.update(_read_environment(environ))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return _build(values)
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """The settings: defaults, the config file, PIZZASHOP_* variables, then `overrides`.
 
-
-def _config_file_from(environ: Mapping[str, str]) -> Path | None:
-    if CONFIG_FILE_ENV in environ:
-        return Path(environ[CONFIG_FILE_ENV])
-    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
+    The config file is `config_file`, else $PIZZASHOP_CONFIG, else ./pizzashop.toml if present.
+    """
+    if config_file is not None:
+        os.environ[CONFIG_FILE_ENV] = str(
+            config_file
+        )  # as `--config` says: the same as the variable
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    section: dict[str, Any] = data.get("pizzashop", data)
-    return section
-
-
-def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(Settings)}
-    values: dict[str, Any] = {}
-    for key, value in environ.items():
-        if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_ENV:
-            name = key[len(ENV_PREFIX) :].lower()
-            if name in names:
-                values[name] = value
-    return values
-
-
-def _build(values: dict[str, Any]) -> Settings:
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    converted = {name: _convert(name, fields[name].type, value) for name, value in values.items()}
-    settings = Settings(**converted)
-    _validate(settings)
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        raise ConfigError(_one_line(e)) from None
     if settings.kafka_properties_file is not None and not settings.bootstrap_servers:
         # A properties file that names its cluster means: use that cluster, start no broker.
         servers = read_properties(settings.kafka_properties_file).get("bootstrap.servers")
@@ -135,35 +135,34 @@ def _build(values: dict[str, Any]) -> Settings:
     return settings
 
 
-def _convert(name: str, type_name: Any, value: Any) -> Any:
-    text = str(type_name)
+def _config_file_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
+    path = Path(os.environ[CONFIG_FILE_ENV]) if CONFIG_FILE_ENV in os.environ else None
+    if path is None and DEFAULT_CONFIG_FILE.exists():
+        path = DEFAULT_CONFIG_FILE
+    if path is None:
+        return TomlConfigSettingsSource(settings_cls, toml_file=[])
+    table = (CONFIG_TABLE,) if CONFIG_TABLE in _read_toml(path) else None
+    return TomlConfigSettingsSource(settings_cls, toml_file=path, toml_table_header=table)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        if value == "" and "None" in text:
-            return None
-        if "Path" in text:
-            return Path(value).expanduser()
-        if text.startswith("int"):
-            return int(value)
-        if text.startswith("float"):
-            return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {name!r}: {value!r} is not a {text}") from None
-    return value
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
 
-def _validate(s: Settings) -> None:
-    if s.time_scale < 0:
-        raise ConfigError("time_scale must be 0 or more")
-    if s.partitions < 1:
-        raise ConfigError("partitions must be at least 1")
-    if s.remember_orders_for < 0:
-        raise ConfigError("remember_orders_for must be 0 seconds or more")
-    if s.capacity < 0:
-        raise ConfigError("capacity must be 0 (unlimited) or more")
-    if s.processing_guarantee not in ("exactly_once", "at_least_once"):
-        raise ConfigError("processing_guarantee must be exactly_once or at_least_once")
-    if s.kafka_properties_file is not None and not s.kafka_properties_file.exists():
-        raise ConfigError(f"kafka_properties_file {s.kafka_properties_file} does not exist")
+def _one_line(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    name = ".".join(str(part) for part in problem["loc"]) or "settings"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown setting {name!r}"
+    if not problem["loc"]:
+        return str(problem["msg"]).removeprefix("Value error, ")
+    return f"setting {name!r}: {problem['input']!r} is not usable: {problem['msg']}"
 
 
 def shop_secret(settings: Settings) -> str:
@@ -182,10 +181,10 @@ def shop_secret(settings: Settings) -> str:
 def as_environment(settings: Settings) -> dict[str, str]:
     """The settings as PIZZASHOP_* variables, for the shop's child processes."""
     environment = {}
-    for f in dataclasses.fields(settings):
-        value = getattr(settings, f.name)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
         if value is not None:
-            environment[ENV_PREFIX + f.name.upper()] = str(value)
+            environment[ENV_PREFIX + name.upper()] = str(value)
     return environment
 
 

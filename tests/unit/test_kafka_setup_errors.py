@@ -34,7 +34,7 @@ def test_no_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_no_maven_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     without("mvn", monkeypatch)
-    settings = load_settings(environ={}, cache_dir=tmp_path / "empty-cache")
+    settings = load_settings(cache_dir=tmp_path / "empty-cache")
     with pytest.raises(KafkaSetupError, match="mvn not found: install Maven"):
         kafka_jars(settings)
 
@@ -48,7 +48,6 @@ def test_a_port_in_use_is_named_before_anything_is_fetched_or_formatted(
         taken.bind(("127.0.0.1", port))
         taken.listen()
         settings = load_settings(
-            environ={},
             state_dir=tmp_path,
             kafka_port=port,
             kafka_controller_port=port + 1,
@@ -62,7 +61,7 @@ def test_a_port_in_use_is_named_before_anything_is_fetched_or_formatted(
 
 
 def test_a_state_folder_without_a_broker_is_reported_as_not_running(tmp_path: Path) -> None:
-    status = local_kafka_status(load_settings(environ={}, state_dir=tmp_path))
+    status = local_kafka_status(load_settings(state_dir=tmp_path))
     assert not status.running and status.nodes == ()
 
 
@@ -71,11 +70,7 @@ def test_a_broker_that_does_not_come_up_in_time_shows_its_log_and_is_stopped(
 ) -> None:
     port = free_port_block(2)
     settings = load_settings(
-        environ={},
-        state_dir=tmp_path,
-        kafka_port=port,
-        kafka_controller_port=port + 1,
-        kafka_start_timeout=0.5,
+        state_dir=tmp_path, kafka_port=port, kafka_controller_port=port + 1, kafka_start_timeout=0.5
     )
     kafka = LocalKafka(settings)
     with pytest.raises(

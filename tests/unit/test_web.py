@@ -63,7 +63,7 @@ def taker() -> AcknowledgingTaker:
 
 @pytest.fixture
 def client(tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker) -> TestClient:
-    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
+    settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
     return TestClient(create_app(settings, read_model, taker))  # type: ignore[arg-type]  # a stand-in for the OrderTaker
 
 
@@ -189,7 +189,7 @@ def test_an_order_without_a_key_gets_one_to_retry_with(client: TestClient) -> No
 def test_two_customers_with_the_same_key_get_two_orders(
     tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
-    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
+    settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
     ids = []
     for name in ("Ada", "Bob"):
         customer = signed_in(TestClient(create_app(settings, read_model, taker)), name)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
@@ -340,7 +340,7 @@ def test_live_streams_end_when_the_server_is_closing(client: TestClient) -> None
 def test_an_open_order_page_does_not_hold_up_a_stopping_server(
     tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
-    settings = load_settings(environ={}, state_dir=tmp_path, secret_key="test-secret")
+    settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
     port = free_port()
     server = web_server(create_app(settings, read_model, taker), "127.0.0.1", port)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
     thread = threading.Thread(target=server.run, daemon=True)
