@@ -5,19 +5,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
 
 CREATE_TIMEOUT = 30.0
 PIPELINE_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in PIPELINE_TOPICS)
@@ -42,8 +39,8 @@ def create_topics(
     TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count.
     """
     names = [str(t) for t in (*PIPELINE_TOPICS, Topic.DEAD_LETTER)]
-    _create(settings, bootstrap_servers, names, partitions, replication_factor, config={})
-    shared_partition_count(settings, PIPELINE_TOPIC_NAMES, bootstrap_servers)
+    counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config={})
+    co_partitioned_count({name: counts[name] for name in PIPELINE_TOPIC_NAMES})
     return names
 
 
@@ -95,7 +92,8 @@ def _create(
     partitions: int | None,
     replication_factor: int | None,
     config: dict[str, str],
-) -> None:
+) -> dict[str, int]:
+    """Create the topics that do not exist; the partition count of each, once all are seen."""
     admin = AdminClient(kafka_client_config(settings, bootstrap_servers))
     count = partitions or settings.partitions
     replicas = replication_factor or settings.replication_factor
@@ -111,15 +109,17 @@ def _create(
         except KafkaException as e:
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    _wait_until_visible(admin, names)
+    return _wait_until_visible(admin, names)
 
 
-def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
+def _wait_until_visible(admin: AdminClient, names: list[str]) -> dict[str, int]:
+    """Each topic's partition count, read from metadata that has them all (a node of a
+    cluster may learn of a new topic a moment after the one that created it)."""
     deadline = time.monotonic() + CREATE_TIMEOUT
     while True:
         topics = admin.list_topics(timeout=CREATE_TIMEOUT).topics
         if all(name in topics and not topics[name].error for name in names):
-            return
+            return {name: len(topics[name].partitions) for name in names}
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics {names} did not appear within {CREATE_TIMEOUT:g}s")
         time.sleep(0.1)  # metadata propagates to the broker we ask shortly after creation

@@ -361,18 +361,17 @@ def web(ctx: click.Context) -> None:
 
 # --- measuring -----------------------------------------------------------------------------
 
+REPORT_FILE = click.Path(path_type=Path, dir_okay=False)
+
 
 @main.command()
-@click.option("--orders", type=click.IntRange(1), default=None, help="Place N orders at once.")
+@click.option("--orders", type=click.IntRange(1), help="Place N orders at once.")
 @click.option(
     "--rate",
     type=click.FloatRange(0, min_open=True),
-    default=None,
     help="Orders per second, for --duration seconds (instead of --orders).",
 )
-@click.option(
-    "--duration", type=click.FloatRange(0, min_open=True), default=None, help="Seconds at --rate."
-)
+@click.option("--duration", type=click.FloatRange(0, min_open=True), help="Seconds at --rate.")
 @click.option(
     "--time-scale",
     type=click.FloatRange(0),
@@ -380,36 +379,25 @@ def web(ctx: click.Context) -> None:
     show_default=True,
     help="1 = the seed's seconds, 0 = instant kitchen work.",
 )
-@click.option(
-    "--capacity", type=click.IntRange(0), default=None, help="Orders a service works on at once."
-)
+@click.option("--capacity", type=click.IntRange(0), help="Orders a service works on at once.")
 @click.option(
     "--partitions",
     type=click.IntRange(1),
-    default=None,
     help="Partitions of each topic the bench creates (default: the setting, 6).",
 )
 @click.option(
     "--guarantee",
     type=click.Choice(["exactly_once", "at_least_once"]),
-    default=None,
     help="Processing guarantee (default: the setting, exactly_once).",
 )
 @click.option(
     "--reference", is_flag=True, help="First run the same rush through a bare pass-through chain."
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the report as JSON.",
-)
+@click.option("--json", "json_path", type=REPORT_FILE, help="Write the report as JSON.")
 @click.option(
     "--plot",
     "plot_path",
-    type=click.Path(path_type=Path),
-    default=None,
+    type=REPORT_FILE,
     help="Write a latency histogram and orders in flight as a PNG.",
 )
 @click.option(

@@ -17,6 +17,8 @@ from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 Offsets = Mapping[tuple[str, int], int]
 # (topic, partition, offset): where an event was read from.
 Source = tuple[str, int, int]
+# What the read model is made of: orders placed and their statuses.
+Applied = Sequence[OrderPlaced | StatusChanged]
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,7 @@ def status_after(current: Status | None, new: Status, reached: Status | None = N
 
 class ReadModel(Protocol):
     def apply(
-        self,
-        events: Sequence[OrderPlaced | StatusChanged],
-        offsets: Offsets,
-        sources: Sequence[Source] | None = None,
+        self, events: Applied, offsets: Offsets, sources: Sequence[Source] | None = None
     ) -> None:
         """Apply events and record the offsets they came from, in one database transaction.
 

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged, now_ms
-from pizzashop.readmodel import Offsets, OrderView, Source, StatusEntry, UnplacedEvent, status_after
+from pizzashop.readmodel import (
+    Applied,
+    Offsets,
+    OrderView,
+    Source,
+    StatusEntry,
+    UnplacedEvent,
+    status_after,
+)
 
 ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at, partition_number"
 NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
@@ -87,10 +95,7 @@ class SqlReadModel:
     # --- writing ---------------------------------------------------------------------------
 
     def apply(
-        self,
-        events: Sequence[OrderPlaced | StatusChanged],
-        offsets: Offsets,
-        sources: Sequence[Source] | None = None,
+        self, events: Applied, offsets: Offsets, sources: Sequence[Source] | None = None
     ) -> None:
         try:
             with self._transaction(writing=True) as cursor:

@@ -63,7 +63,11 @@ class KitchenLoop(ServiceLoop):
                 "create the state topic",
                 lambda: create_state_topic(self.settings, self.state_topic, partitions),
             )
-            shared_partition_count(self.settings, [*PIPELINE_TOPIC_NAMES, self.state_topic])
+            # Retried too: on a cluster, the node asked may not know the new topic yet.
+            with_state = [*PIPELINE_TOPIC_NAMES, self.state_topic]
+            self.retry(
+                "find the state topic", lambda: shared_partition_count(self.settings, with_state)
+            )
 
     def output_topics(self) -> list[str]:
         return [*OUTPUT_TOPIC_NAMES, *([self.state_topic] if self.service.keeps_state else [])]

@@ -45,21 +45,14 @@ def assemble(event: Event, state: State) -> Work:
         )
     assembling, baking = assembling_and_baking_time(event.order)
     log.info("Preparing order '%s', assembling time is %d second(s)", event.order_id, assembling)
-    return Work(
-        outputs=[
-            PizzaAssembled(event.order_id, baking),
-            StatusChanged(event.order_id, Status.IN_OVEN),
-        ],
-        seconds=assembling,
-        state={event.order_id: HANDLED},
-        done_message=f"Order '{event.order_id}' is assembled!",
-    )
+    to_the_oven: list[Event] = [
+        PizzaAssembled(event.order_id, baking),
+        StatusChanged(event.order_id, Status.IN_OVEN),
+    ]
+    done = f"Order '{event.order_id}' is assembled!"
+    return Work(to_the_oven, assembling, state={event.order_id: HANDLED}, done_message=done)
 
 
 def build(_settings: object) -> KitchenService:
-    return KitchenService(
-        name="assemble",
-        consumes=SERVICES["assemble"],
-        handle=assemble,
-        handled_statuses=frozenset({Status.IN_OVEN, Status.INVALID_ORDER}),
-    )
+    handled = frozenset({Status.IN_OVEN, Status.INVALID_ORDER})
+    return KitchenService("assemble", SERVICES["assemble"], assemble, handled_statuses=handled)

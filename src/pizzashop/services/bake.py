@@ -16,21 +16,14 @@ def bake(event: Event, state: State) -> Work:
         log.info("Order '%s' was in the oven before: ignoring it this time", event.order_id)
         return NOTHING_TO_DO
     log.info("Preparing order '%s', baking time is %d second(s)", event.order_id, event.baking_time)
-    return Work(
-        outputs=[
-            PizzaBaked(event.order_id),
-            StatusChanged(event.order_id, Status.OUT_FOR_DELIVERY),
-        ],
-        seconds=event.baking_time,
-        state={event.order_id: HANDLED},
-        done_message=f"Order '{event.order_id}' is baked!",
-    )
+    to_delivery: list[Event] = [
+        PizzaBaked(event.order_id),
+        StatusChanged(event.order_id, Status.OUT_FOR_DELIVERY),
+    ]
+    done = f"Order '{event.order_id}' is baked!"
+    return Work(to_delivery, event.baking_time, state={event.order_id: HANDLED}, done_message=done)
 
 
 def build(_settings: object) -> KitchenService:
-    return KitchenService(
-        name="bake",
-        consumes=SERVICES["bake"],
-        handle=bake,
-        handled_statuses=frozenset({Status.OUT_FOR_DELIVERY}),
-    )
+    handled = frozenset({Status.OUT_FOR_DELIVERY})
+    return KitchenService("bake", SERVICES["bake"], bake, handled_statuses=handled)

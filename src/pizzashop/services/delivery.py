@@ -73,19 +73,13 @@ def deliver(order_id: str, customer: dict[str, str]) -> Work:
         customer["customer_id"],
         DELIVERY_SECONDS,
     )
-    return Work(
-        outputs=[StatusChanged(order_id, Status.DELIVERED)],
-        seconds=DELIVERY_SECONDS,
-        state={order_id: HANDLED},
-        done_message=f"Order '{order_id}' delivered to customer_id '{customer['customer_id']}'",
-    )
+    delivered = [StatusChanged(order_id, Status.DELIVERED)]
+    done = f"Order '{order_id}' delivered to customer_id '{customer['customer_id']}'"
+    return Work(delivered, DELIVERY_SECONDS, state={order_id: HANDLED}, done_message=done)
 
 
 def build(_settings: object) -> KitchenService:
+    handled = frozenset({Status.DELIVERED})
     return KitchenService(
-        name="delivery",
-        consumes=SERVICES["delivery"],
-        handle=delivery,
-        keeps_state=True,
-        handled_statuses=frozenset({Status.DELIVERED}),
+        "delivery", SERVICES["delivery"], delivery, keeps_state=True, handled_statuses=handled
     )

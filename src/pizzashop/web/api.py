@@ -14,16 +14,8 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from pizzashop import menu
+from pizzashop import menu, ordering
 from pizzashop.contract import Order, Status
-from pizzashop.ordering import (
-    InvalidOrder,
-    OrderNotAccepted,
-    OrderUnconfirmed,
-    idempotency_key_problem,
-    new_idempotency_key,
-    valid_order,
-)
 from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook, Placement, book_of
 from pizzashop.web.session import required_customer, sign_in
 
@@ -51,8 +43,8 @@ def require_json(request: Request) -> None:
 
 def order_from(request_body: OrderRequest, customer: str) -> Order:
     try:
-        return valid_order(customer, request_body.model_dump())
-    except InvalidOrder as e:
+        return ordering.valid_order(customer, request_body.model_dump())
+    except ordering.InvalidOrder as e:
         raise HTTPException(
             422, [{"field": f, "message": m} for f, m in e.problems.items()]
         ) from None
@@ -69,14 +61,14 @@ def place(book: OrderBook, order: Order, key: str) -> Placement:
     headers = {"Idempotency-Key": key}
     try:
         return book.place(order, key)
-    except OrderNotAccepted as e:
+    except ordering.OrderNotAccepted as e:
         raise HTTPException(
             503,
             f"the kitchen cannot take orders right now ({e}); nothing was "
             "ordered: please try again",
             headers=headers,
         ) from None
-    except OrderUnconfirmed as e:
+    except ordering.OrderUnconfirmed as e:
         raise HTTPException(
             504, UNCONFIRMED.format(e), headers={**headers, "Retry-After": "1"}
         ) from None
@@ -112,8 +104,8 @@ def api_place_order(
     ] = None,
 ) -> dict[str, Any]:
     require_json(request)
-    key = idempotency_key if idempotency_key is not None else new_idempotency_key()
-    problem = idempotency_key_problem(key)
+    key = idempotency_key if idempotency_key is not None else ordering.new_idempotency_key()
+    problem = ordering.idempotency_key_problem(key)
     if problem:
         raise HTTPException(422, [{"field": "Idempotency-Key", "message": problem}])
     order = order_from(body, required_customer(request))

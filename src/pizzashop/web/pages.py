@@ -9,16 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from pizzashop import menu
+from pizzashop import menu, ordering
 from pizzashop.contract import Status
-from pizzashop.ordering import (
-    InvalidOrder,
-    OrderNotAccepted,
-    OrderUnconfirmed,
-    idempotency_key_problem,
-    new_idempotency_key,
-    valid_order,
-)
 from pizzashop.web.orders import KeyUsedForAnotherOrder, book_of
 from pizzashop.web.session import check_csrf, csrf_token, customer_id, customer_name, sign_in
 
@@ -86,7 +78,7 @@ def menu_page(request: Request) -> Response:
         request,
         "menu.html",
         chosen={"name": customer_name(request), "extra_toppings": []},
-        idempotency_key=new_idempotency_key(),
+        idempotency_key=ordering.new_idempotency_key(),
     )
 
 
@@ -105,19 +97,19 @@ async def place_order_form(request: Request) -> Response:
         "extra_toppings": [str(x) for x in form.getlist("extra_toppings")],
     }
     key = str(form.get("idempotency_key", ""))
-    if idempotency_key_problem(key):
-        key = new_idempotency_key()  # a form from before keys: one order per submission
+    if ordering.idempotency_key_problem(key):
+        key = ordering.new_idempotency_key()  # a form from before keys: one order per submission
     try:
-        order = valid_order(customer, chosen)
-    except InvalidOrder as e:
+        order = ordering.valid_order(customer, chosen)
+    except ordering.InvalidOrder as e:
         return render(
             request, "menu.html", 422, chosen=chosen, errors=e.problems, idempotency_key=key
         )
     try:
         placement = await run_in_threadpool(book_of(request).place, order, key)
-    except (OrderNotAccepted, OrderUnconfirmed, KeyUsedForAnotherOrder) as e:
+    except (ordering.OrderNotAccepted, ordering.OrderUnconfirmed, KeyUsedForAnotherOrder) as e:
         status, message = NOT_PLACED[type(e)]
-        key = new_idempotency_key() if isinstance(e, KeyUsedForAnotherOrder) else key
+        key = ordering.new_idempotency_key() if isinstance(e, KeyUsedForAnotherOrder) else key
         return render(
             request,
             "menu.html",
@@ -131,11 +123,11 @@ async def place_order_form(request: Request) -> Response:
 
 # The answer when an order did not go through: what happened, and what the customer can do.
 NOT_PLACED: dict[type[Exception], tuple[int, str]] = {
-    OrderNotAccepted: (
+    ordering.OrderNotAccepted: (
         503,
         "The kitchen cannot take orders right now. Nothing was ordered; please try again.",
     ),
-    OrderUnconfirmed: (
+    ordering.OrderUnconfirmed: (
         504,
         "The kitchen did not confirm your order in time: it may still arrive. "
         "Pressing Order again is safe: you will get one pizza, not two.",
