@@ -130,12 +130,9 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             settings = settings.replace(partitions=_partitions(settings, plan))
             # The broker and the bench share the machine with what is measured: meter them too.
             shared = {**broker_pids, "bench (places, watches)": os.getpid()}
-            reference = (
-                _run_reference(settings, plan, run_id, orders, schedule, shared)
-                if plan.reference
-                else None
-            )
-            shop = _run_shop(settings, plan, orders, schedule, shared)
+            rush = Rush(orders, schedule, plan, shared)
+            reference = _run_reference(settings, rush, run_id) if plan.reference else None
+            shop = _run_shop(settings, rush)
     except BaseException:
         log.error("The bench's logs are kept in %s", state_dir)
         raise
@@ -187,13 +184,7 @@ def _free_port() -> int:
 # --- the shop ------------------------------------------------------------------------------
 
 
-def _run_shop(
-    settings: Settings,
-    plan: BenchPlan,
-    orders: list[tuple[str, Order]],
-    schedule: list[float],
-    shared: dict[str, int],
-) -> RunReport:
+def _run_shop(settings: Settings, rush: Rush) -> RunReport:
     group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
     _refuse_if_busy(settings, list(group_topics))
     _start_read_model_at_the_end(settings)
@@ -208,7 +199,7 @@ def _run_shop(
             open_placer=lambda: OrderPlacer(settings, str(Topic.ORDERED)),
             open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
         )  # fmt: skip
-        return _measure(shop, settings, shared, orders, schedule, plan)
+        return _measure(shop, settings, rush)
     finally:
         stop_parts(children)
 
@@ -238,14 +229,7 @@ def _start_read_model_at_the_end(settings: Settings) -> None:
 # --- the reference chain -------------------------------------------------------------------
 
 
-def _run_reference(
-    settings: Settings,
-    plan: BenchPlan,
-    run_id: str,
-    orders: list[tuple[str, Order]],
-    schedule: list[float],
-    shared: dict[str, int],
-) -> RunReport:
+def _run_reference(settings: Settings, rush: Rush, run_id: str) -> RunReport:
     chain = ReferenceChain(run_id)
     groups.create_bench_topics(settings, chain.topics, settings.partitions)
     logs = settings.state_dir / "logs"
@@ -260,7 +244,7 @@ def _run_reference(
             open_placer=lambda: OrderPlacer(settings, chain.topic("ordered")),
             open_watch=lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")),
         )  # fmt: skip
-        return _measure(reference, settings, shared, orders, schedule, plan)
+        return _measure(reference, settings, rush)
     finally:
         stop_parts(children)
         groups.delete_groups(settings, list(group_topics))
@@ -293,20 +277,29 @@ class Contestant:
     open_watch: Callable[[], Watch]
 
 
-def _measure(
-    run: Contestant, settings: Settings, shared: dict[str, int], orders: list[tuple[str, Order]],
-    schedule: list[float], plan: BenchPlan,
-) -> RunReport:  # fmt: skip
+@dataclass(frozen=True)
+class Rush:
+    """What every contestant gets alike: the orders, when each is placed (seconds after the
+    start), the plan, and the processes that share the machine (the broker, the bench)."""
+
+    orders: list[tuple[str, Order]]
+    schedule: list[float]
+    plan: BenchPlan
+    shared: dict[str, int]
+
+
+def _measure(run: Contestant, settings: Settings, rush: Rush) -> RunReport:
     topics = {t for ts in run.group_topics.values() for t in ts}
     partitions = groups.partition_counts(settings, topics)
     expected = {g: sum(partitions[t] for t in ts) for g, ts in run.group_topics.items()}
     _wait_until_ready(settings, run.children, expected)
     placer = run.open_placer()
-    meter = ProcessMeter({**{c.name: c.process.pid for c in run.children}, **shared}).start()
+    meter = ProcessMeter({**{c.name: c.process.pid for c in run.children}, **rush.shared}).start()
     watch = run.open_watch()
     try:
+        plan = rush.plan
         timeline = run_rush(
-            orders, schedule, placer, watch, plan.timeout, run.name, plan.warm_up_count
+            rush.orders, rush.schedule, placer, watch, plan.timeout, run.name, plan.warm_up_count
         )
     finally:
         usage = meter.stop()

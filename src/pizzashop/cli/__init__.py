@@ -6,7 +6,9 @@ import getpass
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -362,6 +364,14 @@ def web(ctx: click.Context) -> None:
 # --- measuring -----------------------------------------------------------------------------
 
 REPORT_FILE = click.Path(path_type=Path, dir_okay=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def number_option(name: str, least: float, default: float, help: str) -> Callable[[F], F]:
+    """A number with a lower bound and a default that --help shows."""
+    return click.option(
+        name, type=click.FloatRange(least), default=default, show_default=True, help=help
+    )
 
 
 @main.command()
@@ -372,13 +382,7 @@ REPORT_FILE = click.Path(path_type=Path, dir_okay=False)
     help="Orders per second, for --duration seconds (instead of --orders).",
 )
 @click.option("--duration", type=click.FloatRange(0, min_open=True), help="Seconds at --rate.")
-@click.option(
-    "--time-scale",
-    type=click.FloatRange(0),
-    default=0.0,
-    show_default=True,
-    help="1 = the seed's seconds, 0 = instant kitchen work.",
-)
+@number_option("--time-scale", 0, 0.0, "1 = the seed's seconds, 0 = instant kitchen work.")
 @click.option("--capacity", type=click.IntRange(0), help="Orders a service works on at once.")
 @click.option(
     "--partitions",
@@ -400,19 +404,9 @@ REPORT_FILE = click.Path(path_type=Path, dir_okay=False)
     type=REPORT_FILE,
     help="Write a latency histogram and orders in flight as a PNG.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1),
-    default=300.0,
-    show_default=True,
-    help="Seconds after the last order to wait for deliveries.",
-)
-@click.option(
-    "--warm-up",
-    type=click.FloatRange(0),
-    default=0.0,
-    show_default=True,
-    help="Seconds at --rate before the measured orders (delivered, left out of the figures).",
+@number_option("--timeout", 1, 300.0, "Seconds after the last order to wait for deliveries.")
+@number_option(
+    "--warm-up", 0, 0.0, "Seconds at --rate before the measured orders (delivered, not counted)."
 )
 @click.option(
     "--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model)."
