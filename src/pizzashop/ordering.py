@@ -121,10 +121,11 @@ class OrderTaker:
     ) -> None:
         self.timeout = timeout
         self.wait = timeout + REPORT_GRACE if wait is None else wait
-        self.address = kafka_client_config(settings)["bootstrap.servers"]
+        client = kafka_client_config(settings)
+        self.address = client["bootstrap.servers"]
         self._producer = Producer(
             {
-                **kafka_client_config(settings),
+                **client,
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 0,

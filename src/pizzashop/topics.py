@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 CREATE_TIMEOUT = 30.0
 PIPELINE_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in PIPELINE_TOPICS)
+# Every topic of the shop's own: the pipeline's and the dead-letter topic.
+SHOP_TOPIC_NAMES: tuple[str, ...] = (*PIPELINE_TOPIC_NAMES, str(Topic.DEAD_LETTER))
 
 
 class TopicsNotCoPartitioned(ValueError):
@@ -38,7 +40,7 @@ def create_topics(
 
     TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count.
     """
-    names = [str(t) for t in (*PIPELINE_TOPICS, Topic.DEAD_LETTER)]
+    names = list(SHOP_TOPIC_NAMES)
     counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config={})
     co_partitioned_count({name: counts[name] for name in PIPELINE_TOPIC_NAMES})
     return names

@@ -340,10 +340,9 @@ def retry(ctx: click.Context, order_id: str) -> None:
     if view.status.is_final:
         raise ShopError(f"order {order_id} is final ({view.status.value}: {view.status.text})")
     taker = OrderTaker(settings)
-    partition = -1 if view.partition is None else view.partition
     try:
         for event in events_to_resume(view):
-            taker.send(event, partition)
+            taker.send(event, view.partition_to_send_to)
             click.echo(f"Sent {type(event).__name__} for order {order_id} again")
     except (OrderNotAccepted, OrderUnconfirmed) as e:
         raise ShopError(f"order not retried: {e}") from None

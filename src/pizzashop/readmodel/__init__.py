@@ -43,6 +43,11 @@ class OrderView:
     def status_text(self) -> str:
         return self.status.text
 
+    @property
+    def partition_to_send_to(self) -> int:
+        """Where the order's later events go: its partition (-1, by its key, if not known)."""
+        return -1 if self.partition is None else self.partition
+
     def as_dict(self, for_its_customer: bool = False) -> dict[str, Any]:
         """The order as JSON: for its customer (the web API) without their own id in it."""
         hidden = {"customer_id"} if for_its_customer else set()

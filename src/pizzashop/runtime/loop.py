@@ -26,7 +26,7 @@ from confluent_kafka import (
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import ContractError, Topic
+from pizzashop.contract import ContractError
 from pizzashop.runtime.clients import consumer_config, reads_committed
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import Backoff, ProblemLog, keep_trying
@@ -37,12 +37,13 @@ from pizzashop.runtime.producing import (
     Transactions,
     printable_key,
 )
+from pizzashop.topics import SHOP_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 
 T = TypeVar("T")
 IDLE_POLL_SECONDS = 0.1
-OUTPUT_TOPIC_NAMES = sorted(str(t) for t in (*contract.PIPELINE_TOPICS, Topic.DEAD_LETTER))
+OUTPUT_TOPIC_NAMES = list(SHOP_TOPIC_NAMES)
 
 
 class ServiceLoop:

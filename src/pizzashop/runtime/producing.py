@@ -18,16 +18,16 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings
-from pizzashop.contract import PIPELINE_TOPICS, Record
+from pizzashop.contract import Record
 from pizzashop.runtime.clients import producer_config
 from pizzashop.runtime.problems import ProblemLog
+from pizzashop.topics import PIPELINE_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 
 Positions = Mapping[tuple[str, int], int]  # (topic, partition) -> the next offset to read
 Retry = Callable[[str, Callable[[], object]], object]
 ProducerFactory = Callable[[dict[str, Any]], Producer]  # a stand-in in tests
-PIPELINE_TOPIC_NAMES = frozenset(str(t) for t in PIPELINE_TOPICS)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pizzashop.contract import (
     StatusChanged,
     now_ms,
 )
-from pizzashop.readmodel import OrderView, ReadModel, Source, open_readmodel
+from pizzashop.readmodel import ReadModel, Source, open_readmodel
 from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.status")
@@ -59,13 +59,9 @@ def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -
             view.status,
         )
     return [
-        Routed(StatusChanged(view.order_id, Status.STUCK, now), _partition_of(view))
+        Routed(StatusChanged(view.order_id, Status.STUCK, now), view.partition_to_send_to)
         for view in stalled
     ]
-
-
-def _partition_of(view: OrderView) -> int:
-    return -1 if view.partition is None else view.partition
 
 
 def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> list[DeadLetter]:
