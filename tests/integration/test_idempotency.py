@@ -20,7 +20,7 @@ from pizzashop.contract import OrderPlaced, Status, Topic, now_ms
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import open_readmodel
 from pizzashop.topics import read_to_end
-from pizzashop.web.app import create_app
+from tests.integration.test_web_kafka import ORDER, signed_in, web_process
 from tests.shop_harness import (
     RunningShop,
     an_order,
@@ -28,25 +28,6 @@ from tests.shop_harness import (
     wait_for,
     wait_until_delivered,
 )
-
-ORDER = {
-    "name": "Italo",
-    "sauce": "Tomato",
-    "cheese": "Mozzarella",
-    "main_topping": "Pepperoni",
-    "extra_toppings": ["Mushroom"],
-}
-
-
-def web_process(settings: Settings, wait: float | None = None) -> TestClient:
-    """One web app (as one process of several would be), with the real order taker."""
-    taker = OrderTaker(settings, wait=wait)
-    return TestClient(create_app(settings, open_readmodel(settings.readmodel_url), taker))
-
-
-def signed_in(client: TestClient) -> TestClient:
-    assert client.post("/api/session", json={"name": "Italo"}).status_code == 201
-    return client
 
 
 def same_customer(first: TestClient, second: TestClient) -> TestClient:

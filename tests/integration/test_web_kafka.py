@@ -23,13 +23,19 @@ ORDER = {
 }
 
 
-def client_for(settings: Settings, timeout: float = 5.0) -> TestClient:
-    app = create_app(
-        settings, open_readmodel(settings.readmodel_url), OrderTaker(settings, timeout)
-    )
-    client = TestClient(app)
+def web_process(settings: Settings, timeout: float = 5.0, wait: float | None = None) -> TestClient:
+    """One web app (as one process of several would be), with the real order taker."""
+    taker = OrderTaker(settings, timeout, wait=wait)
+    return TestClient(create_app(settings, open_readmodel(settings.readmodel_url), taker))
+
+
+def signed_in(client: TestClient) -> TestClient:
     assert client.post("/api/session", json={"name": "Italo"}).status_code == 201
     return client
+
+
+def client_for(settings: Settings, timeout: float = 5.0) -> TestClient:
+    return signed_in(web_process(settings, timeout))
 
 
 def test_an_order_from_the_api_lands_on_pizza_ordered_in_the_seeds_shape(

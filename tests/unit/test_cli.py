@@ -16,6 +16,12 @@ def env_for(tmp_path: Path) -> dict[str, str]:
     return {"PIZZASHOP_STATE_DIR": str(tmp_path), "PIZZASHOP_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
 
 
+def order_command(*more: str, sauce: str = "Tomato") -> list[str]:
+    """`pizzashop order` for Italo's pizza (a Gouda and pork one), with `more` options."""
+    return ["order", "--name", "Italo", "--sauce", sauce, "--cheese", "Gouda", "--main-topping",
+            "Pork", *more]  # fmt: skip
+
+
 def with_one_order(tmp_path: Path) -> None:
     model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
     order = Order(
@@ -55,21 +61,7 @@ def test_an_unknown_order_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_an_order_off_the_menu_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        main,
-        [
-            "order",
-            "--name",
-            "Italo",
-            "--sauce",
-            "Ketchup",
-            "--cheese",
-            "Gouda",
-            "--main-topping",
-            "Pork",
-        ],
-        env=env_for(tmp_path),
-    )
+    result = CliRunner().invoke(main, order_command(sauce="Ketchup"), env=env_for(tmp_path))
     assert result.exit_code == 1 and "sauce" in result.output and "Ketchup" in result.output
 
 
@@ -78,19 +70,7 @@ def test_an_unreachable_broker_leaves_the_order_unconfirmed_and_says_how_to_retr
 ) -> None:
     result = CliRunner().invoke(
         main,
-        [
-            "order",
-            "--name",
-            "Italo",
-            "--sauce",
-            "Tomato",
-            "--cheese",
-            "Gouda",
-            "--main-topping",
-            "Pork",
-            "--idempotency-key",
-            "k-1",
-        ],
+        order_command("--idempotency-key", "k-1"),
         env={**env_for(tmp_path), "PIZZASHOP_LOG_LEVEL": "WARNING"},
     )
     assert result.exit_code == 1, result.output
@@ -100,21 +80,7 @@ def test_an_unreachable_broker_leaves_the_order_unconfirmed_and_says_how_to_retr
 
 def test_an_idempotency_key_that_cannot_be_one_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main,
-        [
-            "order",
-            "--name",
-            "Italo",
-            "--sauce",
-            "Tomato",
-            "--cheese",
-            "Gouda",
-            "--main-topping",
-            "Pork",
-            "--idempotency-key",
-            "a\nb",
-        ],
-        env=env_for(tmp_path),
+        main, order_command("--idempotency-key", "a\nb"), env=env_for(tmp_path)
     )
     assert result.exit_code == 1 and "--idempotency-key" in result.output, result.output
 

@@ -10,7 +10,6 @@ import pytest
 from pizzashop import contract, menu
 from pizzashop.contract import (
     ContractError,
-    Order,
     OrderPlaced,
     PizzaAssembled,
     PizzaBaked,
@@ -21,24 +20,13 @@ from pizzashop.contract import (
     encode,
     menu_errors,
 )
+from tests.unit.shop_events import an_order
 
 SEED_ORDERED = (
     b'{"status": 100, "timestamp": 1676235639159, "order": {"extra_toppings": ["Mushroom"], '
     b'"customer_id": "d94a6c43d9f487c1bef659f05c002213", "name": "Italo", "sauce": "Tomato", '
     b'"cheese": "Mozzarella", "main_topping": "Pepperoni"}}'
 )
-
-
-def an_order(**changes: object) -> Order:
-    fields = dict(
-        customer_id="c1",
-        name="Italo",
-        sauce="Tomato",
-        cheese="Mozzarella",
-        main_topping="Pepperoni",
-        extra_toppings=["Mushroom"],
-    )
-    return Order.model_validate({**fields, **changes})
 
 
 def test_the_seeds_order_event_decodes() -> None:

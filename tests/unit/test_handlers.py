@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from pizzashop.contract import Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged
+from pizzashop.contract import OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged
 from pizzashop.service import HANDLED, NOTHING_TO_DO, State
 from pizzashop.services.assemble import assemble, assembling_and_baking_time
 from pizzashop.services.bake import bake
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery
-
-
-def an_order(**changes: object) -> Order:
-    fields = dict(
-        customer_id="c1",
-        name="Italo",
-        sauce="Tomato",
-        cheese="Mozzarella",
-        main_topping="Pepperoni",
-        extra_toppings=["Mushroom"],
-    )
-    return Order.model_validate({**fields, **changes})
+from tests.unit.shop_events import an_order
 
 
 def placed(order_id: str = "3c91b", **changes: object) -> OrderPlaced:
