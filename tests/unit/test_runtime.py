@@ -7,6 +7,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pizzashop.config import Settings
+from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 
@@ -100,3 +101,20 @@ def test_records_held_by_a_commit_that_failed_go_out_with_the_next_try() -> None
         "produce pizza-status",
         "commit",
     ]
+
+
+class BrokerAway(ServiceLoop):
+    """A loop whose broker never answers: connecting fails until the loop is stopped."""
+
+    def connect(self) -> None:
+        self.stop()  # a SIGTERM arrives while it waits
+        self.retry("find the shop's topics", self._unanswered)
+
+    def _unanswered(self) -> None:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+
+
+def test_a_service_stopped_while_kafka_is_away_ends_quietly_not_with_a_traceback() -> None:
+    loop = BrokerAway("assemble", ["pizza-ordered"], Settings(log_level="WARNING"))
+    loop.run()  # returns: no exception escapes, nothing to shut down
+    assert not hasattr(loop, "consumer"), "it never got as far as a consumer"

@@ -96,7 +96,13 @@ class ServiceLoop:
         self._stopping.set()
 
     def run(self) -> None:
-        self.connect()
+        try:
+            self.connect()
+        except KafkaException:
+            if not self._stopping.is_set():
+                raise
+            log.info("Stopped while waiting for Kafka, before connecting")  # SIGTERM, not a crash
+            return
         try:
             while not self._stopping.is_set():
                 try:
