@@ -158,19 +158,21 @@ def wait_until_delivered(
 
 
 class ShopProcesses:
-    """The services as real processes (`pizzashop service NAME`), to kill and restart them."""
+    """The services (`pizzashop service NAME`) and the web app (`pizzashop web`) as real
+    processes, to kill and restart them; `settings` of its own for one instance (its ports)."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
         self.settings = settings
         self.log_dir = log_dir
         self.processes: dict[str, list[subprocess.Popen[bytes]]] = {}
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, settings: Settings | None = None) -> subprocess.Popen[bytes]:
         instances = self.processes.setdefault(name, [])
         log_file = (self.log_dir / f"{name}-{len(instances)}.log").open("wb")
+        command = ["web"] if name == "web" else ["service", name]
         process = subprocess.Popen(
-            [sys.executable, "-m", "pizzashop", "service", name],
-            env={**os.environ, **as_environment(self.settings)},
+            [sys.executable, "-m", "pizzashop", *command],
+            env={**os.environ, **as_environment(settings or self.settings)},
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )

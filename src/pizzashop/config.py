@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     secret_key: str | None = None  # signs session cookies; default: generated and kept in state_dir
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line, for log collectors
+
+    # Seeing inside: each process serves /healthz, /readyz and /metrics (the web app on its
+    # own port). A service's port: observe_port, or a free one when it is 0.
+    observe_host: str = "127.0.0.1"
+    observe_port: int = Field(0, ge=0, le=65535)
+    metrics: bool = True  # off: /metrics is empty and nothing is counted (the bench compares)
 
     @classmethod
     def settings_customise_sources(
@@ -186,6 +193,15 @@ def as_environment(settings: Settings) -> dict[str, str]:
         if value is not None:
             environment[ENV_PREFIX + name.upper()] = str(value)
     return environment
+
+
+def otlp_export_requested() -> bool:
+    """Whether OpenTelemetry's own variables ask for traces over OTLP (the SDK reads the rest)."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    disabled = os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"
+    return bool(endpoint) and not disabled
 
 
 def kafka_client_config(settings: Settings, bootstrap_servers: str | None = None) -> dict[str, Any]:

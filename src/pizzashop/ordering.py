@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from pizzashop import contract
@@ -30,6 +31,7 @@ from pizzashop.contract import (
     Status,
     menu_errors,
 )
+from pizzashop.observe import tracing
 from pizzashop.readmodel import OrderView
 from pizzashop.services.assemble import assembling_and_baking_time
 
@@ -140,8 +142,23 @@ class OrderTaker:
         self.send(event)
         return event
 
+    def broker_answers(self, timeout: float) -> None:
+        """Raises KafkaException unless the cluster answers a metadata request within `timeout`."""
+        self._producer.list_topics(str(contract.Topic.ORDERED), timeout=timeout)
+
     def send(self, event: Event, partition: int = -1) -> None:
         """Produce one event and wait for the broker's word (to `partition`; -1: by its key)."""
+        if not tracing.enabled():
+            self._send(event, partition, headers=None)
+            return
+        with tracing.tracer().start_as_current_span(
+            f"send {contract.TOPIC_OF[type(event)]}",
+            kind=SpanKind.PRODUCER,
+            attributes={"pizzashop.order_id": event.order_id},
+        ):
+            self._send(event, partition, tracing.headers_of())
+
+    def _send(self, event: Event, partition: int, headers: list[tuple[str, str]] | None) -> None:
         record = contract.encode(event)
         outcome: list[KafkaError | None] = []
 
@@ -154,6 +171,7 @@ class OrderTaker:
                 key=record.key,
                 value=record.value or None,
                 partition=partition,
+                headers=headers,
                 on_delivery=acknowledged,
             )
         except (BufferError, KafkaException) as e:

@@ -6,7 +6,8 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +40,22 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 
 
+@contextmanager
+def traced(command: str) -> Iterator[None]:
+    """A command that produces records is the root of their traces (while tracing is on)."""
+    from pizzashop.observe import tracing
+
+    tracing.start_tracing("cli")
+    if not tracing.enabled():
+        yield
+        return
+    try:
+        with tracing.tracer().start_as_current_span(command):
+            yield
+    finally:
+        tracing.stop_tracing()
+
+
 def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_object(Settings)
     assert settings is not None, "main() stores the settings"
@@ -69,12 +86,15 @@ def up(ctx: click.Context, no_web: bool) -> None:
 @click.pass_context
 def service(ctx: click.Context, name: str) -> None:
     """Run one service. Run it twice and the two instances share the partitions."""
-    from pizzashop.runtime import configure_logging, run_service
+    from pizzashop.observe import tracing
+    from pizzashop.observe.logs import configure_logging
+    from pizzashop.runtime import run_service
     from pizzashop.services import build_service
     from pizzashop.topics import TopicsNotCoPartitioned
 
     settings = settings_of(ctx)
-    configure_logging(name, settings.log_level)
+    configure_logging(name, settings.log_level, settings.log_format)
+    tracing.start_tracing(name)
     try:
         run_service(build_service(name, settings), settings)
     except TopicsNotCoPartitioned as e:
@@ -146,7 +166,8 @@ def order(
         raise ShopError(str(e)) from None
     order_id = order_id_for(shop_secret(settings), pizza.customer_id, key)
     try:
-        placed = OrderTaker(settings).place(pizza, order_id)
+        with traced("pizzashop order"):
+            placed = OrderTaker(settings).place(pizza, order_id)
     except OrderNotAccepted as e:
         raise ShopError(f"order not placed: {e}") from None
     except OrderUnconfirmed as e:
@@ -352,11 +373,11 @@ def retry(ctx: click.Context, order_id: str) -> None:
 @click.pass_context
 def web(ctx: click.Context) -> None:
     """Run the web app (http://127.0.0.1:8000 by default)."""
-    from pizzashop.runtime import configure_logging
+    from pizzashop.observe.logs import configure_logging
     from pizzashop.web.app import serve_web
 
     settings = settings_of(ctx)
-    configure_logging("web", settings.log_level)
+    configure_logging("web", settings.log_level, settings.log_format)
     serve_web(settings)
 
 

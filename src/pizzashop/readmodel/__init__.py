@@ -126,6 +126,9 @@ class ReadModel(Protocol):
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         """Orders not final and not moved since the given time (ms)."""
 
+    def orders_by_status(self) -> dict[Status, int]:
+        """How many orders are at each status now (placed orders only)."""
+
     def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
         """Every kept-aside event of the orders not placed although first seen before `seen_before` (ms
         on the status service's clock): orders that, by now, are unknown."""

@@ -270,6 +270,12 @@ class SqlReadModel:
             (not_moved_since,),
         )
 
+    def orders_by_status(self) -> dict[Status, int]:
+        rows = self._query(
+            "SELECT status, COUNT(*) FROM orders WHERE order_json IS NOT NULL GROUP BY status"
+        )
+        return {Status(status): count for status, count in rows}
+
     def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
         p = self.placeholder
         rows = self._query(

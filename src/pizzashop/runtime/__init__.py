@@ -16,10 +16,14 @@ from __future__ import annotations
 import logging
 
 from pizzashop.config import Settings
+from pizzashop.observe import tracing
+from pizzashop.observe.server import ObserveServer
 from pizzashop.runtime.kitchen_loop import KitchenLoop
 from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.sink_loop import SinkLoop
 from pizzashop.service import KitchenService, Service
+
+log = logging.getLogger("pizzashop.runtime")
 
 
 def loop_for(service: Service, settings: Settings) -> KitchenLoop | SinkLoop:
@@ -29,24 +33,16 @@ def loop_for(service: Service, settings: Settings) -> KitchenLoop | SinkLoop:
 
 
 def run_service(service: Service, settings: Settings) -> None:
-    """Run one service until SIGTERM or SIGINT."""
+    """Run one service until SIGTERM or SIGINT, with its health, metrics and traces."""
     loop = loop_for(service, settings)
     loop.stop_on_signals()
-    loop.run()
+    server = ObserveServer(settings.observe_host, settings.observe_port, loop.readiness).start()
+    log.info("Health and metrics at %s (/healthz, /readyz, /metrics)", server.url)
+    try:
+        loop.run()
+    finally:
+        server.close()
+        tracing.stop_tracing()
 
 
-def configure_logging(service_name: str, level: str = "INFO") -> None:
-    """The seed's log format: `(msvc_assemble) INFO 21:00:39.604 - message`."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter(
-            f"(msvc_{service_name}) %(levelname)s %(asctime)s.%(msecs)03d - %(message)s",
-            datefmt="%H:%M:%S",
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-__all__ = ["KitchenLoop", "ServiceLoop", "SinkLoop", "configure_logging", "loop_for", "run_service"]
+__all__ = ["KitchenLoop", "ServiceLoop", "SinkLoop", "loop_for", "run_service"]

@@ -12,12 +12,16 @@ from confluent_kafka import KafkaError
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
+from pizzashop.observe.health import STATS_INTERVAL_MS
 
 ErrorCallback = Callable[[KafkaError], None]
 
 
 def consumer_config(
-    settings: Settings, service: str, on_error: ErrorCallback | None = None
+    settings: Settings,
+    service: str,
+    on_error: ErrorCallback | None = None,
+    on_stats: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """How every service (and the bench's reference chain) reads: its group, its guarantee."""
     config: dict[str, Any] = {
@@ -37,6 +41,9 @@ def consumer_config(
     }
     if on_error is not None:
         config["error_cb"] = on_error
+    if on_stats is not None:  # the group's state and the lag, for readiness and metrics
+        config["stats_cb"] = on_stats
+        config["statistics.interval.ms"] = STATS_INTERVAL_MS
     return config
 
 

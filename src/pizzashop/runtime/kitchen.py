@@ -33,6 +33,7 @@ class Ticket:
     raw_key: bytes | None = None
     raw_value: bytes | None = None
     error: str | None = None
+    headers: list[tuple[str, bytes | None]] | None = None  # read only while tracing is on
 
     @property
     def source(self) -> TopicPartition:

@@ -4,21 +4,24 @@ guarantee's policy (producing.py) up to the last event whose outputs are out."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
 import time
+from contextlib import AbstractContextManager
 
 from confluent_kafka import Message, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import DeadLetter
+from pizzashop.observe import tracing
 from pizzashop.runtime.changelog import ServiceState, changelog_value, read_changelog, read_handled
 from pizzashop.runtime.deadletters import dead_letter_record
 from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
-from pizzashop.runtime.producing import OutgoingRecord
+from pizzashop.runtime.producing import OutgoingRecord, Positions
 from pizzashop.service import KitchenService, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
@@ -41,6 +44,7 @@ class KitchenLoop(ServiceLoop):
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> its records not yet acknowledged
         self._acknowledged: list[Ticket] = []  # every record out: finished at the next commit
         self._next_forget_check = 0.0
+        self._spans = tracing.TicketSpans(self.name) if tracing.enabled() else None
 
     @property
     def state_topic(self) -> str:
@@ -93,17 +97,31 @@ class KitchenLoop(ServiceLoop):
     def _start_ready(self, now: float) -> None:
         """Handlers run here, in the loop, and nowhere else."""
         for ticket in self.kitchen.ready_to_start():
-            work = self._handle(ticket)
+            if self._spans is None:
+                work = self._handle(ticket)
+            else:
+                with tracing.current(self._spans.start(ticket)):
+                    work = self._handle(ticket)
             self.kitchen.start(ticket, work, self.settings.scaled(work.seconds), now)
 
     def _handle(self, ticket: Ticket) -> Work:
+        started = time.perf_counter()
+        work = self._run_handler(ticket)
+        self.metrics.handled(time.perf_counter() - started)
+        return work
+
+    def _run_handler(self, ticket: Ticket) -> Work:
         if ticket.event is None:
             return Work(dead_letter=ticket.error)
         try:
             work = self.service.handle(ticket.event, self._state.of(ticket.partition))
         except Exception as e:  # a handler bug must not stop the shop: the event is parked
             log.exception(
-                "Handler failed on %s[%d]@%d", ticket.topic, ticket.partition, ticket.offset
+                "Handler failed on %s[%d]@%d",
+                ticket.topic,
+                ticket.partition,
+                ticket.offset,
+                extra={"order_id": ticket.key},
             )
             return Work(dead_letter=f"handler failed: {e!r}")
         # Changed now, not once the work is done: the order's next event, queued behind this
@@ -114,8 +132,11 @@ class KitchenLoop(ServiceLoop):
     def _serve(self, now: float) -> None:
         for ticket, work in self.kitchen.done_cooking(now):
             if work.done_message:
-                log.info(work.done_message)
+                log.info(work.done_message, extra=self._about(ticket))
             records = self._records_of(ticket, work)
+            self.metrics.produced(record.topic for record in records)
+            if self._spans is not None:
+                self._spans.end(ticket)
             if self.commits.finishes_on_send or not records:
                 self.commits.send(records, on_delivered=None)
                 self.kitchen.finish(ticket)
@@ -127,10 +148,13 @@ class KitchenLoop(ServiceLoop):
 
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
         # To the input's partition number: the order stays where its first producer put it.
+        headers = None if self._spans is None else self._spans.headers(ticket)
         records = [
-            OutgoingRecord.of(contract.encode(event), ticket.partition) for event in work.outputs
+            OutgoingRecord.of(contract.encode(event), ticket.partition, headers)
+            for event in work.outputs
         ]
         if work.dead_letter is not None:
+            self.metrics.dead_lettered()
             records.append(
                 dead_letter_record(
                     DeadLetter(
@@ -153,6 +177,11 @@ class KitchenLoop(ServiceLoop):
             )
         return records
 
+    def _about(self, ticket: Ticket) -> dict[str, str | None]:
+        """What a JSON log line about this ticket's order says beside its message."""
+        trace_id = None if self._spans is None else self._spans.trace_id(ticket)
+        return {"order_id": ticket.key, "trace_id": trace_id}
+
     def _acknowledge(self, ticket: Ticket) -> None:
         """Called from a delivery report: only noted here, finished in the loop."""
         left = self._unacknowledged[id(ticket)] - 1
@@ -171,12 +200,26 @@ class KitchenLoop(ServiceLoop):
             for tp, offset in self.kitchen.committable().items()
             if self._committed.get(tp) != offset
         }
-        if self.commits.commit(positions, synchronous):
+        started = time.perf_counter()
+        with self._commit_span(positions):
+            done = self.commits.commit(positions, synchronous)
+        if done:
             self._committed.update(positions)
+        if done and positions:
+            self.metrics.committed(time.perf_counter() - started)
+
+    def _commit_span(self, positions: Positions) -> AbstractContextManager[None]:
+        if self._spans is None or not positions:
+            return contextlib.nullcontext()
+        return self._spans.commit("commit")
 
     def after_turn(self) -> None:
         self._apply_back_pressure()
         self._maybe_forget_handled()
+        self.metrics.in_the_works(len(self.kitchen), len(self.assigned) if self.paused else 0)
+
+    def orders_in_the_works(self) -> int:
+        return len(self.kitchen)
 
     def _apply_back_pressure(self) -> None:
         full = self.kitchen.is_full()
@@ -196,6 +239,8 @@ class KitchenLoop(ServiceLoop):
 
     def partitions_revoked(self, partitions: list[tuple[str, int]]) -> None:
         dropped = self.kitchen.forget(partitions)
+        if self._spans is not None:
+            self._spans.drop(partitions)
         if dropped:
             log.info("Handed back %d order event(s) in the works to the next owner", dropped)
         for source in partitions:
@@ -204,6 +249,8 @@ class KitchenLoop(ServiceLoop):
 
     def forget_work(self, partitions: list[tuple[str, int]]) -> None:
         self.kitchen.forget(partitions)
+        if self._spans is not None:
+            self._spans.drop(partitions)
         self._committed, self._acknowledged = {}, []
         self._restore_state({partition for _, partition in partitions})
 

@@ -27,6 +27,9 @@ from confluent_kafka import (
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError
+from pizzashop.observe import tracing
+from pizzashop.observe.health import GroupView, Readiness, service_readiness
+from pizzashop.observe.metrics import ServiceMetrics
 from pizzashop.runtime.clients import consumer_config, reads_committed
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import Backoff, ProblemLog, keep_trying
@@ -57,6 +60,8 @@ class ServiceLoop:
         self.assigned: frozenset[tuple[str, int]] = frozenset()
         self.consumer: Consumer
         self.commits: CommitPolicy
+        self.metrics = ServiceMetrics(name, settings.metrics)
+        self.group_view: GroupView | None = None  # the consumer's last statistics
         self._stopping = threading.Event()
         self._backoff = Backoff()
 
@@ -86,6 +91,20 @@ class ServiceLoop:
 
     def closed(self) -> None: ...
 
+    def orders_in_the_works(self) -> int:
+        return 0
+
+    # --- what it shows of itself (read from the observe server's thread) ----------------------
+
+    def readiness(self) -> Readiness:
+        return service_readiness(
+            self.name, self.group_view, self.problems.active(), self.orders_in_the_works()
+        )
+
+    def _stats(self, stats_json: str) -> None:
+        self.group_view = GroupView.from_stats(stats_json, self.read_committed)
+        self.metrics.lag(self.group_view.lag)
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def stop_on_signals(self) -> None:
@@ -113,7 +132,9 @@ class ServiceLoop:
             self._shut_down()
 
     def connect(self) -> None:
-        self.consumer = Consumer(consumer_config(self.settings, self.name, self._client_error))
+        self.consumer = Consumer(
+            consumer_config(self.settings, self.name, self._client_error, self._stats)
+        )
         policy = Transactions if self.transactional else Acknowledgements
         setup = ProducerSetup(
             self.settings, self.name, self.output_topics(), self.problems, self.retry
@@ -126,6 +147,8 @@ class ServiceLoop:
 
     def turn(self) -> None:
         messages = self.next_batch(self.poll_timeout(time.monotonic()))
+        if messages:
+            self.metrics.consumed(m.topic() for m in messages)
         self.take(messages)
         self.commits.producer.poll(0)
         self.commit_work()
@@ -165,6 +188,7 @@ class ServiceLoop:
         producer if it cannot go on) and redo everything since the last commit. Failing again
         only means waiting and starting over once more: a service never dies of a broker problem."""
         self.problems.report("kafka", f"Kafka failed ({error}): starting over from the last commit")
+        self.metrics.started_over()
         try:
             self.commits.start_over(error)
             self._rewind()
@@ -228,6 +252,7 @@ def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
         raw_key=key,
         raw_value=value,
         error=reason,
+        headers=message.headers() if tracing.enabled() else None,
     )
 
 

@@ -39,6 +39,10 @@ class ProblemLog:
             log.warning("%s (will keep retrying, logged once)", detail)
         self._active[what] = detail
 
+    def active(self) -> dict[str, str]:
+        """The problems going on now: what fails, and the last word on it."""
+        return dict(self._active)
+
     def clear(self, what: str) -> None:
         if self._active.pop(what, None) is not None:
             log.info("Recovered: %s works again", what)

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from pizzashop.config import Settings
 from pizzashop.contract import Record
+from pizzashop.observe import tracing
 from pizzashop.runtime.clients import producer_config
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.topics import PIPELINE_TOPIC_NAMES
@@ -39,8 +40,10 @@ class OutgoingRecord:
     headers: list[tuple[str, str]] | None = None
 
     @classmethod
-    def of(cls, record: Record, partition: int = -1) -> OutgoingRecord:
-        return cls(str(record.topic), record.key, record.value or None, partition)
+    def of(
+        cls, record: Record, partition: int = -1, headers: list[tuple[str, str]] | None = None
+    ) -> OutgoingRecord:
+        return cls(str(record.topic), record.key, record.value or None, partition, headers)
 
 
 class CommitPolicy(Protocol):
@@ -227,14 +230,15 @@ def produce(
 
 def log_produced(message: Message) -> None:
     """The seed's delivery report line, with the real partition and offset."""
-    value = message.value()
+    value, key = message.value(), printable_key(message.key())
     log.info(
         "Event successfully produced\n - Topic '%s', Partition #%d, Offset #%d\n - Key: %s\n - Value: %s",
         message.topic(),
         message.partition(),
         message.offset(),
-        printable_key(message.key()),
+        key,
         value.decode() if value else "",
+        extra={"order_id": key, "trace_id": tracing.trace_id_in(message.headers())},
     )
 
 

@@ -10,10 +10,12 @@ import logging
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+from opentelemetry.trace import Span
 
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import DeadLetter
+from pizzashop.observe import tracing
 from pizzashop.runtime.deadletters import dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, ServiceLoop, ticket_of
@@ -53,10 +55,21 @@ class SinkLoop(ServiceLoop):
         events = [t.event for t in decoded if t.event is not None]
         sources = [(t.topic, t.partition, t.offset) for t in decoded]
         offsets = {t.source: t.offset + 1 for t in tickets}
+        spans = self._start_spans(decoded)
+        started = time.perf_counter()
         self.retry(
             "update the read model", lambda: self.service.materialise(events, offsets, sources)
         )
+        self.metrics.committed(time.perf_counter() - started)
+        for span in spans:
+            span.end()
         self._position.update(offsets)
+
+    def _start_spans(self, tickets: list[Ticket]) -> list[Span]:
+        """While tracing: a span for each event, the child of the one that produced it."""
+        if not tracing.enabled():
+            return []
+        return [tracing.start_consumer_span(self.name, t) for t in tickets if t.headers]
 
     def _dead_letter(self, ticket: Ticket) -> DeadLetter:
         return DeadLetter(
@@ -73,6 +86,8 @@ class SinkLoop(ServiceLoop):
         """Into the dead-letter topic before the offsets move past them; True once they are."""
         if not letters:
             return True
+        self.metrics.dead_lettered(len(letters))
+        self.metrics.produced(contract.Topic.DEAD_LETTER for _ in letters)
         self.commits.send([dead_letter_record(letter) for letter in letters], on_delivered=None)
         left: int = self.commits.producer.flush(PARK_TIMEOUT)
         return left == 0
@@ -100,6 +115,7 @@ class SinkLoop(ServiceLoop):
             [OutgoingRecord.of(contract.encode(m.event), m.partition) for m in marks],
             on_delivered=None,
         )
+        self.metrics.produced(contract.Topic.STATUS for _ in marks)
         if self._park([dataclasses.replace(letter, service=self.name) for letter in letters]):
             self.service.parked(letters)  # only once they are safely parked; else next tick
 

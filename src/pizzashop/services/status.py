@@ -21,12 +21,14 @@ from pizzashop.contract import (
     StatusChanged,
     now_ms,
 )
+from pizzashop.observe.metrics import StageClock, count_orders_by_status
 from pizzashop.readmodel import ReadModel, Source, open_readmodel
 from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.status")
 
 WATCHDOG_CHECKS_PER_PERIOD = 4
+NO_STAGE_CLOCK = StageClock(enabled=False)
 
 
 def materialise(
@@ -34,13 +36,21 @@ def materialise(
     events: Sequence[Event],
     offsets: Mapping[tuple[str, int], int],
     sources: Sequence[Source] | None = None,
+    stages: StageClock = NO_STAGE_CLOCK,
 ) -> None:
     wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
     updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
     read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
     for event in updates:
+        stages.saw(event)
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
-        log.info("Order '%s' status updated: %s (%d)", event.order_id, status.text, status)
+        log.info(
+            "Order '%s' status updated: %s (%d)",
+            event.order_id,
+            status.text,
+            status,
+            extra={"order_id": event.order_id},
+        )
 
 
 def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -> list[Routed]:
@@ -93,11 +103,14 @@ def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | DeadLette
 def build(settings: Settings) -> SinkService:
     read_model = open_readmodel(settings.readmodel_url)
     stuck_after_ms = int(settings.stuck_after * 1000)
+    stages = StageClock(settings.metrics)
+    if settings.metrics:
+        count_orders_by_status(read_model.orders_by_status)
     return SinkService(
         name="status",
         consumes=SERVICES["status"],
         materialise=lambda events, offsets, sources: materialise(
-            read_model, events, offsets, sources
+            read_model, events, offsets, sources, stages
         ),
         stored_offsets=read_model.stored_offsets,
         tick=lambda: watch(read_model, stuck_after_ms),

@@ -25,7 +25,7 @@ from pizzashop import contract
 from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import ReadModel
-from pizzashop.web import api, pages
+from pizzashop.web import api, observing, pages
 from pizzashop.web.orders import OrderBook
 
 log = logging.getLogger("pizzashop.web")
@@ -56,6 +56,8 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(observing.router)
+    observing.observe_requests(app, settings.metrics)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     return app
@@ -99,8 +101,13 @@ def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
 
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
+    from pizzashop.observe import tracing
     from pizzashop.readmodel import open_readmodel
 
+    tracing.start_tracing("web")
     app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
-    web_server(app, settings.web_host, settings.web_port).run()
+    try:
+        web_server(app, settings.web_host, settings.web_port).run()
+    finally:
+        tracing.stop_tracing()

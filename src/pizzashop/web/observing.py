@@ -1,0 +1,76 @@
+"""The web app seen from outside: /healthz, /readyz and /metrics, each request counted and,
+while tracing is on, each one a span (the root of the order it places)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from confluent_kafka import KafkaException
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from pizzashop.observe import tracing
+from pizzashop.observe.metrics import HTTP_DURATION, HTTP_REQUESTS
+from pizzashop.web.orders import book_of
+
+router = APIRouter(include_in_schema=False)
+READY_TIMEOUT = 2.0  # seconds the broker has to answer a readiness probe
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when the broker and the read model both answer; 503 naming what does not."""
+    book = book_of(request)
+    missing = []
+    try:
+        await run_in_threadpool(book.order_taker.broker_answers, READY_TIMEOUT)
+    except KafkaException as e:
+        missing.append(f"the broker at {book.order_taker.address} does not answer: {e}")
+    try:
+        await run_in_threadpool(book.read_model.recent_orders, 1)
+    except Exception as e:  # any database's error: what matters is that it does not answer
+        missing.append(f"the read model does not answer: {e}")
+    body = {"ready": not missing, "missing": missing}
+    return JSONResponse(body, status_code=503 if missing else 200)
+
+
+@router.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def observe_requests(app: FastAPI, enabled: bool) -> None:
+    """Count every request by route and code (with `enabled`), and trace it while tracing."""
+
+    @app.middleware("http")
+    async def observed(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        if tracing.enabled():
+            with tracing.tracer().start_as_current_span(
+                f"{request.method} {request.url.path}", kind=SpanKind.SERVER
+            ):
+                response = await call_next(request)
+        else:
+            response = await call_next(request)
+        if enabled:
+            route = _route_of(request)
+            HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+            HTTP_DURATION.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+
+def _route_of(request: Request) -> str:
+    """The route's template (`/api/orders/{order_id}`), so ids do not become labels."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
