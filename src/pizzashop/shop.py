@@ -9,6 +9,7 @@ shop missing a service would only pile up work.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,9 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Protocol
 
 from pizzashop.config import Settings, as_environment
+from pizzashop.observe.health import Readiness
+from pizzashop.observe.metrics import PART_RESTARTS
+from pizzashop.observe.server import ObserveServer
+from pizzashop.ports import free_port
 from pizzashop.services import SERVICE_NAMES
 
 log = logging.getLogger("pizzashop.shop")
@@ -127,6 +133,7 @@ class Supervisor:
                     return name
                 self._schedule_restart(name, part)
             if part.restart_at is not None and self._clock() >= part.restart_at:
+                PART_RESTARTS.labels(name).inc()
                 part.child = self._start(name)
                 part.started_at, part.restart_at = self._clock(), None
         return None
@@ -204,6 +211,36 @@ def _command_for(name: str) -> list[str]:
     return ["web"] if name == "web" else ["service", name]
 
 
+def observe_ports(settings: Settings, names: list[str]) -> dict[str, int]:
+    """A port for `up` itself and each service to show itself on: observe_port and the ports
+    after it, or free ones when it is 0. The web app shows itself on its own port."""
+    wanted = ["shop", *(name for name in names if name != "web")]
+    if settings.observe_port:
+        ports = {name: settings.observe_port + i for i, name in enumerate(wanted)}
+    else:
+        ports = {name: free_port(settings.observe_host) for name in wanted}
+    if "web" in names:
+        ports["web"] = settings.web_port
+    return ports
+
+
+def parts_file(settings: Settings) -> Path:
+    """Where a running `up` says which parts it runs and where each shows itself."""
+    return settings.state_dir / "shop.json"
+
+
+def _announce(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
+    addresses = {name: f"http://{settings.observe_host}:{port}" for name, port in ports.items()}
+    if "web" in ports:
+        addresses["web"] = f"http://{settings.web_host}:{settings.web_port}"
+    log.info("Health, readiness and metrics (/healthz, /readyz, /metrics) of each part:")
+    for name, address in addresses.items():
+        log.info("  %-9s %s", name, address)
+    parts_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    parts_file(settings).write_text(json.dumps({"pid": os.getpid(), "parts": addresses}))
+    return addresses
+
+
 def _supervise(settings: Settings, with_web: bool) -> int:
     stopping = False
 
@@ -215,7 +252,14 @@ def _supervise(settings: Settings, with_web: bool) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     names = [*SERVICE_NAMES, *(["web"] if with_web else [])]
-    supervisor = Supervisor(names, lambda name: start_part(name, settings))
+    ports = observe_ports(settings, names)
+    supervisor = Supervisor(
+        names, lambda name: start_part(name, settings.replace(observe_port=ports[name]))
+    )
+    server = ObserveServer(
+        settings.observe_host, ports["shop"], lambda: _shop_readiness(supervisor)
+    ).start()
+    _announce(settings, ports)
     exit_code = 0
     try:
         supervisor.start_all()
@@ -229,7 +273,16 @@ def _supervise(settings: Settings, with_web: bool) -> int:
     finally:
         log.info("Stopping the shop")
         stop_parts(supervisor.children)
+        server.close()
+        parts_file(settings).unlink(missing_ok=True)
     return exit_code
+
+
+def _shop_readiness(supervisor: Supervisor) -> Readiness:
+    """The shop is ready while every part runs (each part's own readiness says the rest)."""
+    waiting = supervisor.waiting()
+    missing = [f"{name} exited; restarting in {left:.0f}s" for name, left in waiting.items()]
+    return Readiness(not missing, missing, {"parts": sorted(supervisor.parts)})
 
 
 def stop_parts(children: list[Child]) -> None:

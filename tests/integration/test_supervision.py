@@ -6,13 +6,16 @@ way a crash would and watches `up` start them again.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -124,3 +127,38 @@ def test_up_stops_at_once_on_sigterm_even_while_a_service_waits_for_its_restart(
     )
     assert up.wait(timeout=30) == 0, up_log.read_text()
     assert up_log.read_text().count("Started bake") == 2, "bake was started again during the stop"
+
+
+def pizzashop(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pizzashop", *arguments],
+        env={**os.environ, **as_environment(settings)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_shows_every_part_up_runs_and_the_shop_counts_its_restarts(
+    settings: Settings, up: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    wait_for(
+        lambda: pizzashop(settings, "status").returncode == 0,
+        timeout=60,
+        what="`pizzashop status` to find every part ready",
+    )
+    shown = pizzashop(settings, "status").stdout
+    for part in ("shop", "assemble", "bake", "delivery", "status"):
+        assert re.search(rf"^{part}\s+ready\s", shown, re.MULTILINE), shown
+    assert "Orders: " in shown
+    parts = {
+        p["part"]: p for p in json.loads(pizzashop(settings, "status", "--json").stdout)["parts"]
+    }
+    assert parts["assemble"]["partitions"] == settings.partitions
+    kill_and_see_it_restarted(up, "bake")
+    shop_metrics = httpx.get(f"{parts['shop']['address']}/metrics", timeout=5).text
+    assert 'pizzashop_part_restarts_total{part="bake"} 1.0' in shop_metrics
+    up.send_signal(signal.SIGTERM)
+    assert up.wait(timeout=30) == 0
+    gone = pizzashop(settings, "status")
+    assert gone.returncode == 1 and "no shop is running" in gone.stderr, gone.stderr

@@ -16,7 +16,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pizzashop.bench.rush import run_rush
 from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import SERVICES, Order, Topic, group_id
+from pizzashop.ports import free_port
 from pizzashop.shop import Child, start_part, stop_parts
 
 log = logging.getLogger("pizzashop.bench")
@@ -164,7 +164,7 @@ def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
         return
     from pizzashop.kafka_local import start_local_kafka
 
-    settings = settings.replace(kafka_port=_free_port(), kafka_controller_port=_free_port())
+    settings = settings.replace(kafka_port=free_port(), kafka_controller_port=free_port())
     broker = start_local_kafka(settings)
     try:
         pids = {
@@ -173,12 +173,6 @@ def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
         yield settings.replace(bootstrap_servers=broker.bootstrap_servers), pids
     finally:
         broker.stop()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the shop ------------------------------------------------------------------------------

@@ -331,6 +331,32 @@ def orders(ctx: click.Context, customer: str | None, limit: int, as_json: bool) 
         click.echo(order_line(view))
 
 
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def shop_status(ctx: click.Context, as_json: bool) -> None:
+    """Every part of the running shop: health, partitions, lag, orders in the works.
+
+    Exits 1 when a part is not ready or does not answer."""
+    from pizzashop.cli.status import NoShopRunning, orders_line, part_states, table
+    from pizzashop.readmodel import open_readmodel, readmodel_exists
+
+    settings = settings_of(ctx)
+    try:
+        parts = part_states(settings)
+    except NoShopRunning as e:
+        raise ShopError(str(e)) from None
+    counts = {}
+    if readmodel_exists(settings.readmodel_url):
+        counts = open_readmodel(settings.readmodel_url).orders_by_status()
+    if as_json:
+        orders = {str(int(status)): count for status, count in counts.items()}
+        click.echo(json.dumps({"parts": [p.as_dict() for p in parts], "orders": orders}))
+    else:
+        click.echo("\n".join([*table(parts), orders_line(counts)]))
+    ctx.exit(0 if all(p.health == "ready" for p in parts) else 1)
+
+
 @main.command("order-status")
 @click.argument("order_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

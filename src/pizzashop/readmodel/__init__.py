@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
@@ -150,3 +151,10 @@ def open_readmodel(url: str) -> ReadModel:
 
         return PostgresReadModel(url)
     raise ValueError(f"unsupported read model URL {url!r} (sqlite:///… or postgresql://…)")
+
+
+def readmodel_exists(url: str) -> bool:
+    """False for a SQLite file not made yet (a reading command must not make one)."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).exists()
+    return True
