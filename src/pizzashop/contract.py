@@ -85,6 +85,36 @@ STATUS_TEXTS: dict[Status, str] = {
     Status.STUCK: "Your order is taking longer than it should; we are on it",
 }
 
+# Who writes an order's records, as the contract has it: the front door (the web app or
+# `pizzashop order`) places the order, each kitchen service writes its step and its status,
+# the status service's watchdog the stuck mark, a service with state its changelog. A dead
+# letter names the service that parked it in a header of its own (`DeadLetter.service`).
+ORDERING = "ordering"
+WRITER_OF_STEP: dict[Topic, str] = {
+    Topic.ORDERED: ORDERING,
+    Topic.ASSEMBLED: "assemble",
+    Topic.BAKED: "bake",
+}
+WRITER_OF_STATUS: dict[int, str] = {  # by status code: a record may carry any number
+    Status.RECEIVED: ORDERING,
+    Status.IN_OVEN: "assemble",
+    Status.INVALID_ORDER: "assemble",
+    Status.OUT_FOR_DELIVERY: "bake",
+    Status.DELIVERED: "delivery",
+    Status.STUCK: "status",
+}
+
+
+def writer_of(topic: str, status: int | None = None) -> str:
+    """The part of the shop that writes records of `topic` (of `status`, on `pizza-status`);
+    "" when the contract does not say (an unknown status, a topic not of the shop)."""
+    if topic == Topic.STATUS:
+        return "" if status is None else WRITER_OF_STATUS.get(status, "")
+    if topic in WRITER_OF_STEP:
+        return WRITER_OF_STEP[Topic(topic)]
+    return next((name for name in SERVICES if topic == state_topic(name)), "")
+
+
 MAX_EVENT_BYTES = 64 * 1024
 MAX_ORDER_ID_LENGTH = 64
 
@@ -214,12 +244,13 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def clock(timestamp_ms: int | None, with_date: bool = False) -> str:
+def clock(timestamp_ms: int | None, with_date: bool = False, with_ms: bool = False) -> str:
     """A timestamp of the wire (ms since the epoch) as local time, for people to read."""
     if timestamp_ms is None:
         return "--:--:--"
     shape = "%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S"
-    return datetime.fromtimestamp(timestamp_ms / 1000).strftime(shape)
+    shown = datetime.fromtimestamp(timestamp_ms / 1000).strftime(shape)
+    return f"{shown}.{timestamp_ms % 1000:03d}" if with_ms else shown
 
 
 # --- the events ------------------------------------------------------------------------------

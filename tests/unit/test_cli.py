@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -114,3 +115,25 @@ def test_orders_of_one_customer_newest_first_as_json(tmp_path: Path) -> None:
     assert "newer" in one.output and "older" not in one.output and "Order received" in one.output
     nobody = runner.invoke(main, ["orders", "--customer", "nobody"], env=env_for(tmp_path))
     assert nobody.exit_code == 0 and "No orders yet" in nobody.output
+
+
+def test_trace_of_an_order_the_read_model_does_not_know_is_one_line_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(main, ["trace", "nope"], env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        "Error: no order 'nope' in the read model, so no time to look for it in Kafka"
+    ]
+
+
+def test_trace_with_the_broker_away_names_its_address_in_one_line_within_seconds(
+    tmp_path: Path,
+) -> None:
+    with_one_order(tmp_path)
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["trace", "abc"], env=env_for(tmp_path))
+    assert time.monotonic() - started < 10, "it gives up within seconds"
+    assert result.exit_code == 1, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "127.0.0.1:1" in result.output and "did not answer" in result.output, result.output

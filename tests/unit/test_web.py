@@ -16,7 +16,8 @@ from pizzashop import contract, menu
 from pizzashop.config import load_settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.story import StoryRecord, StoryUnreadable
 from pizzashop.web.app import create_app, web_server
 from tests.ports import free_port
 from tests.shop_harness import wait_for
@@ -49,6 +50,28 @@ class AcknowledgingTaker:
         return event
 
 
+class StoryTeller:
+    """Stands in for reading an order's records from Kafka: two records of whatever order."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.broker_away = False
+
+    def __call__(self, view: OrderView) -> list[StoryRecord]:
+        self.asked.append(view.order_id)
+        if self.broker_away:
+            raise StoryUnreadable("the Kafka broker at 127.0.0.1:9092 did not answer within 5s")
+        return [
+            StoryRecord("pizza-ordered", 3, 15, 1_000, "ordering", '{"order":{}}', "4bf9" * 8),
+            StoryRecord("pizza-status", 3, 40, 2_203, "assemble", '{"status":200}', None, 1_203),
+        ]
+
+
+@pytest.fixture
+def story_teller() -> StoryTeller:
+    return StoryTeller()
+
+
 @pytest.fixture
 def read_model(tmp_path: Path) -> Iterator[ReadModel]:
     model = open_readmodel(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
@@ -62,9 +85,11 @@ def taker() -> AcknowledgingTaker:
 
 
 @pytest.fixture
-def client(tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker) -> TestClient:
+def client(
+    tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker, story_teller: StoryTeller
+) -> TestClient:
     settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
-    return TestClient(create_app(settings, read_model, taker))  # type: ignore[arg-type]  # a stand-in for the OrderTaker
+    return TestClient(create_app(settings, read_model, taker, story_teller))  # type: ignore[arg-type]  # a stand-in for the OrderTaker
 
 
 def signed_in(client: TestClient, name: str = "Italo") -> TestClient:
@@ -356,7 +381,52 @@ def test_the_openapi_description_lists_the_api(client: TestClient) -> None:
         "/api/orders",
         "/api/orders/{order_id}",
         "/api/orders/{order_id}/events",
+        "/api/orders/{order_id}/records",
     } <= set(paths)
+
+
+def test_an_orders_records_are_shown_to_its_customer_only(
+    client: TestClient, story_teller: StoryTeller
+) -> None:
+    order_id = signed_in(client, "Ada").post("/api/orders", json=GOOD).json()["order_id"]
+    story = client.get(f"/api/orders/{order_id}/records")
+    assert story.status_code == 200, story.text
+    assert story.json()["order_id"] == order_id
+    first, second = story.json()["records"]
+    assert (first["topic"], first["partition"], first["offset"]) == ("pizza-ordered", 3, 15)
+    assert first["trace_id"] == "4bf9" * 8 and second["trace_id"] is None
+    assert second["service"] == "assemble" and second["since_previous"] == "+1.203s"
+    assert "value" not in first, "values hold what the API keeps from its customer"
+    signed_in(client, "Bob")
+    assert client.get(f"/api/orders/{order_id}/records").status_code == 404
+    assert client.get("/api/orders/no-such-order/records").status_code == 404
+    assert story_teller.asked == [order_id], "nothing read from Kafka for anyone else"
+
+
+def test_an_orders_records_need_a_signed_in_customer(client: TestClient) -> None:
+    assert client.get("/api/orders/any/records").status_code == 401
+
+
+def test_records_that_cannot_be_read_are_a_503_naming_the_broker(
+    client: TestClient, story_teller: StoryTeller
+) -> None:
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    story_teller.broker_away = True
+    response = client.get(f"/api/orders/{order_id}/records")
+    assert response.status_code == 503 and "127.0.0.1:9092" in response.json()["detail"]
+
+
+def test_the_order_page_has_an_under_the_hood_section_loaded_by_a_script_file(
+    client: TestClient, story_teller: StoryTeller
+) -> None:
+    order_id = signed_in(client).post("/api/orders", json=GOOD).json()["order_id"]
+    page = client.get(f"/orders/{order_id}").text
+    assert "Under the hood" in page
+    assert f'data-records="/api/orders/{order_id}/records"' in page
+    assert '<script src="/static/under_the_hood.js" defer></script>' in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page), "no inline script"
+    assert client.get("/static/under_the_hood.js").status_code == 200
+    assert story_teller.asked == [], "Kafka is read only when the section is opened"
 
 
 # --- the pages ---------------------------------------------------------------------------------

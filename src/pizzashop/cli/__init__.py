@@ -374,6 +374,37 @@ def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
+    """Show every record of one order in every topic: where, when, who wrote it, its trace id.
+
+    Reads only the order's partition of each topic, around the times the read model knows."""
+    from pizzashop.cli.views import story_report
+    from pizzashop.readmodel import open_readmodel
+    from pizzashop.story import StoryUnreadable, read_story
+
+    settings = settings_of(ctx)
+    view = open_readmodel(settings.readmodel_url).get_order(order_id)
+    if view is None:
+        raise ShopError(
+            f"no order {order_id!r} in the read model, so no time to look for it in Kafka"
+        )
+    try:
+        records = read_story(settings, view)
+    except StoryUnreadable as e:
+        raise ShopError(f"the records of order {order_id} could not be read: {e}") from None
+    if not records:
+        raise ShopError(f"no record of order {order_id!r} in Kafka around its time")
+    if as_json:
+        shown = {"order_id": order_id, "records": [r.as_dict() for r in records]}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        click.echo(story_report(order_id, records))
+
+
+@main.command()
+@click.argument("order_id")
 @click.pass_context
 def retry(ctx: click.Context, order_id: str) -> None:
     """Resume a stuck order at its missing step. A step already done is not done again."""

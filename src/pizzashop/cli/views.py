@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pizzashop.contract import clock
 from pizzashop.readmodel import OrderView
+from pizzashop.story import StoryRecord
+
+VALUE_CHARACTERS = 70  # of each record's value in a terminal; `--json` has it whole
 
 
 def order_line(view: OrderView) -> str:
@@ -27,4 +30,20 @@ def order_report(view: OrderView) -> str:
         f"  {clock(e.timestamp, with_date=True)}  {e.status.value}  {e.status.text}"
         for e in view.history
     )
+    return "\n".join(lines)
+
+
+def story_report(order_id: str, records: list[StoryRecord]) -> str:
+    """An order's records, one a line: when, how long after the one before, where, who wrote
+    it, its trace id and its value."""
+    lines = [f"Order {order_id}: {len(records)} records"]
+    for record in records:
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        value = "(no value)" if record.value is None else record.value or "(empty)"
+        if len(value) > VALUE_CHARACTERS:
+            value = value[: VALUE_CHARACTERS - 1] + "…"
+        lines.append(
+            f"  {record.time}  {record.since_previous or '':>9}  {where:28}  "
+            f"{record.service or '?':9}  {record.trace_id or '-':32}  {value}"
+        )
     return "\n".join(lines)

@@ -185,10 +185,29 @@ def current_trace_id() -> str | None:
 
 
 def trace_id_in(headers: Headers | None) -> str | None:
-    """The trace id a record's `traceparent` header names (version 00), if it has one."""
+    """The trace id a record's `traceparent` header names, if it has a valid one."""
     for key, value in headers or []:
-        if key.lower() == TRACEPARENT and value is not None:
-            parts = _text(value).split("-")
-            if len(parts) == 4 and len(parts[1]) == 32:
-                return parts[1]
+        if key.lower() == TRACEPARENT:
+            return trace_id_from(value)
     return None
+
+
+def trace_id_from(traceparent: str | bytes | None) -> str | None:
+    """The trace id of a W3C `traceparent` (`00-<32 hex trace id>-<16 hex span id>-<2 hex
+    flags>`), or None when there is none or it is not one."""
+    if isinstance(traceparent, bytes):
+        traceparent = traceparent.decode("ascii", errors="replace")
+    parts = (traceparent or "").strip().split("-")
+    if len(parts) < 4 or (parts[0] == "00" and len(parts) != 4):
+        return None  # versions after 00 may add fields after the flags; 00 has none
+    version, trace_id, span_id, flags = parts[:4]
+    shapes = ((version, 2), (trace_id, 32), (span_id, 16), (flags, 2))
+    if not all(len(part) == size and _is_lower_hex(part) for part, size in shapes):
+        return None
+    if version == "ff" or set(trace_id) == {"0"} or set(span_id) == {"0"}:
+        return None
+    return trace_id
+
+
+def _is_lower_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)

@@ -13,10 +13,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu, ordering
 from pizzashop.contract import Order, Status
-from pizzashop.web.orders import KeyUsedForAnotherOrder, OrderBook, Placement, book_of
+from pizzashop.readmodel import OrderView
+from pizzashop.story import StoryRecord, StoryUnreadable
+from pizzashop.web.orders import (
+    KeyUsedForAnotherOrder,
+    OrderBook,
+    Placement,
+    StoryReader,
+    book_of,
+    story_reader_of,
+)
 from pizzashop.web.session import required_customer, sign_in
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -162,3 +172,26 @@ async def api_order_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get(
+    "/orders/{order_id}/records",
+    summary="Under the hood: every record of one of my orders in the shop's Kafka topics",
+)
+async def api_order_records(order_id: str, request: Request) -> dict[str, Any]:
+    """Where each record is (topic, partition, offset), when it was written and how long after
+    the one before, which service wrote it and its trace id. Read from Kafka on each call."""
+    customer = required_customer(request)
+    view = await run_in_threadpool(book_of(request).order_of, customer, order_id)
+    if view is None:
+        raise HTTPException(404, f"no order {order_id} among yours")
+    records = await run_in_threadpool(_records_of, story_reader_of(request), view)
+    # Without the values: they hold what the customer's API leaves out (their own id, say).
+    return {"order_id": order_id, "records": [r.as_dict(with_value=False) for r in records]}
+
+
+def _records_of(read_story: StoryReader, view: OrderView) -> list[StoryRecord]:
+    try:
+        return read_story(view)
+    except StoryUnreadable as e:
+        raise HTTPException(503, f"the order's records cannot be read right now: {e}") from None

@@ -8,6 +8,7 @@ comes from that session, never from a form.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pizzashop import contract
+from pizzashop import contract, story
 from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import ReadModel
 from pizzashop.web import api, observing, pages
-from pizzashop.web.orders import OrderBook
+from pizzashop.web.orders import OrderBook, StoryReader
 
 log = logging.getLogger("pizzashop.web")
 
@@ -34,7 +35,13 @@ HERE = Path(__file__).parent
 SESSION_DAYS = 30
 
 
-def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTaker) -> FastAPI:
+def create_app(
+    settings: Settings,
+    read_model: ReadModel,
+    order_taker: OrderTaker,
+    read_story: StoryReader | None = None,
+) -> FastAPI:
+    """The app; `read_story` reads an order's records from Kafka (the tests give a stand-in)."""
     app = FastAPI(
         title="pizzashop",
         description="Order a pizza and follow it from the oven to your door.",
@@ -42,6 +49,7 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
     )
     secret = shop_secret(settings)
     app.state.book = OrderBook(read_model, order_taker, secret)
+    app.state.read_story = read_story or functools.partial(story.read_story, settings)
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")

@@ -25,10 +25,15 @@ from starlette.requests import Request
 from pizzashop.contract import Order, OrderPlaced, Status
 from pizzashop.ordering import OrderTaker, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
+from pizzashop.story import StoryRecord
 
 JUST_PLACED_LIMIT = 1000
 CHECK_EVERY = 0.2  # how often a live stream looks at the read model
 KEEP_ALIVE_EVERY = 15.0
+
+
+# Reads an order's records from Kafka (`story.read_story` with the app's settings).
+StoryReader = Callable[[OrderView], list[StoryRecord]]
 
 
 class KeyUsedForAnotherOrder(ValueError):
@@ -45,6 +50,12 @@ def book_of(request: Request) -> OrderBook:
     """The order book of the app serving this request."""
     book: OrderBook = request.app.state.book
     return book
+
+
+def story_reader_of(request: Request) -> StoryReader:
+    """How the app serving this request reads an order's records from Kafka."""
+    reader: StoryReader = request.app.state.read_story
+    return reader
 
 
 class OrderBook:
