@@ -3,6 +3,7 @@ connected trace per order across the processes, received over OTLP as a collecto
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ from pizzashop.observe.server import ObserveServer
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
+from pizzashop.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.web.app import create_app
 from tests.conftest import TEST_TIME_SCALE, Broker
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -63,7 +65,8 @@ def observed(
         addresses = {"web": f"http://127.0.0.1:{settings.web_port}"}
         for name in SERVICE_NAMES:
             port = free_port()
-            processes.start(name, settings.replace(observe_port=port))
+            log_format = "json" if name == "status" else "text"
+            processes.start(name, settings.replace(observe_port=port, log_format=log_format))
             addresses[name] = f"http://127.0.0.1:{port}"
         processes.start("web")
         try:
@@ -169,6 +172,8 @@ def test_each_order_is_one_connected_trace_from_the_request_to_the_read_model(
             what=f"the spans of order {order_id}",
         )
         assert_connected(spans, order_id)
+        assert_story_names_the_trace(observed, order_id, spans[0].trace_id)
+    assert_json_log_lines_name_the_orders(observed, order_ids)
 
 
 EVERY_PART = {"assemble", "bake", "delivery", "status"}
@@ -231,3 +236,27 @@ def test_readiness_goes_to_503_while_the_broker_is_away_and_back_after(
     finally:
         server.close()
         shop.stop_all()
+
+
+def assert_story_names_the_trace(shop: ObservedShop, order_id: str, trace_id: str) -> None:
+    """`pizzashop trace` shows the trace id each record carries: the order's one trace."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pizzashop", "trace", order_id, "--json"],
+        env={**os.environ, **as_environment(shop.settings)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)["records"]
+    pipeline = [r for r in records if r["topic"] in PIPELINE_TOPIC_NAMES]
+    assert len(pipeline) >= 6, records  # ordered, assembled, baked, and 200, 300, 400
+    assert {r["trace_id"] for r in pipeline} == {trace_id}
+
+
+def assert_json_log_lines_name_the_orders(shop: ObservedShop, order_ids: list[str]) -> None:
+    """The status service logs JSON here: every line an object, its orders' lines with a trace."""
+    lines = [json.loads(line) for line in (shop.processes.log_dir / "status-0.log").open()]
+    assert {"time", "level", "service", "order_id", "trace_id", "message"} <= lines[0].keys()
+    about = [line for line in lines if line["order_id"] in order_ids]
+    assert about and all(line["trace_id"] for line in about), about[:3]

@@ -3,7 +3,8 @@
 `(msvc_assemble) INFO 21:00:39.604 - message` is the seed's format, kept as the default.
 With `PIZZASHOP_LOG_FORMAT=json` each line is an object with time, level, service, order id,
 trace id and message, for a log collector: the order and trace a log call names with
-`extra={"order_id": ..., "trace_id": ...}`, else the current span's trace.
+`extra={"order_id": ..., "trace_id": ...}`; else the trace of that order in the batch being
+written (`traces_of`), or the current span's.
 """
 
 from __future__ import annotations
@@ -11,8 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from pizzashop.observe import tracing
+
+_batch_traces: ContextVar[Mapping[str, str] | None] = ContextVar("batch_traces", default=None)
+
+
+@contextmanager
+def traces_of(orders: Mapping[str, str]) -> Iterator[None]:
+    """Within, a line about one of these orders names its trace (order id -> trace id)."""
+    token = _batch_traces.set(orders)
+    try:
+        yield
+    finally:
+        _batch_traces.reset(token)
 
 
 class JsonLines(logging.Formatter):
@@ -21,18 +37,25 @@ class JsonLines(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        order_id = getattr(record, "order_id", None)
         line = {
             "time": _iso_time(record.created),
             "level": record.levelname,
             "service": self.service,
-            "order_id": getattr(record, "order_id", None),
-            "trace_id": getattr(record, "trace_id", None)
-            or (tracing.current_trace_id() if tracing.enabled() else None),
+            "order_id": order_id,
+            "trace_id": getattr(record, "trace_id", None) or self._trace_of(order_id),
             "message": record.getMessage(),
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
+
+    @staticmethod
+    def _trace_of(order_id: str | None) -> str | None:
+        if not tracing.enabled():
+            return None
+        batch = _batch_traces.get() or {}
+        return batch.get(order_id or "") or tracing.current_trace_id()
 
 
 def _iso_time(created: float) -> str:

@@ -15,7 +15,7 @@ from opentelemetry.trace import Span
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import DeadLetter
-from pizzashop.observe import tracing
+from pizzashop.observe import logs, tracing
 from pizzashop.runtime.deadletters import dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, ServiceLoop, ticket_of
@@ -57,19 +57,20 @@ class SinkLoop(ServiceLoop):
         offsets = {t.source: t.offset + 1 for t in tickets}
         spans = self._start_spans(decoded)
         started = time.perf_counter()
-        self.retry(
-            "update the read model", lambda: self.service.materialise(events, offsets, sources)
-        )
+        with logs.traces_of({t.key: tracing.trace_id_of(span) or "" for t, span in spans}):
+            self.retry(
+                "update the read model", lambda: self.service.materialise(events, offsets, sources)
+            )
         self.metrics.committed(time.perf_counter() - started)
-        for span in spans:
+        for _, span in spans:
             span.end()
         self._position.update(offsets)
 
-    def _start_spans(self, tickets: list[Ticket]) -> list[Span]:
+    def _start_spans(self, tickets: list[Ticket]) -> list[tuple[Ticket, Span]]:
         """While tracing: a span for each event, the child of the one that produced it."""
         if not tracing.enabled():
             return []
-        return [tracing.start_consumer_span(self.name, t) for t in tickets if t.headers]
+        return [(t, tracing.start_consumer_span(self.name, t)) for t in tickets if t.headers]
 
     def _dead_letter(self, ticket: Ticket) -> DeadLetter:
         return DeadLetter(
