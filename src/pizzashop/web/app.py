@@ -24,8 +24,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from pizzashop import contract
 from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
+from pizzashop.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
-from pizzashop.web import api, pages
+from pizzashop.web import admin, api, pages
 from pizzashop.web.orders import OrderBook
 
 log = logging.getLogger("pizzashop.web")
@@ -42,10 +43,13 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
     )
     secret = shop_secret(settings)
     app.state.book = OrderBook(read_model, order_taker, secret)
+    app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
+    app.state.admin_token = settings.admin_token
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = contract.clock
+    templates.env.filters["duration"] = admin.duration_text
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
@@ -56,6 +60,7 @@ def create_app(settings: Settings, read_model: ReadModel, order_taker: OrderTake
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     return app
@@ -75,13 +80,19 @@ def _problem(error: dict[str, Any]) -> dict[str, str]:
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
-    if request.url.path.startswith("/api/"):
+    if _wants_json(request):
         return JSONResponse(
             {"detail": error.detail},
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
         )
-    return pages.error_page(request, error.status_code, str(error.detail))
+    page = pages.error_page(request, error.status_code, str(error.detail))
+    page.headers.update(getattr(error, "headers", None) or {})  # WWW-Authenticate, say
+    return page
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path.endswith(".json")
 
 
 def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
