@@ -204,13 +204,21 @@ class PipelineWatch:
         self._read_model = read_model
         self._read_broker = read_broker
         self._fresh_for = fresh_for
-        self._lock = threading.Lock()  # viewers that come while one is taken wait for it
+        self._lock = threading.Lock()  # held while a snapshot is taken
         self._last: PipelineSnapshot | None = None
         self._taken_at = 0.0
 
     def snapshot(self) -> PipelineSnapshot:
-        with self._lock:
+        last = self._last
+        # While another viewer takes the next one (a broker away takes seconds), the last
+        # serves: viewers never pile up waiting, each holding a thread of the web server.
+        if not self._lock.acquire(blocking=last is None):
+            assert last is not None  # only a non-blocking acquire fails
+            return last
+        try:
             if self._last is None or time.monotonic() - self._taken_at >= self._fresh_for:
                 self._last = take_snapshot(self._read_model, self._read_broker(), now_ms())
                 self._taken_at = time.monotonic()
             return self._last
+        finally:
+            self._lock.release()

@@ -5,6 +5,7 @@ Every read model test runs against SQLite and, when its binaries are here, Postg
 
 from __future__ import annotations
 
+import threading
 import time
 
 from pizzashop.config import load_settings
@@ -168,6 +169,30 @@ def test_viewers_share_one_snapshot_a_second(read_model: ReadModel) -> None:
     always_new.snapshot()
     always_new.snapshot()
     assert len(readings) == 3
+
+
+def test_while_one_viewer_waits_for_the_broker_the_others_get_the_last_snapshot(
+    read_model: ReadModel,
+) -> None:
+    slow, asked, broker_answers = threading.Event(), threading.Event(), threading.Event()
+
+    def broker() -> BrokerFigures:
+        if not slow.is_set():
+            return BrokerFigures({}, 0)
+        asked.set()
+        broker_answers.wait(10)
+        return BrokerFigures({}, 1)
+
+    watch = PipelineWatch(read_model, broker, fresh_for=0)
+    first = watch.snapshot()
+    slow.set()
+    waiting = threading.Thread(target=watch.snapshot)
+    waiting.start()
+    assert asked.wait(10), "the first viewer asks the broker"
+    assert watch.snapshot() is first, "a second viewer does not wait for the broker"
+    broker_answers.set()
+    waiting.join(10)
+    assert watch.snapshot().dead_letters == 1
 
 
 def test_a_broker_that_does_not_answer_is_none_within_seconds() -> None:
