@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     secret_key: str | None = None  # signs session cookies; default: generated and kept in state_dir
+    admin_token: str | None = None  # opens the operator's pages; without it they do not exist
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one object a line, for log collectors
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _config_file_source(settings_cls)
 
     @field_validator("bootstrap_servers", "kafka_properties_file", "database_url", "secret_key",
-                     mode="before")  # fmt: skip
+                     "admin_token", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

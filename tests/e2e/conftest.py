@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ CHROMIUM_FLAGS = [
 ]
 
 
+ADMIN_TOKEN = "operator-" + secrets.token_urlsafe(8)
+
+
 @dataclass
 class OpenShop:
     url: str
@@ -38,7 +42,7 @@ class OpenShop:
 @pytest.fixture
 def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
     # Slow enough to watch the status move in the page, fast enough for a test.
-    settings = shop_settings.replace(time_scale=0.2, web_port=free_port())
+    settings = shop_settings.replace(time_scale=0.2, web_port=free_port(), admin_token=ADMIN_TOKEN)
     services = RunningShop(settings)
     for name in SERVICE_NAMES:
         services.start(name)

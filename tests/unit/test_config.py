@@ -40,6 +40,8 @@ def test_a_file_without_the_pizzashop_table_is_read_from_its_top_level(config_fi
 def test_an_empty_variable_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIZZASHOP_DATABASE_URL", "")
     assert load_settings().database_url is None
+    monkeypatch.setenv("PIZZASHOP_ADMIN_TOKEN", "")
+    assert load_settings().admin_token is None, "an empty token would open the operator's pages"
 
 
 @pytest.mark.parametrize(

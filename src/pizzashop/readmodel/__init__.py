@@ -130,6 +130,19 @@ class ReadModel(Protocol):
     def orders_by_status(self) -> dict[Status, int]:
         """How many orders are at each status now (placed orders only)."""
 
+    def orders_on_their_way(self) -> dict[Status, int]:
+        """How many placed orders show each status that is not final (stuck included)."""
+
+    def statuses_reached_since(self, since: int) -> dict[Status, int]:
+        """How many status entries of each status were reached at or after `since` (ms)."""
+
+    def step_durations(self, start: Status, end: Status, since: int, limit: int) -> list[int]:
+        """Milliseconds from `start` to `end`, for the latest `limit` orders that reached `end`
+        at or after `since` (ms): a bounded window, read through an index on the timestamp."""
+
+    def stuck_orders(self, limit: int = 10) -> list[OrderView]:
+        """Orders marked stuck and not moved on since, longest stuck first."""
+
     def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
         """Every kept-aside event of the orders not placed although first seen before `seen_before` (ms
         on the status service's clock): orders that, by now, are unknown."""

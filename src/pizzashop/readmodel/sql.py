@@ -25,6 +25,8 @@ from pizzashop.readmodel import (
 
 ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at, partition_number"
 NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
+# Spelled into the SQL, not bound: only then can the databases use the partial indexes.
+STUCK = int(Status.STUCK)
 CHUNK = 500  # ids per IN (...) list, well under every database's limit on parameters
 # Orders on their way that the writer keeps in memory between batches (about 300 bytes each),
 # so it need not read back what it wrote: past this many, it starts over from the database.
@@ -36,6 +38,8 @@ CREATE INDEX IF NOT EXISTS orders_by_update ON orders (updated_at);
 CREATE INDEX IF NOT EXISTS orders_in_progress ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
 DROP INDEX IF EXISTS orders_by_progress;
 CREATE INDEX IF NOT EXISTS unplaced_by_order ON unplaced_events (order_id);
+CREATE INDEX IF NOT EXISTS orders_stuck ON orders (updated_at) WHERE status = {STUCK};
+CREATE INDEX IF NOT EXISTS history_by_time ON status_history (timestamp);
 """
 
 
@@ -275,6 +279,45 @@ class SqlReadModel:
             "SELECT status, COUNT(*) FROM orders WHERE order_json IS NOT NULL GROUP BY status"
         )
         return {Status(status): count for status, count in rows}
+
+    def orders_on_their_way(self) -> dict[Status, int]:
+        # Two queries, each shaped like a partial index, so only open orders are read.
+        moving = self._query(
+            f"SELECT status, COUNT(*) FROM orders WHERE status NOT IN ({NOT_MOVING}) "
+            "AND order_json IS NOT NULL GROUP BY status"
+        )
+        stuck = self._query(
+            f"SELECT COUNT(*) FROM orders WHERE status = {STUCK} AND order_json IS NOT NULL"
+        )
+        counts = {Status(status): count for status, count in moving}
+        return {**counts, Status.STUCK: stuck[0][0]} if stuck[0][0] else counts
+
+    def statuses_reached_since(self, since: int) -> dict[Status, int]:
+        p = self.placeholder
+        rows = self._query(
+            f"SELECT status, COUNT(*) FROM status_history WHERE timestamp >= {p} GROUP BY status",
+            (since,),
+        )
+        return {Status(status): count for status, count in rows}
+
+    def step_durations(self, start: Status, end: Status, since: int, limit: int) -> list[int]:
+        p = self.placeholder
+        rows = self._query(
+            "SELECT later.timestamp - earlier.timestamp FROM status_history later "
+            "JOIN status_history earlier ON earlier.order_id = later.order_id "
+            f"AND earlier.status = {p} WHERE later.status = {p} AND later.timestamp >= {p} "
+            f"ORDER BY later.timestamp DESC LIMIT {p}",
+            (int(start), int(end), since, limit),
+        )
+        return [duration for (duration,) in rows]
+
+    def stuck_orders(self, limit: int = 10) -> list[OrderView]:
+        p = self.placeholder
+        return self._views(
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE status = {STUCK} "
+            f"AND order_json IS NOT NULL ORDER BY updated_at, order_id LIMIT {p}",
+            (limit,),
+        )
 
     def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
         p = self.placeholder

@@ -25,8 +25,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from pizzashop import contract, story
 from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
+from pizzashop.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
-from pizzashop.web import api, observing, pages
+from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.orders import OrderBook, StoryReader
 
 log = logging.getLogger("pizzashop.web")
@@ -50,10 +51,13 @@ def create_app(
     secret = shop_secret(settings)
     app.state.book = OrderBook(read_model, order_taker, secret)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
+    app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
+    app.state.admin_token = settings.admin_token
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = contract.clock
+    templates.env.filters["duration"] = admin.duration_text
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
@@ -66,6 +70,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(observing.router)
     observing.observe_requests(app, settings.metrics)
+    app.include_router(admin.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     return app
@@ -85,13 +90,19 @@ def _problem(error: dict[str, Any]) -> dict[str, str]:
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
-    if request.url.path.startswith("/api/"):
+    if _wants_json(request):
         return JSONResponse(
             {"detail": error.detail},
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
         )
-    return pages.error_page(request, error.status_code, str(error.detail))
+    page = pages.error_page(request, error.status_code, str(error.detail))
+    page.headers.update(getattr(error, "headers", None) or {})  # WWW-Authenticate, say
+    return page
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path.endswith(".json")
 
 
 def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:

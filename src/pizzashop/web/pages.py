@@ -27,7 +27,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-    titles = {404: "We could not find that", 403: "That did not work", 503: "The kitchen is busy"}
+    titles = {
+        401: "For the shop's operator only",
+        403: "That did not work",
+        404: "We could not find that",
+        503: "The kitchen is busy",
+    }
     return render(
         request,
         "error.html",
