@@ -11,7 +11,15 @@ from confluent_kafka import KafkaException
 from pizzashop.config import Settings
 from pizzashop.contract import SERVICES, Topic
 from pizzashop.lag import PartitionLag, admin_client, dead_letter_count, group_lag
-from tests.shop_harness import an_order, place, produce_raw, wait_for
+from pizzashop.services import SERVICE_NAMES
+from tests.shop_harness import (
+    RunningShop,
+    an_order,
+    place,
+    produce_raw,
+    wait_for,
+    wait_until_delivered,
+)
 
 T = TypeVar("T")
 
@@ -51,6 +59,24 @@ def test_orders_no_service_has_read_are_the_lag_of_every_group_that_reads_them(
     assert grew == {"assemble": 3, "bake": 0, "delivery": 3, "status": 3}, (
         "each group that consumes pizza-ordered is 3 records further behind"
     )
+
+
+def test_a_quiet_shop_has_no_lag_although_its_topics_end_in_transaction_markers(
+    shop_settings: Settings,
+) -> None:
+    shop = RunningShop(shop_settings)
+    for name in SERVICE_NAMES:
+        shop.start(name)
+    try:
+        orders = [place(shop_settings, an_order()) for _ in range(5)]
+        wait_until_delivered(shop.read_model(), orders, timeout=60)
+        wait_for(
+            lambda: not any(total(settled(lambda: group_lag(shop_settings))).values()),
+            timeout=30,
+            what="every group to commit past the last records and their markers",
+        )
+    finally:
+        shop.stop_all()
 
 
 def test_every_partition_of_every_input_topic_is_listed(shop_settings: Settings) -> None:

@@ -31,6 +31,7 @@ from pizzashop.bench.meter import ProcessMeter
 from pizzashop.bench.reference import ReferenceChain
 from pizzashop.bench.report import RunReport, as_json, run_report, table, write_json, write_plot
 from pizzashop.bench.rush import run_rush
+from pizzashop.bench.spans import spans_dropped
 from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import SERVICES, Order, Topic, group_id
@@ -59,6 +60,7 @@ class BenchPlan:
     timeout: float = 300.0  # seconds after the last order is placed
     warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
     keep_state: bool = False
+    tracing: bool = False  # the services export spans (to a sink of the bench's own)
 
     @property
     def count(self) -> int:
@@ -132,7 +134,8 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             shared = {**broker_pids, "bench (places, watches)": os.getpid()}
             rush = Rush(orders, schedule, plan, shared)
             reference = _run_reference(settings, rush, run_id) if plan.reference else None
-            shop = _run_shop(settings, rush)
+            with spans_dropped() if plan.tracing else contextlib.nullcontext():
+                shop = _run_shop(settings, rush)
     except BaseException:
         log.error("The bench's logs are kept in %s", state_dir)
         raise
@@ -339,6 +342,8 @@ def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
         "capacity": settings.capacity,
         "partitions": settings.partitions,
         "processing_guarantee": settings.processing_guarantee,
+        "metrics": settings.metrics,
+        "tracing": plan.tracing,
         "bootstrap_servers": settings.bootstrap_servers,
         "kafka_version": settings.kafka_version,
         "cpus": os.cpu_count(),

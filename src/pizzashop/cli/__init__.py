@@ -488,6 +488,14 @@ def number_option(name: str, least: float, default: float, help: str) -> Callabl
 @click.option(
     "--keep-state", is_flag=True, help="Keep the bench's state folder (logs, read model)."
 )
+@click.option(
+    "--metrics/--no-metrics",
+    default=None,
+    help="Count the services' metrics (default: the setting, on).",
+)
+@click.option(
+    "--tracing", is_flag=True, help="The services make and export spans (to a sink of the bench's)."
+)
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -504,6 +512,8 @@ def bench(
     timeout: float,
     warm_up: float,
     keep_state: bool,
+    metrics: bool | None,
+    tracing: bool,
 ) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
@@ -524,6 +534,8 @@ def bench(
         settings = settings.replace(partitions=partitions)
     if guarantee is not None:
         settings = settings.replace(processing_guarantee=guarantee)
+    if metrics is not None:
+        settings = settings.replace(metrics=metrics)
     plan = BenchPlan(
         orders=orders,
         rate=rate,
@@ -533,6 +545,7 @@ def bench(
         timeout=timeout,
         warm_up=warm_up,
         keep_state=keep_state,
+        tracing=tracing,
     )
     try:
         result = run_bench(settings, plan)

@@ -175,6 +175,10 @@ class Kitchen:
                 offsets[source] = offset
         return offsets
 
+    def idle_partitions(self) -> set[TopicPartition]:
+        """Partitions with every event taken from them finished."""
+        return {source for source, progress in self._progress.items() if not progress.in_progress}
+
     def is_full(self) -> bool:
         return self.capacity > 0 and self._size >= self.capacity
 

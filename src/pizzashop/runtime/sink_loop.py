@@ -39,7 +39,7 @@ class SinkLoop(ServiceLoop):
     def __init__(self, service: SinkService, settings: Settings) -> None:
         super().__init__(service.name, [str(t) for t in service.consumes], settings)
         self.service = service
-        self._position: dict[tuple[str, int], int] = {}  # read and stored, not yet shown to Kafka
+        self._shown: dict[tuple[str, int], int] = {}  # the positions last committed to Kafka
         self._position_shown_at = 0.0
         self._next_tick = 0.0
 
@@ -64,7 +64,6 @@ class SinkLoop(ServiceLoop):
         self.metrics.committed(time.perf_counter() - started)
         for _, span in spans:
             span.end()
-        self._position.update(offsets)
 
     def _start_spans(self, tickets: list[Ticket]) -> list[tuple[Ticket, Span]]:
         """While tracing: a span for each event, the child of the one that produced it."""
@@ -97,12 +96,19 @@ class SinkLoop(ServiceLoop):
         """Commit where the sink is, for lag to show: once a second, or at once when partitions
         go. Never waited for: the store's own offsets are the ones the next owner resumes from."""
         now = time.monotonic()
-        if not self._position or (
-            not synchronous and now - self._position_shown_at < POSITION_SECONDS
-        ):
+        if not synchronous and now - self._position_shown_at < POSITION_SECONDS:
             return
-        position, self._position, self._position_shown_at = self._position, {}, now
-        self.commits.commit(position)
+        self._position_shown_at = now
+        changed = {tp: n for tp, n in self._positions().items() if self._shown.get(tp) != n}
+        if changed:
+            self.commits.commit(changed)
+            self._shown.update(changed)
+
+    def _positions(self) -> dict[tuple[str, int], int]:
+        """Where the consumer is: everything before it is stored (a batch is stored in the
+        turn that read it), and it is past the transaction markers, which take offsets too."""
+        held = self.consumer.position(self.consumer.assignment())
+        return {(tp.topic, tp.partition): tp.offset for tp in held if tp.offset >= 0}
 
     def after_turn(self) -> None:
         now = time.monotonic()
@@ -128,7 +134,7 @@ class SinkLoop(ServiceLoop):
             self.consumer.assign(partitions)
 
     def forget_work(self, partitions: list[tuple[str, int]]) -> None:
-        self._position = {}
+        self._shown = {}
 
     def closed(self) -> None:
         self.service.close()
