@@ -34,10 +34,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian's chromium for the browser tests, a JDK for the Java producer in the interop tests.
+# Debian's chromium for the browser tests, a JDK for the Java producer in the interop tests,
+# PostgreSQL for the read model's tests on it.
 test-tools:
 	@scripts/ensure-chromium
 	@scripts/ensure-jdk
+	@scripts/ensure-postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache

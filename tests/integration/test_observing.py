@@ -142,7 +142,7 @@ def test_metrics_count_what_each_part_did(observed: ObservedShop) -> None:
     consumed = "pizzashop_events_consumed_total"
     assert metric(assemble, consumed, service="assemble", topic="pizza-ordered") >= 3
     assert metric(assemble, "pizzashop_events_produced_total", topic="pizza-assembled") >= 3
-    assert metric(assemble, "pizzashop_handler_duration_seconds_count", service="assemble") >= 3
+    assert metric(assemble, "pizzashop_handler_duration_seconds_count", service="assemble") >= 1
     assert metric(assemble, "pizzashop_commit_duration_seconds_count", service="assemble") >= 1
     assert "pizzashop_consumer_lag_records{" in assemble
     wait_for(

@@ -1,4 +1,5 @@
-"""Read models to test against: SQLite always, PostgreSQL when its binaries are here."""
+"""Read models to test against: SQLite and PostgreSQL, always both (`make test` installs
+PostgreSQL with scripts/ensure-postgres when it is missing)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def postgres_cluster() -> Iterator[Cluster]:
         with throwaway_postgres() as cluster:
             yield cluster
     except PostgresMissing as e:
-        pytest.skip(f"PostgreSQL read model not tested: {e}")
+        pytest.fail(
+            f"PostgreSQL is needed for the read model's tests ({e}): run scripts/ensure-postgres"
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -98,9 +98,17 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_service_metrics_count_per_topic_and_keep_lag_for_the_partitions_held() -> None:
+def test_service_metrics_count_per_topic_once_a_turn_and_keep_lag_for_the_partitions_held() -> None:
     metrics = ServiceMetrics("unit-a")
     metrics.consumed(["pizza-ordered", "pizza-ordered", "pizza-status"])
+    metrics.handled(0.002)
+    metrics.handled(0.004)
+    assert sample("pizzashop_events_consumed_total", service="unit-a", topic="pizza-ordered") == 0
+    metrics.flush()  # once a turn: per event, prometheus-client's locks would cost a handler's time
+    assert sample("pizzashop_handler_duration_seconds_count", service="unit-a") == 1
+    assert sample("pizzashop_handler_duration_seconds_sum", service="unit-a") == pytest.approx(
+        0.003
+    )
     assert sample("pizzashop_events_consumed_total", service="unit-a", topic="pizza-ordered") == 2
     metrics.lag({("pizza-ordered", 0): 7, ("pizza-ordered", 1): 3})
     metrics.lag({("pizza-ordered", 1): 4})  # partition 0 was handed over
@@ -111,6 +119,7 @@ def test_service_metrics_count_per_topic_and_keep_lag_for_the_partitions_held() 
     switched_off = ServiceMetrics("unit-b", enabled=False)
     switched_off.consumed(["pizza-ordered"])
     switched_off.handled(0.1)
+    switched_off.flush()
     assert sample("pizzashop_events_consumed_total", service="unit-b", topic="pizza-ordered") == 0
 
 

@@ -30,7 +30,7 @@ EVENTS_PRODUCED = Counter(
 )
 HANDLER_DURATION = Histogram(
     "pizzashop_handler_duration_seconds",
-    "Time a service's handler took for one event",
+    "Time a service's handler took per event, the mean over each turn's events",
     ["service"],
     buckets=FAST_BUCKETS,
 )
@@ -83,7 +83,10 @@ HTTP_DURATION = Histogram(
 
 
 class ServiceMetrics:
-    """One service's metrics, its label set once; every call does nothing when switched off."""
+    """One service's metrics, its label set once; every call does nothing when switched off.
+
+    What happens per event is tallied in plain Python and handed to prometheus-client once a
+    turn (`flush`): each of its updates takes a lock, about 3 µs, as much as a handler."""
 
     def __init__(self, service: str, enabled: bool = True) -> None:
         self.service, self.enabled = service, enabled
@@ -92,20 +95,35 @@ class ServiceMetrics:
         self._in_the_works = ORDERS_IN_THE_WORKS.labels(service)
         self._paused = PAUSED_PARTITIONS.labels(service)
         self._lag_shown: set[tuple[str, int]] = set()
+        self._consumed: Tally[str] = Tally()
+        self._produced: Tally[str] = Tally()
+        self._handled, self._handler_seconds = 0, 0.0
 
     def consumed(self, topics: Iterable[str]) -> None:
         if self.enabled:
-            for topic, count in Tally(topics).items():
-                EVENTS_CONSUMED.labels(self.service, topic).inc(count)
+            self._consumed.update(topics)
 
     def produced(self, topics: Iterable[str]) -> None:
         if self.enabled:
-            for topic, count in Tally(topics).items():
-                EVENTS_PRODUCED.labels(self.service, topic).inc(count)
+            self._produced.update(topics)
 
     def handled(self, seconds: float) -> None:
-        if self.enabled:
-            self._handler.observe(seconds)
+        self._handled += 1
+        self._handler_seconds += seconds
+
+    def flush(self) -> None:
+        """Hand the turn's tallies to prometheus-client."""
+        if not self.enabled:
+            return
+        for topic, count in self._consumed.items():
+            EVENTS_CONSUMED.labels(self.service, topic).inc(count)
+        for topic, count in self._produced.items():
+            EVENTS_PRODUCED.labels(self.service, topic).inc(count)
+        if self._handled:
+            self._handler.observe(self._handler_seconds / self._handled)
+        self._consumed.clear()
+        self._produced.clear()
+        self._handled, self._handler_seconds = 0, 0.0
 
     def committed(self, seconds: float) -> None:
         if self.enabled:

@@ -23,7 +23,10 @@ log = logging.getLogger("pizzashop.runtime")
 READ_TIMEOUT = 30.0
 
 
-def dead_letter_record(letter: DeadLetter) -> OutgoingRecord:
+def dead_letter_record(
+    letter: DeadLetter, trace_headers: list[tuple[str, str]] | None = None
+) -> OutgoingRecord:
+    """The record that parks `letter` (its trace's header too, while tracing)."""
     log.warning(
         "Dead-lettered %s[%d]@%d: %s",
         letter.source_topic,
@@ -31,9 +34,8 @@ def dead_letter_record(letter: DeadLetter) -> OutgoingRecord:
         letter.source_offset,
         letter.error,
     )
-    return OutgoingRecord(
-        str(Topic.DEAD_LETTER), letter.key, letter.value, headers=letter.headers()
-    )
+    headers = [*letter.headers(), *(trace_headers or [])]
+    return OutgoingRecord(str(Topic.DEAD_LETTER), letter.key, letter.value, headers=headers)
 
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> list[DeadLetter]:

@@ -131,7 +131,7 @@ class KitchenLoop(ServiceLoop):
 
     def _serve(self, now: float) -> None:
         for ticket, work in self.kitchen.done_cooking(now):
-            if work.done_message:
+            if work.done_message and log.isEnabledFor(logging.INFO):
                 log.info(work.done_message, extra=self._about(ticket))
             records = self._records_of(ticket, work)
             self.metrics.produced(record.topic for record in records)
@@ -147,7 +147,8 @@ class KitchenLoop(ServiceLoop):
                 )
 
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
-        # To the input's partition number: the order stays where its first producer put it.
+        """Its outputs, a dead letter, its state changes; all to the input's partition number
+        (the order stays where its first producer put it), all naming the handler's span."""
         headers = None if self._spans is None else self._spans.headers(ticket)
         records = [
             OutgoingRecord.of(contract.encode(event), ticket.partition, headers)
@@ -155,27 +156,30 @@ class KitchenLoop(ServiceLoop):
         ]
         if work.dead_letter is not None:
             self.metrics.dead_lettered()
-            records.append(
-                dead_letter_record(
-                    DeadLetter(
-                        ticket.topic,
-                        ticket.partition,
-                        ticket.offset,
-                        ticket.raw_key,
-                        ticket.raw_value,
-                        work.dead_letter,
-                        self.name,
-                    )
-                )
-            )
+            records.append(dead_letter_record(self._dead_letter(ticket, work.dead_letter), headers))
         if self.service.keeps_state:
             records.extend(
                 OutgoingRecord(
-                    self.state_topic, key.encode(), changelog_value(value), ticket.partition
+                    self.state_topic,
+                    key.encode(),
+                    changelog_value(value),
+                    ticket.partition,
+                    headers,
                 )
                 for key, value in work.state.items()
             )
         return records
+
+    def _dead_letter(self, ticket: Ticket, reason: str) -> DeadLetter:
+        return DeadLetter(
+            ticket.topic,
+            ticket.partition,
+            ticket.offset,
+            ticket.raw_key,
+            ticket.raw_value,
+            reason,
+            self.name,
+        )
 
     def _about(self, ticket: Ticket) -> dict[str, str | None]:
         """What a JSON log line about this ticket's order says beside its message."""

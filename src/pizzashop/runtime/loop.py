@@ -153,6 +153,7 @@ class ServiceLoop:
         self.commits.producer.poll(0)
         self.commit_work()
         self.after_turn()
+        self.metrics.flush()
         self.problems.clear("kafka")
 
     def next_batch(self, timeout: float) -> list[Message]:
