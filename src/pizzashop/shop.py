@@ -265,6 +265,12 @@ def _supervise(settings: Settings, with_web: bool) -> int:
         supervisor.start_all()
         if with_web:
             log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
+        if with_web and settings.admin_token:
+            log.info(
+                "The pipeline page: http://%s:%d/admin/pipeline?token=<PIZZASHOP_ADMIN_TOKEN>",
+                settings.web_host,
+                settings.web_port,
+            )
         while not stopping:
             if supervisor.look_after_parts() is not None:
                 exit_code = 1
