@@ -23,17 +23,10 @@ from pizzashop.services import SERVICE_NAMES
 from pizzashop.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.web.app import create_app
 from tests.conftest import TEST_TIME_SCALE, Broker
+from tests.integration.test_web_kafka import ORDER
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.ports import free_port
 from tests.shop_harness import RunningShop, ShopProcesses, wait_for, wait_until_delivered
-
-ORDER = {
-    "name": "Italo",
-    "sauce": "Tomato",
-    "cheese": "Mozzarella",
-    "main_topping": "Pepperoni",
-    "extra_toppings": ["Mushroom"],
-}
 
 
 @dataclass

@@ -15,12 +15,26 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DeadLetter, Topic
+from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
 from pizzashop.topics import read_to_end
 
 log = logging.getLogger("pizzashop.runtime")
 
 READ_TIMEOUT = 30.0
+
+
+def dead_letter_of(ticket: Ticket, reason: str, service: str) -> DeadLetter:
+    """A consumed record as it is parked: where it came from, as it came, and why."""
+    return DeadLetter(
+        ticket.topic,
+        ticket.partition,
+        ticket.offset,
+        ticket.raw_key,
+        ticket.raw_value,
+        reason,
+        service,
+    )
 
 
 def dead_letter_record(

@@ -15,10 +15,9 @@ from confluent_kafka import Message, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import DeadLetter
 from pizzashop.observe import tracing
 from pizzashop.runtime.changelog import ServiceState, changelog_value, read_changelog, read_handled
-from pizzashop.runtime.deadletters import dead_letter_record
+from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
 from pizzashop.runtime.producing import OutgoingRecord, Positions
@@ -156,7 +155,8 @@ class KitchenLoop(ServiceLoop):
         ]
         if work.dead_letter is not None:
             self.metrics.dead_lettered()
-            records.append(dead_letter_record(self._dead_letter(ticket, work.dead_letter), headers))
+            letter = dead_letter_of(ticket, work.dead_letter, self.name)
+            records.append(dead_letter_record(letter, headers))
         if self.service.keeps_state:
             records.extend(
                 OutgoingRecord(
@@ -169,17 +169,6 @@ class KitchenLoop(ServiceLoop):
                 for key, value in work.state.items()
             )
         return records
-
-    def _dead_letter(self, ticket: Ticket, reason: str) -> DeadLetter:
-        return DeadLetter(
-            ticket.topic,
-            ticket.partition,
-            ticket.offset,
-            ticket.raw_key,
-            ticket.raw_value,
-            reason,
-            self.name,
-        )
 
     def _about(self, ticket: Ticket) -> dict[str, str | None]:
         """What a JSON log line about this ticket's order says beside its message."""

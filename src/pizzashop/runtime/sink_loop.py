@@ -16,7 +16,7 @@ from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import DeadLetter
 from pizzashop.observe import logs, tracing
-from pizzashop.runtime.deadletters import dead_letter_record
+from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, ServiceLoop, ticket_of
 from pizzashop.runtime.producing import OutgoingRecord
@@ -50,7 +50,9 @@ class SinkLoop(ServiceLoop):
         tickets = [t for t in (ticket_of(m, self.problems) for m in messages) if t is not None]
         if not tickets:
             return
-        self._park([self._dead_letter(t) for t in tickets if t.event is None])
+        self._park(
+            [dead_letter_of(t, t.error or "", self.name) for t in tickets if t.event is None]
+        )
         decoded = [t for t in tickets if t.event is not None]
         events = [t.event for t in decoded if t.event is not None]
         sources = [(t.topic, t.partition, t.offset) for t in decoded]
@@ -70,17 +72,6 @@ class SinkLoop(ServiceLoop):
         if not tracing.enabled():
             return []
         return [(t, tracing.start_consumer_span(self.name, t)) for t in tickets if t.headers]
-
-    def _dead_letter(self, ticket: Ticket) -> DeadLetter:
-        return DeadLetter(
-            ticket.topic,
-            ticket.partition,
-            ticket.offset,
-            ticket.raw_key,
-            ticket.raw_value,
-            ticket.error or "",
-            self.name,
-        )
 
     def _park(self, letters: list[DeadLetter]) -> bool:
         """Into the dead-letter topic before the offsets move past them; True once they are."""
