@@ -27,6 +27,9 @@ ENV_PREFIX = "PIZZASHOP_"
 CONFIG_FILE_ENV = "PIZZASHOP_CONFIG"
 DEFAULT_CONFIG_FILE = Path("pizzashop.toml")
 CONFIG_TABLE = "pizzashop"  # a config file's settings: this table, or else the top level
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The read model's databases, as `readmodel.open_readmodel` opens them.
+DATABASE_URL_FORMS = ("sqlite:///", "postgresql://", "postgres://")
 
 
 class ConfigError(ValueError):
@@ -96,6 +99,23 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(DATABASE_URL_FORMS):
+            raise ValueError(
+                "the read model is in SQLite or PostgreSQL: sqlite:///path/to/file or "
+                "postgresql://user@host:port/database"
+            )
+        return value
 
     @model_validator(mode="after")
     def _properties_file_exists(self) -> Settings:
@@ -168,9 +188,17 @@ def _one_line(error: ValidationError) -> str:
     name = ".".join(str(part) for part in problem["loc"]) or "settings"
     if problem["type"] == "extra_forbidden":
         return f"unknown setting {name!r}"
+    message = str(problem["msg"]).removeprefix("Value error, ")
     if not problem["loc"]:
-        return str(problem["msg"]).removeprefix("Value error, ")
-    return f"setting {name!r}: {problem['input']!r} is not usable: {problem['msg']}"
+        return message
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    return f"setting {name!r} ({variable}): {_shown(problem['input'])} is not usable: {message}"
+
+
+def _shown(value: Any) -> str:
+    """A value as a line shows it: a very long one cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def shop_secret(settings: Settings) -> str:

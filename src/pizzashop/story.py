@@ -25,6 +25,7 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Topic
 from pizzashop.observe import tracing
+from pizzashop.reaching import REACH_TIMEOUT
 from pizzashop.readmodel import OrderView
 
 # Records are stamped by their producer's clock and the read model's times by others': read
@@ -32,7 +33,6 @@ from pizzashop.readmodel import OrderView
 BEFORE_PLACED_MS = 5_000
 # Records that follow the order's last move: a changelog's tombstone, a dead letter parked late.
 AFTER_LAST_MOVE_MS = 30_000
-REACH_TIMEOUT = 5.0  # seconds to hear from the broker at all
 READ_TIMEOUT = 20.0  # seconds to read every partition of the window
 SHOWN_VALUE_CHARACTERS = 500
 

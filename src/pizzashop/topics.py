@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
+from pizzashop.reaching import check_broker
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -38,8 +39,10 @@ def create_topics(
 ) -> list[str]:
     """Create the contract's topics and the dead-letter topic; existing ones are left as they are.
 
-    TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count.
+    TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count;
+    Unreachable, within seconds, if the broker does not answer.
     """
+    check_broker(settings, bootstrap_servers)
     names = list(SHOP_TOPIC_NAMES)
     counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config={})
     co_partitioned_count({name: counts[name] for name in PIPELINE_TOPIC_NAMES})
@@ -47,16 +50,18 @@ def create_topics(
 
 
 def create_state_topic(
-    settings: Settings, name: str, partitions: int, bootstrap_servers: str | None = None
+    settings: Settings, name: str, partitions: int, timeout: float = CREATE_TIMEOUT
 ) -> None:
     """A compacted topic for a service's state, with as many partitions as the pipeline's topics."""
-    _create(
-        settings, bootstrap_servers, [name], partitions, None, config={"cleanup.policy": "compact"}
-    )
+    compacted = {"cleanup.policy": "compact"}
+    _create(settings, None, [name], partitions, None, config=compacted, timeout=timeout)
 
 
 def shared_partition_count(
-    settings: Settings, names: Sequence[str], bootstrap_servers: str | None = None
+    settings: Settings,
+    names: Sequence[str],
+    bootstrap_servers: str | None = None,
+    timeout: float = CREATE_TIMEOUT,
 ) -> int:
     """The partition count that all of `names` share.
 
@@ -65,7 +70,7 @@ def shared_partition_count(
     between service instances: TopicsNotCoPartitioned. TopicsMissing if some do not exist.
     """
     admin = AdminClient(kafka_client_config(settings, bootstrap_servers))
-    known = admin.list_topics(timeout=CREATE_TIMEOUT).topics
+    known = admin.list_topics(timeout=timeout).topics
     missing = [name for name in names if name not in known or known[name].error is not None]
     if missing:
         raise TopicsMissing(
@@ -94,6 +99,7 @@ def _create(
     partitions: int | None,
     replication_factor: int | None,
     config: dict[str, str],
+    timeout: float = CREATE_TIMEOUT,
 ) -> dict[str, int]:
     """Create the topics that do not exist; the partition count of each, once all are seen."""
     admin = AdminClient(kafka_client_config(settings, bootstrap_servers))
@@ -102,8 +108,7 @@ def _create(
     if replicas >= 3:
         config = {**config, "min.insync.replicas": "2"}
     futures = admin.create_topics(
-        [NewTopic(name, count, replicas, config=config) for name in names],
-        request_timeout=CREATE_TIMEOUT,
+        [NewTopic(name, count, replicas, config=config) for name in names], request_timeout=timeout
     )
     for future in futures.values():
         try:
@@ -111,19 +116,19 @@ def _create(
         except KafkaException as e:
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    return _wait_until_visible(admin, names)
+    return _wait_until_visible(admin, names, timeout)
 
 
-def _wait_until_visible(admin: AdminClient, names: list[str]) -> dict[str, int]:
+def _wait_until_visible(admin: AdminClient, names: list[str], timeout: float) -> dict[str, int]:
     """Each topic's partition count, read from metadata that has them all (a node of a
     cluster may learn of a new topic a moment after the one that created it)."""
-    deadline = time.monotonic() + CREATE_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
-        topics = admin.list_topics(timeout=CREATE_TIMEOUT).topics
+        topics = admin.list_topics(timeout=timeout).topics
         if all(name in topics and not topics[name].error for name in names):
             return {name: len(topics[name].partitions) for name in names}
         if time.monotonic() > deadline:
-            raise TimeoutError(f"topics {names} did not appear within {CREATE_TIMEOUT:g}s")
+            raise TimeoutError(f"topics {names} did not appear within {timeout:g}s")
         time.sleep(0.1)  # metadata propagates to the broker we ask shortly after creation
 
 

@@ -57,6 +57,7 @@ def test_orders_and_order_status_read_the_read_model(tmp_path: Path) -> None:
 
 
 def test_an_unknown_order_is_a_clear_error(tmp_path: Path) -> None:
+    with_one_order(tmp_path)
     result = CliRunner().invoke(main, ["order-status", "nope"], env=env_for(tmp_path))
     assert result.exit_code == 1 and "no order 'nope'" in result.output
 
@@ -66,17 +67,21 @@ def test_an_order_off_the_menu_is_refused_before_anything_is_sent(tmp_path: Path
     assert result.exit_code == 1 and "sauce" in result.output and "Ketchup" in result.output
 
 
-def test_an_unreachable_broker_leaves_the_order_unconfirmed_and_says_how_to_retry_safely(
+def test_an_unreachable_broker_is_named_within_seconds_and_nothing_is_ordered(
     tmp_path: Path,
 ) -> None:
+    started = time.monotonic()
     result = CliRunner().invoke(
         main,
         order_command("--idempotency-key", "k-1"),
         env={**env_for(tmp_path), "PIZZASHOP_LOG_LEVEL": "WARNING"},
     )
+    assert time.monotonic() - started < 10, "it gives up within seconds"
     assert result.exit_code == 1, result.output
-    assert "not confirmed" in result.output and "127.0.0.1:1" in result.output, result.output
-    assert "--idempotency-key k-1" in result.output, "the same key makes a retry safe"
+    assert result.output.strip().splitlines() == [
+        "Error: order not placed: cannot reach the Kafka broker at 127.0.0.1:1 within 5s: "
+        "is the shop running (make run), or is PIZZASHOP_BOOTSTRAP_SERVERS right?"
+    ]
 
 
 def test_an_idempotency_key_that_cannot_be_one_is_refused(tmp_path: Path) -> None:
@@ -120,6 +125,7 @@ def test_orders_of_one_customer_newest_first_as_json(tmp_path: Path) -> None:
 def test_trace_of_an_order_the_read_model_does_not_know_is_one_line_and_exit_1(
     tmp_path: Path,
 ) -> None:
+    with_one_order(tmp_path)
     result = CliRunner().invoke(main, ["trace", "nope"], env=env_for(tmp_path))
     assert result.exit_code == 1, result.output
     assert result.output.strip().splitlines() == [
@@ -137,3 +143,11 @@ def test_trace_with_the_broker_away_names_its_address_in_one_line_within_seconds
     assert result.exit_code == 1, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert "127.0.0.1:1" in result.output and "did not answer" in result.output, result.output
+
+
+def test_reading_commands_never_make_a_read_model_and_say_where_they_looked(tmp_path: Path) -> None:
+    for command in (["orders"], ["order-status", "abc"], ["trace", "abc"], ["retry", "abc"]):
+        result = CliRunner().invoke(main, command, env=env_for(tmp_path))
+        assert result.exit_code == 1, result.output
+        assert f"no read model at {tmp_path / 'readmodel.sqlite3'}" in result.output, result.output
+    assert not (tmp_path / "readmodel.sqlite3").exists(), "a reading command made a read model"

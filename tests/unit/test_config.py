@@ -52,6 +52,9 @@ def test_an_empty_variable_means_not_set(monkeypatch: pytest.MonkeyPatch) -> Non
         ("PIZZASHOP_PARTITIONS", "0", "partitions"),
         ("PIZZASHOP_PROCESSING_GUARANTEE", "maybe_once", "processing_guarantee"),
         ("PIZZASHOP_KAFKA_PROPERTIES_FILE", "/nowhere/cluster.properties", "kafka_properties_file"),
+        ("PIZZASHOP_LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("PIZZASHOP_DATABASE_URL", "mysql://pizza@db/shop", "sqlite:///"),
+        ("PIZZASHOP_DATABASE_URL", "mysql://pizza@db/shop", "PIZZASHOP_DATABASE_URL"),
     ],
 )
 def test_a_value_the_shop_cannot_use_is_one_line_naming_the_setting(
@@ -62,6 +65,11 @@ def test_a_value_the_shop_cannot_use_is_one_line_naming_the_setting(
         load_settings()
     message = str(refused.value)
     assert named in message and "\n" not in message, message
+
+
+def test_a_log_level_in_lower_case_is_the_same_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIZZASHOP_LOG_LEVEL", "debug")
+    assert load_settings().log_level == "DEBUG"
 
 
 def test_an_unknown_setting_in_the_file_is_refused_and_a_missing_file_is_said(

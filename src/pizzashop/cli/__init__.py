@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,12 +17,47 @@ from pizzashop import menu
 from pizzashop.config import ConfigError, Settings, load_settings
 from pizzashop.contract import SERVICES
 
+if TYPE_CHECKING:
+    from pizzashop.readmodel import ReadModel
+
+log = logging.getLogger("pizzashop.cli")
+
 
 class ShopError(click.ClickException):
     """A problem the user can fix, shown as one clear line."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ShopCommands(click.Group):
+    """Every command's known failures become one line (the whole story at DEBUG): the one
+    place where a broker or a database that is away, or a bad setting, is told to the user."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from confluent_kafka import KafkaException
+
+        from pizzashop.reaching import Unreachable
+        from pizzashop.readmodel import ReadModelUnusable
+
+        try:
+            return super().invoke(ctx)
+        except (Unreachable, ReadModelUnusable, ConfigError, TimeoutError) as e:
+            log.debug("%s failed:", ctx.invoked_subcommand, exc_info=True)
+            raise ShopError(str(e)) from e
+        except KafkaException as e:
+            log.debug("%s failed:", ctx.invoked_subcommand, exc_info=True)
+            raise ShopError(kafka_failure(ctx, e)) from e
+
+
+def kafka_failure(ctx: click.Context, error: Exception) -> str:
+    """A Kafka error the commands do not expect, in one line naming the broker."""
+    from pizzashop.reaching import broker_address
+
+    settings = ctx.find_object(Settings)
+    where = "" if settings is None else f" at {broker_address(settings)}"
+    reason = error.args[0].str() if error.args and hasattr(error.args[0], "str") else str(error)
+    return f"the Kafka broker{where} failed: {reason} (PIZZASHOP_LOG_LEVEL=DEBUG shows more)"
+
+
+@click.group(cls=ShopCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_file",
@@ -37,7 +72,8 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
         ctx.obj = load_settings(config_file)
     except ConfigError as e:
         raise ShopError(str(e)) from None
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    level = logging.DEBUG if ctx.obj.log_level == "DEBUG" else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
 
 
 @contextmanager
@@ -60,6 +96,19 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_object(Settings)
     assert settings is not None, "main() stores the settings"
     return settings
+
+
+def existing_readmodel(settings: Settings) -> ReadModel:
+    """The shop's read model, for a command that only reads it: never made where there is none."""
+    from pizzashop.readmodel import open_readmodel, readmodel_exists
+
+    url = settings.readmodel_url
+    if not readmodel_exists(url):
+        raise ShopError(
+            f"no read model at {url.removeprefix('sqlite:///')}: run this from the folder where "
+            "the shop runs, or set PIZZASHOP_STATE_DIR or PIZZASHOP_DATABASE_URL"
+        )
+    return open_readmodel(url)
 
 
 # --- running the shop ----------------------------------------------------------------------
@@ -148,6 +197,7 @@ def order(
         order_id_for,
         valid_order,
     )
+    from pizzashop.reaching import Unreachable, check_broker
 
     settings = settings_of(ctx)
     key = new_idempotency_key() if idempotency_key is None else idempotency_key
@@ -166,9 +216,10 @@ def order(
         raise ShopError(str(e)) from None
     order_id = order_id_for(shop_secret(settings), pizza.customer_id, key)
     try:
+        check_broker(settings)  # away: nothing is sent, so nothing is ordered
         with traced("pizzashop order"):
             placed = OrderTaker(settings).place(pizza, order_id)
-    except OrderNotAccepted as e:
+    except (Unreachable, OrderNotAccepted) as e:
         raise ShopError(f"order not placed: {e}") from None
     except OrderUnconfirmed as e:
         raise ShopError(
@@ -228,10 +279,16 @@ def kafka_stop(ctx: click.Context) -> None:
 @kafka.command("status")
 @click.pass_context
 def kafka_status(ctx: click.Context) -> None:
-    """Say whether the local broker runs, and where."""
+    """Say whether the local broker runs, and where (or whether the configured cluster answers)."""
     from pizzashop.kafka_local import local_kafka_status
+    from pizzashop.reaching import broker_address, check_broker
 
-    status = local_kafka_status(settings_of(ctx))
+    settings = settings_of(ctx)
+    if not settings.uses_local_broker:
+        check_broker(settings)
+        click.echo(f"The Kafka cluster at {broker_address(settings)} answers (no local broker)")
+        return
+    status = local_kafka_status(settings)
     if not status.nodes:
         click.echo("Apache Kafka is not set up in this state folder")
     for node in status.nodes:
@@ -319,9 +376,8 @@ def dlq_replay(ctx: click.Context, position: str) -> None:
 def orders(ctx: click.Context, customer: str | None, limit: int, as_json: bool) -> None:
     """List orders from the read model, newest first."""
     from pizzashop.cli.views import order_line
-    from pizzashop.readmodel import open_readmodel
 
-    read_model = open_readmodel(settings_of(ctx).readmodel_url)
+    read_model = existing_readmodel(settings_of(ctx))
     found = read_model.orders_of(customer, limit) if customer else read_model.recent_orders(limit)
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in found], indent=2))
@@ -364,9 +420,8 @@ def shop_status(ctx: click.Context, as_json: bool) -> None:
 def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Show one order with its status history."""
     from pizzashop.cli.views import order_report
-    from pizzashop.readmodel import open_readmodel
 
-    view = open_readmodel(settings_of(ctx).readmodel_url).get_order(order_id)
+    view = existing_readmodel(settings_of(ctx)).get_order(order_id)
     if view is None:
         raise ShopError(f"no order {order_id!r} in the read model")
     click.echo(json.dumps(view.as_dict(), indent=2) if as_json else order_report(view))
@@ -381,11 +436,10 @@ def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
 
     Reads only the order's partition of each topic, around the times the read model knows."""
     from pizzashop.cli.views import story_report
-    from pizzashop.readmodel import open_readmodel
     from pizzashop.story import StoryUnreadable, read_story
 
     settings = settings_of(ctx)
-    view = open_readmodel(settings.readmodel_url).get_order(order_id)
+    view = existing_readmodel(settings).get_order(order_id)
     if view is None:
         raise ShopError(
             f"no order {order_id!r} in the read model, so no time to look for it in Kafka"
@@ -409,14 +463,15 @@ def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
 def retry(ctx: click.Context, order_id: str) -> None:
     """Resume a stuck order at its missing step. A step already done is not done again."""
     from pizzashop.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed, events_to_resume
-    from pizzashop.readmodel import open_readmodel
+    from pizzashop.reaching import check_broker
 
     settings = settings_of(ctx)
-    view = open_readmodel(settings.readmodel_url).get_order(order_id)
+    view = existing_readmodel(settings).get_order(order_id)
     if view is None or view.order is None:
         raise ShopError(f"no order {order_id!r} in the read model to retry")
     if view.status.is_final:
         raise ShopError(f"order {order_id} is final ({view.status.value}: {view.status.text})")
+    check_broker(settings)
     taker = OrderTaker(settings)
     try:
         for event in events_to_resume(view):
@@ -431,10 +486,12 @@ def retry(ctx: click.Context, order_id: str) -> None:
 def web(ctx: click.Context) -> None:
     """Run the web app (http://127.0.0.1:8000 by default)."""
     from pizzashop.observe.logs import configure_logging
+    from pizzashop.reaching import check_broker
     from pizzashop.web.app import serve_web
 
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level, settings.log_format)
+    check_broker(settings)  # away at the start: a wrong address, most likely; said at once
     serve_web(settings)
 
 

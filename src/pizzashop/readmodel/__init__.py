@@ -153,6 +153,10 @@ class ReadModel(Protocol):
     def close(self) -> None: ...
 
 
+class ReadModelUnusable(RuntimeError):
+    """The read model cannot be opened: why, and what to do, in one line."""
+
+
 def open_readmodel(url: str) -> ReadModel:
     """`sqlite:///path/to/file` (the default) or `postgresql://...`."""
     if url.startswith("sqlite:///"):
@@ -160,8 +164,13 @@ def open_readmodel(url: str) -> ReadModel:
 
         return SqliteReadModel(url.removeprefix("sqlite:///"))
     if url.startswith(("postgresql://", "postgres://")):
-        from pizzashop.readmodel.postgres import PostgresReadModel
-
+        try:
+            from pizzashop.readmodel.postgres import PostgresReadModel
+        except ImportError as e:
+            raise ReadModelUnusable(
+                f"a PostgreSQL read model needs psycopg ({e.name} is missing): "
+                "pip install 'pizzashop[postgres]'"
+            ) from e
         return PostgresReadModel(url)
     raise ValueError(f"unsupported read model URL {url!r} (sqlite:///… or postgresql://…)")
 

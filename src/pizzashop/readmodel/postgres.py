@@ -9,8 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
+from pizzashop.reaching import Unreachable
 from pizzashop.readmodel.sql import INDEXES, SqlReadModel
+
+CONNECT_TIMEOUT = 3  # seconds; libpq's least is 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -58,7 +62,7 @@ class PostgresReadModel(SqlReadModel):
     placeholder = "%s"
 
     def __init__(self, url: str) -> None:
-        connection = psycopg.connect(url)
+        connection = connect(url)
         with connection.cursor() as cursor:
             self._take_write_lock(cursor)  # CREATE ... IF NOT EXISTS races with itself otherwise
             cursor.execute(SCHEMA + INDEXES)
@@ -72,3 +76,19 @@ class PostgresReadModel(SqlReadModel):
     @staticmethod
     def _take_write_lock(cursor: Any) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A connection, or Unreachable naming the server and its first word on why not."""
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.OperationalError as e:
+        reason = (str(e).splitlines() or ["no answer"])[0]
+        advice = f"{reason}. Is it running, and is PIZZASHOP_DATABASE_URL right?"
+        raise Unreachable("the PostgreSQL database", server_of(url), CONNECT_TIMEOUT, advice) from e
+
+
+def server_of(url: str) -> str:
+    """host:port of a PostgreSQL URL (libpq's defaults where it names none)."""
+    parts = conninfo_to_dict(url)
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"

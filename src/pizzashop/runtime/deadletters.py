@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DeadLetter, Topic
+from pizzashop.reaching import check_broker
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
 from pizzashop.topics import read_to_end
@@ -53,7 +54,10 @@ def dead_letter_record(
 
 
 def read_dead_letters(settings: Settings, limit: int | None = None) -> list[DeadLetter]:
-    """Everything in the dead-letter topic (the first `limit`, if given), by partition and offset."""
+    """Everything in the dead-letter topic (the first `limit`, if given), by partition and offset.
+
+    Unreachable, within seconds, when the broker does not answer."""
+    check_broker(settings)
     letters: list[DeadLetter] = []
     for message in read_to_end(settings, str(Topic.DEAD_LETTER), timeout=READ_TIMEOUT):
         letters.append(_parked(message))
@@ -79,7 +83,10 @@ def replay(settings: Settings, position: str) -> DeadLetter:
 
 
 def find_dead_letter(settings: Settings, position: str) -> DeadLetter:
+    """The letter at PARTITION:OFFSET: LookupError if there is none there, Unreachable (not
+    LookupError) if the broker does not answer."""
     partition, offset = _parse_position(position)
+    check_broker(settings)
     consumer = _reader(settings)
     try:
         consumer.assign([TopicPartition(str(Topic.DEAD_LETTER), partition, offset)])

@@ -20,6 +20,7 @@ from pizzashop.runtime.changelog import ServiceState, changelog_value, read_chan
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
+from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT
 from pizzashop.runtime.producing import OutgoingRecord, Positions
 from pizzashop.service import KitchenService, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
@@ -57,19 +58,21 @@ class KitchenLoop(ServiceLoop):
         """Wait for the pipeline's topics; refuse to start (TopicsNotCoPartitioned) unless they,
         and the service's changelog, have one partition count: every output goes to the
         partition number of its input, so an order must find its partition everywhere."""
+        wait = KAFKA_STEP_TIMEOUT
         partitions = self.retry(
             "find the shop's topics",
-            lambda: shared_partition_count(self.settings, PIPELINE_TOPIC_NAMES),
+            lambda: shared_partition_count(self.settings, PIPELINE_TOPIC_NAMES, timeout=wait),
         )
         if self.service.keeps_state:
             self.retry(
                 "create the state topic",
-                lambda: create_state_topic(self.settings, self.state_topic, partitions),
+                lambda: create_state_topic(self.settings, self.state_topic, partitions, wait),
             )
             # Retried too: on a cluster, the node asked may not know the new topic yet.
             with_state = [*PIPELINE_TOPIC_NAMES, self.state_topic]
             self.retry(
-                "find the state topic", lambda: shared_partition_count(self.settings, with_state)
+                "find the state topic",
+                lambda: shared_partition_count(self.settings, with_state, timeout=wait),
             )
 
     def output_topics(self) -> list[str]:

@@ -30,9 +30,16 @@ from pizzashop.contract import ContractError
 from pizzashop.observe import tracing
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
 from pizzashop.observe.metrics import ServiceMetrics
+from pizzashop.reaching import broker_address
 from pizzashop.runtime.clients import consumer_config, reads_committed
 from pizzashop.runtime.kitchen import Ticket
-from pizzashop.runtime.problems import Backoff, ProblemLog, keep_trying
+from pizzashop.runtime.problems import (
+    KAFKA_STEP_TIMEOUT,
+    Backoff,
+    ProblemLog,
+    StoppedWaiting,
+    keep_trying,
+)
 from pizzashop.runtime.producing import (
     Acknowledgements,
     CommitPolicy,
@@ -117,7 +124,7 @@ class ServiceLoop:
     def run(self) -> None:
         try:
             self.connect()
-        except KafkaException:
+        except (KafkaException, StoppedWaiting):
             if not self._stopping.is_set():
                 raise
             log.info("Stopped while waiting for Kafka, before connecting")  # SIGTERM, not a crash
@@ -128,6 +135,8 @@ class ServiceLoop:
                     self.turn()
                 except KafkaException as e:
                     self._start_over(e.args[0])
+                except StoppedWaiting:
+                    break  # stopped while a step waited; what is done is committed below
         finally:
             self._shut_down()
 
@@ -168,8 +177,12 @@ class ServiceLoop:
         first: list[Message] = self.consumer.consume(1, timeout)
         return first + self.consumer.consume(self.batch_size - 1, 0) if first else first
 
-    def retry(self, what: str, action: Callable[[], T]) -> T:
-        return keep_trying(what, action, self.problems, self._stopping)
+    def retry(self, what: str, action: Callable[[], T], where: str | None = None) -> T:
+        """`action()` until it works or the service stops; `where` names what it waits for
+        (the Kafka broker, by default) in the line logged at the first failure."""
+        if where is None:
+            where = f"the Kafka broker at {broker_address(self.settings)}"
+        return keep_trying(what, action, self.problems, self._stopping, f" ({where})")
 
     def _shut_down(self) -> None:
         try:
@@ -202,7 +215,7 @@ class ServiceLoop:
     def _rewind(self) -> None:
         assigned = self.consumer.assignment()
         self.forget_work([(tp.topic, tp.partition) for tp in assigned])
-        for tp in self.consumer.committed(assigned, 30):
+        for tp in self.consumer.committed(assigned, KAFKA_STEP_TIMEOUT):
             self.consumer.seek(
                 TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
             )

@@ -13,6 +13,14 @@ log = logging.getLogger("pizzashop.runtime")
 
 T = TypeVar("T")
 
+# Each wait on Kafka while a service connects: short, so that a stop is noticed between tries
+# (SIGTERM only sets a flag; a call blocked in librdkafka does not see it).
+KAFKA_STEP_TIMEOUT = 1.0
+
+
+class StoppedWaiting(Exception):
+    """The service was asked to stop while it waited for Kafka (or the store) to work again."""
+
 
 class Backoff:
     """Waits that double from 0.1 s up to 5 s while something keeps failing."""
@@ -49,18 +57,23 @@ class ProblemLog:
 
 
 def keep_trying(
-    what: str, action: Callable[[], T], problems: ProblemLog, stopping: threading.Event
+    what: str,
+    action: Callable[[], T],
+    problems: ProblemLog,
+    stopping: threading.Event,
+    where: str = "",
 ) -> T:
-    """`action()`, again and again with growing waits while Kafka (or the store) fails it;
-    given up only when the service is stopping."""
+    """`action()`, again and again with growing waits while Kafka (or the store, `where`) fails
+    it; given up only when the service is stopping (StoppedWaiting). The first failure is
+    logged at once."""
     backoff = Backoff()
     while True:
         try:
             result = action()
         except (KafkaException, OSError, RuntimeError) as e:
             if stopping.is_set():
-                raise
-            problems.report(what, f"could not {what}: {e}; retrying")
+                raise StoppedWaiting(what) from e
+            problems.report(what, f"could not {what}{where}: {e}; retrying")
             stopping.wait(backoff.next())
         else:
             problems.clear(what)

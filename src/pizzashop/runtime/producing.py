@@ -21,7 +21,7 @@ from pizzashop.config import Settings
 from pizzashop.contract import Record
 from pizzashop.observe import tracing
 from pizzashop.runtime.clients import producer_config
-from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.topics import PIPELINE_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
@@ -81,7 +81,10 @@ class ProducerSetup:
             producer_config(self.settings, self.service, transactional, on_error=self._client_error)
         )
         if transactional:
-            self.retry("initialise transactions", lambda: producer.init_transactions(30))
+            # A try that times out is resumed by the next (librdkafka keeps its progress).
+            self.retry(
+                "initialise transactions", lambda: producer.init_transactions(KAFKA_STEP_TIMEOUT)
+            )
         self.retry("look up the topics", lambda: learn_topics(producer, self.output_topics))
         return producer
 
@@ -246,7 +249,7 @@ def learn_topics(producer: Producer, topics: Sequence[str]) -> None:
     """Without this, the first event to each topic waits up to a second for its metadata, and
     with it the transaction that carries it: a cold start costs every hop a second."""
     for topic in topics:
-        producer.list_topics(topic, timeout=10)
+        producer.list_topics(topic, timeout=KAFKA_STEP_TIMEOUT)
 
 
 def as_topic_partitions(positions: Positions) -> list[TopicPartition]:

@@ -61,7 +61,9 @@ class SinkLoop(ServiceLoop):
         started = time.perf_counter()
         with logs.traces_of({t.key: tracing.trace_id_of(span) or "" for t, span in spans}):
             self.retry(
-                "update the read model", lambda: self.service.materialise(events, offsets, sources)
+                "update the read model",
+                lambda: self.service.materialise(events, offsets, sources),
+                where="the read model",
             )
         self.metrics.committed(time.perf_counter() - started)
         for _, span in spans:
