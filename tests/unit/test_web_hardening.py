@@ -1,5 +1,5 @@
 """The web app on bad days: headers that keep its pages to itself, sign-outs that count on
-every web process, a cap on live streams and a rate limit on orders."""
+every web process, a cap on live streams, a rate limit on orders, and docs that work offline."""
 
 from __future__ import annotations
 
@@ -319,3 +319,16 @@ def test_no_rate_limit_when_it_is_zero() -> None:
     limit = OrderRateLimit(per_minute=0)
     for _ in range(1000):
         limit.take("c1")
+
+
+# --- the API docs, offline -----------------------------------------------------------------------
+
+
+def test_the_docs_page_uses_only_the_apps_own_files(client: TestClient) -> None:
+    html = client.get("/docs").text
+    urls = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert urls and all(url.startswith("/") and not url.startswith("//") for url in urls), urls
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "no inline script"
+    for url in urls:
+        assert client.get(url).status_code == 200, f"{url} is not served"
+    assert client.get("/redoc").status_code == 404

@@ -28,6 +28,7 @@ from pizzashop.ordering import OrderTaker
 from pizzashop.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
 from pizzashop.web import admin, api, observing, pages
+from pizzashop.web.apidocs import serve_api_docs
 from pizzashop.web.limits import OpenStreams, OrderRateLimit
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
@@ -49,6 +50,8 @@ def create_app(
         title="pizzashop",
         description="Order a pizza and follow it from the oven to your door.",
         version="1.0",
+        docs_url=None,  # served by apidocs, with Swagger UI's files from the app itself
+        redoc_url=None,
     )
     secret = shop_secret(settings)
     app.state.book = OrderBook(
@@ -74,6 +77,7 @@ def create_app(
         same_site="lax",
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    serve_api_docs(app)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(observing.router)
