@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     web_port: int = 8000
     secret_key: str | None = None  # signs session cookies; default: generated and kept in state_dir
     admin_token: str | None = None  # opens the operator's pages; without it they do not exist
+    session_days: float = Field(30.0, gt=0)  # a sign-in lasts this long, whatever the cookie says
+    streams_per_session: int = Field(4, ge=1)  # live event streams one session may hold open
+    orders_per_minute: int = Field(30, ge=0)  # one customer's orders in a minute; 0 = unlimited
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one object a line, for log collectors

@@ -310,3 +310,27 @@ def _renamed(event: OrderPlaced | StatusChanged, order_id: str) -> OrderPlaced |
 
 def step_of(event: OrderPlaced | StatusChanged) -> int:
     return event.status if isinstance(event, StatusChanged) else 100
+
+
+# --- the web app's sign-ins ----------------------------------------------------------------
+
+
+def test_a_web_session_is_open_until_it_is_ended(read_model: ReadModel) -> None:
+    read_model.start_web_session("s1", "customer-1", started_at=T0)
+    assert read_model.web_session_is_open("s1", started_after=T0 - 1)
+    read_model.end_web_session("s1", ended_at=T0 + 5)
+    assert not read_model.web_session_is_open("s1", started_after=T0 - 1), "ended is ended"
+    assert not read_model.web_session_is_open("never-started", started_after=0)
+
+
+def test_a_web_session_started_too_long_ago_is_not_open(read_model: ReadModel) -> None:
+    read_model.start_web_session("old", "customer-1", started_at=T0)
+    assert not read_model.web_session_is_open("old", started_after=T0)
+
+
+def test_old_web_sessions_are_forgotten_and_new_ones_kept(read_model: ReadModel) -> None:
+    read_model.start_web_session("old", "customer-1", started_at=T0)
+    read_model.start_web_session("new", "customer-2", started_at=T0 + 10)
+    read_model.forget_web_sessions(started_before=T0 + 10)
+    assert not read_model.web_session_is_open("old", started_after=0)
+    assert read_model.web_session_is_open("new", started_after=0)

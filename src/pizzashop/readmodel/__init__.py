@@ -1,8 +1,9 @@
 """The query side (CQRS): orders and their status history, as the web app and the CLI read them.
 
 One small interface, `ReadModel`; SQLite is the embedded default, PostgreSQL is the other
-implementation. Only the status service writes here, from `pizza-ordered` and `pizza-status`.
-Applying the same events twice, or in another order, leaves the same view.
+implementation. Only the status service writes orders here, from `pizza-ordered` and
+`pizza-status`. Applying the same events twice, or in another order, leaves the same view.
+The web app keeps its sign-ins in the same database (not order state, so no dual write).
 """
 
 from __future__ import annotations
@@ -149,6 +150,20 @@ class ReadModel(Protocol):
 
     def forget_unplaced(self, order_ids: Iterable[str]) -> None:
         """Drop orders that were never placed, with their history, once their events are parked."""
+
+    # --- the web app's sign-ins: kept here so that every web process sees a sign-out -------
+
+    def start_web_session(self, session_id: str, customer_id: str, started_at: int) -> None:
+        """Record a sign-in (ms since the epoch)."""
+
+    def web_session_is_open(self, session_id: str, started_after: int) -> bool:
+        """Whether the sign-in is known, not ended, and started after `started_after` (ms)."""
+
+    def end_web_session(self, session_id: str, ended_at: int) -> None:
+        """Sign-out: the session is over for every copy of its cookie."""
+
+    def forget_web_sessions(self, started_before: int) -> None:
+        """Drop sign-ins started before `started_before` (ms): they are over by their age."""
 
     def close(self) -> None: ...
 

@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS applied_offsets (
     next_offset      BIGINT NOT NULL,
     PRIMARY KEY (topic, partition_number)
 );
+CREATE TABLE IF NOT EXISTS web_sessions (
+    session_id  TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    ended_at    BIGINT
+);
 """
 
 # One advisory lock for all writers: like SQLite's single writer, it keeps two status

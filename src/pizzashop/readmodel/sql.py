@@ -40,6 +40,7 @@ DROP INDEX IF EXISTS orders_by_progress;
 CREATE INDEX IF NOT EXISTS unplaced_by_order ON unplaced_events (order_id);
 CREATE INDEX IF NOT EXISTS orders_stuck ON orders (updated_at) WHERE status = {STUCK};
 CREATE INDEX IF NOT EXISTS history_by_time ON status_history (timestamp);
+CREATE INDEX IF NOT EXISTS web_sessions_by_start ON web_sessions (started_at);
 """
 
 
@@ -229,6 +230,42 @@ class SqlReadModel:
             "ON CONFLICT (topic, partition_number) DO UPDATE SET next_offset = excluded.next_offset",
             [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
         )
+
+    # --- the web app's sign-ins -------------------------------------------------------------
+    # Written without the status service's write lock: that lock guards the read-modify-write
+    # of orders, and a sign-in should not wait for a batch of them.
+
+    def start_web_session(self, session_id: str, customer_id: str, started_at: int) -> None:
+        p = self.placeholder
+        with self._transaction(writing=False) as cursor:
+            cursor.execute(
+                "INSERT INTO web_sessions (session_id, customer_id, started_at) "
+                f"VALUES ({p}, {p}, {p})",
+                (session_id, customer_id, started_at),
+            )
+
+    def web_session_is_open(self, session_id: str, started_after: int) -> bool:
+        p = self.placeholder
+        rows = self._query(
+            f"SELECT 1 FROM web_sessions WHERE session_id = {p} AND ended_at IS NULL "
+            f"AND started_at > {p}",
+            (session_id, started_after),
+        )
+        return bool(rows)
+
+    def end_web_session(self, session_id: str, ended_at: int) -> None:
+        p = self.placeholder
+        with self._transaction(writing=False) as cursor:
+            cursor.execute(
+                f"UPDATE web_sessions SET ended_at = {p} WHERE session_id = {p} "
+                "AND ended_at IS NULL",
+                (ended_at, session_id),
+            )
+
+    def forget_web_sessions(self, started_before: int) -> None:
+        p = self.placeholder
+        with self._transaction(writing=False) as cursor:
+            cursor.execute(f"DELETE FROM web_sessions WHERE started_at < {p}", (started_before,))
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS applied_offsets (
     next_offset      INTEGER NOT NULL,
     PRIMARY KEY (topic, partition_number)
 );
+CREATE TABLE IF NOT EXISTS web_sessions (
+    session_id  TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER
+);
 """
 
 BUSY_TIMEOUT_SECONDS = 30

@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
 from pizzashop.pipeline import PipelineSnapshot, PipelineWatch
+from pizzashop.web.limits import open_streams_of
 from pizzashop.web.pages import render
+from pizzashop.web.session import session_id
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -109,7 +111,8 @@ async def pipeline_json(request: Request, token: str | None = None) -> dict[str,
 @router.get("/pipeline/events")
 async def pipeline_events(request: Request, token: str | None = None) -> StreamingResponse:
     """A `snapshot` event about once a second, until the client leaves or the server closes
-    (then the browser reconnects by itself once the server is back)."""
+    (then the browser reconnects by itself once the server is back). Counted against the
+    session's live streams: a customer's session when there is one, else the operator's."""
     check_operator(request, token)
     closing: Callable[[], bool] = request.app.state.closing
     watch = _watch(request)
@@ -119,11 +122,8 @@ async def pipeline_events(request: Request, token: str | None = None) -> Streami
             yield snapshot_event(await run_in_threadpool(watch.snapshot))
             await asyncio.sleep(PUSH_EVERY)
 
-    return StreamingResponse(
-        snapshots(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    owner = session_id(request) or SESSION_KEY
+    return open_streams_of(request).stream(owner, snapshots())
 
 
 def snapshot_event(snapshot: PipelineSnapshot) -> str:

@@ -19,6 +19,7 @@ from pizzashop import menu, ordering
 from pizzashop.contract import Order, Status
 from pizzashop.readmodel import OrderView
 from pizzashop.story import StoryRecord, StoryUnreadable
+from pizzashop.web.limits import TooManyOrders, open_streams_of
 from pizzashop.web.orders import (
     KeyUsedForAnotherOrder,
     OrderBook,
@@ -27,7 +28,7 @@ from pizzashop.web.orders import (
     book_of,
     story_reader_of,
 )
-from pizzashop.web.session import required_customer, sign_in
+from pizzashop.web.session import required_customer, session_id, sign_in, sign_out
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -86,6 +87,10 @@ def place(book: OrderBook, order: Order, key: str) -> Placement:
         raise HTTPException(
             422, [{"field": "Idempotency-Key", "message": str(e)}], headers=headers
         ) from None
+    except TooManyOrders as e:
+        raise HTTPException(
+            429, str(e), headers={**headers, "Retry-After": str(e.retry_after)}
+        ) from None
 
 
 @router.post("/session", status_code=201, summary="Sign in with a name")
@@ -97,6 +102,12 @@ def api_sign_in(body: SignIn, request: Request) -> dict[str, str]:
             422, [{"field": "name", "message": f"1 to {menu.MAX_NAME_LENGTH} characters"}]
         )
     return {"customer_id": sign_in(request, name), "name": name}
+
+
+@router.delete("/session", status_code=204, summary="Sign out, for every copy of the cookie")
+def api_sign_out(request: Request) -> Response:
+    sign_out(request)
+    return Response(status_code=204)
 
 
 @router.post("/orders", status_code=201, summary="Place an order")
@@ -158,8 +169,11 @@ async def api_order_events(
 ) -> StreamingResponse:
     """Each `status` event's id is its place in the read model's history: a client that
     reconnects with Last-Event-ID (browsers do) gets every change after it. `after` does the
-    same for the first connection. Once the order is final an `end` event closes the stream."""
-    if book_of(request).order_of(required_customer(request), order_id) is None:
+    same for the first connection. Once the order is final an `end` event closes the stream.
+    A session holds a few streams open at once (`streams_per_session`); past that, 429."""
+    customer = required_customer(request)
+    view = await run_in_threadpool(book_of(request).order_of, customer, order_id)
+    if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
     closing: Callable[[], bool] = request.app.state.closing
 
@@ -167,11 +181,7 @@ async def api_order_events(
         return closing() or await request.is_disconnected()
 
     stream = book_of(request).status_changes(order_id, last_event_id or after, over)
-    return StreamingResponse(
-        stream,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return open_streams_of(request).stream(str(session_id(request)), stream)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,12 +28,15 @@ from pizzashop.ordering import OrderTaker
 from pizzashop.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
 from pizzashop.web import admin, api, observing, pages
+from pizzashop.web.apidocs import serve_api_docs
+from pizzashop.web.limits import OpenStreams, OrderRateLimit
 from pizzashop.web.orders import OrderBook, StoryReader
+from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
+from pizzashop.web.session import OnlyOpenSessions, WebSessions
 
 log = logging.getLogger("pizzashop.web")
 
 HERE = Path(__file__).parent
-SESSION_DAYS = 30
 
 
 def create_app(
@@ -47,9 +50,15 @@ def create_app(
         title="pizzashop",
         description="Order a pizza and follow it from the oven to your door.",
         version="1.0",
+        docs_url=None,  # served by apidocs, with Swagger UI's files from the app itself
+        redoc_url=None,
     )
     secret = shop_secret(settings)
-    app.state.book = OrderBook(read_model, order_taker, secret)
+    app.state.book = OrderBook(
+        read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute)
+    )
+    app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
+    app.state.open_streams = OpenStreams(settings.streams_per_session)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
     app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
     app.state.admin_token = settings.admin_token
@@ -58,14 +67,17 @@ def create_app(
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = contract.clock
     templates.env.filters["duration"] = admin.duration_text
+    # The last added runs first: the cookie is read, then its sign-in checked.
+    app.add_middleware(OnlyOpenSessions, sessions=sessions)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
         session_cookie="pizzashop_session",
-        max_age=SESSION_DAYS * 24 * 3600,
+        max_age=sessions.lifetime_seconds,
         same_site="lax",
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    serve_api_docs(app)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(observing.router)
@@ -73,6 +85,8 @@ def create_app(
     app.include_router(admin.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
+    app.add_exception_handler(Exception, _server_error)
+    app.add_middleware(SecurityHeaders)  # last, so outermost: every answer gets the headers
     return app
 
 
@@ -99,6 +113,15 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
     page = pages.error_page(request, error.status_code, str(error.detail))
     page.headers.update(getattr(error, "headers", None) or {})  # WWW-Authenticate, say
     return page
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    """A 500. Starlette sends it from outside every middleware, so it adds the headers itself;
+    plain text, since the page's layout needs the session, which may be what failed."""
+    message = "something went wrong in the shop; please try again"
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=500, headers=SECURITY_HEADERS)
+    return PlainTextResponse(message.capitalize(), status_code=500, headers=SECURITY_HEADERS)
 
 
 def _wants_json(request: Request) -> bool:

@@ -26,6 +26,7 @@ from pizzashop.contract import Order, OrderPlaced, Status
 from pizzashop.ordering import OrderTaker, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
 from pizzashop.story import StoryRecord
+from pizzashop.web.limits import OrderRateLimit
 
 JUST_PLACED_LIMIT = 1000
 CHECK_EVERY = 0.2  # how often a live stream looks at the read model
@@ -59,9 +60,16 @@ def story_reader_of(request: Request) -> StoryReader:
 
 
 class OrderBook:
-    def __init__(self, read_model: ReadModel, order_taker: OrderTaker, secret: str) -> None:
+    def __init__(
+        self,
+        read_model: ReadModel,
+        order_taker: OrderTaker,
+        secret: str,
+        rate_limit: OrderRateLimit | None = None,
+    ) -> None:
         self.read_model = read_model
         self.order_taker = order_taker
+        self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
         self._secret = secret
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
         self._lock = threading.Lock()
@@ -70,13 +78,16 @@ class OrderBook:
         """The order of this key: the one known already, or produced now and acknowledged.
 
         OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes;
-        KeyUsedForAnotherOrder when the key's order is known with other contents."""
+        KeyUsedForAnotherOrder when the key's order is known with other contents;
+        TooManyOrders, before anything is produced, when the customer is over the rate limit
+        (a known order is answered whatever the limit: it produces nothing)."""
         order_id = order_id_for(self._secret, order.customer_id, idempotency_key)
         known = self.order_of(order.customer_id, order_id)
         if known is not None and known.order is not None and known.placed_at is not None:
             if known.order != order:
                 raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
             return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
+        self.rate_limit.take(order.customer_id)
         placed = self.order_taker.place(order, order_id)
         self._remember(placed)
         return Placement(placed, replayed=False)

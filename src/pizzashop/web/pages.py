@@ -11,8 +11,16 @@ from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu, ordering
 from pizzashop.contract import Status
+from pizzashop.web.limits import TooManyOrders
 from pizzashop.web.orders import KeyUsedForAnotherOrder, book_of
-from pizzashop.web.session import check_csrf, csrf_token, customer_id, customer_name, sign_in
+from pizzashop.web.session import (
+    check_csrf,
+    csrf_token,
+    customer_id,
+    customer_name,
+    sign_in,
+    sign_out,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,6 +39,7 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
         401: "For the shop's operator only",
         403: "That did not work",
         404: "We could not find that",
+        429: "One moment, please",
         503: "The kitchen is busy",
     }
     return render(
@@ -68,9 +77,9 @@ def sign_in_form(request: Request, name: Text = "", csrf: Text = "") -> Response
 
 
 @router.post("/signout")
-def sign_out(request: Request, csrf: Text = "") -> Response:
+def sign_out_form(request: Request, csrf: Text = "") -> Response:
     check_csrf(request, csrf)
-    request.session.clear()
+    sign_out(request)
     return to_sign_in()
 
 
@@ -112,6 +121,13 @@ async def place_order_form(request: Request) -> Response:
         )
     try:
         placement = await run_in_threadpool(book_of(request).place, order, key)
+    except TooManyOrders as e:
+        # The same key: pressing Order again later is still this one order.
+        page = render(
+            request, "menu.html", 429, chosen=chosen, errors={"order": str(e)}, idempotency_key=key
+        )
+        page.headers["Retry-After"] = str(e.retry_after)
+        return page
     except (ordering.OrderNotAccepted, ordering.OrderUnconfirmed, KeyUsedForAnotherOrder) as e:
         status, message = NOT_PLACED[type(e)]
         key = ordering.new_idempotency_key() if isinstance(e, KeyUsedForAnotherOrder) else key

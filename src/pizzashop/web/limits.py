@@ -1,0 +1,116 @@
+"""What one session or one customer may ask of a web process: a few live streams at once, and
+so many orders a minute. Both are counted in this process's memory (see the README)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterable, Callable
+
+from fastapi import HTTPException, Request
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+ORDER_WINDOW = 60.0  # seconds: the "minute" of orders_per_minute
+SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+class TooManyOrders(Exception):
+    """The customer has placed as many orders as a minute allows; nothing was produced."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"{limit} orders a minute is the most the shop takes from one customer: nothing "
+            f"was ordered. Please try again in {retry_after} s."
+        )
+        self.retry_after = retry_after
+
+
+class OrderRateLimit:
+    """A sliding window per customer: at most `per_minute` orders in any 60 seconds (0: no limit).
+
+    Only orders about to be produced count; a replayed idempotency key produces nothing."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._placed: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()  # orders are placed from the server's worker threads
+        self._last_sweep = clock()
+
+    def take(self, customer_id: str) -> None:
+        """Count one order of the customer, or raise TooManyOrders."""
+        if not self.per_minute:
+            return
+        now = self._clock()
+        with self._lock:
+            self._forget_quiet_customers(now)
+            placed = self._placed.setdefault(customer_id, deque())
+            while placed and placed[0] <= now - ORDER_WINDOW:
+                placed.popleft()
+            if len(placed) >= self.per_minute:
+                wait = placed[0] + ORDER_WINDOW - now
+                raise TooManyOrders(self.per_minute, max(1, math.ceil(wait)))
+            placed.append(now)
+
+    def _forget_quiet_customers(self, now: float) -> None:
+        """Once a window, drop customers with no order in the last one, so memory stays small."""
+        if now - self._last_sweep < ORDER_WINDOW:
+            return
+        self._last_sweep = now
+        for customer in [
+            c for c, t in self._placed.items() if not t or t[-1] <= now - ORDER_WINDOW
+        ]:
+            del self._placed[customer]
+
+
+class OpenStreams:
+    """Live streams open per session. A stream lives in the process that serves it, so this
+    process's count is the whole count for its streams. Used from the event loop only (the
+    stream endpoints are async), so it needs no lock."""
+
+    def __init__(self, most_per_session: int) -> None:
+        self.most_per_session = most_per_session
+        self._open: Counter[str] = Counter()
+
+    def stream(self, owner: str, events: AsyncIterable[str]) -> StreamingResponse:
+        """An event stream that holds one of the owner's places until it ends, or a 429."""
+        if self._open[owner] >= self.most_per_session:
+            raise HTTPException(
+                429,
+                f"{self.most_per_session} live streams are open for this session already: "
+                "close one (another tab or window) and try again",
+            )
+        self._open[owner] += 1
+        return _HeldStream(events, release=lambda: self._release(owner))
+
+    def open_in_total(self) -> int:
+        return sum(self._open.values())
+
+    def _release(self, owner: str) -> None:
+        self._open[owner] -= 1
+        if self._open[owner] <= 0:
+            del self._open[owner]
+
+
+def open_streams_of(request: Request) -> OpenStreams:
+    """The live streams of the app serving this request."""
+    streams: OpenStreams = request.app.state.open_streams
+    return streams
+
+
+class _HeldStream(StreamingResponse):
+    """A server-sent events response that gives its place back however it ends: the events
+    run out, the client leaves, the server closes, or sending fails."""
+
+    def __init__(self, events: AsyncIterable[str], release: Callable[[], None]) -> None:
+        super().__init__(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
