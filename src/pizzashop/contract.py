@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -209,13 +210,28 @@ class Order(BaseModel):
         return (self.sauce, self.cheese, self.main_topping, *self.extra_toppings)
 
 
+# Characters a name may not hold: control (Cc: NUL, newline, ESC), format (Cf: zero-width
+# spaces, right-to-left overrides) and lone surrogates (Cs), which forge log lines, move
+# terminals' cursors, hide or reorder text, or cannot be encoded at all.
+UNFIT_IN_NAMES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def _name_problem(name: str) -> str | None:
+    if any(unicodedata.category(c) in UNFIT_IN_NAMES for c in name):
+        return "control characters, invisible formatting and lone surrogates are not allowed"
+    if not any(c.isprintable() and not c.isspace() for c in name):
+        return "a name is required (something visible)"
+    if len(name) > menu.MAX_NAME_LENGTH:
+        return f"at most {menu.MAX_NAME_LENGTH} characters"
+    return None
+
+
 def menu_errors(order: Order) -> dict[str, str]:
     """What is wrong with an order by the shop's rules, by field. Empty when it is fine."""
     errors: dict[str, str] = {}
-    if not order.name.strip():
-        errors["name"] = "a name is required"
-    elif len(order.name) > menu.MAX_NAME_LENGTH:
-        errors["name"] = f"at most {menu.MAX_NAME_LENGTH} characters"
+    name_problem = _name_problem(order.name)
+    if name_problem:
+        errors["name"] = name_problem
     for field_name, choices in (
         ("sauce", menu.SAUCES),
         ("cheese", menu.CHEESES),

@@ -337,6 +337,7 @@ def dlq() -> None:
 @click.pass_context
 def dlq_list(ctx: click.Context, limit: int | None) -> None:
     """Show what is in pizza-dlq: where each event came from and why it was parked."""
+    from pizzashop.inert import inert
     from pizzashop.runtime.deadletters import read_dead_letters
 
     letters = read_dead_letters(settings_of(ctx), limit)
@@ -345,9 +346,11 @@ def dlq_list(ctx: click.Context, limit: int | None) -> None:
     for letter in letters:
         value = (letter.value or b"")[:120].decode("utf-8", "replace")
         click.echo(
-            f"{letter.position}  from {letter.source_topic}[{letter.source_partition}]"
-            f"@{letter.source_offset} by {letter.service}: {letter.error}\n"
-            f"    key={(letter.key or b'').decode('utf-8', 'replace')!r} value={value!r}"
+            inert(
+                f"{letter.position}  from {letter.source_topic}[{letter.source_partition}]"
+                f"@{letter.source_offset} by {letter.service}: {letter.error}"
+            )
+            + f"\n    key={(letter.key or b'').decode('utf-8', 'replace')!r} value={value!r}"
         )
 
 

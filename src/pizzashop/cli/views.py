@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pizzashop.contract import clock
+from pizzashop.inert import inert
 from pizzashop.readmodel import OrderView
 from pizzashop.story import StoryRecord
 
@@ -11,19 +12,21 @@ VALUE_CHARACTERS = 70  # of each record's value in a terminal; `--json` has it w
 
 def order_line(view: OrderView) -> str:
     what = f"{view.order.name}: {view.order.main_topping}" if view.order else "(order not seen yet)"
-    return (
+    return inert(
         f"{view.order_id:24}  {clock(view.placed_at, with_date=True)}  {view.status.value}  "
         f"{view.status.text:40}  {what}"
     )
 
 
 def order_report(view: OrderView) -> str:
-    lines = [f"Order {view.order_id}"]
+    lines = [f"Order {inert(view.order_id)}"]
     if view.order is not None:
         pizza = view.order
         extras = ", ".join(pizza.extra_toppings) or "no extras"
         lines.append(
-            f"  for {pizza.name}: {pizza.sauce}, {pizza.cheese}, {pizza.main_topping}, {extras}"
+            inert(
+                f"  for {pizza.name}: {pizza.sauce}, {pizza.cheese}, {pizza.main_topping}, {extras}"
+            )
         )
     lines.append(f"  now: {view.status.value} {view.status.text}")
     lines.extend(
@@ -36,14 +39,16 @@ def order_report(view: OrderView) -> str:
 def story_report(order_id: str, records: list[StoryRecord]) -> str:
     """An order's records, one a line: when, how long after the one before, where, who wrote
     it, its trace id and its value."""
-    lines = [f"Order {order_id}: {len(records)} records"]
+    lines = [f"Order {inert(order_id)}: {len(records)} records"]
     for record in records:
         where = f"{record.topic}[{record.partition}]@{record.offset}"
         value = "(no value)" if record.value is None else record.value or "(empty)"
         if len(value) > VALUE_CHARACTERS:
             value = value[: VALUE_CHARACTERS - 1] + "…"
         lines.append(
-            f"  {record.time}  {record.since_previous or '':>9}  {where:28}  "
-            f"{record.service or '?':9}  {record.trace_id or '-':32}  {value}"
+            inert(
+                f"  {record.time}  {record.since_previous or '':>9}  {where:28}  "
+                f"{record.service or '?':9}  {record.trace_id or '-':32}  {value}"
+            )
         )
     return "\n".join(lines)

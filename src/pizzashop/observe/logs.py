@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from pizzashop.inert import inert
 from pizzashop.observe import tracing
 
 _batch_traces: ContextVar[Mapping[str, str] | None] = ContextVar("batch_traces", default=None)
@@ -69,8 +70,19 @@ def seed_lines(service: str) -> logging.Formatter:
     )
 
 
+class InertArguments(logging.Filter):
+    """A line's arguments (order ids, names, values: text from outside) are made inert; the
+    line's own words, the seed's multi-line delivery report among them, are kept as written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(inert(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO", format: str = "text") -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(InertArguments())
     handler.setFormatter(JsonLines(service) if format == "json" else seed_lines(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -134,7 +134,7 @@ class KitchenLoop(ServiceLoop):
     def _serve(self, now: float) -> None:
         for ticket, work in self.kitchen.done_cooking(now):
             if work.done_message and log.isEnabledFor(logging.INFO):
-                log.info(work.done_message, extra=self._about(ticket))
+                log.info("%s", work.done_message, extra=self._about(ticket))
             records = self._records_of(ticket, work)
             self.metrics.produced(record.topic for record in records)
             if self._spans is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,9 @@ from pizzashop.web.orders import (
     story_reader_of,
 )
 from pizzashop.web.session import required_customer, session_id, sign_in, sign_out
+
+# A stream position is a history row's number: a 64-bit integer in every database.
+MAX_POSITION = 2**63 - 1
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -164,8 +167,10 @@ def api_order(order_id: str, request: Request) -> dict[str, Any]:
 async def api_order_events(
     order_id: str,
     request: Request,
-    after: int = 0,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
+    last_event_id: Annotated[
+        int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_POSITION)
+    ] = None,
 ) -> StreamingResponse:
     """Each `status` event's id is its place in the read model's history: a client that
     reconnects with Last-Event-ID (browsers do) gets every change after it. `after` does the

@@ -29,7 +29,7 @@ from pizzashop.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
-from pizzashop.web.limits import OpenStreams, OrderRateLimit
+from pizzashop.web.limits import BodyLimit, OpenStreams, OrderRateLimit
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
 from pizzashop.web.session import OnlyOpenSessions, WebSessions
@@ -86,6 +86,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
     app.add_exception_handler(Exception, _server_error)
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # last, so outermost: every answer gets the headers
     return app
 

@@ -7,11 +7,11 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 
 from fastapi import HTTPException, Request
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 ORDER_WINDOW = 60.0  # seconds: the "minute" of orders_per_minute
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -114,3 +114,56 @@ class _HeldStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._release()
+
+
+MAX_BODY_BYTES = 64 * 1024  # an order is well under 1 KiB; nothing the shop takes is bigger
+
+
+class BodyLimit:
+    """413 for a request body over `MAX_BODY_BYTES`, before any of it is parsed: at once when
+    its Content-Length says so, else as soon as the bytes that arrive pass the limit."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            await _too_large(send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await _too_large(send)
+
+
+class BodyTooLarge(Exception):
+    """A body without a Content-Length ran past the limit while it was read."""
+
+
+async def _too_large(send: Send) -> None:
+    body = b'{"detail": "the request body is over 64 KiB: nothing the shop takes is that big"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
