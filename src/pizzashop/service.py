@@ -42,6 +42,19 @@ Handler = Callable[[Event, State], Work]
 
 
 @dataclass(frozen=True)
+class Overdue:
+    """What becomes of a state entry that waited too long: it goes, and `park` (the event it
+    stands for, rebuilt) goes to the dead-letter topic with `reason`, if there is one."""
+
+    park: Event | None = None
+    reason: str = ""
+
+
+# An order id, its entry in the state, the seconds it has waited: Overdue, or None to wait on.
+Expiry = Callable[[str, Any, float], Overdue | None]
+
+
+@dataclass(frozen=True)
 class KitchenService:
     """A service that works on each event: the runtime schedules its work and produces it."""
 
@@ -52,6 +65,9 @@ class KitchenService:
     # The statuses it produces for an order it has handled: read back from pizza-status when
     # it gets partitions, they tell which orders to ignore if they come again.
     handled_statuses: frozenset[Status] = frozenset()
+    # Asked about each state entry that has waited `expire_after` seconds or more, now and then.
+    expire: Expiry | None = None
+    expire_after: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,18 @@ def test_the_changelog_keeps_orders_on_their_way_and_drops_handled_ones() -> Non
     )
     assert changelog_value(HANDLED) is None, "a tombstone: the order leaves the changelog"
     assert changelog_value(None) is None
+
+
+def test_entries_that_waited_are_found_oldest_first_and_a_change_starts_their_wait_again() -> None:
+    state = ServiceState(remember_for_ms=10_000)
+    state.change(0, {"a": "baked", "b": HANDLED}, now_ms=1_000)
+    state.change(1, {"c": {"customer_id": "x"}}, now_ms=2_000)
+    state.change(0, {"d": "baked"}, now_ms=5_000)
+    assert [(w.partition, w.order_id, w.since) for w in state.waiting_since(3_000)] == [
+        (0, "a", 1_000),
+        (1, "c", 2_000),
+    ], "handled orders and young entries are not waiting"
+    state.change(0, {"a": {"customer_id": "y"}}, now_ms=6_000)
+    state.change(1, {"c": None}, now_ms=6_000)
+    assert state.waiting_since(3_000) == []
+    assert len(state) == 3  # a, b and d

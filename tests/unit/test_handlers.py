@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pizzashop.contract import OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged
-from pizzashop.service import HANDLED, NOTHING_TO_DO, State
+from pizzashop.service import HANDLED, NOTHING_TO_DO, Overdue, State
 from pizzashop.services.assemble import assemble, assembling_and_baking_time
 from pizzashop.services.bake import bake
-from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery
+from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery, overdue
 from tests.unit.shop_events import an_order
 
 
@@ -121,3 +121,16 @@ def test_a_delivered_order_coming_again_is_not_delivered_again() -> None:
     assert state == {"3c91b": HANDLED}
     for event in (placed(), PizzaBaked("3c91b")):
         assert delivery(event, state) is NOTHING_TO_DO
+
+
+def test_delivery_parks_a_baked_pizza_whose_order_never_came_and_forgets_a_stale_customer() -> None:
+    def decide(value: object, waited: float) -> Overdue | None:
+        return overdue("o-1", value, waited, unknown_after=120, forget_after=86_400)
+
+    parked = decide(BAKED, 121)
+    assert parked is not None and parked.park == PizzaBaked("o-1")
+    assert "unknown order" in parked.reason
+    assert decide(BAKED, 60) is None
+    customer = {"customer_id": "c", "name": "Italo"}
+    assert decide(customer, 121) is None, "a placed order waits for its pizza a day"
+    assert decide(customer, 86_400) == Overdue()

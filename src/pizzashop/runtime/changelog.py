@@ -9,6 +9,9 @@
   300 for bake, 400 for delivery) is in `pizza-status`, in the same transaction as its
   offsets, and is read back from there on start and on rebalance. An order is forgotten
   `remember_for` after it was handled, which keeps the memory bounded.
+- Every other entry is **waiting** for something (delivery: its baked pizza, or its order):
+  when it last changed is kept too, so the service can say what happens to entries that
+  waited too long (`waiting_since`), and none stays forever.
 """
 
 from __future__ import annotations
@@ -40,14 +43,27 @@ class Change:
     timestamp: int
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A state entry that has waited: where, for which order, what it holds, since when (ms)."""
+
+    partition: int
+    order_id: str
+    value: Any
+    since: int
+
+
 class ServiceState:
-    """Every owned partition's state, and when each of its handled orders was handled."""
+    """Every owned partition's state, when each of its handled orders was handled, and since
+    when each other entry has waited."""
 
     def __init__(self, remember_for_ms: int) -> None:
         self.remember_for_ms = remember_for_ms
         self._states: dict[int, State] = {}
         # Per partition, handled orders oldest first: forgetting stops at the first young one.
         self._handled: dict[int, OrderedDict[str, int]] = {}
+        # Per partition, the other entries by when they last changed, oldest first.
+        self._waiting: dict[int, OrderedDict[str, int]] = {}
 
     def of(self, partition: int) -> State:
         state = self._states.get(partition)
@@ -60,17 +76,19 @@ class ServiceState:
         if not changes:
             return
         state = self.of(partition)
-        handled = self._handled.get(partition)
-        if handled is None:
-            handled = self._handled[partition] = OrderedDict()
+        handled = self._handled.setdefault(partition, OrderedDict())
+        waiting = self._waiting.setdefault(partition, OrderedDict())
         for order_id, value in changes.items():
             handled.pop(order_id, None)
+            waiting.pop(order_id, None)
             if value is None:
                 state.pop(order_id, None)
                 continue
             state[order_id] = value
             if value == HANDLED:
                 handled[order_id] = now_ms
+            else:
+                waiting[order_id] = now_ms
 
     def apply(self, change: Change) -> None:
         self.change(change.partition, {change.order_id: change.value}, change.timestamp)
@@ -89,6 +107,21 @@ class ServiceState:
         for partition in partitions:
             self._states.pop(partition, None)
             self._handled.pop(partition, None)
+            self._waiting.pop(partition, None)
+
+    def __len__(self) -> int:
+        """Entries kept, over every owned partition."""
+        return sum(len(state) for state in self._states.values())
+
+    def waiting_since(self, before_ms: int) -> list[Waiting]:
+        """The entries (not handled) that have not changed since before `before_ms`."""
+        found = []
+        for partition, waiting in self._waiting.items():
+            for order_id, since in waiting.items():
+                if since >= before_ms:
+                    break
+                found.append(Waiting(partition, order_id, self._states[partition][order_id], since))
+        return found
 
     def forget_handled(self, now_ms: int) -> int:
         """Forget the orders handled `remember_for` ago or earlier; how many."""

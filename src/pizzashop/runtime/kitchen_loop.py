@@ -15,20 +15,28 @@ from confluent_kafka import Message, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings
+from pizzashop.contract import DeadLetter
 from pizzashop.observe import tracing
-from pizzashop.runtime.changelog import ServiceState, changelog_value, read_changelog, read_handled
+from pizzashop.runtime.changelog import (
+    ServiceState,
+    Waiting,
+    changelog_value,
+    read_changelog,
+    read_handled,
+)
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT
 from pizzashop.runtime.producing import OutgoingRecord, Positions
-from pizzashop.service import KitchenService, Work
+from pizzashop.service import Expiry, KitchenService, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
 log = logging.getLogger("pizzashop.runtime")
 
-# How often handled orders are looked at for forgetting: at most a minute late.
-FORGET_CHECK_SECONDS = 60.0
+# How often the state is looked after (handled orders forgotten, overdue entries settled).
+STATE_CHECK_SECONDS = 60.0
+MIN_STATE_CHECK_SECONDS = 0.1
 
 
 class KitchenLoop(ServiceLoop):
@@ -43,7 +51,7 @@ class KitchenLoop(ServiceLoop):
         self._committed: dict[tuple[str, int], int] = {}
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> its records not yet acknowledged
         self._acknowledged: list[Ticket] = []  # every record out: finished at the next commit
-        self._next_forget_check = 0.0
+        self._next_state_check = 0.0
         self._spans = tracing.TicketSpans(self.name) if tracing.enabled() else None
 
     @property
@@ -222,11 +230,15 @@ class KitchenLoop(ServiceLoop):
 
     def after_turn(self) -> None:
         self._apply_back_pressure()
-        self._maybe_forget_handled()
+        self._look_after_state()
         self.metrics.in_the_works(len(self.kitchen), len(self.assigned) if self.paused else 0)
 
     def orders_in_the_works(self) -> int:
         return len(self.kitchen)
+
+    def orders_in_state(self) -> int:
+        """Entries its state holds now (handled orders included), over its partitions."""
+        return len(self._state)
 
     def _apply_back_pressure(self) -> None:
         full = self.kitchen.is_full()
@@ -286,13 +298,25 @@ class KitchenLoop(ServiceLoop):
             ", ".join(map(str, sorted(partitions))),
         )
 
-    def _maybe_forget_handled(self) -> None:
+    def _look_after_state(self) -> None:
+        """Now and then: forget the orders handled long ago, and settle entries overdue."""
         now = time.monotonic()
-        if not self.service.handled_statuses or now < self._next_forget_check:
+        if now < self._next_state_check:
             return
-        self._next_forget_check = now + min(
-            FORGET_CHECK_SECONDS, self.settings.remember_orders_for / 4
-        )
+        self._next_state_check = now + self._state_check_seconds()
+        if self.service.handled_statuses:
+            self._forget_handled()
+        if self.service.expire is not None:
+            self._settle_overdue(self.service.expire)
+
+    def _state_check_seconds(self) -> float:
+        """At most a quarter of the shortest wait late (and no more than a minute)."""
+        waits = [self.settings.remember_orders_for]
+        if self.service.expire is not None:
+            waits.append(self.service.expire_after)
+        return max(MIN_STATE_CHECK_SECONDS, min(STATE_CHECK_SECONDS, *(w / 4 for w in waits)))
+
+    def _forget_handled(self) -> None:
         forgotten = self._state.forget_handled(contract.now_ms())
         if forgotten:
             log.info(
@@ -300,6 +324,33 @@ class KitchenLoop(ServiceLoop):
                 forgotten,
                 self.settings.remember_orders_for,
             )
+
+    def _settle_overdue(self, expire: Expiry) -> None:
+        """Each entry the service calls overdue leaves the state (and its changelog), and the
+        event it stands for is parked with the service's reason, in the next transaction."""
+        now = contract.now_ms()
+        records = []
+        for entry in self._state.waiting_since(now - int(self.service.expire_after * 1000)):
+            overdue = expire(entry.order_id, entry.value, (now - entry.since) / 1000)
+            if overdue is None:
+                continue
+            self._state.change(entry.partition, {entry.order_id: None}, now)
+            records.append(
+                OutgoingRecord(self.state_topic, entry.order_id.encode(), None, entry.partition)
+            )
+            if overdue.park is not None:
+                letter = self._overdue_letter(entry, overdue.park, overdue.reason)
+                records.append(dead_letter_record(letter))
+        if records:
+            self.metrics.dead_lettered(sum(r.topic == contract.Topic.DEAD_LETTER for r in records))
+            self.commits.send(records, on_delivered=None)
+
+    def _overdue_letter(self, entry: Waiting, event: contract.Event, reason: str) -> DeadLetter:
+        record = contract.encode(event)
+        # Rebuilt from the state: where it was first read is not kept, hence offset -1.
+        return DeadLetter(
+            str(record.topic), entry.partition, -1, record.key, record.value, reason, self.name
+        )
 
     def closed(self) -> None:
         log.info("%d order event(s) in the works were handed back", len(self.kitchen))

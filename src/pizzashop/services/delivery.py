@@ -6,8 +6,11 @@ kept in a compacted Kafka topic, so it survives restarts and moves with its part
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
+from pizzashop.config import Settings
 from pizzashop.contract import (
     SERVICES,
     Event,
@@ -17,7 +20,7 @@ from pizzashop.contract import (
     StatusChanged,
     menu_errors,
 )
-from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
+from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, Overdue, State, Work
 
 log = logging.getLogger("pizzashop.delivery")
 
@@ -78,8 +81,30 @@ def deliver(order_id: str, customer: dict[str, str]) -> Work:
     return Work(delivered, DELIVERY_SECONDS, state={order_id: HANDLED}, done_message=done)
 
 
-def build(_settings: object) -> KitchenService:
+def overdue(
+    order_id: str, value: Any, waited: float, unknown_after: float, forget_after: float
+) -> Overdue | None:
+    """A baked pizza whose order has not come within `unknown_after` seconds is of an order
+    never placed: parked. A customer whose pizza has not come in `forget_after` is forgotten
+    (the order is stuck; `pizzashop retry` sends the order again with its baked pizza)."""
+    if value == BAKED and waited >= unknown_after:
+        reason = f"unknown order: not placed within {unknown_after:g}s of its baked pizza"
+        return Overdue(PizzaBaked(order_id), reason)
+    if isinstance(value, dict) and waited >= forget_after:
+        return Overdue()
+    return None
+
+
+def build(settings: Settings) -> KitchenService:
     handled = frozenset({Status.DELIVERED})
     return KitchenService(
-        "delivery", SERVICES["delivery"], delivery, keeps_state=True, handled_statuses=handled
+        "delivery",
+        SERVICES["delivery"],
+        delivery,
+        keeps_state=True,
+        handled_statuses=handled,
+        expire=functools.partial(
+            overdue, unknown_after=settings.stuck_after, forget_after=settings.remember_orders_for
+        ),
+        expire_after=min(settings.stuck_after, settings.remember_orders_for),
     )
