@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     partitions: int = Field(6, ge=1)
     replication_factor: int = 1
     processing_guarantee: ProcessingGuarantee = "exactly_once"
+    # How long the shop's own topics keep records; None: for ever, since the log is the
+    # source of truth and the read model is rebuilt from it.
+    retention_hours: float | None = Field(None, gt=0)
 
     # Where the local broker's data, the read model and logs live.
     state_dir: Path = Path(".pizzashop")
@@ -93,7 +96,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _config_file_source(settings_cls)
 
     @field_validator("bootstrap_servers", "kafka_properties_file", "database_url", "secret_key",
-                     "admin_token", mode="before")  # fmt: skip
+                     "admin_token", "retention_hours", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

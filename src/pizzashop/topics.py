@@ -1,14 +1,16 @@
-"""The shop's topics: the four of the wire contract, the dead-letter topic, and service state."""
+"""The shop's topics: the four of the wire contract, the dead-letter topic, and service state;
+how long they keep their history."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
@@ -17,10 +19,28 @@ from pizzashop.reaching import check_broker
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
+log = logging.getLogger("pizzashop.topics")
+
 CREATE_TIMEOUT = 30.0
 PIPELINE_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in PIPELINE_TOPICS)
 # Every topic of the shop's own: the pipeline's and the dead-letter topic.
 SHOP_TOPIC_NAMES: tuple[str, ...] = (*PIPELINE_TOPIC_NAMES, str(Topic.DEAD_LETTER))
+
+
+# The shop's own topics hold the truth: every order and every step of it. They keep it all
+# unless the settings say less; service state (compacted changelogs) keeps its own policy.
+KEPT_FOR_EVER = "-1"
+RETENTION_SETTINGS = ("retention.ms", "retention.bytes")
+MS_PER_HOUR = 3_600_000
+# What a topic that keeps less than its whole history costs, said when the shop starts on it.
+WHAT_SHORT_HISTORY_LOSES: dict[str, str] = {
+    Topic.ORDERED: "a read model rebuilt from the log would miss older orders",
+    Topic.ASSEMBLED: "replaying the kitchen from the start would miss older orders' steps",
+    Topic.BAKED: "replaying the kitchen from the start would miss older orders' steps",
+    Topic.STATUS: "a read model rebuilt from the log would miss older orders' progress",
+    Topic.DEAD_LETTER: "older parked events could no longer be listed or replayed",
+}
+ANY_TOPIC_LOSES = "a replay from the start would miss older records"
 
 
 class TopicsNotCoPartitioned(ValueError):
@@ -44,9 +64,94 @@ def create_topics(
     """
     check_broker(settings, bootstrap_servers)
     names = list(SHOP_TOPIC_NAMES)
-    counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config={})
+    config = history_config(settings)
+    counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config)
     co_partitioned_count({name: counts[name] for name in PIPELINE_TOPIC_NAMES})
+    warn_of_short_history(settings, names, bootstrap_servers)
     return names
+
+
+def history_config(settings: Settings) -> dict[str, str]:
+    """How much the shop's own topics keep: everything, or `retention_hours` when it is set."""
+    if settings.retention_hours is None:
+        return dict.fromkeys(RETENTION_SETTINGS, KEPT_FOR_EVER)
+    kept_ms = str(round(settings.retention_hours * MS_PER_HOUR))
+    return {"retention.ms": kept_ms, "retention.bytes": KEPT_FOR_EVER}
+
+
+def warn_of_short_history(
+    settings: Settings,
+    names: Sequence[str],
+    bootstrap_servers: str | None = None,
+    timeout: float = CREATE_TIMEOUT,
+) -> list[str]:
+    """Say once, as a warning, which of `names` keep less history than the settings ask, and
+    what that costs; the lines said. Topics made before (or by others) keep their own settings."""
+    try:
+        found = retention_of(settings, names, bootstrap_servers, timeout)
+    except KafkaException as e:
+        log.warning("Could not read the topics' retention, so it is not checked: %s", e)
+        return []
+    lines = short_history_warnings(history_config(settings), found)
+    for line in lines:
+        log.warning("%s", line)
+    return lines
+
+
+def retention_of(
+    settings: Settings, names: Sequence[str], bootstrap_servers: str | None, timeout: float
+) -> dict[str, dict[str, str]]:
+    """Each topic's retention settings, as the broker describes them."""
+    admin = AdminClient(kafka_client_config(settings, bootstrap_servers))
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    futures = admin.describe_configs(resources, request_timeout=timeout)
+    return {
+        resource.name: {
+            key: str(entry.value)
+            for key, entry in future.result(timeout).items()
+            if key in RETENTION_SETTINGS
+        }
+        for resource, future in futures.items()
+    }
+
+
+def short_history_warnings(
+    wanted: Mapping[str, str], found: Mapping[str, Mapping[str, str]]
+) -> list[str]:
+    """A line for each topic in `found` that keeps less than `wanted`: how much it keeps, what a
+    rebuild or a replay would miss, and the command that makes it keep what is wanted."""
+    lines = []
+    wanted_text = ",".join(f"{key}={value}" for key, value in wanted.items())
+    for name, config in sorted(found.items()):
+        kept = _shortfalls(wanted, config)
+        if kept:
+            loses = WHAT_SHORT_HISTORY_LOSES.get(name, ANY_TOPIC_LOSES)
+            lines.append(
+                f"{name} keeps {' and '.join(kept)}: {loses}. To keep what the shop asks: "
+                f"kafka-configs.sh --alter --entity-type topics --entity-name {name} "
+                f"--add-config {wanted_text}"
+            )
+    return lines
+
+
+def _shortfalls(wanted: Mapping[str, str], config: Mapping[str, str]) -> list[str]:
+    """What a topic keeps, where it keeps less than wanted (a negative number: no limit)."""
+    kept = []
+    for key in RETENTION_SETTINGS:
+        limit, has = int(wanted.get(key, KEPT_FOR_EVER)), int(config.get(key, KEPT_FOR_EVER))
+        if has >= 0 and (limit < 0 or has < limit):
+            amount = _span(has) if key == "retention.ms" else f"{has} bytes a partition"
+            kept.append(f"{amount} ({key}={has})")
+    return kept
+
+
+def _span(ms: int) -> str:
+    """A duration in ms as people say it: 7 days, 36 hours, 90 seconds."""
+    for unit, size in (("day", 24 * MS_PER_HOUR), ("hour", MS_PER_HOUR), ("minute", 60_000)):
+        if ms >= size and ms % size == 0:
+            count = ms // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{ms / 1000:g} seconds"
 
 
 def create_state_topic(
