@@ -118,6 +118,15 @@ def writer_of(topic: str, status: int | None = None) -> str:
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_ORDER_ID_LENGTH = 64
+# The key of every pipeline topic, as `_decode_key` checks it (and the schemas publish it).
+OrderIdKey: TypeAlias = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_ORDER_ID_LENGTH,
+        description="the order id as UTF-8 text (not JSON): printable, no spaces around it",
+    ),
+]
 
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
@@ -308,6 +317,8 @@ TOPIC_OF: dict[type, Topic] = {
 
 
 class _OrderedValue(BaseModel):
+    """An order placed: the value of `pizza-ordered` (`timestamp` in ms; `status` is 100)."""
+
     model_config = ConfigDict(extra="ignore")
     status: StrictInt = Status.RECEIVED
     timestamp: StrictInt | None = None
@@ -315,14 +326,35 @@ class _OrderedValue(BaseModel):
 
 
 class _AssembledValue(BaseModel):
+    """A pizza assembled: the value of `pizza-assembled`, its baking time in seconds."""
+
     model_config = ConfigDict(extra="ignore")
     baking_time: Annotated[StrictInt, Field(ge=0, le=3600)]
 
 
 class _StatusValue(BaseModel):
+    """An order's new status: the value of `pizza-status` (`timestamp` in ms)."""
+
     model_config = ConfigDict(extra="ignore")
-    status: StrictInt
+    # Any integer parses; `decode` then refuses a code that is not a Status, naming it. The
+    # published schema lists the codes, for producers that validate before they write.
+    status: Annotated[StrictInt, Field(json_schema_extra={"enum": [int(s) for s in Status]})]
     timestamp: StrictInt | None = None
+
+
+# Each topic's value as a model, where it is JSON: the published schemas are made from these.
+VALUE_MODELS: dict[Topic, type[BaseModel]] = {
+    Topic.ORDERED: _OrderedValue,
+    Topic.ASSEMBLED: _AssembledValue,
+    Topic.STATUS: _StatusValue,
+}
+EMPTY_VALUE = "empty: no value, or zero bytes; a consumer ignores whatever is there"
+PARKED_VALUE = (
+    "the parked record's value as it was read, any bytes (JSON or not); where it came from "
+    f"and why are in the record's headers: {DLQ_SOURCE_TOPIC}, {DLQ_SOURCE_PARTITION}, "
+    f"{DLQ_SOURCE_OFFSET}, {DLQ_ERROR}, {DLQ_SERVICE}"
+)
+PARKED_KEY = "the parked record's key as it was read, any bytes, or none"
 
 
 @dataclass(frozen=True)
