@@ -324,6 +324,36 @@ def topics_create(
         click.echo(name)
 
 
+@main.group()
+def schemas() -> None:
+    """The wire contract as JSON Schema, for producers in other languages."""
+
+
+@schemas.command("write")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
+@click.option(
+    "--allow-breaking",
+    is_flag=True,
+    help="Write even a change that older records would not pass (for a change made on purpose).",
+)
+def schemas_write(directory: Path, allow_breaking: bool) -> None:
+    """Write each topic's key and value schema, made from the contract; refuse a change that
+    values allowed before would not pass."""
+    from pizzashop.schemas import IncompatibleSchemas, write_schemas
+
+    try:
+        written = write_schemas(directory, allow_breaking)
+    except IncompatibleSchemas as e:
+        raise ShopError(f"{e} (nothing written; --allow-breaking writes it anyway)") from None
+    for path in written:
+        click.echo(path)
+
+
 # --- the dead-letter topic -----------------------------------------------------------------
 
 
