@@ -4,6 +4,7 @@ that keeps less is told about once, with what a rebuild or a replay would miss."
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import pytest
@@ -37,6 +38,7 @@ def test_a_topic_that_forgets_after_seven_days_is_warned_about(
     admin = AdminClient(kafka_client_config(kafka_broker.settings))
     config = {"retention.ms": str(SEVEN_DAYS_MS)}
     admin.create_topics([NewTopic(name, 1, 1, config=config)])[name].result(CREATE_TIMEOUT)
+    wait_until_known(admin, name)
 
     with caplog.at_level(logging.WARNING, logger="pizzashop.topics"):
         lines = warn_of_short_history(kafka_broker.settings, [name])
@@ -44,6 +46,14 @@ def test_a_topic_that_forgets_after_seven_days_is_warned_about(
     assert len(lines) == 1 and lines[0].startswith(f"{name} keeps 7 days"), lines
     assert "miss older records" in lines[0] and "retention.ms=-1" in lines[0]
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == lines
+
+
+def wait_until_known(admin: AdminClient, name: str) -> None:
+    """A new topic's configs can be described once the broker we ask lists it."""
+    deadline = time.monotonic() + CREATE_TIMEOUT
+    while name not in admin.list_topics(timeout=CREATE_TIMEOUT).topics:
+        assert time.monotonic() < deadline, f"{name} was created but never listed"
+        time.sleep(0.05)  # metadata reaches the broker shortly after creation
 
 
 def test_starting_again_on_the_shops_topics_warns_of_nothing(
