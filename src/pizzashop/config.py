@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     kafka_version: str = "4.4.0"
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    kafka_secure_port: int = 9192  # the SASL_SSL listener of `pizzashop kafka start --secure`
     kafka_start_timeout: float = 60.0
     partitions: int = Field(6, ge=1)
     replication_factor: int = 1

@@ -26,6 +26,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pizzashop.config import Settings
+from pizzashop.kafka_secure import LISTENER, CertificatesNotMade, SecuredListener
 
 log = logging.getLogger("pizzashop.kafka")
 
@@ -124,11 +125,16 @@ class Node:
     node_id: int
     port: int
     controller_port: int
+    secure_port: int  # the SASL_SSL listener's, when the cluster is started secured
     folder: Path
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_address(self) -> str:
+        return f"127.0.0.1:{self.secure_port}"
 
     @property
     def properties_file(self) -> Path:
@@ -186,8 +192,12 @@ def _wait_until_exec(pid: int, properties_file: Path) -> None:
         time.sleep(0.01)
 
 
-def _ports_in_use(node: Node) -> list[int]:
-    return [port for port in (node.port, node.controller_port) if not _port_is_free(port)]
+def _ports_in_use(node: Node, secure: bool) -> list[int]:
+    return [port for port in _ports_of(node, secure) if not _port_is_free(port)]
+
+
+def _ports_of(node: Node, secure: bool) -> tuple[int, ...]:
+    return (node.port, node.controller_port, *((node.secure_port,) if secure else ()))
 
 
 def _port_is_free(port: int) -> bool:
@@ -206,7 +216,7 @@ def _port_is_free(port: int) -> bool:
 class LocalKafka:
     """One or more local KRaft nodes under `settings.state_dir / "kafka"`."""
 
-    def __init__(self, settings: Settings, nodes: int = 1) -> None:
+    def __init__(self, settings: Settings, nodes: int = 1, secure: bool = False) -> None:
         self.settings = settings
         self.version = settings.kafka_version
         self.folder = settings.state_dir.resolve() / "kafka"
@@ -215,14 +225,26 @@ class LocalKafka:
                 i,
                 settings.kafka_port + 2 * i,
                 settings.kafka_controller_port + 2 * i,
+                settings.kafka_secure_port + 2 * i,
                 self.folder / f"node-{i}",
             )
             for i in range(nodes)
         ]
+        # Besides the plain listener, not instead: the shop's own tools and tests keep it.
+        self.secured = SecuredListener(self.folder / "secure") if secure else None
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(node.address for node in self.nodes)
+
+    @property
+    def secure_bootstrap_servers(self) -> str:
+        return ",".join(node.secure_address for node in self.nodes)
+
+    @property
+    def client_properties_file(self) -> Path | None:
+        """The properties file that reaches the secured listener (None: started without it)."""
+        return None if self.secured is None else self.secured.client_properties_file
 
     def is_running(self) -> bool:
         return all(node.pid() is not None for node in self.nodes)
@@ -236,6 +258,8 @@ class LocalKafka:
         java = java_command()
         jars = kafka_jars(self.settings)
         cluster_id = self._cluster_id(java, jars)
+        if self.secured is not None and stopped:
+            self._prepare_secured_listener(self.secured)
         try:
             # Formatting and starting a JVM take a second or two per node: side by side, not in turn.
             with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
@@ -260,12 +284,19 @@ class LocalKafka:
         layout_file.write_text(json.dumps({"nodes": len(self.nodes), "cluster_id": cluster_id}))
         return cluster_id
 
+    def _prepare_secured_listener(self, secured: SecuredListener) -> None:
+        try:
+            secured.prepare(self.secure_bootstrap_servers)
+        except CertificatesNotMade as e:
+            raise KafkaSetupError(str(e)) from None
+
     def _check_ports(self, node: Node) -> None:
-        in_use = _ports_in_use(node)
+        in_use = _ports_in_use(node, self.secured is not None)
         if in_use:
             raise KafkaSetupError(
                 f"port {in_use[0]} on 127.0.0.1 is in use by another program: stop it, or choose "
-                f"other ports with PIZZASHOP_KAFKA_PORT and PIZZASHOP_KAFKA_CONTROLLER_PORT"
+                "other ports with PIZZASHOP_KAFKA_PORT, PIZZASHOP_KAFKA_CONTROLLER_PORT and "
+                "PIZZASHOP_KAFKA_SECURE_PORT"
             )
 
     def _launch(self, node: Node, java: str, jars: Path, cluster_id: str) -> None:
@@ -333,11 +364,29 @@ class LocalKafka:
             "auto.create.topics.enable": "false",
             "controlled.shutdown.enable": "true",
         }
+        if self.secured is not None:
+            settings.update(self._secured_listener_properties(node, self.secured))
         if count > 1:
             # A killed node is fenced and its partitions led elsewhere within seconds (default 9 s).
             settings["broker.session.timeout.ms"] = 3000
             settings["broker.heartbeat.interval.ms"] = 500
         return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _secured_listener_properties(
+        self, node: Node, secured: SecuredListener
+    ) -> dict[str, object]:
+        """The plain listeners with the secured one added; controller and inter-broker traffic
+        stay on plain listeners of 127.0.0.1, so only clients authenticate."""
+        listener = f"{LISTENER}://{node.secure_address}"
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},{listener},"
+            f"CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port},{listener}",
+            "listener.security.protocol.map": (
+                f"CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,{LISTENER}:{LISTENER}"
+            ),
+            **secured.broker_settings(),
+        }
 
     def _log_options(self, node: Node) -> list[str]:
         config = resources.files("pizzashop") / "kafka" / "log4j2.properties"
@@ -363,21 +412,27 @@ class LocalKafka:
         """Until every node answers a metadata request, or a clear error with the log's tail."""
         deadline = time.monotonic() + self.settings.kafka_start_timeout
         for node in self.nodes:
-            admin = AdminClient({"bootstrap.servers": node.address, "log_level": 0})
-            while True:
-                if node.pid() is None:
+            self._wait_for_answer(node, {"bootstrap.servers": node.address}, deadline)
+            if self.secured is not None:
+                secured = {**self.secured.client_config(), "bootstrap.servers": node.secure_address}
+                self._wait_for_answer(node, secured, deadline)
+
+    def _wait_for_answer(self, node: Node, client: dict[str, str], deadline: float) -> None:
+        admin = AdminClient({**client, "log_level": 0})
+        while True:
+            if node.pid() is None:
+                raise KafkaSetupError(
+                    f"Kafka node {node.node_id} exited while starting; {node.log_tail()}"
+                )
+            try:
+                admin.list_topics(timeout=1.0)
+                return
+            except KafkaException as e:  # not answering yet
+                if time.monotonic() > deadline:
                     raise KafkaSetupError(
-                        f"Kafka node {node.node_id} exited while starting; {node.log_tail()}"
-                    )
-                try:
-                    admin.list_topics(timeout=1.0)
-                    break
-                except KafkaException as e:  # not answering yet
-                    if time.monotonic() > deadline:
-                        raise KafkaSetupError(
-                            f"Kafka node {node.node_id} did not answer on {node.address} within "
-                            f"{self.settings.kafka_start_timeout:g}s ({e}); {node.log_tail()}"
-                        ) from None
+                        f"Kafka node {node.node_id} did not answer on {client['bootstrap.servers']} "
+                        f"within {self.settings.kafka_start_timeout:g}s ({e}); {node.log_tail()}"
+                    ) from None
 
     # --- stopping ------------------------------------------------------------------------
 
@@ -460,27 +515,43 @@ def _reap(pid: int) -> None:
 # --- the API the CLI and the tests use ---------------------------------------------------------
 
 
-def start_local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
-    """Start (or find running) the local broker(s) of this state folder.
+def start_local_kafka(settings: Settings, nodes: int = 1, secure: bool = False) -> LocalKafka:
+    """Start (or find running) the local broker(s) of this state folder; `secure` adds a
+    SASL_SSL listener, reached through `client_properties_file`.
 
     A cluster already running there is used as it is, whatever its number of nodes.
     """
     running = running_local_kafka(settings)
     if running is not None and running.is_running():
+        if secure and running.secured is None:
+            raise KafkaSetupError(
+                "the local broker runs without its secured listener: stop it "
+                "(pizzashop kafka stop), then start it again with --secure"
+            )
         log.info("Apache Kafka is already running on %s", running.bootstrap_servers)
         running.wait_until_ready()
         return running
-    kafka = LocalKafka(settings, nodes)
+    kafka = LocalKafka(settings, nodes, secure)
     kafka.start()
     return kafka
 
 
 def running_local_kafka(settings: Settings) -> LocalKafka | None:
-    """The local cluster of this state folder, if it has been set up."""
+    """The local cluster of this state folder, if it has been set up, secured as last started."""
     layout_file = settings.state_dir / "kafka" / "cluster.json"
     if not layout_file.exists():
         return None
-    return LocalKafka(settings, json.loads(layout_file.read_text())["nodes"])
+    kafka = LocalKafka(settings, json.loads(layout_file.read_text())["nodes"])
+    if _was_started_secured(kafka.nodes[0]):
+        kafka = LocalKafka(settings, len(kafka.nodes), secure=True)
+    return kafka
+
+
+def _was_started_secured(node: Node) -> bool:
+    try:
+        return f"{LISTENER}://" in node.properties_file.read_text()
+    except FileNotFoundError:
+        return False
 
 
 @dataclass(frozen=True)

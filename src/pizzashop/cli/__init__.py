@@ -250,16 +250,24 @@ def kafka() -> None:
     type=click.IntRange(1, 5),
     help="Nodes in the local KRaft cluster (3 for fault tests).",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Add a SASL_SSL listener (PLAIN over TLS, a new password each start) and print the "
+    "properties file that reaches it.",
+)
 @click.pass_context
-def kafka_start(ctx: click.Context, nodes: int) -> None:
+def kafka_start(ctx: click.Context, nodes: int, secure: bool) -> None:
     """Start the local broker in the background and print its bootstrap address."""
     from pizzashop.kafka_local import KafkaSetupError, start_local_kafka
 
     try:
-        broker = start_local_kafka(settings_of(ctx), nodes=nodes)
+        broker = start_local_kafka(settings_of(ctx), nodes=nodes, secure=secure)
     except KafkaSetupError as e:
         raise ShopError(str(e)) from None
     click.echo(broker.bootstrap_servers)
+    if secure and broker.client_properties_file is not None:
+        click.echo(f"export PIZZASHOP_KAFKA_PROPERTIES_FILE={broker.client_properties_file}")
 
 
 @kafka.command("stop")

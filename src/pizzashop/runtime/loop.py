@@ -30,7 +30,7 @@ from pizzashop.contract import ContractError
 from pizzashop.observe import tracing
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
 from pizzashop.observe.metrics import ServiceMetrics
-from pizzashop.reaching import broker_address
+from pizzashop.reaching import broker_address, refusal
 from pizzashop.runtime.clients import consumer_config, reads_committed
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import (
@@ -238,7 +238,9 @@ class ServiceLoop:
 
     def _client_error(self, error: KafkaError) -> None:
         # Fatal errors also surface from the call that meets them, which decides what to do.
-        self.problems.report("client", str(error))
+        # Refused credentials or an untrusted certificate are said plainly, once.
+        line = refusal(error, broker_address(self.settings), self.settings)
+        self.problems.report("client", line or str(error))
 
 
 def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
