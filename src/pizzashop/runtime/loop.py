@@ -71,6 +71,7 @@ class ServiceLoop:
         self.group_view: GroupView | None = None  # the consumer's last statistics
         self._stopping = threading.Event()
         self._backoff = Backoff()
+        self._must_rewind = False
 
     # --- what a kind of loop adds --------------------------------------------------------------
 
@@ -109,8 +110,13 @@ class ServiceLoop:
         )
 
     def _stats(self, stats_json: str) -> None:
-        self.group_view = GroupView.from_stats(stats_json, self.read_committed)
-        self.metrics.lag(self.group_view.lag)
+        # Called by librdkafka from within consume(): an exception here would break that call
+        # ("returned NULL without setting an exception"), so none may leave it.
+        try:
+            self.group_view = GroupView.from_stats(stats_json, self.read_committed)
+            self.metrics.lag(self.group_view.lag)
+        except Exception:
+            log.debug("Could not read the Kafka client's statistics", exc_info=True)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -155,6 +161,11 @@ class ServiceLoop:
         log.info("Subscribed to topic(s): %s", ", ".join(self.consumes))
 
     def turn(self) -> None:
+        if self._must_rewind:
+            # Work dropped after a failure is redone from the last commit, never skipped: until
+            # the rewind has worked, nothing more is read (a KafkaException starts over again).
+            self._rewind()
+            self._must_rewind = False
         messages = self.next_batch(self.poll_timeout(time.monotonic()))
         if messages:
             self.metrics.consumed(m.topic() for m in messages)
@@ -203,9 +214,9 @@ class ServiceLoop:
         only means waiting and starting over once more: a service never dies of a broker problem."""
         self.problems.report("kafka", f"Kafka failed ({error}): starting over from the last commit")
         self.metrics.started_over()
+        self._must_rewind = True  # before anything more is read: see turn()
         try:
             self.commits.start_over(error)
-            self._rewind()
         except KafkaException as again:
             log.debug("Starting over failed too (%s); trying again shortly", again)
             self._stopping.wait(self._backoff.next())
@@ -213,9 +224,12 @@ class ServiceLoop:
             self._backoff.reset()
 
     def _rewind(self) -> None:
+        """Back to the last commit. Its offsets are asked for first: should the broker not
+        answer, nothing has been forgotten and the next turn asks again."""
         assigned = self.consumer.assignment()
+        committed = self.consumer.committed(assigned, KAFKA_STEP_TIMEOUT)
         self.forget_work([(tp.topic, tp.partition) for tp in assigned])
-        for tp in self.consumer.committed(assigned, KAFKA_STEP_TIMEOUT):
+        for tp in committed:
             self.consumer.seek(
                 TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
             )

@@ -150,6 +150,8 @@ class Transactions:
 
     def start_over(self, error: KafkaError) -> None:
         self._held = []
+        if not self._open and not error.fatal():
+            return  # no transaction to drop
         if not error.fatal():
             try:
                 self.producer.abort_transaction(30)
