@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     started_at  INTEGER NOT NULL,
     ended_at    INTEGER
 );
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 
 BUSY_TIMEOUT_SECONDS = 30
