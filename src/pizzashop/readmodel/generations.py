@@ -11,9 +11,12 @@ URL's own schema, updated in one transaction.
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +44,9 @@ class Generations(Protocol):
 
     def describe(self, generation: int) -> str:
         """Where the generation is kept, for people."""
+
+    def scratch(self) -> AbstractContextManager[SqlReadModel]:
+        """An empty read model that no process follows, gone after use (to check the live one)."""
 
     def close(self) -> None: ...
 
@@ -93,6 +99,17 @@ class SqliteGenerations:
 
     def describe(self, generation: int) -> str:
         return str(self.path_of(generation))
+
+    @contextmanager
+    def scratch(self) -> Iterator[SqlReadModel]:
+        from pizzashop.readmodel.sqlite import SqliteReadModel
+
+        with tempfile.TemporaryDirectory(prefix="pizzashop-verify-") as folder:
+            model = SqliteReadModel(Path(folder) / self.path.name)
+            try:
+                yield model
+            finally:
+                model.close()
 
     def close(self) -> None:
         """Nothing held open: the pointer is read afresh each time."""
@@ -159,6 +176,21 @@ class PostgresGenerations:
 
     def describe(self, generation: int) -> str:
         return f"schema {self.schema_of(generation)}"
+
+    @contextmanager
+    def scratch(self) -> Iterator[SqlReadModel]:
+        from pizzashop.readmodel.postgres import PostgresReadModel
+
+        schema = f"{self.home}_verify_{secrets.token_hex(4)}"
+        self._run("CREATE SCHEMA {}", schema)
+        try:
+            model = PostgresReadModel(self.url, schema=schema)
+            try:
+                yield model
+            finally:
+                model.close()
+        finally:
+            self._run("DROP SCHEMA {} CASCADE", schema)
 
     def close(self) -> None:
         self._db.close()

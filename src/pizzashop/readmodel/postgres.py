@@ -80,6 +80,15 @@ class PostgresReadModel(SqlReadModel):
         connection.commit()
         super().__init__(connection)
 
+    def number_history_after(self, seq: int) -> None:
+        with self._transaction(writing=True) as cursor:
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM status_history")
+            floor = seq + cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('status_history', 'seq'), %s)",
+                (max(floor, 1),),
+            )
+
     def _begin(self, cursor: Any, writing: bool) -> None:
         if writing:
             self._take_write_lock(cursor)

@@ -299,6 +299,13 @@ class SqlReadModel:
                 rows,
             )
 
+    def last_history_seq(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM status_history")[0][0])
+
+    def number_history_after(self, seq: int) -> None:
+        """New status entries get a seq above `seq` (another generation's last): a live stream
+        that resumes after a seq it saw there misses nothing written here after the switch."""
+
     # --- reading ---------------------------------------------------------------------------
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:

@@ -70,6 +70,15 @@ class SqliteReadModel(SqlReadModel):
         _add_partition_column(connection)
         super().__init__(connection)
 
+    def number_history_after(self, seq: int) -> None:
+        with self._transaction(writing=True) as cursor:
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM status_history")
+            floor = seq + cursor.fetchone()[0]
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'status_history'")
+            cursor.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('status_history', ?)", (floor,)
+            )
+
     def _begin(self, cursor: Any, writing: bool) -> None:
         cursor.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
 

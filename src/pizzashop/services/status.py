@@ -22,7 +22,8 @@ from pizzashop.contract import (
     now_ms,
 )
 from pizzashop.observe.metrics import StageClock, count_orders_by_status
-from pizzashop.readmodel import ReadModel, Source, open_readmodel
+from pizzashop.readmodel import ReadModel, Source
+from pizzashop.readmodel.generations import LiveReadModel
 from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.status")
@@ -101,7 +102,9 @@ def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | DeadLette
 
 
 def build(settings: Settings) -> SinkService:
-    read_model = open_readmodel(settings.readmodel_url)
+    # Followed only when the loop asks (`switched`), so no batch read for the old generation
+    # is written into the new one.
+    read_model = LiveReadModel(settings.readmodel_url, follow_every=None)
     stuck_after_ms = int(settings.stuck_after * 1000)
     stages = StageClock(settings.metrics)
     if settings.metrics:
@@ -116,5 +119,6 @@ def build(settings: Settings) -> SinkService:
         tick=lambda: watch(read_model, stuck_after_ms),
         tick_seconds=settings.stuck_after / WATCHDOG_CHECKS_PER_PERIOD,
         parked=lambda letters: read_model.forget_unplaced(d.key.decode() for d in letters if d.key),
+        switched=read_model.switched,
         close=read_model.close,
     )
