@@ -43,6 +43,7 @@ CATCH_UP_ROUNDS = 5
 # The live read model keeps moving while it is compared: compared again, up to this often.
 VERIFY_ATTEMPTS = 5
 QUIET_TIMEOUT = 30.0  # seconds without a record before an unfinished read gives up
+CONSUME_SPELL = 0.1  # seconds
 METADATA_TIMEOUT = 10.0
 
 Positions = dict[tuple[str, int], int]  # (topic, partition) -> next offset
@@ -179,9 +180,12 @@ def _read_up_to(reader: Consumer, model: SqlReadModel, ends: Positions, show: bo
 
 def _next_batch(reader: Consumer, todo: Positions) -> _Batch:
     """The next records before each partition's end; partitions reaching it leave `todo`."""
-    messages = reader.consume(BATCH, QUIET_TIMEOUT)
-    if not messages:
-        raise TimeoutError(f"no record came in {QUIET_TIMEOUT:g}s while reading {sorted(todo)}")
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    # consume() returns early only with a full batch: asked for short spells, it gives what
+    # has come, so the last batch does not wait out the timeout.
+    while not (messages := reader.consume(BATCH, CONSUME_SPELL)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no record came in {QUIET_TIMEOUT:g}s while reading {sorted(todo)}")
     batch = _Batch()
     for message in messages:
         where = (message.topic(), message.partition())
