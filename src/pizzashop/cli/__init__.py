@@ -400,6 +400,7 @@ def readmodel_verify(ctx: click.Context) -> None:
     from pizzashop.inert import inert
     from pizzashop.rebuilding import verify
 
+    existing_readmodel(settings_of(ctx)).close()  # says where none is, rather than make one
     differences = verify(settings_of(ctx))
     for difference in differences:
         click.echo(inert(difference.line()))

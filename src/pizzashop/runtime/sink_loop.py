@@ -47,7 +47,7 @@ class SinkLoop(ServiceLoop):
         return min(IDLE_POLL_SECONDS, max(0.0, self._next_tick - now))
 
     def take(self, messages: list[Message]) -> None:
-        if self._follow_switch():
+        if messages and self._follow_switch():
             return  # read for the old store: read again from where the new one stands
         tickets = [t for t in (ticket_of(m, self.problems) for m in messages) if t is not None]
         if not tickets:
