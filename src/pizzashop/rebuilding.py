@@ -85,20 +85,25 @@ def rebuild(settings: Settings, show_progress: bool = True) -> Rebuilt:
     """A new generation of the read model built from the log, made live once caught up."""
     generations = generations_at(settings.readmodel_url)
     try:
-        live = generations.live()
-        new = live + 1
-        started = time.monotonic()
-        model = generations.fresh(new)
-        try:
-            with _log_reader(settings) as reader:
-                events = _catch_up(reader, model, show_progress)
-            _carry_over(generations, live, model)
-        finally:
-            model.close()
-        generations.switch_to(new)
-        return Rebuilt(new, generations.describe(new), events, time.monotonic() - started)
+        with generations.rebuilding():
+            return _build_and_switch(settings, generations, show_progress)
     finally:
         generations.close()
+
+
+def _build_and_switch(settings: Settings, generations: Generations, show: bool) -> Rebuilt:
+    live = generations.live()
+    new = live + 1
+    started = time.monotonic()
+    model = generations.fresh(new)
+    try:
+        with _log_reader(settings) as reader:
+            events = _catch_up(reader, model, show)
+        _carry_over(generations, live, model)
+    finally:
+        model.close()
+    generations.switch_to(new)
+    return Rebuilt(new, generations.describe(new), events, time.monotonic() - started)
 
 
 def verify(settings: Settings, show_progress: bool = False) -> list[Difference]:

@@ -99,3 +99,14 @@ def test_a_read_model_of_an_older_schema_version_is_refused_with_what_to_run(url
 
     with pytest.raises(ReadModelUnusable, match=f"version 0, this code needs {SCHEMA_VERSION}"):
         open_readmodel(url)
+
+
+def test_a_second_rebuild_at_once_is_refused(url: str) -> None:
+    open_readmodel(url).close()
+    one, other = generations_of(url), generations_of(url)
+    with one.rebuilding(), pytest.raises(ReadModelUnusable, match="another"), other.rebuilding():
+        pass
+    with other.rebuilding():
+        pass  # free again once the first is done
+    one.close()
+    other.close()

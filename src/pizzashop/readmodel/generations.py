@@ -10,6 +10,7 @@ URL's own schema, updated in one transaction.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import tempfile
@@ -21,10 +22,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pizzashop.contract import Status
-from pizzashop.readmodel import Applied, Offsets, OrderView, Source, StatusEntry, UnplacedEvent
+from pizzashop.readmodel import (
+    Applied,
+    Offsets,
+    OrderView,
+    ReadModelUnusable,
+    Source,
+    StatusEntry,
+    UnplacedEvent,
+)
 from pizzashop.readmodel.sql import SqlReadModel
 
 FIRST = 1
+ANOTHER_REBUILD = "another `pizzashop readmodel rebuild` is running on this read model"
+REBUILD_LOCK = 0x72656275  # "rebu"; with the schema's hash, one lock per read model
 FOLLOW_SECONDS = 1.0  # how often a web process asks which generation is live
 
 
@@ -47,6 +58,10 @@ class Generations(Protocol):
 
     def scratch(self) -> AbstractContextManager[SqlReadModel]:
         """An empty read model that no process follows, gone after use (to check the live one)."""
+
+    def rebuilding(self) -> AbstractContextManager[None]:
+        """Held while a new generation is built: ReadModelUnusable if another rebuild holds it
+        (both would build the same generation)."""
 
     def close(self) -> None: ...
 
@@ -110,6 +125,17 @@ class SqliteGenerations:
                 yield model
             finally:
                 model.close()
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".rebuilding")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ReadModelUnusable(ANOTHER_REBUILD) from None
+            yield  # the lock goes with the file's closing, even if the process dies
 
     def close(self) -> None:
         """Nothing held open: the pointer is read afresh each time."""
@@ -191,6 +217,23 @@ class PostgresGenerations:
                 model.close()
         finally:
             self._run("DROP SCHEMA {} CASCADE", schema)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        # A session lock: it goes with the connection, even if the process dies.
+        if not self._advisory("pg_try_advisory_lock"):
+            raise ReadModelUnusable(ANOTHER_REBUILD)
+        try:
+            yield
+        finally:
+            self._advisory("pg_advisory_unlock")
+
+    def _advisory(self, function: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {function}(%s, hashtext(%s))", (REBUILD_LOCK, self.home)
+            ).fetchone()
+        return bool(row and row[0])
 
     def close(self) -> None:
         self._db.close()
