@@ -3,7 +3,7 @@ live one while the shop keeps running, then switched to; or into a scratch one, 
 live one against it.
 
 A rebuild reads what the status service reads, from the beginning, and applies it with the
-status service's own `materialise`, in batches that carry their offsets: after the switch the
+status service's own `apply_to`, in batches that carry their offsets: after the switch the
 status service resumes from the offsets the new generation keeps, so no change is lost or
 applied twice.
 """
@@ -32,7 +32,7 @@ from pizzashop.contract import SERVICES, ContractError, Event
 from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
 from pizzashop.readmodel.generations import Generations
 from pizzashop.readmodel.sql import SqlReadModel
-from pizzashop.services.status import materialise
+from pizzashop.services.status import apply_to
 
 # What the status service consumes is what its read model is made of.
 TOPICS: tuple[str, ...] = tuple(str(t) for t in SERVICES["status"])
@@ -176,7 +176,7 @@ def _read_up_to(reader: Consumer, model: SqlReadModel, ends: Positions, show: bo
         while todo:
             batch = _next_batch(reader, todo)
             if batch.offsets:
-                materialise(model, batch.events, batch.offsets, batch.sources)
+                apply_to(model, batch.events, batch.offsets, batch.sources)
             read += batch.records
             bar.update(batch.records)
     reader.unassign()

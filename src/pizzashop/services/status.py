@@ -32,6 +32,20 @@ WATCHDOG_CHECKS_PER_PERIOD = 4
 NO_STAGE_CLOCK = StageClock(enabled=False)
 
 
+def apply_to(
+    read_model: ReadModel,
+    events: Sequence[Event],
+    offsets: Mapping[tuple[str, int], int],
+    sources: Sequence[Source] | None = None,
+) -> list[OrderPlaced | StatusChanged]:
+    """Write a batch into the read model, the one way it is done (by the status service, and
+    by a rebuild from the log): the events it is made of, with the offsets they came from."""
+    wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
+    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
+    read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
+    return updates
+
+
 def materialise(
     read_model: ReadModel,
     events: Sequence[Event],
@@ -39,10 +53,7 @@ def materialise(
     sources: Sequence[Source] | None = None,
     stages: StageClock = NO_STAGE_CLOCK,
 ) -> None:
-    wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
-    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
-    read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
-    for event in updates:
+    for event in apply_to(read_model, events, offsets, sources):
         stages.saw(event)
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
         log.info(
