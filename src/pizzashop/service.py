@@ -97,6 +97,9 @@ class SinkService:
     tick_seconds: float = 1.0
     # Told which dead letters are safely in the dead-letter topic.
     parked: Callable[[Sequence[DeadLetter]], None] = lambda _: None
+    # True once the store was switched to another (a read model rebuilt from the log): the
+    # loop then resumes from the offsets the new store keeps.
+    switched: Callable[[], bool] = lambda: False
     close: Callable[[], None] = lambda: None
 
 

@@ -151,3 +151,11 @@ def test_reading_commands_never_make_a_read_model_and_say_where_they_looked(tmp_
         assert result.exit_code == 1, result.output
         assert f"no read model at {tmp_path / 'readmodel.sqlite3'}" in result.output, result.output
     assert not (tmp_path / "readmodel.sqlite3").exists(), "a reading command made a read model"
+
+
+def test_verify_without_a_read_model_says_where_none_is_and_makes_none(tmp_path: Path) -> None:
+    answer = CliRunner().invoke(
+        main, ["readmodel", "verify"], env={"PIZZASHOP_STATE_DIR": str(tmp_path)}
+    )
+    assert answer.exit_code == 1 and "no read model at" in answer.output, answer.output
+    assert not list(tmp_path.iterdir()), "verify made a read model"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pizzashop.config import Settings
 from pizzashop.contract import Status, clock
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.generations import LiveReadModel
 
 CHECK_EVERY = 0.2
 
@@ -16,7 +16,7 @@ def follow_order(
     settings: Settings, order_id: str, timeout: float, show: Callable[[str], None]
 ) -> bool:
     """Show each new status of the order as it arrives; True once it is delivered."""
-    read_model = open_readmodel(settings.readmodel_url)
+    read_model = LiveReadModel(settings.readmodel_url)  # a rebuild may switch it meanwhile
     deadline = time.monotonic() + timeout
     seen = 0
     try:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
+
+if TYPE_CHECKING:
+    from pizzashop.readmodel.generations import Generations
 
 # (topic, partition) -> the next offset to read, stored with the view it produced.
 Offsets = Mapping[tuple[str, int], int]
@@ -21,6 +24,10 @@ Offsets = Mapping[tuple[str, int], int]
 Source = tuple[str, int, int]
 # What the read model is made of: orders placed and their statuses.
 Applied = Sequence[OrderPlaced | StatusChanged]
+# The shape of the read model's tables. A change of shape raises it, and is never made by
+# altering a database in place: `pizzashop readmodel rebuild` builds a new generation from the
+# log beside the old one, which serves until the new one has caught up.
+SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -172,26 +179,50 @@ class ReadModelUnusable(RuntimeError):
     """The read model cannot be opened: why, and what to do, in one line."""
 
 
-def open_readmodel(url: str) -> ReadModel:
-    """`sqlite:///path/to/file` (the default) or `postgresql://...`."""
-    if url.startswith("sqlite:///"):
-        from pizzashop.readmodel.sqlite import SqliteReadModel
+def check_schema_version(found: int) -> None:
+    """ReadModelUnusable unless a database at schema version `found` is one this code reads."""
+    if found < SCHEMA_VERSION:
+        raise ReadModelUnusable(
+            f"the read model is at schema version {found}, this code needs {SCHEMA_VERSION}: "
+            "run `pizzashop readmodel rebuild`"
+        )
+    if found > SCHEMA_VERSION:
+        raise ReadModelUnusable(
+            f"the read model is at schema version {found}, newer than this code's "
+            f"{SCHEMA_VERSION}: run the newer code, or `pizzashop readmodel rebuild` with this one"
+        )
 
-        return SqliteReadModel(url.removeprefix("sqlite:///"))
+
+def open_readmodel(url: str) -> ReadModel:
+    """`sqlite:///path/to/file` (the default) or `postgresql://...`: its live generation (see
+    generations.py), which a `pizzashop readmodel rebuild` may have replaced."""
+    generations = generations_at(url)
+    try:
+        return generations.open(generations.live())
+    finally:
+        generations.close()
+
+
+def generations_at(url: str) -> Generations:
+    """The generations of the read model at `url`, or ReadModelUnusable saying what is missing."""
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from pizzashop.readmodel.postgres import PostgresReadModel
+            import psycopg  # noqa: F401  # only to say what to install when it is missing
         except ImportError as e:
             raise ReadModelUnusable(
                 f"a PostgreSQL read model needs psycopg ({e.name} is missing): "
                 "pip install 'pizzashop[postgres]'"
             ) from e
-        return PostgresReadModel(url)
-    raise ValueError(f"unsupported read model URL {url!r} (sqlite:///… or postgresql://…)")
+    from pizzashop.readmodel.generations import generations_of
+
+    return generations_of(url)
 
 
 def readmodel_exists(url: str) -> bool:
     """False for a SQLite file not made yet (a reading command must not make one)."""
     if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).exists()
+        from pizzashop.readmodel.generations import SqliteGenerations
+
+        generations = SqliteGenerations(Path(url.removeprefix("sqlite:///")))
+        return generations.path_of(generations.live()).exists()
     return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from pizzashop.reaching import Unreachable
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     started_at  BIGINT NOT NULL,
     ended_at    BIGINT
 );
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 
 # One advisory lock for all writers: like SQLite's single writer, it keeps two status
@@ -67,13 +69,25 @@ WRITE_LOCK = 0x70697A7A61  # "pizza"
 class PostgresReadModel(SqlReadModel):
     placeholder = "%s"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        """`schema`: the one holding the tables (a generation), instead of the URL's own."""
         connection = connect(url)
         with connection.cursor() as cursor:
+            if schema is not None:
+                cursor.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
             self._take_write_lock(cursor)  # CREATE ... IF NOT EXISTS races with itself otherwise
             cursor.execute(SCHEMA + INDEXES)
         connection.commit()
         super().__init__(connection)
+
+    def number_history_after(self, seq: int) -> None:
+        with self._transaction(writing=True) as cursor:
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM status_history")
+            floor = seq + cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('status_history', 'seq'), %s)",
+                (max(floor, 1),),
+            )
 
     def _begin(self, cursor: Any, writing: bool) -> None:
         if writing:

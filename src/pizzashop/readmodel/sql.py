@@ -14,12 +14,14 @@ from typing import Any
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged, now_ms
 from pizzashop.readmodel import (
+    SCHEMA_VERSION,
     Applied,
     Offsets,
     OrderView,
     Source,
     StatusEntry,
     UnplacedEvent,
+    check_schema_version,
     status_after,
 )
 
@@ -96,6 +98,21 @@ class SqlReadModel:
         # Only its own partitions' orders reach it, so nobody else changes them, until the
         # partitions move: `stored_offsets` (read when they are assigned) forgets it all.
         self._remembered: dict[str, _Known] = {}
+        self._stamp_schema_version()
+
+    def _stamp_schema_version(self) -> None:
+        """A new database takes the code's version; one made before versions were kept has
+        the current shape (the partition column was its last change) and takes it too."""
+        with self._transaction(writing=True) as cursor:
+            cursor.execute("SELECT version FROM schema_version")
+            rows = cursor.fetchall()
+            if not rows:
+                p = self.placeholder
+                cursor.execute(
+                    f"INSERT INTO schema_version (version) VALUES ({p})", (SCHEMA_VERSION,)
+                )
+        if rows:
+            check_schema_version(int(rows[0][0]))
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -267,6 +284,28 @@ class SqlReadModel:
         with self._transaction(writing=False) as cursor:
             cursor.execute(f"DELETE FROM web_sessions WHERE started_at < {p}", (started_before,))
 
+    def web_sessions(self) -> list[tuple[Any, ...]]:
+        """Every sign-in as a row, for a new generation of the read model to carry over."""
+        return self._query("SELECT session_id, customer_id, started_at, ended_at FROM web_sessions")
+
+    def carry_over_web_sessions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Take another generation's sign-ins: a sign-out there stays a sign-out here."""
+        p = self.placeholder
+        with self._transaction(writing=False) as cursor:
+            cursor.executemany(
+                "INSERT INTO web_sessions (session_id, customer_id, started_at, ended_at) "
+                f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (session_id) DO UPDATE SET "
+                "ended_at = COALESCE(web_sessions.ended_at, excluded.ended_at)",
+                rows,
+            )
+
+    def last_history_seq(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM status_history")[0][0])
+
+    def number_history_after(self, seq: int) -> None:
+        """New status entries get a seq above `seq` (another generation's last): a live stream
+        that resumes after a seq it saw there misses nothing written here after the switch."""
+
     # --- reading ---------------------------------------------------------------------------
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
@@ -293,6 +332,10 @@ class SqlReadModel:
             f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}",
             (limit,),
         )
+
+    def every_order(self) -> list[OrderView]:
+        """All orders, placed or only seen in status events, by id (to compare two models)."""
+        return self._views(f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY order_id", ())
 
     def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
         p = self.placeholder

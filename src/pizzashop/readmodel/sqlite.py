@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     started_at  INTEGER NOT NULL,
     ended_at    INTEGER
 );
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -68,6 +69,15 @@ class SqliteReadModel(SqlReadModel):
         connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {INDEXES} COMMIT;")
         _add_partition_column(connection)
         super().__init__(connection)
+
+    def number_history_after(self, seq: int) -> None:
+        with self._transaction(writing=True) as cursor:
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM status_history")
+            floor = seq + cursor.fetchone()[0]
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'status_history'")
+            cursor.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('status_history', ?)", (floor,)
+            )
 
     def _begin(self, cursor: Any, writing: bool) -> None:
         cursor.execute("BEGIN IMMEDIATE" if writing else "BEGIN")

@@ -47,6 +47,8 @@ class SinkLoop(ServiceLoop):
         return min(IDLE_POLL_SECONDS, max(0.0, self._next_tick - now))
 
     def take(self, messages: list[Message]) -> None:
+        if messages and self._follow_switch():
+            return  # read for the old store: read again from where the new one stands
         tickets = [t for t in (ticket_of(m, self.problems) for m in messages) if t is not None]
         if not tickets:
             return
@@ -108,6 +110,7 @@ class SinkLoop(ServiceLoop):
         if now < self._next_tick:
             return
         self._next_tick = now + self.service.tick_seconds
+        self._follow_switch()
         found = self.service.tick()
         letters = [f for f in found if isinstance(f, DeadLetter)]
         marks = [f for f in found if isinstance(f, Routed)]
@@ -118,6 +121,22 @@ class SinkLoop(ServiceLoop):
         self.metrics.produced(contract.Topic.STATUS for _ in marks)
         if self._park([dataclasses.replace(letter, service=self.name) for letter in letters]):
             self.service.parked(letters)  # only once they are safely parked; else next tick
+
+    def _follow_switch(self) -> bool:
+        """When the store was switched (a rebuilt read model), go back (or on) to the offsets it
+        keeps, for the partitions held: nothing after them is lost, nothing before applied twice."""
+        if not self.service.switched():
+            return False
+        stored = self.service.stored_offsets()
+        held = self.consumer.assignment()
+        for tp in held:
+            offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._shown = {}
+        log.info(
+            "The read model was switched: resuming %d partition(s) from its offsets", len(held)
+        )
+        return True
 
     def partitions_assigned(self, partitions: list[TopicPartition]) -> None:
         stored = self.service.stored_offsets()

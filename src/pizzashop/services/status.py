@@ -22,13 +22,28 @@ from pizzashop.contract import (
     now_ms,
 )
 from pizzashop.observe.metrics import StageClock, count_orders_by_status
-from pizzashop.readmodel import ReadModel, Source, open_readmodel
+from pizzashop.readmodel import ReadModel, Source
+from pizzashop.readmodel.generations import LiveReadModel
 from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.status")
 
 WATCHDOG_CHECKS_PER_PERIOD = 4
 NO_STAGE_CLOCK = StageClock(enabled=False)
+
+
+def apply_to(
+    read_model: ReadModel,
+    events: Sequence[Event],
+    offsets: Mapping[tuple[str, int], int],
+    sources: Sequence[Source] | None = None,
+) -> list[OrderPlaced | StatusChanged]:
+    """Write a batch into the read model, the one way it is done (by the status service, and
+    by a rebuild from the log): the events it is made of, with the offsets they came from."""
+    wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
+    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
+    read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
+    return updates
 
 
 def materialise(
@@ -38,10 +53,7 @@ def materialise(
     sources: Sequence[Source] | None = None,
     stages: StageClock = NO_STAGE_CLOCK,
 ) -> None:
-    wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
-    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
-    read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
-    for event in updates:
+    for event in apply_to(read_model, events, offsets, sources):
         stages.saw(event)
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
         log.info(
@@ -101,7 +113,9 @@ def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | DeadLette
 
 
 def build(settings: Settings) -> SinkService:
-    read_model = open_readmodel(settings.readmodel_url)
+    # Followed only when the loop asks (`switched`), so no batch read for the old generation
+    # is written into the new one.
+    read_model = LiveReadModel(settings.readmodel_url, follow_every=None)
     stuck_after_ms = int(settings.stuck_after * 1000)
     stages = StageClock(settings.metrics)
     if settings.metrics:
@@ -116,5 +130,6 @@ def build(settings: Settings) -> SinkService:
         tick=lambda: watch(read_model, stuck_after_ms),
         tick_seconds=settings.stuck_after / WATCHDOG_CHECKS_PER_PERIOD,
         parked=lambda letters: read_model.forget_unplaced(d.key.decode() for d in letters if d.key),
+        switched=read_model.switched,
         close=read_model.close,
     )

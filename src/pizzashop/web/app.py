@@ -145,10 +145,11 @@ def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
     from pizzashop.observe import tracing
-    from pizzashop.readmodel import open_readmodel
+    from pizzashop.readmodel.generations import LiveReadModel
 
     tracing.start_tracing("web")
-    app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
+    # Follows a switch to a rebuilt read model by itself, within a second.
+    app = create_app(settings, LiveReadModel(settings.readmodel_url), OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
     try:
         web_server(app, settings.web_host, settings.web_port).run()

@@ -1,0 +1,287 @@
+"""The read model rebuilt from the log, the source of truth: into a new generation beside the
+live one while the shop keeps running, then switched to; or into a scratch one, to check the
+live one against it.
+
+A rebuild reads what the status service reads, from the beginning, and applies it with the
+status service's own `apply_to`, in batches that carry their offsets: after the switch the
+status service resumes from the offsets the new generation keeps, so no change is lost or
+applied twice.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from tqdm import tqdm
+
+from pizzashop import contract
+from pizzashop.config import Settings, kafka_client_config
+from pizzashop.contract import SERVICES, ContractError, Event
+from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
+from pizzashop.readmodel.generations import Generations
+from pizzashop.readmodel.sql import SqlReadModel
+from pizzashop.services.status import apply_to
+
+# What the status service consumes is what its read model is made of.
+TOPICS: tuple[str, ...] = tuple(str(t) for t in SERVICES["status"])
+BATCH = 2000  # events per read model transaction, as the status service takes them when behind
+# A rebuild reads to the ends it saw, then again to the new ends, until it is this close.
+CAUGHT_UP_WITHIN = BATCH
+CATCH_UP_ROUNDS = 5
+# The live read model keeps moving while it is compared: compared again, up to this often.
+VERIFY_ATTEMPTS = 5
+QUIET_TIMEOUT = 30.0  # seconds without a record before an unfinished read gives up
+CONSUME_SPELL = 0.1  # seconds
+METADATA_TIMEOUT = 10.0
+
+Positions = dict[tuple[str, int], int]  # (topic, partition) -> next offset
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    generation: int
+    where: str
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Difference:
+    order_id: str
+    live: OrderView | None
+    from_the_log: OrderView | None
+
+    def line(self) -> str:
+        return (
+            f"{self.order_id}: live {_shown(self.live)}; from the log {_shown(self.from_the_log)}"
+        )
+
+
+@dataclass
+class _Batch:
+    events: list[Event] = field(default_factory=list)
+    sources: list[tuple[str, int, int]] = field(default_factory=list)
+    offsets: Positions = field(default_factory=dict)
+    records: int = 0
+
+
+def rebuild(settings: Settings, show_progress: bool = True) -> Rebuilt:
+    """A new generation of the read model built from the log, made live once caught up."""
+    generations = generations_at(settings.readmodel_url)
+    try:
+        with generations.rebuilding():
+            return _build_and_switch(settings, generations, show_progress)
+    finally:
+        generations.close()
+
+
+def _build_and_switch(settings: Settings, generations: Generations, show: bool) -> Rebuilt:
+    live = generations.live()
+    new = live + 1
+    started = time.monotonic()
+    model = generations.fresh(new)
+    try:
+        with _log_reader(settings) as reader:
+            events = _catch_up(reader, model, show)
+        _carry_over(generations, live, model)
+    finally:
+        model.close()
+    generations.switch_to(new)
+    return Rebuilt(new, generations.describe(new), events, time.monotonic() - started)
+
+
+def verify(settings: Settings, show_progress: bool = False) -> list[Difference]:
+    """Every order whose live view differs from the one the log gives, read up to the same
+    offsets as the live read model (orders it has not reached yet are no difference)."""
+    generations = generations_at(settings.readmodel_url)
+    live = generations.open(generations.live())
+    try:
+        with generations.scratch() as from_the_log, _log_reader(settings) as reader:
+            for _ in range(VERIFY_ATTEMPTS):
+                target = live.stored_offsets()
+                _read_up_to(reader, from_the_log, target, show_progress)
+                differences = _differences(live, from_the_log)
+                if live.stored_offsets() == target:  # it did not move while compared
+                    break
+            return differences
+    finally:
+        live.close()
+        generations.close()
+
+
+def _catch_up(reader: Consumer, model: SqlReadModel, show_progress: bool) -> int:
+    """Read to the topics' ends, then to their new ends, until close enough to switch."""
+    applied = 0
+    for round_number in range(CATCH_UP_ROUNDS):
+        ends = _end_offsets(reader)
+        left = _left(model.stored_offsets(), ends)
+        if left == 0 or (round_number > 0 and left <= CAUGHT_UP_WITHIN):
+            break
+        applied += _read_up_to(reader, model, ends, show_progress)
+    return applied
+
+
+def _carry_over(generations: Generations, live: int, model: SqlReadModel) -> None:
+    """What the new generation takes from the live one: its sign-ins, a seq above its last
+    (so live streams miss nothing), and which orders never placed it has already parked."""
+    try:
+        old = generations.open(live)
+    except ReadModelUnusable:
+        return  # an older schema: its sign-ins stay behind, customers sign in again
+    try:
+        model.carry_over_web_sessions(old.web_sessions())
+        model.number_history_after(old.last_history_seq())
+        model.forget_unplaced(_already_parked(old, model))
+    finally:
+        old.close()
+
+
+def _already_parked(old: SqlReadModel, new: SqlReadModel) -> set[str]:
+    """Orders never placed whose events the live generation had read and then forgotten (its
+    watchdog parked them in the dead-letter topic): parking them again would repeat them."""
+    read = old.stored_offsets()
+    unplaced = new.unplaced_events(seen_before=2**62)
+    unknown_to_old = {e.order_id for e in unplaced if old.get_order(e.order_id) is None}
+    not_read_yet = {
+        e.order_id for e in unplaced if e.source[2] >= read.get((e.source[0], e.source[1]), 0)
+    }
+    return unknown_to_old - not_read_yet
+
+
+def _read_up_to(reader: Consumer, model: SqlReadModel, ends: Positions, show: bool) -> int:
+    """Apply every event between the model's offsets and `ends`; how many records were read."""
+    stored = model.stored_offsets()
+    todo = {tp: end for tp, end in ends.items() if stored.get(tp, 0) < end}
+    reader.assign([TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in todo])
+    read = 0
+    with tqdm(
+        total=_left(stored, todo), unit=" events", unit_scale=True, disable=not show, leave=show
+    ) as bar:
+        while todo:
+            batch = _next_batch(reader, todo)
+            if batch.offsets:
+                apply_to(model, batch.events, batch.offsets, batch.sources)
+            read += batch.records
+            bar.update(batch.records)
+    reader.unassign()
+    return read
+
+
+def _next_batch(reader: Consumer, todo: Positions) -> _Batch:
+    """The next records before each partition's end; partitions reaching it leave `todo`."""
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    # consume() returns early only with a full batch: asked for short spells, it gives what
+    # has come, so the last batch does not wait out the timeout.
+    while not (messages := reader.consume(BATCH, CONSUME_SPELL)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no record came in {QUIET_TIMEOUT:g}s while reading {sorted(todo)}")
+    batch = _Batch()
+    for message in messages:
+        where = (message.topic(), message.partition())
+        if _reached_end(message, todo):
+            todo.pop(where, None)
+            continue
+        batch.records += 1
+        batch.offsets[where] = message.offset() + 1
+        event = _event_of(message)
+        if event is not None:  # one that is not was parked by the status service: skipped
+            batch.events.append(event)
+            batch.sources.append((*where, message.offset()))
+        if message.offset() + 1 >= todo[where]:
+            todo.pop(where)
+    return batch
+
+
+def _reached_end(message: Message, todo: Positions) -> bool:
+    error = message.error()
+    if error is not None and error.code() == KafkaError._PARTITION_EOF:
+        return True
+    if error is not None:
+        raise KafkaException(error)
+    where = (message.topic(), message.partition())
+    return where not in todo or message.offset() >= todo[where]
+
+
+def _event_of(message: Message) -> Event | None:
+    _, timestamp = message.timestamp()
+    try:
+        return contract.decode(message.topic(), message.key(), message.value(), timestamp)
+    except ContractError:
+        return None
+
+
+def _end_offsets(reader: Consumer) -> Positions:
+    ends: Positions = {}
+    for topic in TOPICS:
+        metadata = reader.list_topics(topic, timeout=METADATA_TIMEOUT).topics[topic]
+        for partition in metadata.partitions:
+            tp = TopicPartition(topic, partition)
+            _, high = reader.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT)
+            ends[(topic, partition)] = high
+    return ends
+
+
+def _left(positions: Positions, ends: Positions) -> int:
+    return sum(max(0, end - positions.get(tp, 0)) for tp, end in ends.items())
+
+
+@contextmanager
+def _log_reader(settings: Settings) -> Iterator[Consumer]:
+    """A consumer outside any group (assigned by hand), reading only committed records, as the
+    status service does."""
+    consumer = Consumer(
+        {
+            **kafka_client_config(settings),
+            "group.id": f"pizzashop-rebuild-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def _differences(live: SqlReadModel, from_the_log: SqlReadModel) -> list[Difference]:
+    """Orders placed on either side whose views differ (order, status, history, placing)."""
+    live_views = {v.order_id: v for v in live.every_order()}
+    log_views = {v.order_id: v for v in from_the_log.every_order()}
+    placed = {i for views in (live_views, log_views) for i, v in views.items() if v.order}
+    return [
+        Difference(order_id, live_views.get(order_id), log_views.get(order_id))
+        for order_id in sorted(placed)
+        if _compared(live_views.get(order_id)) != _compared(log_views.get(order_id))
+    ]
+
+
+def _compared(view: OrderView | None) -> object:
+    """What must agree: everything but the history's seq numbers, which count writes."""
+    if view is None:
+        return None
+    history = [(e.status, e.timestamp) for e in view.history]
+    return (view.order, view.customer_id, view.placed_at, view.status, history, view.updated_at)
+
+
+def _shown(view: OrderView | None) -> str:
+    if view is None:
+        return "has no such order"
+    steps = ", ".join(f"{int(e.status)}@{e.timestamp}" for e in view.history)
+    return f"status {int(view.status)} ({steps})"
