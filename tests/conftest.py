@@ -17,6 +17,7 @@ from pizzashop.config import Settings, load_settings
 from pizzashop.kafka_local import LocalKafka, start_local_kafka
 from pizzashop.topics import create_topics
 from tests.ports import free_port_block
+from tests.postgres_cluster import Cluster, PostgresMissing, throwaway_postgres
 
 TEST_TIME_SCALE = 0.001
 # What says which outside cluster to use; every other PIZZASHOP_* variable of the shell is
@@ -65,6 +66,18 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield Broker(local.bootstrap_servers, local.version, local, settings)
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL for the session; `make test` installs it when missing."""
+    try:
+        with throwaway_postgres() as cluster:
+            yield cluster
+    except PostgresMissing as e:
+        pytest.fail(
+            f"PostgreSQL is needed for the read model's tests ({e}): run scripts/ensure-postgres"
+        )
 
 
 @pytest.fixture

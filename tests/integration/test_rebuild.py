@@ -17,21 +17,10 @@ from pizzashop.readmodel import generations_at, open_readmodel
 from pizzashop.readmodel.generations import SqliteGenerations
 from pizzashop.rebuilding import rebuild, verify
 from pizzashop.services import SERVICE_NAMES
-from tests.postgres_cluster import Cluster, PostgresMissing, throwaway_postgres
+from tests.postgres_cluster import Cluster
 from tests.shop_harness import RunningShop, an_order, place, wait_until_delivered
 
 BURST = 40
-
-
-@pytest.fixture(scope="module")
-def postgres_cluster() -> Iterator[Cluster]:
-    try:
-        with throwaway_postgres() as cluster:
-            yield cluster
-    except PostgresMissing as e:
-        pytest.fail(
-            f"PostgreSQL is needed for the read model's tests ({e}): scripts/ensure-postgres"
-        )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -9,20 +9,9 @@ from pathlib import Path
 import pytest
 
 from pizzashop.readmodel import ReadModel, open_readmodel
-from tests.postgres_cluster import Cluster, PostgresMissing, throwaway_postgres
+from tests.postgres_cluster import Cluster
 
 OpenReadModel = Callable[[], ReadModel]
-
-
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[Cluster]:
-    try:
-        with throwaway_postgres() as cluster:
-            yield cluster
-    except PostgresMissing as e:
-        pytest.fail(
-            f"PostgreSQL is needed for the read model's tests ({e}): run scripts/ensure-postgres"
-        )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
