@@ -12,12 +12,15 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import uvicorn
 from confluent_kafka import Producer
+from fastapi import FastAPI
 
 from pizzashop import contract
 from pizzashop.config import Settings, as_environment, kafka_client_config
@@ -27,6 +30,8 @@ from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.runtime import ServiceLoop, loop_for
 from pizzashop.services import build_service
 from pizzashop.topics import read_to_end
+from pizzashop.web.app import web_server
+from tests.ports import free_port
 
 T = TypeVar("T")
 
@@ -46,6 +51,35 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+@dataclass
+class ServedApp:
+    """A web app on a real uvicorn server in a thread of this process."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        """Ask the server to stop (it stops in its own time: see `thread`)."""
+        self.server.should_exit = True
+
+
+@contextmanager
+def served(app: FastAPI, port: int | None = None, start_timeout: float = 10) -> Iterator[ServedApp]:
+    """The app served on 127.0.0.1 (a free port unless given) for the test client cannot hold
+    a stream open; stopped afterwards."""
+    port = port or free_port()
+    server = web_server(app, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=start_timeout, what="the web server to start")
+        yield ServedApp(f"http://127.0.0.1:{port}", server, thread)
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,9 +13,9 @@ from pizzashop.config import Settings
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.web.app import create_app, web_server
+from pizzashop.web.app import create_app
 from tests.ports import free_port
-from tests.shop_harness import RunningShop, wait_for
+from tests.shop_harness import RunningShop, served
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -47,15 +46,10 @@ def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
     for name in SERVICE_NAMES:
         services.start(name)
     app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
-    server = web_server(app, "127.0.0.1", settings.web_port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=30, what="the web server to start")
     try:
-        yield OpenShop(f"http://127.0.0.1:{settings.web_port}", settings)
+        with served(app, settings.web_port, start_timeout=30) as running:
+            yield OpenShop(running.url, settings)
     finally:
-        server.should_exit = True
-        thread.join(10)
         services.stop_all()
 
 

@@ -3,7 +3,6 @@ app to reach: Swagger UI draws every operation."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,10 +12,9 @@ from playwright.sync_api import ConsoleMessage, Route, expect, sync_playwright
 
 from pizzashop.config import load_settings
 from pizzashop.readmodel import open_readmodel
-from pizzashop.web.app import create_app, web_server
+from pizzashop.web.app import create_app
 from tests.e2e.conftest import CHROMIUM_FLAGS
-from tests.ports import free_port
-from tests.shop_harness import wait_for
+from tests.shop_harness import served
 from tests.unit.test_web import AcknowledgingTaker
 
 
@@ -25,16 +23,11 @@ def web_url(tmp_path: Path) -> Iterator[str]:
     """The web app alone (the docs need no broker) on a free port."""
     settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
     read_model = open_readmodel(settings.readmodel_url)
-    port = free_port()
-    server = web_server(create_app(settings, read_model, AcknowledgingTaker()), "127.0.0.1", port)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    app = create_app(settings, read_model, AcknowledgingTaker())  # type: ignore[arg-type]  # a stand-in for the OrderTaker
     try:
-        wait_for(lambda: server.started, timeout=10, what="the web server to start")
-        yield f"http://127.0.0.1:{port}"
+        with served(app) as running:
+            yield running.url
     finally:
-        server.should_exit = True
-        thread.join(10)
         read_model.close()
 
 

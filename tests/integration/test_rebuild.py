@@ -5,7 +5,6 @@ the live read model equal to the log. On SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from pizzashop.config import Settings, as_environment
 from pizzashop.readmodel import generations_at, open_readmodel
 from pizzashop.readmodel.generations import SqliteGenerations
 from pizzashop.rebuilding import rebuild, verify
-from pizzashop.services import SERVICE_NAMES
 from tests.postgres_cluster import Cluster
 from tests.shop_harness import RunningShop, an_order, place, wait_until_delivered
 
@@ -24,30 +22,20 @@ BURST = 40
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest, shop_settings: Settings) -> Settings:
+def shop_settings(request: pytest.FixtureRequest, shop_settings: Settings) -> Settings:
+    """Each test on either read model (the shop fixture runs the services on it)."""
     if request.param == "postgres":
         cluster: Cluster = request.getfixturevalue("postgres_cluster")
         return shop_settings.replace(database_url=cluster.new_database())
     return shop_settings
 
 
-@pytest.fixture
-def shop(settings: Settings) -> Iterator[RunningShop]:
-    running = RunningShop(settings)
-    for name in SERVICE_NAMES:
-        running.start(name)
-    yield running
-    running.stop_all()
-    running.runners.clear()
-
-
 def place_burst(settings: Settings, name: str) -> list[str]:
     return [place(settings, an_order(name=f"{name} {i}")) for i in range(BURST)]
 
 
-def test_a_rebuild_while_orders_arrive_loses_no_change_and_verify_agrees(
-    shop: RunningShop, settings: Settings
-) -> None:
+def test_a_rebuild_while_orders_arrive_loses_no_change_and_verify_agrees(shop: RunningShop) -> None:
+    settings = shop.settings
     first = place_burst(settings, "First")
     wait_until_delivered(shop.read_model(), first, timeout=60)
 
@@ -70,9 +58,8 @@ def test_a_rebuild_while_orders_arrive_loses_no_change_and_verify_agrees(
     assert "agrees with the log" in answer.output
 
 
-def test_verify_names_an_order_the_read_model_got_wrong(
-    shop: RunningShop, settings: Settings
-) -> None:
+def test_verify_names_an_order_the_read_model_got_wrong(shop: RunningShop) -> None:
+    settings = shop.settings
     order_ids = place_burst(settings, "Checked")[:3]
     read_model = shop.read_model()
     wait_until_delivered(read_model, order_ids, timeout=60)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
 from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.story import StoryRecord, StoryUnreadable
-from pizzashop.web.app import create_app, web_server
-from tests.ports import free_port
-from tests.shop_harness import wait_for
+from pizzashop.web.app import create_app
+from tests.shop_harness import served, wait_for
 
 GOOD = {
     "name": "Italo",
@@ -356,19 +354,15 @@ def test_an_open_order_page_does_not_hold_up_a_stopping_server(
     tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
     settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
-    port = free_port()
-    server = web_server(create_app(settings, read_model, taker), "127.0.0.1", port)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10, what="the web server to start")
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+    app = create_app(settings, read_model, taker)  # type: ignore[arg-type]  # a stand-in for the OrderTaker
+    with served(app) as running, httpx.Client(base_url=running.url, timeout=10) as browser:
         browser.post("/api/session", json={"name": "Italo"})
         order_id = browser.post("/api/orders", json=GOOD).json()["order_id"]
         with browser.stream("GET", f"/api/orders/{order_id}/events") as stream:
             assert stream.status_code == 200
-            server.should_exit = True
+            running.stop()
             wait_for(
-                lambda: not thread.is_alive(),
+                lambda: not running.thread.is_alive(),
                 timeout=5,
                 what="the server to stop with a stream open",
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,12 +21,11 @@ from pizzashop import contract
 from pizzashop.config import load_settings
 from pizzashop.readmodel import ReadModel, open_readmodel
 from pizzashop.web import session as web_session
-from pizzashop.web.app import create_app, web_server
+from pizzashop.web.app import create_app
 from pizzashop.web.limits import OrderRateLimit, TooManyOrders
 from pizzashop.web.security import SECURITY_HEADERS
-from tests.ports import free_port
 from tests.postgres_cluster import Cluster
-from tests.shop_harness import wait_for
+from tests.shop_harness import served, wait_for
 from tests.unit.test_web import GOOD, AcknowledgingTaker, csrf_of, signed_in
 
 WEB = Path(__file__).parents[2] / "src" / "pizzashop" / "web"
@@ -190,21 +188,12 @@ def test_a_cookie_from_before_sessions_were_kept_is_signed_out(client: TestClien
 
 
 @pytest.fixture
-def served(make_app: MakeApp) -> Iterator[tuple[FastAPI, httpx.Client]]:
+def app_and_browser(make_app: MakeApp) -> Iterator[tuple[FastAPI, httpx.Client]]:
     """The app on a real server (the test client cannot hold a stream open), and a browser."""
     app = make_app(streams_per_session=2, admin_token="token")
-    port = free_port()
-    server = web_server(app, "127.0.0.1", port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=10, what="the web server to start")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
-            yield app, browser
-    finally:
-        server.should_exit = True
-        thread.join(10)
-    assert not thread.is_alive(), "the server did not stop"
+    with served(app) as running, httpx.Client(base_url=running.url, timeout=10) as browser:
+        yield app, browser
+    assert not running.thread.is_alive(), "the server did not stop"
 
 
 def open_streams(app: FastAPI) -> int:
@@ -212,9 +201,9 @@ def open_streams(app: FastAPI) -> int:
 
 
 def test_a_session_gets_a_few_streams_and_the_next_one_a_429(
-    served: tuple[FastAPI, httpx.Client],
+    app_and_browser: tuple[FastAPI, httpx.Client],
 ) -> None:
-    app, browser = served
+    app, browser = app_and_browser
     browser.post("/api/session", json={"name": "Italo"})
     order_id = browser.post("/api/orders", json=GOOD).json()["order_id"]
     events = f"/api/orders/{order_id}/events"
@@ -233,8 +222,10 @@ def test_a_session_gets_a_few_streams_and_the_next_one_a_429(
         assert again.status_code == 200, "a closed stream gives its place back"
 
 
-def test_the_operators_live_stream_is_capped_too(served: tuple[FastAPI, httpx.Client]) -> None:
-    _app, browser = served
+def test_the_operators_live_stream_is_capped_too(
+    app_and_browser: tuple[FastAPI, httpx.Client],
+) -> None:
+    _app, browser = app_and_browser
     bearer = {"Authorization": "Bearer token"}
     with ExitStack() as streams:
         for _ in range(2):
@@ -247,18 +238,13 @@ def test_the_operators_live_stream_is_capped_too(served: tuple[FastAPI, httpx.Cl
 
 def test_streams_are_released_when_the_server_closes(make_app: MakeApp) -> None:
     app = make_app()
-    port = free_port()
-    server = web_server(app, "127.0.0.1", port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10, what="the web server to start")
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+    with served(app) as running, httpx.Client(base_url=running.url, timeout=10) as browser:
         browser.post("/api/session", json={"name": "Italo"})
         order_id = browser.post("/api/orders", json=GOOD).json()["order_id"]
         with browser.stream("GET", f"/api/orders/{order_id}/events"):
             wait_for(lambda: open_streams(app) == 1, timeout=5, what="the stream to be counted")
-            server.should_exit = True
-            wait_for(lambda: not thread.is_alive(), timeout=10, what="the server to stop")
+            running.stop()
+            wait_for(lambda: not running.thread.is_alive(), timeout=10, what="the server to stop")
     assert open_streams(app) == 0
 
 
