@@ -51,6 +51,27 @@ def group_lag(
     }
 
 
+def lag_of_group(
+    settings: Settings,
+    group: str,
+    topics: Iterable[str],
+    admin: AdminClient | None = None,
+    timeout: float = BROKER_TIMEOUT,
+) -> PartitionLag:
+    """One consumer group's records not yet committed in `topics`, by partition (any group:
+    the bench's reference chain has its own)."""
+    admin = admin or admin_client(settings)
+    return _lag_of_group(admin, group, offset_bounds(admin, topics, timeout), timeout)
+
+
+def end_offsets(
+    settings: Settings, topics: Iterable[str], timeout: float = BROKER_TIMEOUT
+) -> dict[tuple[str, int], int]:
+    """The next offset a read_committed consumer would reach in every partition of `topics`."""
+    bounds = offset_bounds(admin_client(settings), topics, timeout)
+    return {tp: high for tp, (_first, high) in bounds.items()}
+
+
 def dead_letter_count(
     settings: Settings, admin: AdminClient | None = None, timeout: float = BROKER_TIMEOUT
 ) -> int:

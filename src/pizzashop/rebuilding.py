@@ -29,6 +29,7 @@ from tqdm import tqdm
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import SERVICES, ContractError, Event
+from pizzashop.lag import end_offsets
 from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
 from pizzashop.readmodel.generations import Generations
 from pizzashop.readmodel.sql import SqlReadModel
@@ -98,7 +99,7 @@ def _build_and_switch(settings: Settings, generations: Generations, show: bool) 
     model = generations.fresh(new)
     try:
         with _log_reader(settings) as reader:
-            events = _catch_up(reader, model, show)
+            events = _catch_up(settings, reader, model, show)
         _carry_over(generations, live, model)
     finally:
         model.close()
@@ -125,11 +126,13 @@ def verify(settings: Settings, show_progress: bool = False) -> list[Difference]:
         generations.close()
 
 
-def _catch_up(reader: Consumer, model: SqlReadModel, show_progress: bool) -> int:
+def _catch_up(
+    settings: Settings, reader: Consumer, model: SqlReadModel, show_progress: bool
+) -> int:
     """Read to the topics' ends, then to their new ends, until close enough to switch."""
     applied = 0
     for round_number in range(CATCH_UP_ROUNDS):
-        ends = _end_offsets(reader)
+        ends = end_offsets(settings, TOPICS, METADATA_TIMEOUT)
         left = _left(model.stored_offsets(), ends)
         if left == 0 or (round_number > 0 and left <= CAUGHT_UP_WITHIN):
             break
@@ -224,17 +227,6 @@ def _event_of(message: Message) -> Event | None:
         return contract.decode(message.topic(), message.key(), message.value(), timestamp)
     except ContractError:
         return None
-
-
-def _end_offsets(reader: Consumer) -> Positions:
-    ends: Positions = {}
-    for topic in TOPICS:
-        metadata = reader.list_topics(topic, timeout=METADATA_TIMEOUT).topics[topic]
-        for partition in metadata.partitions:
-            tp = TopicPartition(topic, partition)
-            _, high = reader.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT)
-            ends[(topic, partition)] = high
-    return ends
 
 
 def _left(positions: Positions, ends: Positions) -> int:

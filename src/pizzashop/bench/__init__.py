@@ -35,6 +35,7 @@ from pizzashop.bench.spans import spans_dropped
 from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import SERVICES, Order, Topic, group_id
+from pizzashop.lag import end_offsets
 from pizzashop.ports import free_port
 from pizzashop.shop import Child, start_part, stop_parts
 
@@ -218,7 +219,7 @@ def _start_read_model_at_the_end(settings: Settings) -> None:
 
     read_model = open_readmodel(settings.readmodel_url)
     try:
-        read_model.apply([], groups.end_offsets(settings, SERVICES["status"]))
+        read_model.apply([], end_offsets(settings, SERVICES["status"]))
     finally:
         read_model.close()
 

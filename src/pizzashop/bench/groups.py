@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, MemberDescription, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
+from pizzashop.lag import lag_of_group
 
 log = logging.getLogger("pizzashop.bench")
 
@@ -60,33 +60,9 @@ def wait_until_assigned(settings: Settings, expected: Mapping[str, int], timeout
         time.sleep(READY_CHECK_INTERVAL)  # a rebalance has no event to wait on from outside
 
 
-def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
-    """The next offset to be written in every partition of `topics`."""
-    consumer = Consumer(
-        {**kafka_client_config(settings), "group.id": f"bench-{uuid.uuid4().hex[:8]}"}
-    )
-    try:
-        ends: dict[tuple[str, int], int] = {}
-        for topic in topics:
-            partitions = consumer.list_topics(topic, timeout=ADMIN_TIMEOUT).topics[topic].partitions
-            for p in partitions:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=ADMIN_TIMEOUT
-                )
-                ends[(topic, p)] = high
-        return ends
-    finally:
-        consumer.close()
-
-
 def group_lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
-    """Records in `topics` the group has not committed yet (a partition never committed counts whole)."""
-    ends = end_offsets(settings, topics)
-    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in ends])]
-    admin = _admin(settings)  # kept alive until its futures are done
-    future = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT)[group]
-    committed = {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
-    return sum(high - max(committed.get(tp, 0), 0) for tp, high in ends.items())
+    """Records in `topics` the group has not committed yet, all partitions together."""
+    return sum(lag_of_group(settings, group, topics, timeout=ADMIN_TIMEOUT).values())
 
 
 def delete_groups(settings: Settings, groups: list[str]) -> None:
