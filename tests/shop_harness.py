@@ -158,7 +158,8 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 def place(settings: Settings, order: contract.Order, order_id: str | None = None) -> str:
     """Place an order the way the shop does; OrderNotAccepted or OrderUnconfirmed (ordering.py)
     if the broker does not say yes."""
-    return order_taker(settings).place(order, order_id or contract.new_order_id()).order_id
+    placed, _ = order_taker(settings).place(order, order_id or contract.new_order_id())
+    return placed.order_id
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -94,6 +95,14 @@ class OrderUnconfirmed(RuntimeError):
     """No answer in time: the order may be in the log or not. Retrying with the same key is safe."""
 
 
+@dataclass(frozen=True)
+class Written:
+    """Where the broker wrote a record: what a reader must have read past to have seen it."""
+
+    partition: int
+    offset: int
+
+
 def new_idempotency_key() -> str:
     return secrets.token_urlsafe(16)
 
@@ -137,33 +146,35 @@ class OrderTaker:
             }
         )
 
-    def place(self, order: Order, order_id: str) -> OrderPlaced:
+    def place(self, order: Order, order_id: str) -> tuple[OrderPlaced, Written]:
+        """The order as produced, and where the broker wrote it."""
         event = OrderPlaced(order_id, order, contract.now_ms())
-        self.send(event)
-        return event
+        return event, self.send(event)
 
     def broker_answers(self, timeout: float) -> None:
         """Raises KafkaException unless the cluster answers a metadata request within `timeout`."""
         self._producer.list_topics(str(contract.Topic.ORDERED), timeout=timeout)
 
-    def send(self, event: Event, partition: int = -1) -> None:
+    def send(self, event: Event, partition: int = -1) -> Written:
         """Produce one event and wait for the broker's word (to `partition`; -1: by its key)."""
         if not tracing.enabled():
-            self._send(event, partition, headers=None)
-            return
+            return self._send(event, partition, headers=None)
         with tracing.tracer().start_as_current_span(
             f"send {contract.TOPIC_OF[type(event)]}",
             kind=SpanKind.PRODUCER,
             attributes={"pizzashop.order_id": event.order_id},
         ):
-            self._send(event, partition, tracing.headers_of())
+            return self._send(event, partition, tracing.headers_of())
 
-    def _send(self, event: Event, partition: int, headers: list[tuple[str, str]] | None) -> None:
+    def _send(self, event: Event, partition: int, headers: list[tuple[str, str]] | None) -> Written:
         record = contract.encode(event)
         outcome: list[KafkaError | None] = []
+        written: list[Written] = []
 
-        def acknowledged(error: KafkaError | None, _message: Message) -> None:
+        def acknowledged(error: KafkaError | None, message: Message) -> None:
             outcome.append(error)
+            if error is None:
+                written.append(Written(message.partition() or 0, message.offset() or 0))
 
         try:
             self._producer.produce(
@@ -188,6 +199,7 @@ class OrderTaker:
             raise OrderUnconfirmed(
                 f"no acknowledgement from the broker at {self.address}: {error.str()}"
             )
+        return written[0]
 
     def close(self) -> None:
         self._producer.flush(self.wait)

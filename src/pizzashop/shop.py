@@ -1,7 +1,8 @@
 """`pizzashop up`: the whole shop in the foreground, each service in its own process.
 
 It starts the local broker when no cluster is configured, creates the topics, starts the
-four services and the web app, and on Ctrl-C (or SIGTERM) stops them all, then the broker.
+four services and the web app (`instances` of each, the web processes on neighbouring
+ports), and on Ctrl-C (or SIGTERM) stops them all, then the broker.
 A part that exits on its own is restarted, with a loud log line and a growing wait; a part
 that keeps failing (5 exits within a minute) stops the whole shop with exit code 1, since a
 shop missing a service would only pile up work.
@@ -171,14 +172,20 @@ def describe_exit(returncode: int | None) -> str:
         return str(returncode)
 
 
-def run_shop(settings: Settings, with_web: bool = True) -> int:
-    """Run until interrupted; the exit code is 0 after Ctrl-C, 1 if a part kept failing."""
+def run_shop(settings: Settings, with_web: bool = True, instances: int = 1, nodes: int = 1) -> int:
+    """Run until interrupted; the exit code is 0 after Ctrl-C, 1 if a part kept failing.
+
+    `nodes` is the size of the local cluster started when no cluster is configured; its
+    topics are then replicated to up to three of them."""
     broker = None
     if settings.uses_local_broker:
         from pizzashop.kafka_local import start_local_kafka
 
-        broker = start_local_kafka(settings)
+        broker = start_local_kafka(settings, nodes=nodes)
         bootstrap = broker.bootstrap_servers
+        settings = settings.replace(
+            replication_factor=max(settings.replication_factor, min(nodes, 3))
+        )
     else:
         bootstrap = settings.bootstrap_servers or ""
     try:
@@ -186,11 +193,33 @@ def run_shop(settings: Settings, with_web: bool = True) -> int:
 
         created = create_topics(settings, bootstrap_servers=bootstrap)
         log.info("Topics ready: %s", ", ".join(created))
-        return _supervise(settings.replace(bootstrap_servers=bootstrap), with_web)
+        if instances > settings.partitions:
+            log.warning(
+                "%d instances of each service share %d partitions: %d of them stand by "
+                "(partitions are the ceiling on instances)",
+                instances,
+                settings.partitions,
+                instances - settings.partitions,
+            )
+        return _supervise(settings.replace(bootstrap_servers=bootstrap), with_web, instances)
     finally:
         if broker is not None:
             log.info("Stopping the local Kafka broker")
             broker.stop()
+
+
+def part_names(instances: int, with_web: bool) -> list[str]:
+    """The parts `up` runs: each service (and the web app) by its name, or, with more than
+    one instance of each, `assemble-1`, `assemble-2`, ... `web-1`, `web-2`, ..."""
+    kinds = [*SERVICE_NAMES, *(["web"] if with_web else [])]
+    if instances == 1:
+        return kinds
+    return [f"{kind}-{number}" for kind in kinds for number in range(1, instances + 1)]
+
+
+def kind_of(part: str) -> str:
+    """What a part runs: `bake-2` runs bake."""
+    return part.partition("-")[0]
 
 
 def start_part(name: str, settings: Settings, output: IO[bytes] | None = None) -> Child:
@@ -208,20 +237,32 @@ def start_part(name: str, settings: Settings, output: IO[bytes] | None = None) -
 
 
 def _command_for(name: str) -> list[str]:
-    return ["web"] if name == "web" else ["service", name]
+    kind = kind_of(name)
+    return ["web"] if kind == "web" else ["service", kind]
 
 
 def observe_ports(settings: Settings, names: list[str]) -> dict[str, int]:
     """A port for `up` itself and each service to show itself on: observe_port and the ports
-    after it, or free ones when it is 0. The web app shows itself on its own port."""
-    wanted = ["shop", *(name for name in names if name != "web")]
+    after it, or free ones when it is 0. A web process shows itself on its own port:
+    web_port and the ports after it (free ones when it is 0)."""
+    wanted = ["shop", *(name for name in names if kind_of(name) != "web")]
     if settings.observe_port:
         ports = {name: settings.observe_port + i for i, name in enumerate(wanted)}
     else:
         ports = {name: free_port(settings.observe_host) for name in wanted}
-    if "web" in names:
-        ports["web"] = settings.web_port
+    web = [name for name in names if kind_of(name) == "web"]
+    if settings.web_port:
+        ports.update({name: settings.web_port + i for i, name in enumerate(web)})
+    else:
+        ports.update({name: free_port(settings.web_host) for name in web})
     return ports
+
+
+def settings_of_part(settings: Settings, name: str, port: int) -> Settings:
+    """A part's own settings: where it shows itself, and for a web process where it serves."""
+    if kind_of(name) == "web":
+        return settings.replace(web_port=port, observe_port=port)
+    return settings.replace(observe_port=port)
 
 
 def parts_file(settings: Settings) -> Path:
@@ -230,9 +271,11 @@ def parts_file(settings: Settings) -> Path:
 
 
 def _announce(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
-    addresses = {name: f"http://{settings.observe_host}:{port}" for name, port in ports.items()}
-    if "web" in ports:
-        addresses["web"] = f"http://{settings.web_host}:{settings.web_port}"
+    addresses = {
+        name: f"http://{settings.web_host if kind_of(name) == 'web' else settings.observe_host}"
+        f":{port}"
+        for name, port in ports.items()
+    }
     log.info("Health, readiness and metrics (/healthz, /readyz, /metrics) of each part:")
     for name, address in addresses.items():
         log.info("  %-9s %s", name, address)
@@ -241,7 +284,7 @@ def _announce(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
     return addresses
 
 
-def _supervise(settings: Settings, with_web: bool) -> int:
+def _supervise(settings: Settings, with_web: bool, instances: int) -> int:
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -251,26 +294,23 @@ def _supervise(settings: Settings, with_web: bool) -> int:
     # Before the first start, so that a Ctrl-C while starting still stops what was started.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    names = [*SERVICE_NAMES, *(["web"] if with_web else [])]
+    names = part_names(instances, with_web)
     ports = observe_ports(settings, names)
     supervisor = Supervisor(
-        names, lambda name: start_part(name, settings.replace(observe_port=ports[name]))
+        names, lambda name: start_part(name, settings_of_part(settings, name, ports[name]))
     )
     server = ObserveServer(
         settings.observe_host, ports["shop"], lambda: _shop_readiness(supervisor)
     ).start()
-    _announce(settings, ports)
+    addresses = _announce(settings, ports)
+    web = [address for name, address in addresses.items() if kind_of(name) == "web"]
     exit_code = 0
     try:
         supervisor.start_all()
-        if with_web:
-            log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
-        if with_web and settings.admin_token:
-            log.info(
-                "The pipeline page: http://%s:%d/admin/pipeline?token=<PIZZASHOP_ADMIN_TOKEN>",
-                settings.web_host,
-                settings.web_port,
-            )
+        for address in web:
+            log.info("The shop is open at %s", address)
+        if web and settings.admin_token:
+            log.info("The pipeline page: %s/admin/pipeline?token=<PIZZASHOP_ADMIN_TOKEN>", web[0])
         while not stopping:
             if supervisor.look_after_parts() is not None:
                 exit_code = 1

@@ -142,7 +142,9 @@ def test_retry_resumes_an_order_at_its_missing_step_and_does_not_make_it_twice(
         shop.start(name)
     try:
         order_id = (
-            OrderTaker(shop_settings).place(an_order(), "resume-" + an_order().customer_id).order_id
+            OrderTaker(shop_settings)
+            .place(an_order(), "resume-" + an_order().customer_id)[0]
+            .order_id
         )
         wait_for(
             lambda: (v := shop.read_model().get_order(order_id)) and v.status is Status.IN_OVEN,

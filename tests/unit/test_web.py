@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from pizzashop import contract, menu
 from pizzashop.config import load_settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
+from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed, Written
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.story import StoryRecord, StoryUnreadable
 from pizzashop.web.app import create_app
@@ -37,7 +37,7 @@ class AcknowledgingTaker:
         self.broker_down = False
         self.unanswered = False  # the broker's answer does not come: the order may be in the log
 
-    def place(self, order: Order, order_id: str) -> OrderPlaced:
+    def place(self, order: Order, order_id: str) -> tuple[OrderPlaced, Written]:
         if self.broker_down:
             raise OrderNotAccepted("the broker refused it: Broker: Topic authorization failed")
         event = OrderPlaced(order_id, order, contract.now_ms())
@@ -45,7 +45,7 @@ class AcknowledgingTaker:
             self.placed.append(event)
             raise OrderUnconfirmed("the broker at 127.0.0.1:9092 did not answer within 6s")
         self.placed.append(event)
-        return event
+        return event, Written(partition=0, offset=len(self.placed) - 1)
 
 
 class StoryTeller:

@@ -116,15 +116,31 @@ def existing_readmodel(settings: Settings) -> ReadModel:
 
 @main.command()
 @click.option("--no-web", is_flag=True, help="Run the services without the web app.")
+@click.option(
+    "--instances",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Instances of each service, and web processes on neighbouring ports from web_port; "
+    "the topics' partitions are the ceiling on instances that have work.",
+)
+@click.option(
+    "--nodes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 5),
+    help="Nodes in the local KRaft cluster, when no cluster is configured (topics are then "
+    "replicated to up to three).",
+)
 @click.pass_context
-def up(ctx: click.Context, no_web: bool) -> None:
+def up(ctx: click.Context, no_web: bool, instances: int, nodes: int) -> None:
     """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
     from pizzashop.kafka_local import KafkaSetupError
     from pizzashop.shop import run_shop
     from pizzashop.topics import TopicsNotCoPartitioned
 
     try:
-        code = run_shop(settings_of(ctx), with_web=not no_web)
+        code = run_shop(settings_of(ctx), with_web=not no_web, instances=instances, nodes=nodes)
     except (KafkaSetupError, TopicsNotCoPartitioned) as e:
         raise ShopError(str(e)) from None
     ctx.exit(code)
@@ -218,7 +234,7 @@ def order(
     try:
         check_broker(settings)  # away: nothing is sent, so nothing is ordered
         with traced("pizzashop order"):
-            placed = OrderTaker(settings).place(pizza, order_id)
+            placed, _ = OrderTaker(settings).place(pizza, order_id)
     except (Unreachable, OrderNotAccepted) as e:
         raise ShopError(f"order not placed: {e}") from None
     except OrderUnconfirmed as e:

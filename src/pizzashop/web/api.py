@@ -28,7 +28,14 @@ from pizzashop.web.orders import (
     book_of,
     story_reader_of,
 )
-from pizzashop.web.session import required_customer, session_id, sign_in, sign_out
+from pizzashop.web.session import (
+    remember_write,
+    required_customer,
+    session_id,
+    sign_in,
+    sign_out,
+    writes_of,
+)
 
 # A stream position is a history row's number: a 64-bit integer in every database.
 MAX_POSITION = 2**63 - 1
@@ -135,6 +142,8 @@ def api_place_order(
     order = order_from(body, required_customer(request))
     placement = place(book_of(request), order, key)
     order_id = placement.placed.order_id
+    if placement.written is not None:
+        remember_write(request, placement.written)
     response.headers["Idempotency-Key"] = key
     if placement.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -146,16 +155,15 @@ def api_place_order(
 
 
 @router.get("/orders", summary="My orders, newest first")
-def api_my_orders(request: Request) -> list[dict[str, Any]]:
-    return [
-        v.as_dict(for_its_customer=True)
-        for v in book_of(request).orders_of(required_customer(request))
-    ]
+async def api_my_orders(request: Request) -> list[dict[str, Any]]:
+    orders = await book_of(request).orders_seen_by(required_customer(request), writes_of(request))
+    return [v.as_dict(for_its_customer=True) for v in orders]
 
 
 @router.get("/orders/{order_id}", summary="One of my orders with its status history")
-def api_order(order_id: str, request: Request) -> dict[str, Any]:
-    view = book_of(request).order_of(required_customer(request), order_id)
+async def api_order(order_id: str, request: Request) -> dict[str, Any]:
+    customer = required_customer(request)
+    view = await book_of(request).order_seen_by(customer, order_id, writes_of(request))
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
     return view.as_dict(for_its_customer=True)
@@ -177,7 +185,7 @@ async def api_order_events(
     same for the first connection. Once the order is final an `end` event closes the stream.
     A session holds a few streams open at once (`streams_per_session`); past that, 429."""
     customer = required_customer(request)
-    view = await run_in_threadpool(book_of(request).order_of, customer, order_id)
+    view = await book_of(request).order_seen_by(customer, order_id, writes_of(request))
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
     closing: Callable[[], bool] = request.app.state.closing
@@ -197,7 +205,7 @@ async def api_order_records(order_id: str, request: Request) -> dict[str, Any]:
     """Where each record is (topic, partition, offset), when it was written and how long after
     the one before, which service wrote it and its trace id. Read from Kafka on each call."""
     customer = required_customer(request)
-    view = await run_in_threadpool(book_of(request).order_of, customer, order_id)
+    view = await book_of(request).order_seen_by(customer, order_id, writes_of(request))
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
     records = await run_in_threadpool(_records_of, story_reader_of(request), view)

@@ -6,9 +6,14 @@ process or the read model already knows is answered from there and not produced 
 
 Read-your-writes without a dual write: an order the broker has acknowledged is kept in a
 small in-memory list of this process until the read model has it, and shown from there at
-status 100. Nothing about it is written anywhere but `pizza-ordered`. (A session cookie
-would survive a restart of the web app, but would grow with every order and travel with
-every request; the gap it covers is a fraction of a second.)
+status 100. Nothing about it is written anywhere but `pizza-ordered`.
+
+Another web process has no such list. The customer's signed session cookie carries where
+their orders were written (`pizza-ordered` partition -> the newest offset, so at most one
+entry a partition); a process asked about an order it cannot find, or for the list of a
+customer's orders, first waits (bounded, without blocking) until the read model's stored
+resume offset of each such partition is past it: the status service stores those offsets
+in the same transaction as the views, so then the orders are there.
 """
 
 from __future__ import annotations
@@ -16,19 +21,24 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from pizzashop.contract import Order, OrderPlaced, Status
-from pizzashop.ordering import OrderTaker, order_id_for
+from pizzashop.contract import Order, OrderPlaced, Status, Topic
+from pizzashop.ordering import OrderTaker, Written, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
 from pizzashop.story import StoryRecord
 from pizzashop.web.limits import OrderRateLimit
 
 JUST_PLACED_LIMIT = 1000
+# How long a web process waits for the read model to catch up with a customer's orders
+# written through another process, and how often it looks meanwhile.
+CATCH_UP_WAIT = 3.0
+CATCH_UP_CHECK_EVERY = 0.05
 CHECK_EVERY = 0.2  # how often a live stream looks at the read model
 KEEP_ALIVE_EVERY = 15.0
 
@@ -45,6 +55,7 @@ class KeyUsedForAnotherOrder(ValueError):
 class Placement:
     placed: OrderPlaced
     replayed: bool  # the key's order was known already: nothing new was produced
+    written: Written | None = None  # where it was written, when it was produced now
 
 
 def book_of(request: Request) -> OrderBook:
@@ -72,6 +83,7 @@ class OrderBook:
         self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
         self._secret = secret
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
+        self._written_here: OrderedDict[Written, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def place(self, order: Order, idempotency_key: str) -> Placement:
@@ -88,15 +100,18 @@ class OrderBook:
                 raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
             return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
         self.rate_limit.take(order.customer_id)
-        placed = self.order_taker.place(order, order_id)
-        self._remember(placed)
-        return Placement(placed, replayed=False)
+        placed, written = self.order_taker.place(order, order_id)
+        self._remember(placed, written)
+        return Placement(placed, replayed=False, written=written)
 
-    def _remember(self, placed: OrderPlaced) -> None:
+    def _remember(self, placed: OrderPlaced, written: Written) -> None:
         with self._lock:
             self._just_placed[placed.order_id] = placed
+            self._written_here[written] = None
             while len(self._just_placed) > JUST_PLACED_LIMIT:
                 self._just_placed.popitem(last=False)
+            while len(self._written_here) > JUST_PLACED_LIMIT:
+                self._written_here.popitem(last=False)
 
     def order_of(self, customer_id: str, order_id: str) -> OrderView | None:
         """The customer's order, or None: someone else's order is as unknown as no order."""
@@ -123,6 +138,37 @@ class OrderBook:
         with self._lock:
             placed = self._just_placed.get(order_id)
         return _as_received(placed) if placed else None
+
+    async def order_seen_by(
+        self, customer_id: str, order_id: str, writes: Mapping[int, int]
+    ) -> OrderView | None:
+        """`order_of`, for a customer whose orders were written at `writes` (partition ->
+        offset): an order not found yet is looked for again once the read model has them."""
+        view = await asyncio.to_thread(self.order_of, customer_id, order_id)
+        if view is None and await self.catch_up(writes):
+            view = await asyncio.to_thread(self.order_of, customer_id, order_id)
+        return view
+
+    async def orders_seen_by(self, customer_id: str, writes: Mapping[int, int]) -> list[OrderView]:
+        """`orders_of`, once the read model has the customer's orders written at `writes`."""
+        await self.catch_up(writes)
+        return await asyncio.to_thread(self.orders_of, customer_id)
+
+    async def catch_up(self, writes: Mapping[int, int]) -> bool:
+        """Waits, up to CATCH_UP_WAIT, until the read model has read `pizza-ordered` past each
+        of `writes` that this process did not write itself (those are in its just-placed
+        list). True when there was something to wait for and the read model now has it."""
+        with self._lock:
+            elsewhere = {p: o for p, o in writes.items() if Written(p, o) not in self._written_here}
+        deadline = time.monotonic() + CATCH_UP_WAIT
+        while elsewhere:
+            applied = await asyncio.to_thread(self.read_model.stored_offsets)
+            if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in elsewhere.items()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(CATCH_UP_CHECK_EVERY)
+        return False
 
     async def status_changes(
         self, order_id: str, after_seq: int, over: Callable[[], Awaitable[bool]]

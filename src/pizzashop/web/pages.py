@@ -18,8 +18,10 @@ from pizzashop.web.session import (
     csrf_token,
     customer_id,
     customer_name,
+    remember_write,
     sign_in,
     sign_out,
+    writes_of,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -139,6 +141,8 @@ async def place_order_form(request: Request) -> Response:
             errors={"order": message},
             idempotency_key=key,
         )
+    if placement.written is not None:
+        remember_write(request, placement.written)
     return RedirectResponse(f"/orders/{placement.placed.order_id}?placed=1", status_code=303)
 
 
@@ -162,19 +166,20 @@ NOT_PLACED: dict[type[Exception], tuple[int, str]] = {
 
 
 @router.get("/orders")
-def my_orders(request: Request) -> Response:
+async def my_orders(request: Request) -> Response:
     customer = customer_id(request)
     if customer is None:
         return to_sign_in()
-    return render(request, "orders.html", orders=book_of(request).orders_of(customer))
+    orders = await book_of(request).orders_seen_by(customer, writes_of(request))
+    return render(request, "orders.html", orders=orders)
 
 
 @router.get("/orders/{order_id}")
-def order_page(request: Request, order_id: str, placed: int = 0) -> Response:
+async def order_page(request: Request, order_id: str, placed: int = 0) -> Response:
     customer = customer_id(request)
     if customer is None:
         return to_sign_in()
-    view = book_of(request).order_of(customer, order_id)
+    view = await book_of(request).order_seen_by(customer, order_id, writes_of(request))
     if view is None:
         raise HTTPException(
             404, "There is no such order among yours. Check the link, or see My orders."

@@ -2,6 +2,8 @@
 
 The cookie carries a session id; the sign-in itself is kept in the read model's database, so
 a sign-out, or the sign-in's age, ends it for every copy of the cookie on every web process.
+It also carries where the customer's orders were written, so that any web process can wait
+for the read model to have them (see orders.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pizzashop import menu
 from pizzashop.contract import now_ms
+from pizzashop.ordering import Written
 from pizzashop.readmodel import ReadModel
 
 SESSION_ID = "session_id"
 CUSTOMER_ID = "customer_id"
+WRITES = "writes"  # pizza-ordered partition -> the offset of the customer's newest order there
 DAY_SECONDS = 24 * 3600
 
 
@@ -106,6 +110,19 @@ def session_id(request: Request) -> str | None:
 def customer_id(request: Request) -> str | None:
     value = request.session.get(CUSTOMER_ID)
     return str(value) if value else None
+
+
+def remember_write(request: Request, written: Written) -> None:
+    """Note in the cookie where an order of this customer was written."""
+    writes = dict(request.session.get(WRITES, {}))
+    partition = str(written.partition)
+    writes[partition] = max(written.offset, int(writes.get(partition, -1)))
+    request.session[WRITES] = writes
+
+
+def writes_of(request: Request) -> dict[int, int]:
+    """Where this customer's orders were written: partition -> the newest offset there."""
+    return {int(p): int(o) for p, o in request.session.get(WRITES, {}).items()}
 
 
 def customer_name(request: Request) -> str:
