@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from pizzashop.config import Settings, as_environment
+from pizzashop.config import Settings, as_environment, shop_secret
 from pizzashop.observe.health import Readiness
 from pizzashop.observe.metrics import PART_RESTARTS
 from pizzashop.observe.server import ObserveServer
@@ -295,6 +295,8 @@ def _supervise(settings: Settings, with_web: bool, instances: int) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     names = part_names(instances, with_web)
+    if with_web:
+        shop_secret(settings)  # made once here, not by several web processes at once
     ports = observe_ports(settings, names)
     supervisor = Supervisor(
         names, lambda name: start_part(name, settings_of_part(settings, name, ports[name]))

@@ -9,29 +9,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 
-import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
-from tests.conftest import broker_settings
+from tests.integration.conftest import NODES
 
-NODES = 3
 EVENTS = 30
-
-
-@pytest.fixture(scope="module")
-def three_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalKafka, Settings]]:
-    settings = broker_settings(tmp_path_factory.mktemp("three-nodes"), nodes=NODES)
-    kafka = start_local_kafka(settings, nodes=NODES)
-    try:
-        yield kafka, settings.replace(bootstrap_servers=kafka.bootstrap_servers)
-    finally:
-        kafka.stop()
-    assert not local_kafka_status(settings).running, "a node was left running"
 
 
 def test_produce_and_consume_go_on_with_one_node_killed(
