@@ -10,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from confluent_kafka.admin import AdminClient
 
@@ -29,6 +31,7 @@ from tests.ports import free_port_block
 from tests.shop_harness import assert_each_delivered_exactly_once, wait_for, wait_until_delivered
 
 INSTANCES = 3
+READ_MODEL_BEHIND = 0.3  # seconds the read model lags the log when web process 2 is asked
 CUSTOMERS_PER_WEB = 2
 ORDERS_PER_CUSTOMER = 4
 PIZZA = {
@@ -113,6 +116,39 @@ def the_same_customer_on(web: str, client: httpx.Client) -> httpx.Client:
     return httpx.Client(base_url=web, timeout=30, cookies=client.cookies)
 
 
+class PausedStatusServices:
+    """The status services stopped (SIGSTOP), so the read model stays behind the log, for far
+    less than their session timeout: the group does not notice."""
+
+    def __init__(self, up: subprocess.Popen[bytes]) -> None:
+        self.processes = [
+            p
+            for p in psutil.Process(up.pid).children()
+            if p.cmdline()[-2:] == ["service", "status"]
+        ]
+        assert len(self.processes) == INSTANCES, f"expected {INSTANCES} status services"
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> PausedStatusServices:
+        for process in self.processes:
+            process.suspend()
+        return self
+
+    def resume_in(self, seconds: float) -> None:
+        """The read model catches up `seconds` from now (while this thread asks a question)."""
+        self._timer = threading.Timer(seconds, self.resume)
+        self._timer.start()
+
+    def resume(self) -> None:
+        for process in self.processes:
+            process.resume()
+
+    def __exit__(self, *_: object) -> None:
+        if self._timer is not None:
+            self._timer.join()
+        self.resume()
+
+
 def assignments(settings: Settings) -> dict[str, list[int]]:
     """Each service's group: how many partitions each of its members holds."""
     admin = AdminClient(kafka_client_config(settings))
@@ -137,9 +173,16 @@ def test_three_of_everything_deliver_a_burst_once_and_show_a_customer_their_orde
             f"{kind}-{n}" for n in range(1, INSTANCES + 1)
         ], f"up should run {INSTANCES} of {kind}: {sorted(parts)}"
 
-    # A customer orders on web process 1 and looks at once on 2 and 3: no retry.
+    # A customer orders on web process 1 and looks at once on 2 and 3: no retry. The order is
+    # placed while the read model cannot take it, so web process 2 must wait for it.
     customer = signed_in(webs[0], "Margherita")
-    first = place(customer)
+    read_model = open_readmodel(settings.readmodel_url)
+    with PausedStatusServices(up) as paused:
+        first = place(customer)
+        assert read_model.get_order(first) is None, "the status services should be paused"
+        paused.resume_in(READ_MODEL_BEHIND)
+        seen = the_same_customer_on(webs[1], customer).get(f"/api/orders/{first}")
+        assert seen.status_code == 200, f"web-2 did not show the order just placed: {seen.text}"
     for web in webs[1:]:
         elsewhere = the_same_customer_on(web, customer)
         seen = elsewhere.get(f"/api/orders/{first}")
@@ -153,7 +196,6 @@ def test_three_of_everything_deliver_a_burst_once_and_show_a_customer_their_orde
             client = signed_in(web, f"Italo {n}")
             order_ids += [place(client) for _ in range(ORDERS_PER_CUSTOMER)]
 
-    read_model = open_readmodel(settings.readmodel_url)
     wait_until_delivered(read_model, order_ids, timeout=180)
     assert_each_delivered_exactly_once(settings, read_model, order_ids)
 
