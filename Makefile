@@ -35,11 +35,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian's chromium for the browser tests, a JDK for the Java producer in the interop tests,
-# PostgreSQL for the read model's tests on it.
+# PostgreSQL for the read model's tests on it, kustomize for the deployment files' test.
 test-tools:
 	@scripts/ensure-chromium
 	@scripts/ensure-jdk
 	@scripts/ensure-postgres
+	@scripts/ensure-kustomize
 
 clean:
 	rm -rf $(VENV) .pytest_cache
