@@ -167,6 +167,15 @@ def test_three_of_everything_deliver_a_burst_once_and_show_a_customer_their_orde
     settings: Settings, up: subprocess.Popen[bytes]
 ) -> None:
     parts = ready_parts(settings, up)
+    shown = subprocess.run(
+        [sys.executable, "-m", "pizzashop", "status", "--json"],
+        env={**os.environ, **as_environment(settings)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, f"pizzashop status: {shown.stdout}{shown.stderr}"
+    assert {p["part"] for p in json.loads(shown.stdout)["parts"]} == set(parts)
     webs = [parts[f"web-{n}"] for n in range(1, INSTANCES + 1)]
     for kind in (*SERVICE_NAMES, "web"):
         assert sorted(p for p in parts if p.startswith(f"{kind}-")) == [

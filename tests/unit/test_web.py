@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -513,3 +514,23 @@ def test_an_unanswered_order_form_comes_back_with_its_key_to_press_again(
 def test_pages_need_a_signed_in_customer(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/signin"
+
+
+def test_an_order_placed_on_another_web_process_is_shown_once_the_read_model_has_read_past_it(
+    tmp_path: Path, read_model: ReadModel, taker: AcknowledgingTaker
+) -> None:
+    settings = load_settings(state_dir=tmp_path, secret_key="test-secret")
+    here = signed_in(TestClient(create_app(settings, read_model, taker)))  # type: ignore[arg-type]  # a stand-in for the OrderTaker
+    order_id = here.post("/api/orders", json=GOOD).json()["order_id"]
+    there = TestClient(create_app(settings, read_model, AcknowledgingTaker()))  # type: ignore[arg-type]  # a stand-in for the OrderTaker
+    there.cookies.update(here.cookies)  # the customer's browser, on another web process
+
+    # The status service takes the order a moment later, with the offset it resumes from.
+    written = Written(partition=0, offset=0)
+    resume_from = {(str(contract.Topic.ORDERED), written.partition): written.offset + 1}
+    status_service = threading.Timer(0.3, read_model.apply, (list(taker.placed), resume_from))
+    status_service.start()
+    seen = there.get(f"/api/orders/{order_id}")
+    status_service.join()
+    assert seen.status_code == 200, "the other web process should wait for the read model"
+    assert [o["order_id"] for o in there.get("/api/orders").json()] == [order_id]

@@ -72,7 +72,7 @@ def ask(address: str) -> dict[str, Any] | None:
     return found
 
 
-COLUMNS = "{:<9} {:<10} {:>10} {:>6} {:>12}  {}"
+COLUMNS = "{:<11} {:<10} {:>10} {:>6} {:>12}  {}"
 
 
 def table(parts: list[PartState]) -> list[str]:
