@@ -143,27 +143,30 @@ class OrderBook:
         self, customer_id: str, order_id: str, writes: Mapping[int, int]
     ) -> OrderView | None:
         """`order_of`, for a customer whose orders were written at `writes` (partition ->
-        offset): an order not found yet is looked for again once the read model has them."""
+        offset): an order found neither in the read model nor among this process's just
+        placed ones was placed through another process, so it is looked for again once the
+        read model has read past all of them."""
         view = await asyncio.to_thread(self.order_of, customer_id, order_id)
         if view is None and await self.catch_up(writes):
             view = await asyncio.to_thread(self.order_of, customer_id, order_id)
         return view
 
     async def orders_seen_by(self, customer_id: str, writes: Mapping[int, int]) -> list[OrderView]:
-        """`orders_of`, once the read model has the customer's orders written at `writes`."""
-        await self.catch_up(writes)
+        """`orders_of`, once the read model has the customer's orders written at `writes`
+        through other processes (this one's are in its just-placed list already). An older
+        order on a partition whose newest one was placed here may show a moment later."""
+        with self._lock:
+            elsewhere = {p: o for p, o in writes.items() if Written(p, o) not in self._written_here}
+        await self.catch_up(elsewhere)
         return await asyncio.to_thread(self.orders_of, customer_id)
 
     async def catch_up(self, writes: Mapping[int, int]) -> bool:
         """Waits, up to CATCH_UP_WAIT, until the read model has read `pizza-ordered` past each
-        of `writes` that this process did not write itself (those are in its just-placed
-        list). True when there was something to wait for and the read model now has it."""
-        with self._lock:
-            elsewhere = {p: o for p, o in writes.items() if Written(p, o) not in self._written_here}
+        of `writes`. True when there was something to wait for and the read model now has it."""
         deadline = time.monotonic() + CATCH_UP_WAIT
-        while elsewhere:
+        while writes:
             applied = await asyncio.to_thread(self.read_model.stored_offsets)
-            if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in elsewhere.items()):
+            if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in writes.items()):
                 return True
             if time.monotonic() >= deadline:
                 return False
