@@ -13,10 +13,12 @@ from pizzashop.config import load_settings
 
 
 def test_an_unknown_peer_is_refused_before_anything_starts() -> None:
-    result = CliRunner().invoke(main, ["bench", "--orders", "1", "--peers", "quix,flink"])
+    result = CliRunner().invoke(
+        main, ["bench", "--orders", "1", "--peer", "spark", "--peers", "quix,flink"]
+    )
 
     assert result.exit_code != 0
-    assert "--peers: no peer named flink (known: quix, streams)" in result.output
+    assert "no peer named flink, spark (known: quix, streams)" in result.output
 
 
 def test_kafka_streams_refuses_a_cluster_reached_through_librdkafka_properties(

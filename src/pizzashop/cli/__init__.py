@@ -614,10 +614,12 @@ def number_option(name: str, least: float, default: float, help: str) -> Callabl
     "--peer",
     "peer_names",
     multiple=True,
-    type=click.Choice(["quix", "streams"]),
-    help="Then run the same chain as a Quix Streams or a Kafka Streams application (repeatable).",
+    metavar="NAME",
+    help="Then run the same chain with a peer: quix (Quix Streams) or streams (Kafka Streams).",
 )
-@click.option("--peers", "peer_list", help="The same, as a list: --peers quix,streams.")
+@click.option(
+    "--peers", "peer_list", metavar="NAMES", help="Peers as a list: --peers quix,streams."
+)
 @click.option("--json", "json_path", type=REPORT_FILE, help="Write the report as JSON.")
 @click.option(
     "--plot",
@@ -677,7 +679,7 @@ def bench(
     peers = [*peer_names, *(n.strip() for n in (peer_list or "").split(",") if n.strip())]
     unknown = sorted(set(peers) - set(PEERS))
     if unknown:
-        raise ShopError(f"--peers: no peer named {', '.join(unknown)} (known: {', '.join(PEERS)})")
+        raise ShopError(f"no peer named {', '.join(unknown)} (known: {', '.join(PEERS)})")
     settings = settings_of(ctx).replace(time_scale=time_scale)
     if capacity is not None:
         settings = settings.replace(capacity=capacity)
