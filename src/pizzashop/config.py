@@ -176,7 +176,7 @@ def _config_file_source(settings_cls: type[BaseSettings]) -> PydanticBaseSetting
         path = DEFAULT_CONFIG_FILE
     if path is None:
         return TomlConfigSettingsSource(settings_cls, toml_file=[])
-    table = (CONFIG_TABLE,) if CONFIG_TABLE in _read_toml(path) else None
+    table = (CONFIG_TABLE,) if CONFIG_TABLE in _read_toml(path) else ()  # (): the file's root
     return TomlConfigSettingsSource(settings_cls, toml_file=path, toml_table_header=table)
 
 

@@ -62,20 +62,28 @@ class KafkaSetupError(RuntimeError):
 
 def kafka_jars(settings: Settings) -> Path:
     """The folder with the broker's jars, fetched by Maven on first use."""
-    folder = settings.cache_dir / f"kafka-{settings.kafka_version}"
+    return fetched_jars(
+        settings, "kafka/pom.xml", f"kafka-{settings.kafka_version}", "Apache Kafka"
+    )
+
+
+def fetched_jars(settings: Settings, pom_resource: str, folder_name: str, what: str) -> Path:
+    """The jars a pom (a resource of this package) names, fetched by Maven into the cache once,
+    at the broker's Kafka version."""
+    folder = settings.cache_dir / folder_name
     if (folder / ".complete").exists():
         return folder
     mvn = shutil.which("mvn")
     if mvn is None:
         raise KafkaSetupError(
-            "mvn not found: install Maven (Debian: apt-get install maven) to fetch Apache Kafka, "
+            f"mvn not found: install Maven (Debian: apt-get install maven) to fetch {what}, "
             "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS"
         )
-    log.info("Fetching Apache Kafka %s from Maven Central into %s", settings.kafka_version, folder)
+    log.info("Fetching %s %s from Maven Central into %s", what, settings.kafka_version, folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Fetch next to the final folder, then rename: an interrupted fetch is never taken as complete.
-    staging = Path(tempfile.mkdtemp(prefix=f"kafka-{settings.kafka_version}-", dir=folder.parent))
-    pom = resources.files("pizzashop") / "kafka" / "pom.xml"
+    staging = Path(tempfile.mkdtemp(prefix=f"{folder_name}-", dir=folder.parent))
+    pom = resources.files("pizzashop").joinpath(pom_resource)
     with resources.as_file(pom) as pom_path:
         result = subprocess.run(
             [
@@ -96,7 +104,7 @@ def kafka_jars(settings: Settings) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         output = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
         raise KafkaSetupError(
-            f"Maven could not fetch Apache Kafka {settings.kafka_version}:\n" + "\n".join(output)
+            f"Maven could not fetch {what} {settings.kafka_version}:\n" + "\n".join(output)
         )
     (staging / ".complete").touch()
     if (folder / ".complete").exists():  # another process fetched them meanwhile

@@ -1,4 +1,5 @@
-"""`pizzashop bench` on the session's broker: a small rush, every order delivered, every figure there.
+"""`pizzashop bench` on the session's broker: a small rush through the shop, the bare chain and
+both peers, every order delivered, every figure there.
 
 Times are not asserted: a benchmark prints figures, the test only checks it can produce them.
 """
@@ -24,6 +25,7 @@ RUN_FIGURES = {
     "in_flight",
 }
 SPREAD = {"p50", "p95", "p99", "max"}
+HOPS = {"assemble", "bake", "delivery", "status"}
 
 
 def test_bench_delivers_every_order_and_reports_every_figure(
@@ -39,6 +41,8 @@ def test_bench_delivers_every_order_and_reports_every_figure(
             "--time-scale",
             "0",
             "--reference",
+            "--peers",
+            "quix,streams",
             "--timeout",
             "120",
             "--json",
@@ -52,7 +56,8 @@ def test_bench_delivers_every_order_and_reports_every_figure(
 
     assert result.exit_code == 0, result.output
     report = json.loads(report_file.read_text())
-    for run in ("shop", "reference"):
+    assert report["settings"]["pipelines"] == ["reference", "quix", "streams"]
+    for run in ("shop", "reference", "quix", "streams"):
         figures = report[run]
         assert figures.keys() >= RUN_FIGURES, f"{run} lacks {RUN_FIGURES - figures.keys()}"
         assert figures["orders_delivered"] == figures["orders_placed"] == 20, figures
@@ -71,7 +76,14 @@ def test_bench_delivers_every_order_and_reports_every_figure(
     # The status service shows its position to Kafka only once a second: it must still arrive.
     # (Under exactly-once each partition of pizza-status ends in a marker nobody consumes.)
     assert lag["pizza_status"] <= shop_settings.partitions, lag
-    assert "orders_per_second" in report["shop_vs_reference"]
+    for chain in ("reference", "quix", "streams"):
+        assert "orders_per_second" in report[f"shop_vs_{chain}"]
+        processes = report[chain]["processes"]
+        hops = {name.rsplit("-", 1)[1] for name in processes if name.startswith("bench-")}
+        assert hops == HOPS, f"{chain} runs a process per hop: {sorted(processes)}"
+        # Every hop committed what it passed on (a transaction's marker may stay behind).
+        lag = report[chain]["lag_at_end"]
+        assert len(lag) == len(HOPS) and max(lag.values()) <= shop_settings.partitions, lag
     assert "end-to-end p99 ms" in result.output, "the table is printed"
     assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
 

@@ -4,7 +4,9 @@ The bench starts the four services as processes of their own (a fresh state fold
 logs), places the orders with one producer, follows each one into the read model, and
 reports throughput, latency, consumer lag and what each process used. With `reference` it
 first runs the same rush through a bare pass-through chain on the same broker, to show the
-shop's figures against the practical limit of Kafka and the runtime's client settings.
+shop's figures against the practical limit of Kafka and the runtime's client settings; with
+`peers`, through the same chain built with Quix Streams or Kafka Streams, to show them against
+what a Python or a JVM user would otherwise pick (pipelines.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,8 @@ from typing import Any
 from pizzashop.bench import groups
 from pizzashop.bench.load import OrderPlacer, bench_orders, placement_schedule
 from pizzashop.bench.meter import ProcessMeter
-from pizzashop.bench.reference import ReferenceChain
+from pizzashop.bench.pipelines import PEERS, REFERENCE, Pipeline, PipelineUnavailable
+from pizzashop.bench.reference import Chain
 from pizzashop.bench.report import RunReport, as_json, run_report, table, write_json, write_plot
 from pizzashop.bench.rush import run_rush
 from pizzashop.bench.spans import spans_dropped
@@ -51,13 +53,14 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """How many orders, how fast, and whether to run the reference chain first."""
+    """How many orders, how fast, and which pipelines to run before the shop."""
 
     orders: int | None = None
     rate: float | None = None  # orders per second, for `duration` seconds
     duration: float | None = None
     partitions: int | None = None  # of the topics the bench creates; None: the setting
     reference: bool = False
+    peers: tuple[str, ...] = ()  # names in pipelines.PEERS
     timeout: float = 300.0  # seconds after the last order is placed
     warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
     keep_state: bool = False
@@ -70,6 +73,11 @@ class BenchPlan:
         if self.rate is None or self.duration is None:
             raise BenchError("give --orders N, or --rate R with --duration S")
         return max(1, round(self.rate * self.duration))
+
+    @property
+    def pipelines(self) -> list[Pipeline]:
+        """What runs the rush before the shop, in this order."""
+        return ([REFERENCE] if self.reference else []) + [PEERS[name] for name in self.peers]
 
     @property
     def warm_up_count(self) -> int:
@@ -86,24 +94,24 @@ class BenchPlan:
 class BenchResult:
     settings: dict[str, Any]
     shop: RunReport
-    reference: RunReport | None
+    pipelines: list[RunReport]  # the reference chain's and the peers', in the order they ran
     state_dir: Path
 
     @property
     def all_delivered(self) -> bool:
-        return self.shop.all_delivered and (self.reference is None or self.reference.all_delivered)
+        return all(r.all_delivered for r in [self.shop, *self.pipelines])
 
     def table(self) -> str:
-        return table(self.shop, self.reference)
+        return table(self.shop, self.pipelines)
 
     def as_json(self) -> dict[str, Any]:
-        return as_json(self.settings, self.shop, self.reference)
+        return as_json(self.settings, self.shop, self.pipelines)
 
     def write_json(self, path: Path) -> None:
         write_json(path, self.as_json())
 
     def write_plot(self, path: Path) -> None:
-        write_plot(path, self.shop, self.reference)
+        write_plot(path, self.shop, self.pipelines)
 
 
 def run_bench(settings: Settings, plan: BenchPlan) -> BenchResult:
@@ -134,7 +142,9 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             # The broker and the bench share the machine with what is measured: meter them too.
             shared = {**broker_pids, "bench (places, watches)": os.getpid()}
             rush = Rush(orders, schedule, plan, shared)
-            reference = _run_reference(settings, rush, run_id) if plan.reference else None
+            others = [
+                _run_pipeline(settings, rush, Chain(p.label, run_id), p) for p in plan.pipelines
+            ]
             with spans_dropped() if plan.tracing else contextlib.nullcontext():
                 shop = _run_shop(settings, rush)
     except BaseException:
@@ -142,7 +152,7 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
         raise
     if not plan.keep_state and shop.all_delivered:
         shutil.rmtree(state_dir, ignore_errors=True)
-    return BenchResult(_described(settings, plan), shop, reference, state_dir)
+    return BenchResult(_described(settings, plan), shop, others, state_dir)
 
 
 def _partitions(settings: Settings, plan: BenchPlan) -> int:
@@ -224,33 +234,36 @@ def _start_read_model_at_the_end(settings: Settings) -> None:
         read_model.close()
 
 
-# --- the reference chain -------------------------------------------------------------------
+# --- the reference chain and the peers ------------------------------------------------------
 
 
-def _run_reference(settings: Settings, rush: Rush, run_id: str) -> RunReport:
-    chain = ReferenceChain(run_id)
+def _run_pipeline(settings: Settings, rush: Rush, chain: Chain, pipeline: Pipeline) -> RunReport:
+    try:
+        commands = [
+            (name, pipeline.hop_command(settings, name, source, target))
+            for name, source, target in chain.hops()
+        ]
+    except PipelineUnavailable as e:
+        raise BenchError(str(e)) from None
     groups.create_bench_topics(settings, chain.topics, settings.partitions)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
-    children = [
-        _start_hop(settings, name, source, target, logs) for name, source, target in chain.hops()
-    ]
+    children = [_start_hop(settings, name, command, logs) for name, command in commands]
     group_topics = {chain.group_of(name): [source] for name, source, _ in chain.hops()}
     try:
-        reference = Contestant(
-            "reference", children, group_topics,
+        contestant = Contestant(
+            pipeline.name, children, group_topics,
             open_placer=lambda: OrderPlacer(settings, chain.topic("ordered")),
             open_watch=lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")),
         )  # fmt: skip
-        return _measure(reference, settings, rush)
+        return _measure(contestant, settings, rush)
     finally:
         stop_parts(children)
         groups.delete_groups(settings, list(group_topics))
         groups.delete_topics(settings, chain.topics)
 
 
-def _start_hop(settings: Settings, name: str, source: str, target: str, logs: Path) -> Child:
-    command = [sys.executable, "-m", "pizzashop.bench.hop", name, source, target]
+def _start_hop(settings: Settings, name: str, command: list[str], logs: Path) -> Child:
     process = subprocess.Popen(
         command,
         env={**os.environ, **as_environment(settings)},
@@ -265,7 +278,7 @@ def _start_hop(settings: Settings, name: str, source: str, target: str, logs: Pa
 
 @dataclass(frozen=True)
 class Contestant:
-    """What takes the rush: the shop or the reference chain, its processes and its groups,
+    """What takes the rush: the shop or a pipeline beside it, its processes and its groups,
     where its orders go in and where the bench sees them come out."""
 
     name: str
@@ -336,6 +349,7 @@ def _settled_lag(settings: Settings, group_topics: dict[str, list[str]]) -> dict
 def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
     return {
         "orders": plan.count,
+        "pipelines": [p.name for p in plan.pipelines],
         "rate": plan.rate,
         "duration": plan.duration,
         "warm_up": plan.warm_up,

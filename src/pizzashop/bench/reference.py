@@ -25,20 +25,21 @@ HOPS = ("assemble", "bake", "delivery", "status")
 
 
 @dataclass(frozen=True)
-class ReferenceChain:
-    """The topics and groups of one bench run's reference chain."""
+class Chain:
+    """The topics and groups of one bench run's chain of hops (the reference's, or a peer's)."""
 
+    label: str  # "ref", or a peer's: keeps the chains of one run apart
     run_id: str
 
     def topic(self, stage: str) -> str:
-        return f"bench-ref-{self.run_id}-{stage}"
+        return f"bench-{self.label}-{self.run_id}-{stage}"
 
     @property
     def topics(self) -> list[str]:
         return [self.topic(stage) for stage in STAGES]
 
     def hop_name(self, hop: str) -> str:
-        return f"bench-ref-{self.run_id}-{hop}"
+        return f"bench-{self.label}-{self.run_id}-{hop}"
 
     def hops(self) -> list[tuple[str, str, str]]:
         """(name, source topic, target topic) of each hop."""

@@ -54,7 +54,7 @@ class Spread:
 
 @dataclass
 class RunReport:
-    """One run: the shop, or the reference chain."""
+    """One run: the shop, the reference chain or a peer."""
 
     name: str
     orders_placed: int
@@ -153,7 +153,7 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 
 def as_json(
-    settings: dict[str, Any], shop: RunReport, reference: RunReport | None
+    settings: dict[str, Any], shop: RunReport, pipelines: list[RunReport]
 ) -> dict[str, Any]:
     def run(r: RunReport) -> dict[str, Any]:
         data = asdict(r)
@@ -162,14 +162,14 @@ def as_json(
         return data
 
     report: dict[str, Any] = {"settings": settings, "shop": run(shop)}
-    if reference is not None:
-        report["reference"] = run(reference)
-        report["shop_vs_reference"] = ratios(shop, reference)
+    for other in pipelines:
+        report[other.name] = run(other)
+        report[f"shop_vs_{other.name}"] = ratios(shop, other)
     return report
 
 
 def ratios(shop: RunReport, reference: RunReport) -> dict[str, float]:
-    """The shop's figures as a share (throughput) or multiple (latency) of the bare chain's."""
+    """The shop's figures as a share (throughput) or multiple (latency) of another pipeline's."""
 
     def ratio(a: float, b: float) -> float:
         return round(a / b, 3) if b else math.nan
@@ -197,8 +197,8 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def table(shop: RunReport, reference: RunReport | None) -> str:
-    runs = [shop] + ([reference] if reference else [])
+def table(shop: RunReport, pipelines: list[RunReport]) -> str:
+    runs = [shop, *pipelines]
     rows: list[tuple[str, ...]] = [("", *(r.name for r in runs))]
     rows.append(("orders delivered", *(f"{r.orders_delivered}/{r.orders_placed}" for r in runs)))
     rows.append(("orders/s", *(f"{r.orders_per_second:.1f}" for r in runs)))
@@ -221,8 +221,8 @@ def table(shop: RunReport, reference: RunReport | None) -> str:
         )
     groups = sorted({g for r in runs for g in r.lag_at_end})
     text = _columns(rows)
-    if reference is not None:
-        text += "\n" + _ratio_line(shop, reference)
+    for other in pipelines:
+        text += "\n" + _ratio_line(shop, other)
     text += "\n\n" + _columns(
         [("consumer group", "lag at end")]
         + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end))) for g in groups]
@@ -243,10 +243,10 @@ def table(shop: RunReport, reference: RunReport | None) -> str:
     return text
 
 
-def _ratio_line(shop: RunReport, reference: RunReport) -> str:
-    r = ratios(shop, reference)
+def _ratio_line(shop: RunReport, other: RunReport) -> str:
+    r = ratios(shop, other)
     return (
-        f"shop vs reference: {r['orders_per_second']:.0%} of its orders/s, "
+        f"shop vs {other.name}: {r['orders_per_second']:.0%} of its orders/s, "
         f"p50 latency x{r['p50_latency']:.1f}, p99 latency x{r['p99_latency']:.1f}"
     )
 
@@ -267,14 +267,14 @@ def _columns(rows: Sequence[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def write_plot(path: Path, shop: RunReport, reference: RunReport | None) -> None:
+def write_plot(path: Path, shop: RunReport, pipelines: list[RunReport]) -> None:
     """Latency histogram and orders in flight over time, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    runs = [shop] + ([reference] if reference else [])
+    runs = [shop, *pipelines]
     figure, (histogram, in_flight) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run in runs:
         if run.latencies_ms:

@@ -626,6 +626,16 @@ def number_option(name: str, least: float, default: float, help: str) -> Callabl
 @click.option(
     "--reference", is_flag=True, help="First run the same rush through a bare pass-through chain."
 )
+@click.option(
+    "--peer",
+    "peer_names",
+    multiple=True,
+    metavar="NAME",
+    help="Then run the same chain with a peer: quix (Quix Streams) or streams (Kafka Streams).",
+)
+@click.option(
+    "--peers", "peer_list", metavar="NAMES", help="Peers as a list: --peers quix,streams."
+)
 @click.option("--json", "json_path", type=REPORT_FILE, help="Write the report as JSON.")
 @click.option(
     "--plot",
@@ -659,6 +669,8 @@ def bench(
     partitions: int | None,
     guarantee: str | None,
     reference: bool,
+    peer_names: tuple[str, ...],
+    peer_list: str | None,
     json_path: Path | None,
     plot_path: Path | None,
     timeout: float,
@@ -673,12 +685,17 @@ def bench(
     """
     try:
         from pizzashop.bench import BenchError, BenchPlan, run_bench
+        from pizzashop.bench.pipelines import PEERS
     except ImportError as e:
         raise ShopError(
             f"the bench needs its extras ({e.name} is missing): pip install 'pizzashop[bench]'"
         ) from None
     if (orders is None) == (rate is None) or (rate is None) != (duration is None):
         raise ShopError("give --orders N, or --rate R with --duration S")
+    peers = [*peer_names, *(n.strip() for n in (peer_list or "").split(",") if n.strip())]
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        raise ShopError(f"no peer named {', '.join(unknown)} (known: {', '.join(PEERS)})")
     settings = settings_of(ctx).replace(time_scale=time_scale)
     if capacity is not None:
         settings = settings.replace(capacity=capacity)
@@ -694,6 +711,7 @@ def bench(
         duration=duration,
         partitions=partitions,
         reference=reference,
+        peers=tuple(dict.fromkeys(peers)),  # each once, in the order given
         timeout=timeout,
         warm_up=warm_up,
         keep_state=keep_state,
