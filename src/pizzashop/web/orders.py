@@ -74,7 +74,7 @@ class OrderBook:
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
         self._lock = threading.Lock()
 
-    def place(self, order: Order, idempotency_key: str) -> Placement:
+    async def place(self, order: Order, idempotency_key: str) -> Placement:
         """The order of this key: the one known already, or produced now and acknowledged.
 
         OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes;
@@ -82,13 +82,15 @@ class OrderBook:
         TooManyOrders, before anything is produced, when the customer is over the rate limit
         (a known order is answered whatever the limit: it produces nothing)."""
         order_id = order_id_for(self._secret, order.customer_id, idempotency_key)
-        known = self.order_of(order.customer_id, order_id)
+        known = self._just_placed_view(order_id) or await asyncio.to_thread(
+            self.order_of, order.customer_id, order_id
+        )
         if known is not None and known.order is not None and known.placed_at is not None:
             if known.order != order:
                 raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
             return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
         self.rate_limit.take(order.customer_id)
-        placed = self.order_taker.place(order, order_id)
+        placed = await self.order_taker.place_async(order, order_id)
         self._remember(placed)
         return Placement(placed, replayed=False)
 
