@@ -20,13 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pizzashop.bench import groups
-from pizzashop.bench.load import OrderPlacer, bench_orders, placement_schedule
+from pizzashop.bench.front_door import WebOrderPlacer
+from pizzashop.bench.load import OrderPlacer, Placer, bench_orders, placement_schedule
 from pizzashop.bench.meter import ProcessMeter
 from pizzashop.bench.reference import ReferenceChain
 from pizzashop.bench.report import RunReport, as_json, run_report, table, write_json, write_plot
@@ -62,6 +64,8 @@ class BenchPlan:
     warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
     keep_state: bool = False
     tracing: bool = False  # the services export spans (to a sink of the bench's own)
+    through_web: bool = False  # orders placed with POST /api/orders, not produced to Kafka
+    concurrency: int = 8  # requests at once, through the web
 
     @property
     def count(self) -> int:
@@ -122,6 +126,8 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
         state_dir=state_dir,
         log_level="WARNING",
         database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}",
+        # The bench works out the order ids the web app gives its orders (see front_door.py).
+        secret_key=settings.secret_key or secrets.token_urlsafe(32),
     )
     orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     schedule = placement_schedule(len(orders), plan.rate)
@@ -188,18 +194,45 @@ def _run_shop(settings: Settings, rush: Rush) -> RunReport:
     _start_read_model_at_the_end(settings)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
+    through_web = rush.plan.through_web
+    if through_web:
+        settings = settings.replace(web_port=free_port())
+    parts = [*SERVICES, *(["web"] if through_web else [])]
     children = [
-        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in SERVICES
+        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in parts
     ]
     try:
         shop = Contestant(
             "shop", children, group_topics,
-            open_placer=lambda: OrderPlacer(settings, str(Topic.ORDERED)),
+            open_placer=(
+                (lambda: _web_placer(settings, children, rush)) if through_web
+                else (lambda: OrderPlacer(settings, str(Topic.ORDERED)))
+            ),
             open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
         )  # fmt: skip
         return _measure(shop, settings, rush)
     finally:
         stop_parts(children)
+
+
+def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrderPlacer:
+    url = f"http://{settings.web_host}:{settings.web_port}"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _answers_ready(url):
+        _fail_if_any_died(children, settings.state_dir / "logs")
+        if time.monotonic() > deadline:
+            raise BenchError(f"the web app at {url} was not ready within {READY_TIMEOUT:g}s")
+        time.sleep(0.1)  # a process starting up has nothing to wait on from outside
+    assert settings.secret_key is not None, "set by the bench for its run"
+    return WebOrderPlacer(url, settings.secret_key, rush.plan.concurrency, len(rush.orders))
+
+
+def _answers_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:  # refused while it starts, or 503 (an HTTPError) while not ready
+        return False
 
 
 def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
@@ -271,7 +304,7 @@ class Contestant:
     name: str
     children: list[Child]
     group_topics: dict[str, list[str]]  # consumer group -> the topics it reads
-    open_placer: Callable[[], OrderPlacer]
+    open_placer: Callable[[], Placer]
     open_watch: Callable[[], Watch]
 
 
@@ -303,7 +336,9 @@ def _measure(run: Contestant, settings: Settings, rush: Rush) -> RunReport:
         usage = meter.stop()
         watch.close()
     _fail_if_any_died(run.children, settings.state_dir / "logs")
-    return run_report(run.name, timeline, _settled_lag(settings, run.group_topics), usage)
+    front_door = placer.figures if isinstance(placer, WebOrderPlacer) else None
+    lag = _settled_lag(settings, run.group_topics)
+    return run_report(run.name, timeline, lag, usage, front_door)
 
 
 def _wait_until_ready(settings: Settings, children: list[Child], expected: dict[str, int]) -> None:
@@ -345,6 +380,8 @@ def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
         "processing_guarantee": settings.processing_guarantee,
         "metrics": settings.metrics,
         "tracing": plan.tracing,
+        "through": "web" if plan.through_web else "kafka",
+        "concurrency": plan.concurrency if plan.through_web else None,
         "bootstrap_servers": settings.bootstrap_servers,
         "kafka_version": settings.kafka_version,
         "cpus": os.cpu_count(),

@@ -632,6 +632,21 @@ def number_option(name: str, least: float, default: float, help: str) -> Callabl
 @click.option(
     "--tracing", is_flag=True, help="The services make and export spans (to a sink of the bench's)."
 )
+@click.option(
+    "--through",
+    type=click.Choice(["kafka", "web"]),
+    default="kafka",
+    show_default=True,
+    help="Place the orders straight on pizza-ordered, or with POST /api/orders on a web app "
+    "the bench starts (signed-in customers, a few orders each).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="With --through web: requests at once.",
+)
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -650,6 +665,8 @@ def bench(
     keep_state: bool,
     metrics: bool | None,
     tracing: bool,
+    through: str,
+    concurrency: int,
 ) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
@@ -682,6 +699,8 @@ def bench(
         warm_up=warm_up,
         keep_state=keep_state,
         tracing=tracing,
+        through_web=through == "web",
+        concurrency=concurrency,
     )
     try:
         result = run_bench(settings, plan)
