@@ -14,6 +14,7 @@ every request; the gap it covers is a fraction of a second.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -26,10 +27,10 @@ from pizzashop.contract import Order, OrderPlaced, Status
 from pizzashop.ordering import OrderTaker, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
 from pizzashop.story import StoryRecord
+from pizzashop.web.changes import OrderChanges
 from pizzashop.web.limits import OrderRateLimit
 
 JUST_PLACED_LIMIT = 1000
-CHECK_EVERY = 0.2  # how often a live stream looks at the read model
 KEEP_ALIVE_EVERY = 15.0
 
 
@@ -66,8 +67,10 @@ class OrderBook:
         order_taker: OrderTaker,
         secret: str,
         rate_limit: OrderRateLimit | None = None,
+        changes: OrderChanges | None = None,
     ) -> None:
         self.read_model = read_model
+        self.changes = changes or OrderChanges(read_model, closing=lambda: False)
         self.order_taker = order_taker
         self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
         self._secret = secret
@@ -131,25 +134,35 @@ class OrderBook:
     ) -> AsyncIterator[str]:
         """Server-sent events for each new status of an order, then `end` once it is final.
 
-        It also stops when `over()` says so (the client left, or the server is closing): a
-        browser then reconnects with Last-Event-ID and misses nothing.
+        The stream reads the read model when the process's reader says the order moved (see
+        changes.py), and otherwise only says it is still here now and then. It stops when
+        `over()` says so (the client left, or the server is closing): a browser then
+        reconnects with Last-Event-ID and misses nothing.
         """
-        last, quiet = after_seq, 0.0
-        while not await over():
-            entries = await asyncio.to_thread(self.read_model.history_after, order_id, last)
-            # Read after the entries, so the order's status is never behind the ones sent.
-            view = await asyncio.to_thread(self.read_model.get_order, order_id)
-            for entry in entries:
-                last = entry.seq
-                yield sse_event(entry, view.status if view else entry.status)
-            if view is not None and view.status.is_final and not entries:
-                yield END_OF_STREAM
-                return
-            quiet = 0.0 if entries else quiet + CHECK_EVERY
-            if quiet >= KEEP_ALIVE_EVERY:
-                quiet = 0.0
-                yield ": still here\n\n"
-            await asyncio.sleep(CHECK_EVERY)
+        last = after_seq
+        async with self.changes.watching(order_id) as moved:
+            while not await over():
+                moved.clear()
+                entries, view = await asyncio.to_thread(self._news_of, order_id, last)
+                for entry in entries:
+                    last = entry.seq
+                    yield sse_event(entry, view.status if view else entry.status)
+                if view is not None and view.status.is_final and not entries:
+                    yield END_OF_STREAM
+                    return
+                if not await _set_within(moved, KEEP_ALIVE_EVERY):
+                    yield ": still here\n\n"
+
+    def _news_of(self, order_id: str, after_seq: int) -> tuple[list[StatusEntry], OrderView | None]:
+        entries = self.read_model.history_after(order_id, after_seq)
+        # Read after the entries, so the order's status is never behind the ones sent.
+        return entries, self.read_model.get_order(order_id)
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 END_OF_STREAM = "event: end\ndata: {}\n\n"
