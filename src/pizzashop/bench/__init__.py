@@ -9,6 +9,7 @@ shop's figures against the practical limit of Kafka and the runtime's client set
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -35,6 +36,7 @@ from pizzashop.bench.report import RunReport, as_json, run_report, table, write_
 from pizzashop.bench.rush import run_rush
 from pizzashop.bench.spans import spans_dropped
 from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
+from pizzashop.bench.watchers import WatchersReport, watch
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import SERVICES, Order, Topic, group_id
 from pizzashop.lag import end_offsets
@@ -151,6 +153,31 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     return BenchResult(_described(settings, plan), shop, reference, state_dir)
 
 
+def run_watchers(settings: Settings, watchers: int, idle_seconds: float) -> WatchersReport:
+    """What `watchers` open event streams cost one web process (see watchers.py)."""
+    state_dir = Path(tempfile.mkdtemp(prefix="pizzashop-bench-watchers-"))
+    settings = settings.replace(
+        state_dir=state_dir,
+        log_level="WARNING",
+        database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}",
+        web_port=free_port(),
+    )
+    with _broker(settings) as (settings, _pids):
+        from pizzashop.topics import create_topics
+
+        create_topics(settings)
+        logs = state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        web = start_part("web", settings, output=(logs / "web.log").open("wb"))
+        try:
+            url = _ready_web(settings, [web])
+            report = asyncio.run(watch(url, web.process.pid, settings, watchers, idle_seconds))
+        finally:
+            stop_parts([web])
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return report
+
+
 def _partitions(settings: Settings, plan: BenchPlan) -> int:
     """The partitions each topic really has: on a configured cluster they may exist already."""
     partitions = groups.partition_counts(settings, [str(Topic.ORDERED)])[str(Topic.ORDERED)]
@@ -216,6 +243,13 @@ def _run_shop(settings: Settings, rush: Rush) -> RunReport:
 
 
 def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrderPlacer:
+    url = _ready_web(settings, children)
+    assert settings.secret_key is not None, "set by the bench for its run"
+    return WebOrderPlacer(url, settings.secret_key, rush.plan.concurrency, len(rush.orders))
+
+
+def _ready_web(settings: Settings, children: list[Child]) -> str:
+    """The address of the bench's web app, once it answers /readyz with 200."""
     url = f"http://{settings.web_host}:{settings.web_port}"
     deadline = time.monotonic() + READY_TIMEOUT
     while not _answers_ready(url):
@@ -223,8 +257,7 @@ def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrd
         if time.monotonic() > deadline:
             raise BenchError(f"the web app at {url} was not ready within {READY_TIMEOUT:g}s")
         time.sleep(0.1)  # a process starting up has nothing to wait on from outside
-    assert settings.secret_key is not None, "set by the bench for its run"
-    return WebOrderPlacer(url, settings.secret_key, rush.plan.concurrency, len(rush.orders))
+    return url
 
 
 def _answers_ready(url: str) -> bool:

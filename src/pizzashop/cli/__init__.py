@@ -647,6 +647,13 @@ def number_option(name: str, least: float, default: float, help: str) -> Callabl
     show_default=True,
     help="With --through web: requests at once.",
 )
+@click.option(
+    "--watchers",
+    type=click.IntRange(1),
+    help="Instead of a rush: open this many order event streams on one web app and report "
+    "its CPU while nothing changes and each change's delay when every order moves.",
+)
+@number_option("--idle", 1, 10.0, "With --watchers: seconds measured while nothing changes.")
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -667,17 +674,26 @@ def bench(
     tracing: bool,
     through: str,
     concurrency: int,
+    watchers: int | None,
+    idle: float,
 ) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
     Starts the four services (and a local broker, unless a cluster is configured) itself.
     """
     try:
-        from pizzashop.bench import BenchError, BenchPlan, run_bench
+        from pizzashop.bench import BenchError, BenchPlan, run_bench, run_watchers
+        from pizzashop.bench.report import write_json
     except ImportError as e:
         raise ShopError(
             f"the bench needs its extras ({e.name} is missing): pip install 'pizzashop[bench]'"
         ) from None
+    if watchers is not None:
+        report = run_watchers(settings_of(ctx), watchers, idle)
+        click.echo(report.table())
+        if json_path is not None:
+            write_json(json_path, report.as_json())
+        return
     if (orders is None) == (rate is None) or (rate is None) != (duration is None):
         raise ShopError("give --orders N, or --rate R with --duration S")
     settings = settings_of(ctx).replace(time_scale=time_scale)

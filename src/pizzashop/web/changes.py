@@ -27,7 +27,7 @@ from pizzashop.readmodel import ReadModel
 
 log = logging.getLogger("pizzashop.web")
 
-LOOK_EVERY = 0.05  # seconds between two looks at the read model: the bulk of a change's delay
+LOOK_EVERY = 0.05  # seconds between two looks at the read model: the most a change waits for it
 CHANGES_PER_LOOK = 5000
 GAP_PATIENCE = 5.0  # seconds a missing seq is waited for before it counts as never written
 
