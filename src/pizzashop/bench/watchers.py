@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
-import httpx
+import aiohttp
 import psutil
 
 from pizzashop import contract, menu
@@ -30,7 +28,7 @@ from pizzashop.readmodel import ReadModel, open_readmodel
 
 MOVE_STEP = 100  # orders moved in one write of the read model, as the status service batches
 MOVE_EVERY = 0.1  # seconds between two steps: 1,000 changes a second
-STREAM_TIMEOUT = 60.0
+STREAM_TIMEOUT = 60.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -63,13 +61,14 @@ class WatchersReport:
 async def watch(
     url: str, web_pid: int, settings: Settings, watchers: int, idle: float
 ) -> WatchersReport:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per stream opened
     read_model = open_readmodel(settings.readmodel_url)
     web = psutil.Process(web_pid)
-    limits = httpx.Limits(max_connections=watchers + 10, max_keepalive_connections=watchers + 10)
-    keeps_nothing = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
-    async with httpx.AsyncClient(
-        base_url=url, limits=limits, timeout=STREAM_TIMEOUT, cookies=keeps_nothing
+    # Each request carries its customer's cookie by hand; a stream stays open for good.
+    async with aiohttp.ClientSession(
+        base_url=url,
+        connector=aiohttp.TCPConnector(limit=watchers + 10),
+        timeout=aiohttp.ClientTimeout(total=None, connect=STREAM_TIMEOUT),
+        cookie_jar=aiohttp.DummyCookieJar(),
     ) as client:
         customers = await _sign_in(client, watchers)
         orders = {f"watched-{secrets.token_hex(6)}": c for c in customers}
@@ -117,21 +116,21 @@ def _pizza(customer_id: str) -> Order:
     )
 
 
-async def _sign_in(client: httpx.AsyncClient, count: int) -> list[tuple[str, str]]:
+async def _sign_in(client: aiohttp.ClientSession, count: int) -> list[tuple[str, str]]:
     """(customer id, session cookie) of each customer, one sign-in each."""
     gate = asyncio.Semaphore(20)
 
     async def sign_in(n: int) -> tuple[str, str]:
-        async with gate:
-            answer = await client.post("/api/session", json={"name": f"Watcher {n}"})
+        async with gate, client.post("/api/session", json={"name": f"Watcher {n}"}) as answer:
             answer.raise_for_status()
-            return answer.json()["customer_id"], answer.headers["set-cookie"].split(";", 1)[0]
+            cookie = answer.headers["set-cookie"].split(";", 1)[0]
+            return (await answer.json())["customer_id"], cookie
 
     return list(await asyncio.gather(*(sign_in(n) for n in range(count))))
 
 
 async def _follow(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     order_id: str,
     cookie: str,
     arrived: dict[str, float],
@@ -139,8 +138,9 @@ async def _follow(
 ) -> None:
     """Read one order's stream: its first event counts it open; its 200 is timed."""
     path = f"/api/orders/{order_id}/events"
-    async with client.stream("GET", path, headers={"Cookie": cookie}) as stream:
-        async for line in stream.aiter_lines():
+    async with client.get(path, headers={"Cookie": cookie}) as stream:
+        async for raw in stream.content:
+            line = raw.decode()
             if not line.startswith("data:"):
                 continue
             status = json.loads(line.removeprefix("data:"))["status"]
