@@ -67,12 +67,14 @@ class _Outcome:
         self.answers: Counter[int] = Counter()
         self.latencies_ms: list[float] = []
         self.refused: list[str] = []
+        self.sent_ms: dict[str, int] = {}  # idempotency key -> when its request was sent
         self.first_request = math.inf
         self.last_answer = 0.0
         self._cpu_at_start = time.process_time()  # the client's own cost, signing in left out
 
-    def note(self, started: float, code: int, detail: str) -> None:
+    def note(self, key: str, started: float, code: int, detail: str) -> None:
         ended = time.time()
+        self.sent_ms[key] = round(started * 1000)
         self.first_request = min(self.first_request, started)
         self.last_answer = max(self.last_answer, ended)
         self.answers[code] += 1
@@ -85,6 +87,7 @@ class _Outcome:
         return {
             "answers": dict(self.answers),
             "latencies_ms": self.latencies_ms,
+            "sent_ms": self.sent_ms,
             "refused": self.refused,
             "first_request": self.first_request if self.answers else 0.0,
             "last_answer": self.last_answer,
@@ -103,9 +106,9 @@ async def _place_orders(
         started = time.time()
         try:
             async with client.post("/api/orders", json=order["order"], headers=headers) as answer:
-                outcome.note(started, answer.status, (await answer.text())[:200])
+                outcome.note(order["key"], started, answer.status, (await answer.text())[:200])
         except (aiohttp.ClientError, TimeoutError) as e:
-            outcome.note(started, 0, f"no answer: {e!r}")
+            outcome.note(order["key"], started, 0, f"no answer: {e!r}")
 
 
 async def _read_orders(waiting: asyncio.Queue[dict[str, Any] | None], workers: int) -> None:

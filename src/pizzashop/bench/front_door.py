@@ -32,7 +32,9 @@ class WebOrderPlacer:
         self.concurrency = concurrency
         self.refused: list[str] = []
         self.figures: FrontDoorFigures | None = None
+        self.sent_at: dict[str, int] = {}
         self._secret = secret
+        self._shop_ids: dict[str, str] = {}  # idempotency key -> the order's id in the shop
         customers = max(concurrency, math.ceil(orders / ORDERS_PER_CUSTOMER))
         self._process = subprocess.Popen(
             [
@@ -59,7 +61,8 @@ class WebOrderPlacer:
         assert self._process.stdin is not None
         self._process.stdin.write(line.encode() + b"\n")
         self._process.stdin.flush()
-        return order_id_for(self._secret, customer, order_id), contract.now_ms()
+        shop_id = self._shop_ids[order_id] = order_id_for(self._secret, customer, order_id)
+        return shop_id, contract.now_ms()
 
     def serve_acknowledgements(self) -> None:
         """The customers wait for their answers in their own process."""
@@ -72,6 +75,7 @@ class WebOrderPlacer:
         self._process.wait(timeout)
         self.figures = _figures(outcome, self.concurrency, len(self._customers))
         self.refused = outcome["refused"]
+        self.sent_at = {self._shop_ids[key]: ms for key, ms in outcome["sent_ms"].items()}
         answered: int = sum(outcome["answers"].values())
         return self._placed - answered
 

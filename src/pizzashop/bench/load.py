@@ -16,6 +16,9 @@ class Placer(Protocol):
     """How the bench's orders go in: straight to Kafka, or through the web app."""
 
     refused: list[str]
+    # When orders really went in (ms), where that was later than `place` said: a customer
+    # sends an order once one of the clients is free. Known once the placer is closed.
+    sent_at: dict[str, int]
 
     def place(self, order_id: str, order: Order) -> tuple[str, int]:
         """Place the order; the id it has in the shop and when it was placed (ms)."""
@@ -60,6 +63,7 @@ class OrderPlacer:
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
         self.refused: list[str] = []
+        self.sent_at: dict[str, int] = {}  # produced when placed
         self._producer = Producer(
             {
                 **kafka_client_config(settings),

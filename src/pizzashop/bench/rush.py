@@ -72,6 +72,9 @@ def run_rush(
             next_order = start + schedule[placed] if placed < len(orders) else float("inf")
             time.sleep(max(0.0, min(next_order - time.monotonic(), LOOK_INTERVAL)))
     unacknowledged = placer.close()
+    for order_id, sent_at in placer.sent_at.items():
+        if order_id in tracks:
+            tracks[order_id].placed_at = sent_at
     refused = placer.refused + ([f"{unacknowledged} never acknowledged"] if unacknowledged else [])
     measured = {i: t for i, t in tracks.items() if t.measured}
     first = min((t.placed_at for t in measured.values()), default=contract.now_ms())
