@@ -101,3 +101,62 @@ def test_bench_refuses_a_partition_count_the_clusters_topics_do_not_have(
     assert result.exit_code != 0
     assert f"--partitions {other}: the topics exist already" in result.output
     assert f"with {shop_settings.partitions} partitions each" in result.output
+
+
+FRONT_DOOR_FIGURES = {
+    "concurrency",
+    "customers",
+    "requests",
+    "orders_per_second",
+    "latency_ms",
+    "answers",
+    "client_errors",
+    "server_errors",
+    "client_cpu_seconds",
+}
+
+
+def test_bench_through_the_web_reports_the_front_door_beside_the_kitchen(
+    shop_settings: Settings, tmp_path: Path
+) -> None:
+    report_file = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--orders", "30", "--time-scale", "0", "--through", "web"]
+        + ["--concurrency", "4", "--timeout", "120", "--json", str(report_file)],
+        env=as_environment(shop_settings),
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_file.read_text())
+    shop = report["shop"]
+    assert shop["orders_delivered"] == shop["orders_placed"] == 30, shop
+    door = shop["front_door"]
+    assert door.keys() >= FRONT_DOOR_FIGURES, f"lacks {FRONT_DOOR_FIGURES - door.keys()}"
+    assert door["answers"] == {"201": 30}, "every order answered 201, none refused or failed"
+    assert door["client_errors"] == door["server_errors"] == 0
+    assert door["customers"] >= 8, "a few orders per customer, so no per-customer limit decides"
+    assert door["latency_ms"].keys() >= SPREAD and door["orders_per_second"] > 0
+    assert "web" in shop["processes"], "the web app's CPU and memory are metered too"
+    assert report["settings"]["through"] == "web"
+    assert "front door: POST /api/orders, 4 clients at once" in result.output
+
+
+def test_bench_watchers_reports_the_cost_of_open_streams(
+    shop_settings: Settings, tmp_path: Path
+) -> None:
+    report_file = tmp_path / "watchers.json"
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--watchers", "20", "--idle", "1", "--json", str(report_file)],
+        env=as_environment(shop_settings),
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_file.read_text())
+    assert report["watchers"] == 20 and report["changes_missed"] == 0, report
+    assert report["change_to_stream_ms"]["count"] == 20
+    assert report["idle_cpu_share"] >= 0 and report["change_to_stream_ms"]["p99"] > 0
+    assert "20 open event streams on one web process" in result.output

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 import time
 
 from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.ordering import OrderTaker
+from pizzashop.contract import Order, OrderPlaced, Topic
+from pizzashop.ordering import OrderTaker, Written
 from pizzashop.readmodel import open_readmodel
+from pizzashop.topics import read_to_end
 from pizzashop.web.app import create_app
 from tests.ports import free_port
 
@@ -76,3 +80,26 @@ def test_an_unreachable_broker_gets_a_504_saying_a_retry_with_the_same_key_is_sa
     assert response.status_code == 504, "unanswered is not refused: it may be in the log"
     detail = response.json()["detail"]
     assert address in detail and "same Idempotency-Key is safe" in detail, detail
+
+
+def test_orders_placed_at_once_are_each_acknowledged_and_all_in_the_log(
+    shop_settings: Settings,
+) -> None:
+    taker = OrderTaker(shop_settings)
+    order = Order(customer_id="c-at-once", **ORDER)
+    order_ids = [f"at-once-{secrets.token_hex(4)}-{n}" for n in range(50)]
+
+    async def place_all() -> list[tuple[OrderPlaced, Written]]:
+        return await asyncio.gather(*(taker.place_async(order, i) for i in order_ids))
+
+    placed = asyncio.run(place_all())
+    taker.close()
+
+    assert [p.order_id for p, _ in placed] == order_ids, "each caller got its own order back"
+    assert len({w for _, w in placed}) == len(order_ids), "each written at a place of its own"
+    found = {
+        record.key().decode()
+        for record in read_to_end(shop_settings, str(Topic.ORDERED))
+        if record.key() is not None and record.key().decode() in order_ids
+    }
+    assert found == set(order_ids), f"{len(order_ids) - len(found)} acknowledged orders missing"

@@ -38,7 +38,7 @@ class AcknowledgingTaker:
         self.broker_down = False
         self.unanswered = False  # the broker's answer does not come: the order may be in the log
 
-    def place(self, order: Order, order_id: str) -> tuple[OrderPlaced, Written]:
+    async def place_async(self, order: Order, order_id: str) -> tuple[OrderPlaced, Written]:
         if self.broker_down:
             raise OrderNotAccepted("the broker refused it: Broker: Topic authorization failed")
         event = OrderPlaced(order_id, order, contract.now_ms())

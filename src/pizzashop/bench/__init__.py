@@ -11,6 +11,7 @@ what a Python or a JVM user would otherwise pick (pipelines.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -21,13 +22,15 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pizzashop.bench import groups
-from pizzashop.bench.load import OrderPlacer, bench_orders, placement_schedule
+from pizzashop.bench.front_door import WebOrderPlacer
+from pizzashop.bench.load import OrderPlacer, Placer, bench_orders, placement_schedule
 from pizzashop.bench.meter import ProcessMeter
 from pizzashop.bench.pipelines import PEERS, REFERENCE, Pipeline, PipelineUnavailable
 from pizzashop.bench.reference import Chain
@@ -35,6 +38,7 @@ from pizzashop.bench.report import RunReport, as_json, run_report, table, write_
 from pizzashop.bench.rush import run_rush
 from pizzashop.bench.spans import spans_dropped
 from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
+from pizzashop.bench.watchers import WatchersReport, watch
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import SERVICES, Order, Topic, group_id
 from pizzashop.lag import end_offsets
@@ -65,6 +69,8 @@ class BenchPlan:
     warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
     keep_state: bool = False
     tracing: bool = False  # the services export spans (to a sink of the bench's own)
+    through_web: bool = False  # orders placed with POST /api/orders, not produced to Kafka
+    concurrency: int = 8  # requests at once, through the web
 
     @property
     def count(self) -> int:
@@ -130,6 +136,8 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
         state_dir=state_dir,
         log_level="WARNING",
         database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}",
+        # The bench works out the order ids the web app gives its orders (see front_door.py).
+        secret_key=settings.secret_key or secrets.token_urlsafe(32),
     )
     orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     schedule = placement_schedule(len(orders), plan.rate)
@@ -153,6 +161,31 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     if not plan.keep_state and shop.all_delivered:
         shutil.rmtree(state_dir, ignore_errors=True)
     return BenchResult(_described(settings, plan), shop, others, state_dir)
+
+
+def run_watchers(settings: Settings, watchers: int, idle_seconds: float) -> WatchersReport:
+    """What `watchers` open event streams cost one web process (see watchers.py)."""
+    state_dir = Path(tempfile.mkdtemp(prefix="pizzashop-bench-watchers-"))
+    settings = settings.replace(
+        state_dir=state_dir,
+        log_level="WARNING",
+        database_url=f"sqlite:///{state_dir / 'readmodel.sqlite3'}",
+        web_port=free_port(),
+    )
+    with _broker(settings) as (settings, _pids):
+        from pizzashop.topics import create_topics
+
+        create_topics(settings)
+        logs = state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        web = start_part("web", settings, output=(logs / "web.log").open("wb"))
+        try:
+            url = _ready_web(settings, [web])
+            report = asyncio.run(watch(url, web.process.pid, settings, watchers, idle_seconds))
+        finally:
+            stop_parts([web])
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return report
 
 
 def _partitions(settings: Settings, plan: BenchPlan) -> int:
@@ -198,18 +231,51 @@ def _run_shop(settings: Settings, rush: Rush) -> RunReport:
     _start_read_model_at_the_end(settings)
     logs = settings.state_dir / "logs"
     logs.mkdir(exist_ok=True)
+    through_web = rush.plan.through_web
+    if through_web:
+        settings = settings.replace(web_port=free_port())
+    parts = [*SERVICES, *(["web"] if through_web else [])]
     children = [
-        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in SERVICES
+        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in parts
     ]
     try:
         shop = Contestant(
             "shop", children, group_topics,
-            open_placer=lambda: OrderPlacer(settings, str(Topic.ORDERED)),
+            open_placer=(
+                (lambda: _web_placer(settings, children, rush)) if through_web
+                else (lambda: OrderPlacer(settings, str(Topic.ORDERED)))
+            ),
             open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
         )  # fmt: skip
         return _measure(shop, settings, rush)
     finally:
         stop_parts(children)
+
+
+def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrderPlacer:
+    url = _ready_web(settings, children)
+    assert settings.secret_key is not None, "set by the bench for its run"
+    return WebOrderPlacer(url, settings.secret_key, rush.plan.concurrency, len(rush.orders))
+
+
+def _ready_web(settings: Settings, children: list[Child]) -> str:
+    """The address of the bench's web app, once it answers /readyz with 200."""
+    url = f"http://{settings.web_host}:{settings.web_port}"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _answers_ready(url):
+        _fail_if_any_died(children, settings.state_dir / "logs")
+        if time.monotonic() > deadline:
+            raise BenchError(f"the web app at {url} was not ready within {READY_TIMEOUT:g}s")
+        time.sleep(0.1)  # a process starting up has nothing to wait on from outside
+    return url
+
+
+def _answers_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:  # refused while it starts, or 503 (an HTTPError) while not ready
+        return False
 
 
 def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
@@ -284,7 +350,7 @@ class Contestant:
     name: str
     children: list[Child]
     group_topics: dict[str, list[str]]  # consumer group -> the topics it reads
-    open_placer: Callable[[], OrderPlacer]
+    open_placer: Callable[[], Placer]
     open_watch: Callable[[], Watch]
 
 
@@ -316,7 +382,9 @@ def _measure(run: Contestant, settings: Settings, rush: Rush) -> RunReport:
         usage = meter.stop()
         watch.close()
     _fail_if_any_died(run.children, settings.state_dir / "logs")
-    return run_report(run.name, timeline, _settled_lag(settings, run.group_topics), usage)
+    front_door = placer.figures if isinstance(placer, WebOrderPlacer) else None
+    lag = _settled_lag(settings, run.group_topics)
+    return run_report(run.name, timeline, lag, usage, front_door)
 
 
 def _wait_until_ready(settings: Settings, children: list[Child], expected: dict[str, int]) -> None:
@@ -359,6 +427,8 @@ def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
         "processing_guarantee": settings.processing_guarantee,
         "metrics": settings.metrics,
         "tracing": plan.tracing,
+        "through": "web" if plan.through_web else "kafka",
+        "concurrency": plan.concurrency if plan.through_web else None,
         "bootstrap_servers": settings.bootstrap_servers,
         "kafka_version": settings.kafka_version,
         "cpus": os.cpu_count(),

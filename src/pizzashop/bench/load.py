@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import random
+from typing import Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from pizzashop import contract, menu
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Order, OrderPlaced
+
+
+class Placer(Protocol):
+    """How the bench's orders go in: straight to Kafka, or through the web app."""
+
+    refused: list[str]
+    # When orders really went in (ms), where that was later than `place` said: a customer
+    # sends an order once one of the clients is free. Known once the placer is closed.
+    sent_at: dict[str, int]
+
+    def place(self, order_id: str, order: Order) -> tuple[str, int]:
+        """Place the order; the id it has in the shop and when it was placed (ms)."""
+
+    def serve_acknowledgements(self) -> None: ...
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Wait for the last answers; how many orders never got one."""
 
 
 def bench_orders(run_id: str, count: int, seed: int = 6) -> list[tuple[str, Order]]:
@@ -45,6 +63,7 @@ class OrderPlacer:
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
         self.refused: list[str] = []
+        self.sent_at: dict[str, int] = {}  # produced when placed
         self._producer = Producer(
             {
                 **kafka_client_config(settings),
@@ -57,8 +76,9 @@ class OrderPlacer:
         # Connect and get the idempotent producer id now, not on the first order of the rush.
         self._producer.list_topics(topic, timeout=10)
 
-    def place(self, order_id: str, order: Order) -> int:
-        """Hand the order to the producer; the time it was placed (ms), as its event says."""
+    def place(self, order_id: str, order: Order) -> tuple[str, int]:
+        """Hand the order to the producer; its id and the time it was placed (ms), as its
+        event says."""
         event = OrderPlaced(order_id, order, contract.now_ms())
         record = contract.encode(event)
         while True:
@@ -66,7 +86,7 @@ class OrderPlacer:
                 self._producer.produce(
                     self.topic, key=record.key, value=record.value, on_delivery=self._acknowledged
                 )
-                return event.timestamp
+                return order_id, event.timestamp
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let acknowledgements drain
 

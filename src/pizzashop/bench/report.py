@@ -52,6 +52,21 @@ class Spread:
         )
 
 
+@dataclass(frozen=True)
+class FrontDoorFigures:
+    """What the customers saw of `POST /api/orders`."""
+
+    concurrency: int
+    customers: int
+    requests: int
+    orders_per_second: float  # 201s over the first request's start to the last answer
+    latency_ms: Spread  # of the 201s: request sent to answer read
+    answers: dict[str, int]  # status code -> count
+    client_errors: int  # 4xx
+    server_errors: int  # 5xx
+    client_cpu_seconds: float  # what the customers' HTTP client used while placing
+
+
 @dataclass
 class RunReport:
     """One run: the shop, the reference chain or a peer."""
@@ -69,6 +84,7 @@ class RunReport:
     in_flight: list[tuple[float, int]] = field(default_factory=list)  # (seconds, orders)
     latencies_ms: list[float] = field(default_factory=list)  # for the histogram; not in JSON
     warm_up_undelivered: int = 0  # warm-up orders (not in the figures) never delivered
+    front_door: FrontDoorFigures | None = None  # when the orders came through the web app
 
     @property
     def all_delivered(self) -> bool:
@@ -80,7 +96,11 @@ class RunReport:
 
 
 def run_report(
-    name: str, timeline: Timeline, lag: dict[str, int], usage: dict[str, Usage]
+    name: str,
+    timeline: Timeline,
+    lag: dict[str, int],
+    usage: dict[str, Usage],
+    front_door: FrontDoorFigures | None = None,
 ) -> RunReport:
     delivered = timeline.delivered
     last_seen = max((t.seen_delivered_at or 0 for t in delivered), default=timeline.started_at)
@@ -107,6 +127,7 @@ def run_report(
         in_flight=_in_flight(list(timeline.tracks.values()), timeline.started_at),
         latencies_ms=latencies,
         warm_up_undelivered=timeline.warm_up_undelivered,
+        front_door=front_door,
     )
 
 
@@ -223,6 +244,8 @@ def table(shop: RunReport, pipelines: list[RunReport]) -> str:
     text = _columns(rows)
     for other in pipelines:
         text += "\n" + _ratio_line(shop, other)
+    if shop.front_door is not None:
+        text += "\n\n" + _front_door_lines(shop.front_door, shop)
     text += "\n\n" + _columns(
         [("consumer group", "lag at end")]
         + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end))) for g in groups]
@@ -241,6 +264,22 @@ def table(shop: RunReport, pipelines: list[RunReport]) -> str:
         ]
     )
     return text
+
+
+def _front_door_lines(door: FrontDoorFigures, shop: RunReport) -> str:
+    spread = door.latency_ms
+    return "\n".join(
+        [
+            f"front door: POST /api/orders, {door.concurrency} clients at once, "
+            f"{door.customers} signed-in customers",
+            f"  {door.orders_per_second:.1f} orders/s answered 201 (end to end: "
+            f"{shop.orders_per_second:.1f}); latency p50 {_ms(spread.p50)} ms, "
+            f"p99 {_ms(spread.p99)} ms, max {_ms(spread.max)} ms",
+            f"  answers: {', '.join(f'{c} x{n}' for c, n in door.answers.items())}; "
+            f"4xx {door.client_errors}, 5xx {door.server_errors}; the customers' client used "
+            f"{door.client_cpu_seconds:.2f} CPU s",
+        ]
+    )
 
 
 def _ratio_line(shop: RunReport, other: RunReport) -> str:

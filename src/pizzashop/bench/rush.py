@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from pizzashop import contract
-from pizzashop.bench.load import OrderPlacer
+from pizzashop.bench.load import Placer
 from pizzashop.bench.watch import Watch
 from pizzashop.contract import Order, Status
 
@@ -41,7 +41,7 @@ class Timeline:
 def run_rush(
     orders: Sequence[tuple[str, Order]],
     schedule: Sequence[float],
-    placer: OrderPlacer,
+    placer: Placer,
     watch: Watch,
     timeout: float,
     label: str,
@@ -61,10 +61,8 @@ def run_rush(
             due = time.monotonic() - start
             chunk_end = min(len(orders), placed + PLACE_CHUNK)
             while placed < chunk_end and schedule[placed] <= due:
-                order_id, order = orders[placed]
-                tracks[order_id] = OrderTrack(
-                    placer.place(order_id, order), measured=placed >= warm_up
-                )
+                shop_order_id, placed_at = placer.place(*orders[placed])
+                tracks[shop_order_id] = OrderTrack(placed_at, measured=placed >= warm_up)
                 placed += 1
             placer.serve_acknowledgements()
             news = _follow(watch, tracks)
@@ -74,6 +72,9 @@ def run_rush(
             next_order = start + schedule[placed] if placed < len(orders) else float("inf")
             time.sleep(max(0.0, min(next_order - time.monotonic(), LOOK_INTERVAL)))
     unacknowledged = placer.close()
+    for order_id, sent_at in placer.sent_at.items():
+        if order_id in tracks:
+            tracks[order_id].placed_at = sent_at
     refused = placer.refused + ([f"{unacknowledged} never acknowledged"] if unacknowledged else [])
     measured = {i: t for i, t in tracks.items() if t.measured}
     first = min((t.placed_at for t in measured.values()), default=contract.now_ms())

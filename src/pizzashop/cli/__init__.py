@@ -658,6 +658,28 @@ def number_option(name: str, least: float, default: float, help: str) -> Callabl
 @click.option(
     "--tracing", is_flag=True, help="The services make and export spans (to a sink of the bench's)."
 )
+@click.option(
+    "--through",
+    type=click.Choice(["kafka", "web"]),
+    default="kafka",
+    show_default=True,
+    help="Place the orders straight on pizza-ordered, or with POST /api/orders on a web app "
+    "the bench starts (signed-in customers, a few orders each).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="With --through web: requests at once.",
+)
+@click.option(
+    "--watchers",
+    type=click.IntRange(1),
+    help="Instead of a rush: open this many order event streams on one web app and report "
+    "its CPU while nothing changes and each change's delay when every order moves.",
+)
+@number_option("--idle", 1, 10.0, "With --watchers: seconds measured while nothing changes.")
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -678,18 +700,29 @@ def bench(
     keep_state: bool,
     metrics: bool | None,
     tracing: bool,
+    through: str,
+    concurrency: int,
+    watchers: int | None,
+    idle: float,
 ) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
     Starts the four services (and a local broker, unless a cluster is configured) itself.
     """
     try:
-        from pizzashop.bench import BenchError, BenchPlan, run_bench
+        from pizzashop.bench import BenchError, BenchPlan, run_bench, run_watchers
         from pizzashop.bench.pipelines import PEERS
+        from pizzashop.bench.report import write_json
     except ImportError as e:
         raise ShopError(
             f"the bench needs its extras ({e.name} is missing): pip install 'pizzashop[bench]'"
         ) from None
+    if watchers is not None:
+        report = run_watchers(settings_of(ctx), watchers, idle)
+        click.echo(report.table())
+        if json_path is not None:
+            write_json(json_path, report.as_json())
+        return
     if (orders is None) == (rate is None) or (rate is None) != (duration is None):
         raise ShopError("give --orders N, or --rate R with --duration S")
     peers = [*peer_names, *(n.strip() for n in (peer_list or "").split(",") if n.strip())]
@@ -716,6 +749,8 @@ def bench(
         warm_up=warm_up,
         keep_state=keep_state,
         tracing=tracing,
+        through_web=through == "web",
+        concurrency=concurrency,
     )
     try:
         result = run_bench(settings, plan)

@@ -132,6 +132,13 @@ class ReadModel(Protocol):
     def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
         """Status entries of one order stored after `seq` (for live streams that reconnect)."""
 
+    def last_history_seq(self) -> int:
+        """The seq of the last status entry stored (0: none)."""
+
+    def changes_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, order id) of the first `limit` status entries stored after `seq`, in seq
+        order, whatever their order: how a web process follows every change with one query."""
+
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         """Orders not final and not moved since the given time (ms)."""
 

@@ -299,6 +299,12 @@ class LiveReadModel:
     def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
         return self._current().history_after(order_id, seq)
 
+    def changes_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        return self._current().changes_after(seq, limit)
+
+    def last_history_seq(self) -> int:
+        return self._current().last_history_seq()
+
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         return self._current().stalled_orders(not_moved_since)
 

@@ -346,6 +346,14 @@ class SqlReadModel:
         )
         return [StatusEntry(seq, Status(status), timestamp) for seq, status, timestamp in rows]
 
+    def changes_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        p = self.placeholder
+        rows = self._query(
+            f"SELECT seq, order_id FROM status_history WHERE seq > {p} ORDER BY seq LIMIT {p}",
+            (seq, limit),
+        )
+        return [(int(seq), str(order_id)) for seq, order_id in rows]
+
     def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
         p = self.placeholder
         return self._views(

@@ -77,11 +77,11 @@ UNCONFIRMED = (
 )
 
 
-def place(book: OrderBook, order: Order, key: str) -> Placement:
+async def place(book: OrderBook, order: Order, key: str) -> Placement:
     """The key's order, placed or known; 503 only when it is surely not in the log."""
     headers = {"Idempotency-Key": key}
     try:
-        return book.place(order, key)
+        return await book.place(order, key)
     except ordering.OrderNotAccepted as e:
         raise HTTPException(
             503,
@@ -121,7 +121,7 @@ def api_sign_out(request: Request) -> Response:
 
 
 @router.post("/orders", status_code=201, summary="Place an order")
-def api_place_order(
+async def api_place_order(
     body: OrderRequest,
     request: Request,
     response: Response,
@@ -140,7 +140,7 @@ def api_place_order(
     if problem:
         raise HTTPException(422, [{"field": "Idempotency-Key", "message": problem}])
     order = order_from(body, required_customer(request))
-    placement = place(book_of(request), order, key)
+    placement = await place(book_of(request), order, key)
     order_id = placement.placed.order_id
     if placement.written is not None:
         remember_write(request, placement.written)

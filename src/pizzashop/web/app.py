@@ -29,6 +29,7 @@ from pizzashop.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
+from pizzashop.web.changes import OrderChanges
 from pizzashop.web.limits import BodyLimit, OpenStreams, OrderRateLimit
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
@@ -52,10 +53,14 @@ def create_app(
         version="1.0",
         docs_url=None,  # served by apidocs, with Swagger UI's files from the app itself
         redoc_url=None,
+        # The app traces and counts its requests itself (observing.py); FastAPI's own look for
+        # a tracer on every request cost a twentieth of the CPU of placing an order.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     secret = shop_secret(settings)
+    changes = OrderChanges(read_model, closing=lambda: bool(app.state.closing()))
     app.state.book = OrderBook(
-        read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute)
+        read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute), changes
     )
     app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
     app.state.open_streams = OpenStreams(settings.streams_per_session)

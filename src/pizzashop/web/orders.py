@@ -19,6 +19,7 @@ in the same transaction as the views, so then the orders are there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -32,6 +33,7 @@ from pizzashop.contract import Order, OrderPlaced, Status, Topic
 from pizzashop.ordering import OrderTaker, Written, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
 from pizzashop.story import StoryRecord
+from pizzashop.web.changes import OrderChanges
 from pizzashop.web.limits import OrderRateLimit
 
 JUST_PLACED_LIMIT = 1000
@@ -39,7 +41,6 @@ JUST_PLACED_LIMIT = 1000
 # written through another process, and how often it looks meanwhile.
 CATCH_UP_WAIT = 3.0
 CATCH_UP_CHECK_EVERY = 0.05
-CHECK_EVERY = 0.2  # how often a live stream looks at the read model
 KEEP_ALIVE_EVERY = 15.0
 
 
@@ -77,8 +78,10 @@ class OrderBook:
         order_taker: OrderTaker,
         secret: str,
         rate_limit: OrderRateLimit | None = None,
+        changes: OrderChanges | None = None,
     ) -> None:
         self.read_model = read_model
+        self.changes = changes or OrderChanges(read_model, closing=lambda: False)
         self.order_taker = order_taker
         self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
         self._secret = secret
@@ -86,7 +89,7 @@ class OrderBook:
         self._written_here: OrderedDict[Written, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def place(self, order: Order, idempotency_key: str) -> Placement:
+    async def place(self, order: Order, idempotency_key: str) -> Placement:
         """The order of this key: the one known already, or produced now and acknowledged.
 
         OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes;
@@ -94,13 +97,15 @@ class OrderBook:
         TooManyOrders, before anything is produced, when the customer is over the rate limit
         (a known order is answered whatever the limit: it produces nothing)."""
         order_id = order_id_for(self._secret, order.customer_id, idempotency_key)
-        known = self.order_of(order.customer_id, order_id)
+        known = self._just_placed_view(order_id) or await asyncio.to_thread(
+            self.order_of, order.customer_id, order_id
+        )
         if known is not None and known.order is not None and known.placed_at is not None:
             if known.order != order:
                 raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
             return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
         self.rate_limit.take(order.customer_id)
-        placed, written = self.order_taker.place(order, order_id)
+        placed, written = await self.order_taker.place_async(order, order_id)
         self._remember(placed, written)
         return Placement(placed, replayed=False, written=written)
 
@@ -178,25 +183,35 @@ class OrderBook:
     ) -> AsyncIterator[str]:
         """Server-sent events for each new status of an order, then `end` once it is final.
 
-        It also stops when `over()` says so (the client left, or the server is closing): a
-        browser then reconnects with Last-Event-ID and misses nothing.
+        The stream reads the read model when the process's reader says the order moved (see
+        changes.py), and otherwise only says it is still here now and then. It stops when
+        `over()` says so (the client left, or the server is closing): a browser then
+        reconnects with Last-Event-ID and misses nothing.
         """
-        last, quiet = after_seq, 0.0
-        while not await over():
-            entries = await asyncio.to_thread(self.read_model.history_after, order_id, last)
-            # Read after the entries, so the order's status is never behind the ones sent.
-            view = await asyncio.to_thread(self.read_model.get_order, order_id)
-            for entry in entries:
-                last = entry.seq
-                yield sse_event(entry, view.status if view else entry.status)
-            if view is not None and view.status.is_final and not entries:
-                yield END_OF_STREAM
-                return
-            quiet = 0.0 if entries else quiet + CHECK_EVERY
-            if quiet >= KEEP_ALIVE_EVERY:
-                quiet = 0.0
-                yield ": still here\n\n"
-            await asyncio.sleep(CHECK_EVERY)
+        last = after_seq
+        async with self.changes.watching(order_id) as moved:
+            while not await over():
+                moved.clear()
+                entries, view = await asyncio.to_thread(self._news_of, order_id, last)
+                for entry in entries:
+                    last = entry.seq
+                    yield sse_event(entry, view.status if view else entry.status)
+                if view is not None and view.status.is_final and not entries:
+                    yield END_OF_STREAM
+                    return
+                if not await _set_within(moved, KEEP_ALIVE_EVERY):
+                    yield ": still here\n\n"
+
+    def _news_of(self, order_id: str, after_seq: int) -> tuple[list[StatusEntry], OrderView | None]:
+        entries = self.read_model.history_after(order_id, after_seq)
+        # Read after the entries, so the order's status is never behind the ones sent.
+        return entries, self.read_model.get_order(order_id)
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 END_OF_STREAM = "event: end\ndata: {}\n\n"

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu, ordering
 from pizzashop.contract import Status
@@ -122,7 +121,7 @@ async def place_order_form(request: Request) -> Response:
             request, "menu.html", 422, chosen=chosen, errors=e.problems, idempotency_key=key
         )
     try:
-        placement = await run_in_threadpool(book_of(request).place, order, key)
+        placement = await book_of(request).place(order, key)
     except TooManyOrders as e:
         # The same key: pressing Order again later is still this one order.
         page = render(
