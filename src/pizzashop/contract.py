@@ -84,6 +84,11 @@ class Status(IntEnum):
         return self >= 500 or self < 0
 
     @property
+    def leaves_the_oven(self) -> bool:
+        """A step of a pizza out of the oven: it is never one of a cancelled order."""
+        return self in (Status.OUT_FOR_DELIVERY, Status.DELIVERED)
+
+    @property
     def is_final(self) -> bool:
         return self in (Status.DELIVERED, Status.CANCELLED, Status.INVALID_ORDER)
 

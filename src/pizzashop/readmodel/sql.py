@@ -58,11 +58,14 @@ class _Known:
     was_unplaced: bool = False  # stored before this batch, with status events only
 
     def is_news(self, status: Status, timestamp: int) -> bool:
-        """False for a replay, and for a stuck mark that is stale or says nothing new.
+        """False for a replay, for a step after "cancelled", and for a stuck mark that is
+        stale or says nothing new.
 
         An order can stall more than once, so a stuck mark counts while it is newer than
         the order's last move; its history keeps the first mark only.
         """
+        if self.status is Status.CANCELLED and status.leaves_the_oven:
+            return False  # bake decided it: nothing of a cancelled pizza leaves the oven
         if status is not Status.STUCK:
             return status not in self.stored
         if self.status is not None and (self.status.is_final or self.status is Status.STUCK):

@@ -29,7 +29,7 @@ from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT
 from pizzashop.runtime.producing import OutgoingRecord, Positions
-from pizzashop.service import Expiry, KitchenService, Work
+from pizzashop.service import NOTHING_TO_DO, Expiry, KitchenService, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
 log = logging.getLogger("pizzashop.runtime")
@@ -45,7 +45,8 @@ class KitchenLoop(ServiceLoop):
         self.service = service
         # Outputs and offsets in Kafka transactions under exactly_once (producing.py).
         self.transactional = self.read_committed
-        self.kitchen = Kitchen(settings.capacity)
+        interrupting = frozenset(str(topic) for topic in service.interrupting)
+        self.kitchen = Kitchen(settings.capacity, interrupting)
         self.paused = False  # its partitions, while the kitchen is full
         self._state = ServiceState(int(settings.remember_orders_for * 1000))
         self._committed: dict[tuple[str, int], int] = {}
@@ -134,9 +135,35 @@ class KitchenLoop(ServiceLoop):
                 extra={"order_id": ticket.key},
             )
             return Work(dead_letter=f"handler failed: {e!r}")
+        if work.withdraws:
+            work = self._in_place_of_work_in_progress(ticket, work)
         # Changed now, not once the work is done: the order's next event, queued behind this
         # one in the kitchen, must see it (a second copy of the order is then ignored).
         self._state.change(ticket.partition, work.state, contract.now_ms())
+        return work
+
+    def _in_place_of_work_in_progress(self, ticket: Ticket, work: Work) -> Work:
+        """The work, once the order's work in progress is withdrawn; nothing if none is."""
+        withdrawn = self.kitchen.withdraw(ticket)
+        if withdrawn is None:
+            log.info(
+                "Order '%s': %s came too late, its work is done already: nothing to withdraw",
+                ticket.key,
+                ticket.topic,
+                extra=self._about(ticket),
+            )
+            return NOTHING_TO_DO
+        log.info(
+            "Order '%s': %s withdrew its work in progress (%s[%d]@%d)",
+            ticket.key,
+            ticket.topic,
+            withdrawn.topic,
+            withdrawn.partition,
+            withdrawn.offset,
+            extra=self._about(ticket),
+        )
+        if self._spans is not None:
+            self._spans.end(withdrawn)
         return work
 
     def _serve(self, now: float) -> None:
