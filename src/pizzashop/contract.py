@@ -25,16 +25,25 @@ class Topic(StrEnum):
     ASSEMBLED = "pizza-assembled"
     BAKED = "pizza-baked"
     STATUS = "pizza-status"
+    CANCEL = "pizza-cancel"
     DEAD_LETTER = "pizza-dlq"
 
 
-PIPELINE_TOPICS: tuple[Topic, ...] = (Topic.ORDERED, Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS)
+# The topics an order passes through, co-partitioned: the steps, the statuses, and the
+# customer's cancel, which the front door produces to the order's partition number.
+PIPELINE_TOPICS: tuple[Topic, ...] = (
+    Topic.ORDERED,
+    Topic.ASSEMBLED,
+    Topic.BAKED,
+    Topic.STATUS,
+    Topic.CANCEL,
+)
 
 # The shop's services, the consumer group each forms and what each consumes. A service's
 # instances share its group; a kitchen service keeps its state in its own changelog topic.
 SERVICES: dict[str, tuple[Topic, ...]] = {
     "assemble": (Topic.ORDERED,),
-    "bake": (Topic.ASSEMBLED,),
+    "bake": (Topic.ASSEMBLED, Topic.CANCEL),
     "delivery": (Topic.ORDERED, Topic.BAKED),
     "status": (Topic.ORDERED, Topic.STATUS),
 }
@@ -60,6 +69,8 @@ class Status(IntEnum):
     IN_OVEN = 200
     OUT_FOR_DELIVERY = 300
     DELIVERED = 400
+    # Final, and not an error: the customer cancelled before the pizza left the oven.
+    CANCELLED = 450
     # Errors are >= 500 (or negative): they are not steps on the way to the customer.
     INVALID_ORDER = 500
     STUCK = 510
@@ -73,8 +84,13 @@ class Status(IntEnum):
         return self >= 500 or self < 0
 
     @property
+    def leaves_the_oven(self) -> bool:
+        """A step of a pizza out of the oven: it is never one of a cancelled order."""
+        return self in (Status.OUT_FOR_DELIVERY, Status.DELIVERED)
+
+    @property
     def is_final(self) -> bool:
-        return self in (Status.DELIVERED, Status.INVALID_ORDER)
+        return self in (Status.DELIVERED, Status.CANCELLED, Status.INVALID_ORDER)
 
 
 STATUS_TEXTS: dict[Status, str] = {
@@ -82,6 +98,7 @@ STATUS_TEXTS: dict[Status, str] = {
     Status.IN_OVEN: "Your pizza is in the oven",
     Status.OUT_FOR_DELIVERY: "Your pizza is out for delivery",
     Status.DELIVERED: "Your pizza was delivered",
+    Status.CANCELLED: "Your order was cancelled",
     Status.INVALID_ORDER: "We could not make your order: it is not on our menu",
     Status.STUCK: "Your order is taking longer than it should; we are on it",
 }
@@ -95,12 +112,14 @@ WRITER_OF_STEP: dict[Topic, str] = {
     Topic.ORDERED: ORDERING,
     Topic.ASSEMBLED: "assemble",
     Topic.BAKED: "bake",
+    Topic.CANCEL: ORDERING,
 }
 WRITER_OF_STATUS: dict[int, str] = {  # by status code: a record may carry any number
     Status.RECEIVED: ORDERING,
     Status.IN_OVEN: "assemble",
     Status.INVALID_ORDER: "assemble",
     Status.OUT_FOR_DELIVERY: "bake",
+    Status.CANCELLED: "bake",
     Status.DELIVERED: "delivery",
     Status.STUCK: "status",
 }
@@ -300,19 +319,28 @@ class PizzaBaked:
 
 
 @dataclass(frozen=True)
+class CancelRequested:
+    """The customer asks to cancel an order; bake decides whether it is still possible."""
+
+    order_id: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
 class StatusChanged:
     order_id: str
     status: Status
     timestamp: int | None = None  # None: stamped when it is produced
 
 
-Event: TypeAlias = OrderPlaced | PizzaAssembled | PizzaBaked | StatusChanged
+Event: TypeAlias = OrderPlaced | PizzaAssembled | PizzaBaked | StatusChanged | CancelRequested
 
 TOPIC_OF: dict[type, Topic] = {
     OrderPlaced: Topic.ORDERED,
     PizzaAssembled: Topic.ASSEMBLED,
     PizzaBaked: Topic.BAKED,
     StatusChanged: Topic.STATUS,
+    CancelRequested: Topic.CANCEL,
 }
 
 
@@ -342,11 +370,19 @@ class _StatusValue(BaseModel):
     timestamp: StrictInt | None = None
 
 
+class _CancelValue(BaseModel):
+    """A customer's cancel: the value of `pizza-cancel` (`timestamp` in ms, when it was asked)."""
+
+    model_config = ConfigDict(extra="ignore")
+    timestamp: StrictInt
+
+
 # Each topic's value as a model, where it is JSON: the published schemas are made from these.
 VALUE_MODELS: dict[Topic, type[BaseModel]] = {
     Topic.ORDERED: _OrderedValue,
     Topic.ASSEMBLED: _AssembledValue,
     Topic.STATUS: _StatusValue,
+    Topic.CANCEL: _CancelValue,
 }
 EMPTY_VALUE = "empty: no value, or zero bytes; a consumer ignores whatever is there"
 PARKED_VALUE = (
@@ -381,6 +417,8 @@ def encode(event: Event) -> Record:
             value = None
         case StatusChanged(status=status, timestamp=ts):
             value = {"status": int(status), "timestamp": now_ms() if ts is None else ts}
+        case CancelRequested(timestamp=ts):
+            value = {"timestamp": ts}
     raw = b"" if value is None else json.dumps(value).encode()
     return Record(TOPIC_OF[type(event)], key, raw)
 
@@ -411,6 +449,8 @@ def decode(
             except ValueError:
                 raise ContractError(f"unknown status {changed.status}") from None
             return StatusChanged(order_id, status, changed.timestamp or fallback_ts)
+        case Topic.CANCEL:
+            return CancelRequested(order_id, _parse(_CancelValue, value).timestamp)
     raise ContractError(f"topic {topic!r} is not part of the contract")
 
 

@@ -34,6 +34,11 @@ class Work:
     state: Mapping[str, Any] = field(default_factory=dict)
     done_message: str | None = None
     dead_letter: str | None = None  # why this event can never be handled
+    # Done in place of the order's work in progress, which is withdrawn: its outputs and its
+    # changelog writes are never produced (so this work says what the state becomes). When
+    # none is in progress any more (it is out), this comes too late: nothing of it is done.
+    # Only for events of the service's interrupting topics.
+    withdraws: bool = False
 
 
 NOTHING_TO_DO = Work()
@@ -68,6 +73,9 @@ class KitchenService:
     # Asked about each state entry that has waited `expire_after` seconds or more, now and then.
     expire: Expiry | None = None
     expire_after: float = 0.0
+    # Topics whose events are handled at once, even while their order has work in progress;
+    # their handler may withdraw that work (`Work.withdraws`). bake's cancels.
+    interrupting: tuple[Topic, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The shop's topics: the four of the wire contract, the dead-letter topic, and service state;
+"""The shop's topics: the five of the wire contract, the dead-letter topic, and service state;
 how long they keep their history."""
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ WHAT_SHORT_HISTORY_LOSES: dict[str, str] = {
     Topic.ASSEMBLED: "replaying the kitchen from the start would miss older orders' steps",
     Topic.BAKED: "replaying the kitchen from the start would miss older orders' steps",
     Topic.STATUS: "a read model rebuilt from the log would miss older orders' progress",
+    Topic.CANCEL: "replaying the kitchen from the start would miss older orders' cancels",
     Topic.DEAD_LETTER: "older parked events could no longer be listed or replayed",
 }
 ANY_TOPIC_LOSES = "a replay from the start would miss older records"

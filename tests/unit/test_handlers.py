@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from pizzashop.contract import OrderPlaced, PizzaAssembled, PizzaBaked, Status, StatusChanged
+from pizzashop.contract import (
+    CancelRequested,
+    OrderPlaced,
+    PizzaAssembled,
+    PizzaBaked,
+    Status,
+    StatusChanged,
+)
 from pizzashop.service import HANDLED, NOTHING_TO_DO, Overdue, State
 from pizzashop.services.assemble import assemble, assembling_and_baking_time
-from pizzashop.services.bake import bake
+from pizzashop.services.bake import CANCEL_REQUESTED, bake
+from pizzashop.services.bake import overdue as cancel_overdue
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery, overdue
 from tests.unit.shop_events import an_order
 
@@ -134,3 +142,41 @@ def test_delivery_parks_a_baked_pizza_whose_order_never_came_and_forgets_a_stale
     customer = {"customer_id": "c", "name": "Italo"}
     assert decide(customer, 121) is None, "a placed order waits for its pizza a day"
     assert decide(customer, 86_400) == Overdue()
+
+
+def cancel(order_id: str = "3c91b") -> CancelRequested:
+    return CancelRequested(order_id, timestamp=1676235639999)
+
+
+def test_a_cancel_before_the_pizza_is_kept_and_the_pizza_then_cancelled_not_baked() -> None:
+    state: State = {}
+    kept = bake(cancel(), state)
+    assert not kept.outputs and kept.state == {"3c91b": CANCEL_REQUESTED} and not kept.withdraws
+    apply_state(state, kept)
+    work = bake(PizzaAssembled("3c91b", 17), state)
+    assert work.seconds == 0, "a cancelled pizza does not go into the oven"
+    assert statuses(work.outputs) == [Status.CANCELLED]
+    assert not any(isinstance(e, PizzaBaked) for e in work.outputs)
+    apply_state(state, work)
+    assert state == {"3c91b": HANDLED}
+    assert bake(PizzaAssembled("3c91b", 17), state) is NOTHING_TO_DO, "its pizza coming again"
+
+
+def test_a_cancel_asked_twice_before_the_pizza_is_kept_once() -> None:
+    state: State = {}
+    apply_state(state, bake(cancel(), state))
+    assert bake(cancel(), state) is NOTHING_TO_DO
+
+
+def test_a_cancel_of_a_pizza_bake_has_taken_asks_to_withdraw_the_baking() -> None:
+    state: State = {}
+    apply_state(state, bake(PizzaAssembled("3c91b", 17), state))
+    work = bake(cancel(), state)
+    assert work.withdraws, "in the oven it wins; out of it, the runtime finds nothing to withdraw"
+    assert statuses(work.outputs) == [Status.CANCELLED] and work.seconds == 0
+
+
+def test_a_cancel_whose_pizza_never_comes_is_forgotten_as_handled_orders_are() -> None:
+    assert cancel_overdue("3c91b", CANCEL_REQUESTED, waited=99, forget_after=100) is None
+    assert cancel_overdue("3c91b", CANCEL_REQUESTED, waited=100, forget_after=100) == Overdue()
+    assert cancel_overdue("3c91b", HANDLED, waited=1e9, forget_after=100) is None

@@ -1,10 +1,11 @@
-"""The kitchen without Kafka: per-order ordering, parallel work, commit watermarks, capacity."""
+"""The kitchen without Kafka: per-order ordering, parallel work, commit watermarks, capacity,
+and interrupting events that withdraw an order's work in progress."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from pizzashop.contract import PizzaBaked
+from pizzashop.contract import CancelRequested, PizzaBaked, Status, StatusChanged
 from pizzashop.runtime.kitchen import Kitchen, PartitionProgress, Ticket, TopicPartition
 from pizzashop.service import Work
 
@@ -162,3 +163,94 @@ def test_a_forgotten_partition_frees_its_cooks_for_the_waiting_line() -> None:
     kitchen.take(ticket(0, "b", partition=1), now=0.0)
     kitchen.forget([("pizza-baked", 0)], now=0.0)
     assert started == [0, 0] and len(kitchen) == 1, "b starts once a's partition is gone"
+
+
+CANCEL = "pizza-cancel"
+
+
+def a_cancel(offset: int, key: str, partition: int = 0) -> Ticket:
+    return Ticket(CANCEL, partition, offset, key, CancelRequested(key, 0))
+
+
+class Oven:
+    """A kitchen whose baking (offsets of pizza-baked, 10 s with outputs) a cancel withdraws."""
+
+    def __init__(self, capacity: int = 0) -> None:
+        self.kitchen = Kitchen(capacity, interrupting_topics=frozenset({CANCEL}))
+        self.withdrawn: list[Ticket | None] = []
+
+    def take(self, t: Ticket, now: float) -> None:
+        self.kitchen.take(t)
+        self.start_ready(now)
+
+    def start_ready(self, now: float) -> None:
+        for t in self.kitchen.ready_to_start():
+            if t.topic == CANCEL:
+                self.withdrawn.append(self.kitchen.withdraw(t))
+                work = Work([StatusChanged(t.key, Status.CANCELLED)], withdraws=True)
+            else:
+                work = Work([PizzaBaked(t.key)], seconds=10.0)
+            self.kitchen.start(t, work, work.seconds, now)
+
+    def serve(self, now: float) -> list[Ticket]:
+        done = [t for t, _ in self.kitchen.done_cooking(now)]
+        for t in done:
+            self.kitchen.finish(t)
+        self.start_ready(now)
+        return done
+
+
+def test_a_cancel_is_handled_at_once_and_withdraws_its_orders_baking() -> None:
+    oven = Oven()
+    baking = ticket(0, "a")
+    oven.take(baking, now=0.0)
+    oven.take(ticket(1, "b"), now=0.0)
+    oven.take(a_cancel(0, "a"), now=1.0)
+    assert oven.withdrawn == [baking], "the cancel does not wait for the baking to be done"
+    assert oven.kitchen.committable() == {}, "nothing is finished before the cancel's outputs"
+    assert [t.topic for t in oven.serve(now=1.0)] == [CANCEL]
+    assert oven.kitchen.committable() == {(CANCEL, 0): 1, ("pizza-baked", 0): 1}, (
+        "the withdrawn offset is committed with the cancel's, and no further"
+    )
+    assert [t.key for t in oven.serve(now=10.0)] == ["b"], "the withdrawn baking never comes out"
+    assert len(oven.kitchen) == 0
+
+
+def test_a_cancel_after_the_baking_is_out_withdraws_nothing() -> None:
+    oven = Oven()
+    oven.take(ticket(0, "a"), now=0.0)
+    assert [t.key for t in oven.serve(now=10.0)] == ["a"]
+    oven.take(a_cancel(0, "a"), now=11.0)
+    assert oven.withdrawn == [None], "too late: the baking's outputs are out"
+
+
+def test_a_cancel_does_not_withdraw_work_without_outputs() -> None:
+    kitchen = Kitchen(interrupting_topics=frozenset({CANCEL}))
+    ignored = ticket(0, "a")
+    kitchen.take(ignored)
+    kitchen.ready_to_start()
+    kitchen.start(ignored, Work(), 0.0, now=0.0)  # a copy of an order handled before
+    cancel = a_cancel(0, "a")
+    kitchen.take(cancel)
+    assert kitchen.ready_to_start() == [cancel]
+    assert kitchen.withdraw(cancel) is None
+
+
+def test_a_cancel_skips_the_line_of_a_full_kitchen_and_its_order_moves_on_after_it() -> None:
+    oven = Oven(capacity=1)
+    oven.take(ticket(0, "a"), now=0.0)
+    second_copy = ticket(1, "a")
+    oven.take(second_copy, now=0.0)
+    oven.take(a_cancel(0, "a"), now=1.0)
+    assert oven.withdrawn[0] is not None and oven.withdrawn[0].offset == 0
+    oven.serve(now=1.0)
+    assert [t.offset for t in oven.serve(now=11.0)] == [1], "the order's next event got a cook"
+
+
+def test_forgetting_a_partition_drops_its_cancels_and_what_they_withdrew() -> None:
+    oven = Oven()
+    oven.take(ticket(0, "a"), now=0.0)
+    oven.take(a_cancel(0, "a"), now=1.0)
+    dropped = oven.kitchen.forget([(CANCEL, 0), ("pizza-baked", 0)])
+    assert dropped == 2 and len(oven.kitchen) == 0
+    assert oven.serve(now=20.0) == []

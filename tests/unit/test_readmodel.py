@@ -252,6 +252,22 @@ def test_an_invalid_order_stays_invalid(read_model: ReadModel) -> None:
     assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == []
 
 
+def test_a_cancelled_order_shows_no_step_after_cancelled(read_model: ReadModel) -> None:
+    read_model.apply(
+        [
+            StatusChanged("a", Status.IN_OVEN, T0 + 1),
+            StatusChanged("a", Status.CANCELLED, T0 + 2),
+            StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 3),
+        ],
+        {},
+    )
+    read_model.apply([placed("a"), StatusChanged("a", Status.DELIVERED, T0 + 4)], {})
+    view = view_of(read_model, "a")
+    assert view.status is Status.CANCELLED and view.status_text == "Your order was cancelled"
+    assert statuses(read_model, "a") == [100, 200, 450], "received, in the oven, then cancelled"
+    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == []
+
+
 def test_a_second_read_model_on_the_same_database_sees_each_batch_whole(tmp_path: Path) -> None:
     from pizzashop.readmodel import open_readmodel
 

@@ -37,7 +37,8 @@ REMEMBERED_ORDERS = 50_000
 INDEXES = f"""
 CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_at DESC);
 CREATE INDEX IF NOT EXISTS orders_by_update ON orders (updated_at);
-CREATE INDEX IF NOT EXISTS orders_in_progress ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
+DROP INDEX IF EXISTS orders_in_progress;
+CREATE INDEX IF NOT EXISTS orders_still_moving ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
 DROP INDEX IF EXISTS orders_by_progress;
 CREATE INDEX IF NOT EXISTS unplaced_by_order ON unplaced_events (order_id);
 CREATE INDEX IF NOT EXISTS orders_stuck ON orders (updated_at) WHERE status = {STUCK};
@@ -58,11 +59,14 @@ class _Known:
     was_unplaced: bool = False  # stored before this batch, with status events only
 
     def is_news(self, status: Status, timestamp: int) -> bool:
-        """False for a replay, and for a stuck mark that is stale or says nothing new.
+        """False for a replay, for a step after "cancelled", and for a stuck mark that is
+        stale or says nothing new.
 
         An order can stall more than once, so a stuck mark counts while it is newer than
         the order's last move; its history keeps the first mark only.
         """
+        if self.status is Status.CANCELLED and status.leaves_the_oven:
+            return False  # bake decided it: nothing of a cancelled pizza leaves the oven
         if status is not Status.STUCK:
             return status not in self.stored
         if self.status is not None and (self.status.is_final or self.status is Status.STUCK):

@@ -4,6 +4,8 @@ The runtime hands it every event it consumes as a `Ticket`. The kitchen keeps th
 one key (one order) in order, lets everything else proceed in parallel, says which tickets
 may start now and which work is done cooking, and knows up to which offset each partition
 is finished, so the runtime never commits past an event whose outputs are not out yet.
+Events of an interrupting topic (bake's cancels) skip the line: they are handled at once,
+and may withdraw their order's work in progress (see `withdraw`).
 It never calls back: the runtime asks, and runs the handlers itself, in its loop.
 """
 
@@ -78,14 +80,19 @@ class Kitchen:
     and says how long the work takes with `start`.
     """
 
-    def __init__(self, capacity: int = 0) -> None:
+    def __init__(
+        self, capacity: int = 0, interrupting_topics: frozenset[str] = frozenset()
+    ) -> None:
         self.capacity = capacity  # 0 = unlimited
+        self.interrupting_topics = interrupting_topics
         self._progress: dict[TopicPartition, PartitionProgress] = {}
         self._cooking: dict[str, Ticket] = {}  # per key: the one event being worked on
         self._waiting: dict[str, deque[Ticket]] = {}  # per key: the events behind it
         self._next_up: deque[Ticket] = deque()  # first events of keys waiting for a free cook
         self._ready: list[Ticket] = []  # given a cook, not yet started by the runtime
         self._timers: list[tuple[float, int, Ticket, Work]] = []
+        self._interrupting: dict[int, Ticket] = {}  # by id: taken at once, not finished yet
+        self._withdrawn: dict[int, Ticket] = {}  # by id of the interrupting ticket: its victim
         self._sequence = itertools.count()
         self._size = 0
 
@@ -97,7 +104,10 @@ class Kitchen:
             progress = self._progress[ticket.source] = PartitionProgress()
         progress.take(ticket.offset)
         self._size += 1
-        if ticket.key in self._cooking or ticket.key in self._waiting:
+        if ticket.topic in self.interrupting_topics:
+            self._interrupting[id(ticket)] = ticket
+            self._ready.append(ticket)  # no cook needed, no waiting behind its order
+        elif ticket.key in self._cooking or ticket.key in self._waiting:
             self._waiting.setdefault(ticket.key, deque()).append(ticket)
         elif self._has_free_cook():
             self._give_a_cook(ticket)
@@ -129,6 +139,24 @@ class Kitchen:
         """The ticket's work is known: it is done cooking `seconds` (real time) from `now`."""
         heapq.heappush(self._timers, (now + seconds, next(self._sequence), ticket, work))
 
+    def withdraw(self, interrupting: Ticket) -> Ticket | None:
+        """Take back the work in progress of the interrupting ticket's order, if its outputs
+        are still to come: it is done in place of it. The withdrawn ticket is finished without
+        its outputs when the interrupting one is finished, so both offsets are committed with
+        the interrupting ticket's outputs, or neither. None: nothing of that order is still in
+        progress (its work is out already, or there never was any)."""
+        cooking = self._cooking.get(interrupting.key)
+        timer = next((t for t in self._timers if t[2] is cooking and t[3].outputs), None)
+        if cooking is None or timer is None:
+            return None
+        self._timers.remove(timer)
+        heapq.heapify(self._timers)
+        del self._cooking[interrupting.key]
+        self._withdrawn[id(interrupting)] = cooking
+        self._line_up_next_of(interrupting.key)
+        self._move_the_line()
+        return cooking
+
     # --- work coming out ---------------------------------------------------------------------
 
     def done_cooking(self, now: float) -> list[tuple[Ticket, Work]]:
@@ -141,13 +169,27 @@ class Kitchen:
 
     def finish(self, ticket: Ticket) -> None:
         """The outputs of `ticket` are out: its offset may be committed, its key moves on."""
+        if ticket.topic in self.interrupting_topics:
+            self._finish_interrupting(ticket)
+            return
         if self._cooking.get(ticket.key) is not ticket:
             return  # its partition was taken away meanwhile; the new owner redoes it
-        self._progress[ticket.source].finish(ticket.offset)
-        self._size -= 1
+        self._finish_offset(ticket)
         del self._cooking[ticket.key]
         self._line_up_next_of(ticket.key)  # a cook is free: the order's next event lines up
         self._move_the_line()
+
+    def _finish_interrupting(self, ticket: Ticket) -> None:
+        if self._interrupting.pop(id(ticket), None) is None:
+            return  # its partition was taken away meanwhile; the new owner redoes it
+        self._finish_offset(ticket)
+        withdrawn = self._withdrawn.pop(id(ticket), None)
+        if withdrawn is not None:
+            self._finish_offset(withdrawn)
+
+    def _finish_offset(self, ticket: Ticket) -> None:
+        self._progress[ticket.source].finish(ticket.offset)
+        self._size -= 1
 
     def _line_up_next_of(self, key: str) -> None:
         """The order's event in the works is gone: the one behind it (if any) joins the line."""
@@ -207,6 +249,14 @@ class Kitchen:
             self._waiting[key] = deque(t for t in queue if t.source not in gone)
         self._next_up = deque(t for t in self._next_up if t.source not in gone)
         self._ready = [t for t in self._ready if t.source not in gone]
+        self._interrupting = {i: t for i, t in self._interrupting.items() if t.source not in gone}
+        # An interrupting ticket and its victim are of one order, so of one partition number:
+        # co-partitioned topics' partitions of one number move together (the range assignor).
+        self._withdrawn = {
+            i: t
+            for i, t in self._withdrawn.items()
+            if i in self._interrupting and t.source not in gone
+        }
         for key, ticket in list(self._cooking.items()):
             if ticket.source in gone:
                 del self._cooking[key]

@@ -5,11 +5,14 @@ guarantee's policy (producing.py) up to the last event whose outputs are out."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 
@@ -29,7 +32,7 @@ from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, ServiceLoop, ticket_of
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT
 from pizzashop.runtime.producing import OutgoingRecord, Positions
-from pizzashop.service import Expiry, KitchenService, Work
+from pizzashop.service import NOTHING_TO_DO, Expiry, KitchenService, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
 log = logging.getLogger("pizzashop.runtime")
@@ -45,7 +48,8 @@ class KitchenLoop(ServiceLoop):
         self.service = service
         # Outputs and offsets in Kafka transactions under exactly_once (producing.py).
         self.transactional = self.read_committed
-        self.kitchen = Kitchen(settings.capacity)
+        interrupting = frozenset(str(topic) for topic in service.interrupting)
+        self.kitchen = Kitchen(settings.capacity, interrupting)
         self.paused = False  # its partitions, while the kitchen is full
         self._state = ServiceState(int(settings.remember_orders_for * 1000))
         self._committed: dict[tuple[str, int], int] = {}
@@ -134,9 +138,50 @@ class KitchenLoop(ServiceLoop):
                 extra={"order_id": ticket.key},
             )
             return Work(dead_letter=f"handler failed: {e!r}")
+        if work.withdraws:
+            work = self._in_place_of_work_in_progress(ticket, work)
+        changes = work.state
+        if self.service.keeps_state and changes:
+            kept = self._changing_the_changelog(ticket.partition, changes)
+            work = dataclasses.replace(work, state=kept)  # what its records will write
         # Changed now, not once the work is done: the order's next event, queued behind this
         # one in the kitchen, must see it (a second copy of the order is then ignored).
-        self._state.change(ticket.partition, work.state, contract.now_ms())
+        self._state.change(ticket.partition, changes, contract.now_ms())
+        return work
+
+    def _changing_the_changelog(self, partition: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """The changes that change what the changelog holds: an order handled of which it
+        holds nothing (each pizza bake bakes) needs no tombstone there."""
+        state = self._state.of(partition)
+        return {
+            order_id: value
+            for order_id, value in changes.items()
+            if changelog_value(value) is not None
+            or changelog_value(state.get(order_id)) is not None
+        }
+
+    def _in_place_of_work_in_progress(self, ticket: Ticket, work: Work) -> Work:
+        """The work, once the order's work in progress is withdrawn; nothing if none is."""
+        withdrawn = self.kitchen.withdraw(ticket)
+        if withdrawn is None:
+            log.info(
+                "Order '%s': %s came too late, its work is done already: nothing to withdraw",
+                ticket.key,
+                ticket.topic,
+                extra=self._about(ticket),
+            )
+            return NOTHING_TO_DO
+        log.info(
+            "Order '%s': %s withdrew its work in progress (%s[%d]@%d)",
+            ticket.key,
+            ticket.topic,
+            withdrawn.topic,
+            withdrawn.partition,
+            withdrawn.offset,
+            extra=self._about(ticket),
+        )
+        if self._spans is not None:
+            self._spans.end(withdrawn)
         return work
 
     def _serve(self, now: float) -> None:
