@@ -53,7 +53,7 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("web", None, None, (Status.RECEIVED,)),
     Stage("assemble", "assemble", Status.RECEIVED, (Status.IN_OVEN, Status.INVALID_ORDER)),
-    Stage("bake", "bake", Status.IN_OVEN, (Status.OUT_FOR_DELIVERY,)),
+    Stage("bake", "bake", Status.IN_OVEN, (Status.OUT_FOR_DELIVERY, Status.CANCELLED)),
     Stage("delivery", "delivery", Status.OUT_FOR_DELIVERY, (Status.DELIVERED,)),
     Stage("status", "status", None, tuple(Status)),  # it records every status
 )

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from pizzashop import contract, menu
 from pizzashop.config import load_settings
-from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
+from pizzashop.contract import CancelRequested, Event, Order, OrderPlaced, Status, StatusChanged
 from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.story import StoryRecord, StoryUnreadable
@@ -34,6 +34,7 @@ class AcknowledgingTaker:
 
     def __init__(self) -> None:
         self.placed: list[OrderPlaced] = []
+        self.sent: list[tuple[Event, int]] = []  # other events, with the partition asked for
         self.broker_down = False
         self.unanswered = False  # the broker's answer does not come: the order may be in the log
 
@@ -46,6 +47,11 @@ class AcknowledgingTaker:
             raise OrderUnconfirmed("the broker at 127.0.0.1:9092 did not answer within 6s")
         self.placed.append(event)
         return event
+
+    def send(self, event: Event, partition: int = -1) -> None:
+        if self.broker_down:
+            raise OrderNotAccepted("the broker refused it: Broker: Topic authorization failed")
+        self.sent.append((event, partition))
 
 
 class StoryTeller:
@@ -513,3 +519,92 @@ def test_an_unanswered_order_form_comes_back_with_its_key_to_press_again(
 def test_pages_need_a_signed_in_customer(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/signin"
+
+
+# --- cancelling an order -----------------------------------------------------------------------
+
+
+def an_order_of(
+    client: TestClient, read_model: ReadModel, *steps: Status, partition: int = 3
+) -> str:
+    """An order of a customer signed in now, placed on `partition`, that has reached `steps`."""
+    customer = signed_in_customer(client)
+    placed = OrderPlaced("o1", Order(customer_id=customer, **GOOD), contract.now_ms())
+    statuses = [StatusChanged("o1", step, contract.now_ms()) for step in steps]
+    read_model.apply([placed, *statuses], {}, [("pizza-ordered", partition, 0)] * (1 + len(steps)))
+    return "o1"
+
+
+def signed_in_customer(client: TestClient) -> str:
+    customer_id: str = client.post("/api/session", json={"name": "Italo"}).json()["customer_id"]
+    return customer_id
+
+
+def test_a_cancel_is_asked_on_the_orders_partition_and_answers_202_while_undecided(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
+) -> None:
+    order_id = an_order_of(client, read_model, Status.IN_OVEN)
+    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    response = client.post(f"/api/orders/{order_id}/cancel")
+    assert response.status_code == 202, response.text
+    assert response.json()["outcome"] == "undecided"
+    ((event, partition),) = taker.sent
+    assert isinstance(event, CancelRequested) and event.order_id == order_id
+    assert partition == 3, "a cancel goes where its order lives"
+
+
+@pytest.mark.parametrize(
+    ("steps", "status_code", "detail"),
+    [
+        ((Status.IN_OVEN, Status.CANCELLED), 200, "cancelled"),
+        ((Status.IN_OVEN, Status.OUT_FOR_DELIVERY), 409, "too late: your pizza is out for"),
+        ((Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED), 409, "was delivered"),
+        ((Status.INVALID_ORDER,), 409, "nothing to cancel"),
+    ],
+)
+def test_a_cancel_of_a_decided_order_answers_at_once_and_asks_nothing(
+    client: TestClient,
+    read_model: ReadModel,
+    taker: AcknowledgingTaker,
+    steps: tuple[Status, ...],
+    status_code: int,
+    detail: str,
+) -> None:
+    order_id = an_order_of(client, read_model, *steps)
+    response = client.post(f"/api/orders/{order_id}/cancel")
+    assert response.status_code == status_code, response.text
+    assert detail in response.json()["detail"]
+    assert taker.sent == [], "nothing to ask the kitchen: the read model shows the outcome"
+
+
+def test_a_cancel_of_someone_elses_order_is_404(client: TestClient, read_model: ReadModel) -> None:
+    order_id = an_order_of(client, read_model, Status.IN_OVEN)
+    signed_in(client, "Someone else")
+    assert client.post(f"/api/orders/{order_id}/cancel").status_code == 404
+    assert client.post("/api/orders/no-such-order/cancel").status_code == 404
+
+
+def test_the_order_page_has_a_cancel_button_until_the_pizza_leaves_the_oven(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
+) -> None:
+    order_id = an_order_of(client, read_model, Status.IN_OVEN)
+    page = client.get(f"/orders/{order_id}").text
+    assert 'action="/orders/o1/cancel"' in page and "Cancel order" in page
+    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    answer = client.post(
+        f"/orders/{order_id}/cancel", data={"csrf": csrf_of(page)}, follow_redirects=False
+    )
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?cancel=undecided")
+    shown = client.get(answer.headers["location"]).text
+    assert "The kitchen has your cancel and is deciding" in shown
+    read_model.apply([StatusChanged(order_id, Status.OUT_FOR_DELIVERY, contract.now_ms())], {})
+    assert "Cancel order" not in client.get(f"/orders/{order_id}").text
+
+
+def test_the_cancel_button_needs_the_forms_anti_forgery_token(
+    client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
+) -> None:
+    order_id = an_order_of(client, read_model, Status.IN_OVEN)
+    answer = client.post(f"/orders/{order_id}/cancel", data={"csrf": "forged"})
+    assert answer.status_code == 403
+    assert taker.sent == []

@@ -561,6 +561,37 @@ def retry(ctx: click.Context, order_id: str) -> None:
 
 
 @main.command()
+@click.argument("order_id")
+@click.option(
+    "--wait",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for the kitchen's decision.",
+)
+@click.pass_context
+def cancel(ctx: click.Context, order_id: str, wait: float) -> None:
+    """Cancel an order, if its pizza is not out of the oven yet. Exit status 0 once cancelled,
+    1 when too late, not decided within the wait, or unknown."""
+    from pizzashop.cancelling import Outcome, cancel_order
+    from pizzashop.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed
+    from pizzashop.reaching import check_broker
+
+    settings = settings_of(ctx)
+    read_model = existing_readmodel(settings)
+    view = read_model.get_order(order_id)
+    if view is None or view.order is None:
+        raise ShopError(f"no order {order_id!r} in the read model to cancel")
+    check_broker(settings)
+    try:
+        answer = cancel_order(view, OrderTaker(settings), read_model.get_order, wait)
+    except (OrderNotAccepted, OrderUnconfirmed) as e:
+        raise ShopError(f"order {order_id} not cancelled: {e}") from None
+    click.echo(f"Order {order_id}: {answer.text}")
+    ctx.exit(0 if answer.outcome is Outcome.CANCELLED else 1)
+
+
+@main.command()
 @click.pass_context
 def web(ctx: click.Context) -> None:
     """Run the web app (http://127.0.0.1:8000 by default)."""

@@ -37,7 +37,8 @@ REMEMBERED_ORDERS = 50_000
 INDEXES = f"""
 CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_at DESC);
 CREATE INDEX IF NOT EXISTS orders_by_update ON orders (updated_at);
-CREATE INDEX IF NOT EXISTS orders_in_progress ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
+DROP INDEX IF EXISTS orders_in_progress;
+CREATE INDEX IF NOT EXISTS orders_still_moving ON orders (updated_at) WHERE status NOT IN ({NOT_MOVING});
 DROP INDEX IF EXISTS orders_by_progress;
 CREATE INDEX IF NOT EXISTS unplaced_by_order ON unplaced_events (order_id);
 CREATE INDEX IF NOT EXISTS orders_stuck ON orders (updated_at) WHERE status = {STUCK};

@@ -31,12 +31,12 @@ PAGE = "/admin/pipeline"
 SESSION_KEY = "operator"
 NO_FIGURE = "\u2013"  # an en dash: nothing to show
 PUSH_EVERY = 1.0  # seconds between two snapshots on the live stream
-# The topic drawn on the arrow into each stage, as in the architecture diagram.
-ARROW_INTO: dict[str, Topic] = {
-    "assemble": Topic.ORDERED,
-    "bake": Topic.ASSEMBLED,
-    "delivery": Topic.BAKED,
-    "status": Topic.STATUS,
+# The topics drawn on the arrow into each stage, as in the architecture diagram.
+ARROW_INTO: dict[str, tuple[Topic, ...]] = {
+    "assemble": (Topic.ORDERED,),
+    "bake": (Topic.ASSEMBLED, Topic.CANCEL),
+    "delivery": (Topic.BAKED,),
+    "status": (Topic.STATUS,),
 }
 
 

@@ -1,4 +1,5 @@
-"""The JSON API: sign in, place an order, read my orders, follow one as server-sent events.
+"""The JSON API: sign in, place an order, read my orders, follow one as server-sent events,
+cancel one.
 
 JSON POSTs are safe from cross-site request forgery because they must be sent as
 `application/json`: a form on another site cannot send that, and a script on another site
@@ -11,11 +12,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu, ordering
+from pizzashop.cancelling import CancelAnswer, Outcome
 from pizzashop.contract import Order, Status
 from pizzashop.readmodel import OrderView
 from pizzashop.story import StoryRecord, StoryUnreadable
@@ -159,6 +161,58 @@ def api_order(order_id: str, request: Request) -> dict[str, Any]:
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
     return view.as_dict(for_its_customer=True)
+
+
+# What a cancel answers, by its outcome: decided either way, or not yet.
+CANCEL_STATUS_CODES: dict[Outcome, int] = {
+    Outcome.CANCELLED: 200,
+    Outcome.TOO_LATE: 409,
+    Outcome.NOT_MADE: 409,
+    Outcome.UNDECIDED: 202,
+}
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    summary="Cancel one of my orders, if it is not out of the oven yet",
+    responses={
+        202: {"description": "Asked; the kitchen has not decided yet: follow the order"},
+        409: {"description": "Too late (out for delivery, or delivered), or never made"},
+    },
+)
+def api_cancel_order(order_id: str, request: Request) -> JSONResponse:
+    """The kitchen (bake) decides: an order is cancelled if and only if its cancel reaches
+    bake before the pizza is out of the oven. 200 once cancelled (again: it changes nothing);
+    409 when too late; 202 when not decided within a few seconds. Nothing to send in the body."""
+    book = book_of(request)
+    view = book.order_of(required_customer(request), order_id)
+    if view is None:
+        raise HTTPException(404, f"no order {order_id} among yours")
+    answer = cancel(book, view)
+    return JSONResponse(
+        {
+            "outcome": str(answer.outcome),
+            "detail": answer.text,
+            "order": answer.view.as_dict(for_its_customer=True),
+        },
+        status_code=CANCEL_STATUS_CODES[answer.outcome],
+    )
+
+
+def cancel(book: OrderBook, view: OrderView) -> CancelAnswer:
+    """The order's cancel, asked and decided (or not yet); 503 or 504 as when placing it."""
+    try:
+        return book.cancel(view)
+    except ordering.OrderNotAccepted as e:
+        raise HTTPException(
+            503, f"the kitchen cannot take a cancel right now ({e}); please try again"
+        ) from None
+    except ordering.OrderUnconfirmed as e:
+        raise HTTPException(
+            504,
+            f"the kitchen did not confirm the cancel in time ({e}); trying again is safe",
+            headers={"Retry-After": "1"},
+        ) from None
 
 
 @router.get(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from pizzashop.cancelling import DECISION_WAIT, CancelAnswer, cancel_order
 from pizzashop.contract import Order, OrderPlaced, Status
 from pizzashop.ordering import OrderTaker, order_id_for
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
@@ -66,10 +67,12 @@ class OrderBook:
         order_taker: OrderTaker,
         secret: str,
         rate_limit: OrderRateLimit | None = None,
+        cancel_wait: float = DECISION_WAIT,
     ) -> None:
         self.read_model = read_model
         self.order_taker = order_taker
         self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
+        self.cancel_wait = cancel_wait  # seconds to wait for bake's decision on a cancel
         self._secret = secret
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
         self._lock = threading.Lock()
@@ -106,6 +109,10 @@ class OrderBook:
         if view is None or view.customer_id != customer_id:
             return None
         return view
+
+    def cancel(self, view: OrderView) -> CancelAnswer:
+        """Ask to cancel the customer's order and wait for bake's decision (cancelling.py)."""
+        return cancel_order(view, self.order_taker, self.read_model.get_order, self.cancel_wait)
 
     def orders_of(self, customer_id: str) -> list[OrderView]:
         known = self.read_model.orders_of(customer_id)
@@ -169,6 +176,8 @@ def sse_event(entry: StatusEntry, order_status: Status) -> str:
             "order_status": order_status.value,
             "order_status_text": order_status.text,
             "final": order_status.is_final,
+            # False once a step says a cancel can no longer win: the page hides its button.
+            "cancellable": not order_status.is_final and not entry.status.leaves_the_oven,
         }
     )
     return f"id: {entry.seq}\nevent: status\ndata: {data}\n\n"

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from pizzashop import menu, ordering
+from pizzashop.cancelling import Outcome, is_cancellable
 from pizzashop.contract import Status
 from pizzashop.web.limits import TooManyOrders
 from pizzashop.web.orders import KeyUsedForAnotherOrder, book_of
@@ -170,7 +171,9 @@ def my_orders(request: Request) -> Response:
 
 
 @router.get("/orders/{order_id}")
-def order_page(request: Request, order_id: str, placed: int = 0) -> Response:
+def order_page(
+    request: Request, order_id: str, placed: int = 0, cancel: Outcome | None = None
+) -> Response:
     customer = customer_id(request)
     if customer is None:
         return to_sign_in()
@@ -189,4 +192,36 @@ def order_page(request: Request, order_id: str, placed: int = 0) -> Response:
         reached=reached,
         just_placed=bool(placed),
         last_seq=last_seq,
+        cancellable=is_cancellable(view),
+        cancel_outcome=CANCEL_OUTCOMES.get(cancel) if cancel else None,
     )
+
+
+# What the order page says after its Cancel button, by the cancel's outcome.
+CANCEL_OUTCOMES: dict[Outcome, str] = {
+    Outcome.CANCELLED: "Your order is cancelled.",
+    Outcome.TOO_LATE: "Too late to cancel: your pizza is already out of the oven.",
+    Outcome.NOT_MADE: "There was nothing to cancel: the order was not made.",
+    Outcome.UNDECIDED: "The kitchen has your cancel and is deciding: this page shows the outcome.",
+}
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel_order_form(request: Request, order_id: str, csrf: Text = "") -> Response:
+    customer = customer_id(request)
+    if customer is None:
+        return to_sign_in()
+    check_csrf(request, csrf)
+    book = book_of(request)
+    view = await run_in_threadpool(book.order_of, customer, order_id)
+    if view is None:
+        raise HTTPException(
+            404, "There is no such order among yours. Check the link, or see My orders."
+        )
+    try:
+        answer = await run_in_threadpool(book.cancel, view)
+    except (ordering.OrderNotAccepted, ordering.OrderUnconfirmed):
+        return error_page(
+            request, 503, "The kitchen could not take your cancel right now. Please try again."
+        )
+    return RedirectResponse(f"/orders/{order_id}?cancel={answer.outcome}", status_code=303)

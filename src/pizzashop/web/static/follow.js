@@ -5,6 +5,7 @@
   if (!timeline || timeline.dataset.final === "true" || !window.EventSource) return;
   const statusText = document.getElementById("status-text");
   const troubles = document.getElementById("troubles");
+  const cancelOrder = document.getElementById("cancel-order");
   const url = timeline.dataset.events + "?after=" + encodeURIComponent(timeline.dataset.lastSeq || "0");
   const source = new EventSource(url);
 
@@ -31,6 +32,8 @@
     // The server says which status the order shows: a late step never moves it back.
     statusText.textContent = change.order_status_text;
     statusText.dataset.status = change.order_status;
+    // Out of the oven (or final): a cancel could no longer win.
+    if (cancelOrder && !change.cancellable) cancelOrder.hidden = true;
   });
   // Sent once the order is final; without it the browser would reconnect for ever.
   source.addEventListener("end", function () { source.close(); });
