@@ -21,6 +21,7 @@ FAULT_SECONDS = 60.0
 def test_a_short_chaos_run_keeps_every_guarantee(tmp_path: Path) -> None:
     plan = ChaosPlan(seed=SEED, duration=FAULT_SECONDS, rate=3.0, state_dir=tmp_path / "chaos")
     report = run_chaos(load_settings(state_dir=tmp_path), plan, say=print)
+    print(report.text())
     assert report.violations == [], report.text()
     missing = [kind for kind in Kind if not report.faults_by_kind.get(kind)]
     assert not missing, f"fault kinds that never happened: {missing}\n{report.text()}"

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pizzashop.chaos.checks import Verdict
 from pizzashop.chaos.faults import Happened, Kind
 
 SHOWN_VIOLATIONS = 50
@@ -25,6 +24,7 @@ SHOWN_VIOLATIONS = 50
 
 @dataclass(frozen=True)
 class Recovery:
+    kind: str
     fault: str
     ended_at: float  # seconds since the run began
     seconds: float
@@ -51,6 +51,7 @@ class ChaosReport:
     poison_parked: int
     median_order_seconds: float
     longest_recovery: Recovery | None
+    longest_recovery_by_kind: dict[str, float]
     drained_in: float  # seconds from the last fault's end until the shop was quiet
     violations: list[str] = field(default_factory=list)
     state_dir: str = ""
@@ -78,6 +79,8 @@ class ChaosReport:
             f"{self.stuck_marks}",
             f"poison: {self.poison_written} written, {self.poison_parked} in pizza-dlq",
             f"median order time: {self.median_order_seconds:.1f}s; longest recovery: {recovery}",
+            "longest recovery by kind: "
+            + ", ".join(f"{k} {s:.1f}s" for k, s in self.longest_recovery_by_kind.items()),
             f"drained in {self.drained_in:.1f}s after the faults stopped",
             f"violations: {len(self.violations)}",
             *(f"  - {v}" for v in self.violations[:SHOWN_VIOLATIONS]),
@@ -124,7 +127,8 @@ def recoveries(
             continue
         before = bisect.bisect_right(accepted_times, h.ended)
         cleared = latest_final[before - 1] if before else h.ended
-        result.append(Recovery(str(h.fault), h.ended, max(0.0, cleared - h.ended)))
+        seconds = max(0.0, cleared - h.ended)
+        result.append(Recovery(str(h.fault.kind), str(h.fault), h.ended, seconds))
     return result
 
 
@@ -137,13 +141,8 @@ def longest(recovered: Sequence[Recovery]) -> Recovery | None:
     return max(recovered, key=lambda r: r.seconds, default=None)
 
 
-def verdict_counts(verdict: Verdict) -> dict[str, int]:
-    return {
-        "orders_in_log": verdict.orders_in_log,
-        "delivered": verdict.delivered,
-        "cancelled": verdict.cancelled,
-        "lost": len(verdict.lost),
-        "duplicated": len(verdict.duplicated),
-        "stuck_marks": verdict.stuck_marks,
-        "poison_parked": verdict.poison_parked,
-    }
+def longest_by_kind(recovered: Sequence[Recovery]) -> dict[str, float]:
+    longest: dict[str, float] = {}
+    for r in recovered:
+        longest[r.kind] = max(r.seconds, longest.get(r.kind, 0.0))
+    return {str(kind): longest[kind] for kind in Kind if kind in longest}

@@ -28,6 +28,7 @@ from pizzashop.chaos.report import (
     ChaosReport,
     faults_by_kind,
     longest,
+    longest_by_kind,
     median_order_seconds,
     recoveries,
 )
@@ -171,6 +172,7 @@ class ChaosRun:
             poison_parked=verdict.poison_parked,
             median_order_seconds=median_order_seconds(placed.accepted_at, final_statuses.final_at),
             longest_recovery=longest(recovered),
+            longest_recovery_by_kind=longest_by_kind(recovered),
             drained_in=drained_in,
             violations=self.violations + verdict.violations,
         )
