@@ -767,6 +767,8 @@ def chaos(
     from pizzashop.chaos import ChaosPlan, run_chaos
     from pizzashop.kafka_local import KafkaSetupError
 
+    if state_dir is not None and state_dir.exists() and any(state_dir.iterdir()):
+        raise ShopError(f"--state-dir {state_dir} is not empty: a run starts from nothing")
     plan = ChaosPlan(
         seed=random.randrange(1_000_000) if seed is None else seed,
         duration=duration,
