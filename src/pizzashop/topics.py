@@ -303,6 +303,9 @@ def _has_records(consumer: Consumer, topic: str, partition: int, timeout: float)
     return bool(high > low)
 
 
+ENDS_TIMEOUT = 3.0  # seconds for one request of the partitions' ends
+
+
 def wait_for_open_transactions(
     settings: Settings, topic: str, partitions: set[int], timeout: float = CREATE_TIMEOUT
 ) -> bool:
@@ -319,23 +322,28 @@ def wait_for_open_transactions(
         return True
     admin = AdminClient(kafka_client_config(settings))
     asked = [TopicPartition(topic, p) for p in sorted(partitions)]
-    written = _latest_offsets(admin, asked, IsolationLevel.READ_UNCOMMITTED, timeout)
     deadline = time.monotonic() + timeout
+    written: dict[int, int] | None = None
     while True:
-        readable = _latest_offsets(admin, asked, IsolationLevel.READ_COMMITTED, timeout)
-        if all(readable[p] >= end for p, end in written.items()):
-            return True
+        try:
+            if written is None:
+                written = _latest_offsets(admin, asked, IsolationLevel.READ_UNCOMMITTED)
+            readable = _latest_offsets(admin, asked, IsolationLevel.READ_COMMITTED)
+            if all(readable[p] >= end for p, end in written.items()):
+                return True
+        except KafkaException as e:  # a partition between leaders (a node restarting)
+            log.debug("Asking again for the ends of %s: %s", topic, e)
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)  # markers follow a commit within milliseconds
 
 
 def _latest_offsets(
-    admin: AdminClient, asked: list[TopicPartition], isolation: IsolationLevel, timeout: float
+    admin: AdminClient, asked: list[TopicPartition], isolation: IsolationLevel
 ) -> dict[int, int]:
     futures = admin.list_offsets(
         {tp: OffsetSpec.latest() for tp in asked},
         isolation_level=isolation,
-        request_timeout=timeout,
+        request_timeout=ENDS_TIMEOUT,
     )
     return {tp.partition: future.result().offset for tp, future in futures.items()}
