@@ -34,9 +34,10 @@ class Work:
     state: Mapping[str, Any] = field(default_factory=dict)
     done_message: str | None = None
     dead_letter: str | None = None  # why this event can never be handled
-    # Done in place of the order's work in progress, which is withdrawn and never produced;
-    # when none is in progress any more (it is out), this comes too late: nothing of it is
-    # done. Only for events of the service's interrupting topics.
+    # Done in place of the order's work in progress, which is withdrawn: its outputs and its
+    # changelog writes are never produced (so this work says what the state becomes). When
+    # none is in progress any more (it is out), this comes too late: nothing of it is done.
+    # Only for events of the service's interrupting topics.
     withdraws: bool = False
 
 

@@ -54,3 +54,39 @@ def test_order_a_pizza_and_watch_it_delivered(open_shop: OpenShop, chromium_path
             expect(page.locator(".orders li")).to_contain_text("Your pizza was delivered")
         finally:
             browser.close()
+
+
+def test_cancel_an_order_from_its_page_until_the_pizza_leaves_the_oven(
+    open_shop: OpenShop, chromium_path: str
+) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport=PHONE)
+        try:
+            page.goto(open_shop.url + "/signin")
+            page.fill("#name", "Ada")
+            page.click("button[type=submit]")
+
+            def order_a_pizza() -> None:
+                page.goto(open_shop.url + "/")
+                page.check("input[name=sauce][value='Tomato']")
+                page.check("input[name=cheese][value='Mozzarella']")
+                page.check("input[name=main_topping][value='Pepperoni']")
+                page.click("#menu button[type=submit]")
+                expect(page.locator("#confirmation")).to_contain_text("your order is placed")
+
+            order_a_pizza()
+            page.click("#cancel-order button")
+            expect(page.locator("#cancel-outcome")).to_have_text("Your order is cancelled.")
+            expect(page.locator("#status-text")).to_have_text("Your order was cancelled")
+            expect(page.locator("#cancel-order")).to_have_count(0)
+
+            # Left open, the page hides the button once the pizza is out of the oven.
+            order_a_pizza()
+            expect(page.locator("#cancel-order")).to_be_visible()
+            expect(page.locator("#status-text")).to_have_text(
+                "Your pizza is out for delivery", timeout=60_000
+            )
+            expect(page.locator("#cancel-order")).to_be_hidden()
+        finally:
+            browser.close()

@@ -15,7 +15,7 @@ import click
 
 from pizzashop import menu
 from pizzashop.config import ConfigError, Settings, load_settings
-from pizzashop.contract import SERVICES
+from pizzashop.contract import SERVICES, Status
 
 if TYPE_CHECKING:
     from pizzashop.readmodel import ReadModel
@@ -230,8 +230,11 @@ def order(
     if follow:
         from pizzashop.cli.following import follow_order
 
-        if not follow_order(settings, placed.order_id, timeout, click.echo):
+        final = follow_order(settings, placed.order_id, timeout, click.echo)
+        if final is None:
             raise ShopError(f"order {placed.order_id} was not delivered within {timeout:g}s")
+        if final is not Status.DELIVERED:
+            raise ShopError(f"order {placed.order_id} ended {final.value}: {final.text}")
 
 
 # --- the local broker and the topics -------------------------------------------------------

@@ -14,8 +14,9 @@ CHECK_EVERY = 0.2
 
 def follow_order(
     settings: Settings, order_id: str, timeout: float, show: Callable[[str], None]
-) -> bool:
-    """Show each new status of the order as it arrives; True once it is delivered."""
+) -> Status | None:
+    """Show each new status of the order as it arrives; its final status (delivered,
+    cancelled, not made), or None if it has none within `timeout` seconds."""
     read_model = LiveReadModel(settings.readmodel_url)  # a rebuild may switch it meanwhile
     deadline = time.monotonic() + timeout
     seen = 0
@@ -26,8 +27,8 @@ def follow_order(
                 seen = entry.seq
             view = read_model.get_order(order_id)
             if view is not None and view.status.is_final:
-                return view.status is Status.DELIVERED
+                return view.status
             time.sleep(CHECK_EVERY)  # the read model has no change feed: look again shortly
     finally:
         read_model.close()
-    return False
+    return None

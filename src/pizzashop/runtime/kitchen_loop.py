@@ -5,11 +5,14 @@ guarantee's policy (producing.py) up to the last event whose outputs are out."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 
@@ -137,10 +140,25 @@ class KitchenLoop(ServiceLoop):
             return Work(dead_letter=f"handler failed: {e!r}")
         if work.withdraws:
             work = self._in_place_of_work_in_progress(ticket, work)
+        changes = work.state
+        if self.service.keeps_state and changes:
+            kept = self._changing_the_changelog(ticket.partition, changes)
+            work = dataclasses.replace(work, state=kept)  # what its records will write
         # Changed now, not once the work is done: the order's next event, queued behind this
         # one in the kitchen, must see it (a second copy of the order is then ignored).
-        self._state.change(ticket.partition, work.state, contract.now_ms())
+        self._state.change(ticket.partition, changes, contract.now_ms())
         return work
+
+    def _changing_the_changelog(self, partition: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """The changes that change what the changelog holds: an order handled of which it
+        holds nothing (each pizza bake bakes) needs no tombstone there."""
+        state = self._state.of(partition)
+        return {
+            order_id: value
+            for order_id, value in changes.items()
+            if changelog_value(value) is not None
+            or changelog_value(state.get(order_id)) is not None
+        }
 
     def _in_place_of_work_in_progress(self, ticket: Ticket, work: Work) -> Work:
         """The work, once the order's work in progress is withdrawn; nothing if none is."""
