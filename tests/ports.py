@@ -1,30 +1,7 @@
-"""Free ports on 127.0.0.1 for the brokers and servers the tests start."""
+"""Free ports on 127.0.0.1 for the brokers and servers the tests start (the shop's own)."""
 
 from __future__ import annotations
 
-import random
-import socket
+from pizzashop.ports import free_port, free_port_block, is_free
 
-
-def is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port_block(size: int) -> int:
-    """The first of `size` consecutive free ports (a cluster's nodes take neighbouring ports)."""
-    for _ in range(200):
-        base = random.randrange(20_000, 60_000 - size)
-        if all(is_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError(f"no block of {size} free ports found on 127.0.0.1")
+__all__ = ["free_port", "free_port_block", "is_free"]

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import random
 import socket
+
+
+def is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def free_port_block(size: int) -> int:
+    """The first of `size` consecutive free ports (a cluster's nodes take neighbouring ports)."""
+    for _ in range(200):
+        base = random.randrange(20_000, 60_000 - size)
+        if all(is_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError(f"no block of {size} free ports found on 127.0.0.1")

@@ -9,8 +9,15 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
@@ -294,3 +301,49 @@ def read_to_end(
 def _has_records(consumer: Consumer, topic: str, partition: int, timeout: float) -> bool:
     low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
     return bool(high > low)
+
+
+ENDS_TIMEOUT = 3.0  # seconds for one request of the partitions' ends
+
+
+def wait_for_open_transactions(
+    settings: Settings, topic: str, partitions: set[int], timeout: float = CREATE_TIMEOUT
+) -> bool:
+    """Until every transaction open now on these partitions has ended (committed or aborted),
+    so that a read committed to the end sees what they wrote; False if some is still open at
+    the deadline.
+
+    A partition's new owner restores its state right after the old owner committed. The
+    broker confirms a commit before its markers reach every partition: the offsets it
+    committed can already be read while the state it wrote in the same transaction cannot,
+    and a restore that reads to the end then would miss that state.
+    """
+    if not partitions:
+        return True
+    admin = AdminClient(kafka_client_config(settings))
+    asked = [TopicPartition(topic, p) for p in sorted(partitions)]
+    deadline = time.monotonic() + timeout
+    written: dict[int, int] | None = None
+    while True:
+        try:
+            if written is None:
+                written = _latest_offsets(admin, asked, IsolationLevel.READ_UNCOMMITTED)
+            readable = _latest_offsets(admin, asked, IsolationLevel.READ_COMMITTED)
+            if all(readable[p] >= end for p, end in written.items()):
+                return True
+        except KafkaException as e:  # a partition between leaders (a node restarting)
+            log.debug("Asking again for the ends of %s: %s", topic, e)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)  # markers follow a commit within milliseconds
+
+
+def _latest_offsets(
+    admin: AdminClient, asked: list[TopicPartition], isolation: IsolationLevel
+) -> dict[int, int]:
+    futures = admin.list_offsets(
+        {tp: OffsetSpec.latest() for tp in asked},
+        isolation_level=isolation,
+        request_timeout=ENDS_TIMEOUT,
+    )
+    return {tp.partition: future.result().offset for tp, future in futures.items()}

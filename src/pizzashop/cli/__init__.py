@@ -797,3 +797,65 @@ def bench(
         result.write_plot(plot_path)
     if not result.all_delivered:
         raise ShopError(f"not every order was delivered; logs kept in {result.state_dir}")
+
+
+@main.command()
+@number_option("--duration", 1, 120.0, "Seconds of load and faults (then the shop drains).")
+@click.option(
+    "--seed", type=int, default=None, help="Seed of the faults and the load (default: random)."
+)
+@number_option("--rate", 0.1, 4.0, "Orders a second.")
+@click.option(
+    "--cancel-share",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    help="Share of the orders cancelled, each at a random moment.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the run's cluster, logs and read model here (default: a temporary folder, "
+    "kept only when a check fails).",
+)
+@click.option("--json", "json_path", type=REPORT_FILE, help="Write the report as JSON.")
+@click.pass_context
+def chaos(
+    ctx: click.Context,
+    duration: float,
+    seed: int | None,
+    rate: float,
+    cancel_share: float,
+    state_dir: Path | None,
+    json_path: Path | None,
+) -> None:
+    """Run the whole shop on a three-node cluster of its own under load and random faults,
+    then check that every order ended delivered or cancelled exactly once.
+
+    Exits with 1 when any check fails; run again with the printed --seed to replay.
+    """
+    import random
+
+    from pizzashop.chaos import ChaosPlan, run_chaos
+    from pizzashop.kafka_local import KafkaSetupError
+
+    if state_dir is not None and state_dir.exists() and any(state_dir.iterdir()):
+        raise ShopError(f"--state-dir {state_dir} is not empty: a run starts from nothing")
+    plan = ChaosPlan(
+        seed=random.randrange(1_000_000) if seed is None else seed,
+        duration=duration,
+        rate=rate,
+        cancel_share=cancel_share,
+        state_dir=state_dir,
+    )
+    try:
+        report = run_chaos(settings_of(ctx), plan, click.echo)
+    except KafkaSetupError as e:
+        raise ShopError(str(e)) from None
+    click.echo(report.text())
+    if json_path is not None:
+        report.write_json(json_path)
+    if not report.passed:
+        raise ShopError(
+            f"{len(report.violations)} violation(s); seed {plan.seed}; logs in {report.state_dir}"
+        )

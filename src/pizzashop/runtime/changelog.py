@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,9 +29,14 @@ from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError, Status, StatusChanged, Topic
 from pizzashop.service import HANDLED, State
-from pizzashop.topics import read_to_end
+from pizzashop.topics import read_to_end, wait_for_open_transactions
+
+log = logging.getLogger("pizzashop.runtime")
 
 RESTORE_TIMEOUT = 60.0
+# Longer than a transaction may stay open (transaction.timeout.ms, runtime/clients.py) plus
+# the broker's check for timed-out ones (10 s by default).
+OPEN_TRANSACTIONS_WAIT = 25.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ def read_changelog(
     settings: Settings, topic: str, partitions: set[int], committed_only: bool
 ) -> Iterator[Change]:
     """Every change of some partitions' state, from the start of the changelog to its end."""
+    if committed_only:
+        _after_open_transactions(settings, topic, partitions)
     for message in read_to_end(settings, topic, partitions, committed_only, RESTORE_TIMEOUT):
         key = _order_id(message)
         value = message.value()
@@ -163,6 +171,8 @@ def read_handled(
     committed_only: bool,
 ) -> Iterator[Change]:
     """The orders a service handled since `since_ms`: those its own statuses say it handled."""
+    if committed_only:
+        _after_open_transactions(settings, str(Topic.STATUS), partitions)
     for message in read_to_end(
         settings, str(Topic.STATUS), partitions, committed_only, RESTORE_TIMEOUT, since_ms=since_ms
     ):
@@ -174,6 +184,19 @@ def read_handled(
             continue  # not a status of ours: parked by the status service, nothing to remember
         if isinstance(event, StatusChanged) and event.status in handled_statuses:
             yield Change(message.partition(), event.order_id, HANDLED, _timestamp(message))
+
+
+def _after_open_transactions(settings: Settings, topic: str, partitions: set[int]) -> None:
+    """The last owner's final commit included, which may not be readable yet (see
+    `wait_for_open_transactions`). A transaction still open at the deadline is a paused
+    owner's, which the broker aborts (transaction.timeout.ms): nothing of it is state."""
+    if not wait_for_open_transactions(settings, topic, partitions, OPEN_TRANSACTIONS_WAIT):
+        log.warning(
+            "A transaction on %s %s is still open after %gs: restoring without it",
+            topic,
+            sorted(partitions),
+            OPEN_TRANSACTIONS_WAIT,
+        )
 
 
 def _order_id(message: Message) -> str:

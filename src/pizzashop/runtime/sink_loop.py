@@ -30,6 +30,10 @@ SINK_BATCH_SIZE = 2000
 # A sink's offsets that count are in its own store; the copy committed to Kafka only shows
 # the group's lag, so once a second is enough (per batch, it was a write per batch to the broker).
 POSITION_SECONDS = 1.0
+# Those commits are not waited for, so one may be lost (its coordinator moving to another
+# node): every so often the positions are committed again even if unchanged, or a quiet
+# shop would show that lag for ever.
+POSITION_AGAIN_SECONDS = 10.0
 PARK_TIMEOUT = 30.0
 
 
@@ -41,6 +45,7 @@ class SinkLoop(ServiceLoop):
         self.service = service
         self._shown: dict[tuple[str, int], int] = {}  # the positions last committed to Kafka
         self._position_shown_at = 0.0
+        self._all_shown_at = 0.0
         self._next_tick = 0.0
 
     def poll_timeout(self, now: float) -> float:
@@ -94,6 +99,8 @@ class SinkLoop(ServiceLoop):
         if not synchronous and now - self._position_shown_at < POSITION_SECONDS:
             return
         self._position_shown_at = now
+        if now - self._all_shown_at >= POSITION_AGAIN_SECONDS:
+            self._shown, self._all_shown_at = {}, now
         changed = {tp: n for tp, n in self._positions().items() if self._shown.get(tp) != n}
         if changed:
             self.commits.commit(changed)
