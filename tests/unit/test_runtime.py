@@ -148,6 +148,9 @@ class LostCommits:
         self.sent.append(dict(positions))
         return True
 
+    def settle(self) -> None:
+        pass  # nothing outstanding
+
 
 def test_a_quiet_sink_commits_its_position_again_in_case_a_commit_was_lost(
     monkeypatch: pytest.MonkeyPatch,
@@ -167,3 +170,38 @@ def test_a_quiet_sink_commits_its_position_again_in_case_a_commit_was_lost(
     now[0] += sink_loop.POSITION_AGAIN_SECONDS
     sink.commit_work()
     assert commits.sent == [{("pizza-status", 0): 7}] * 2, "the position was not sent again"
+
+
+class Rebalancing:
+    """A consumer whose next consume() hands partitions over, as librdkafka does, by calling
+    the loop's revoke callback from inside consume()."""
+
+    def __init__(self, revoke: Any) -> None:
+        self.revoke = revoke
+        self.handed_over = False
+
+    def consume(self, up_to: int, timeout: float) -> list[Any]:
+        if not self.handed_over:
+            self.handed_over = True
+            self.revoke(self, [TopicPartition("pizza-ordered", 0)])
+        return []
+
+
+class FailingHandOver(ServiceLoop):
+    def commit_work(self, synchronous: bool = False) -> None:
+        raise ValueError("a bug in the hand-over")
+
+    def partitions_revoked(self, partitions: list[tuple[str, int]]) -> None:
+        self.handed_back = partitions
+
+
+def test_what_a_rebalance_callback_raises_is_raised_in_the_loop_not_lost_in_consume() -> None:
+    """Raised out of a librdkafka callback, an exception breaks consume() with a SystemError
+    that names nothing; the loop raises the callback's own, and still hands the work back."""
+    loop = FailingHandOver("delivery", ["pizza-ordered"], Settings(log_level="WARNING"))
+    loop.consumer, loop.commits = Rebalancing(loop._revoked), LostCommits()  # type: ignore[assignment]  # stand-ins
+
+    with pytest.raises(ValueError, match="a bug in the hand-over"):
+        loop.next_batch(0.0)
+    assert loop.handed_back == [("pizza-ordered", 0)], "the partitions' work was dropped"
+    assert loop.next_batch(0.0) == [], "raised once, then forgotten"

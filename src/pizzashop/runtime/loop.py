@@ -72,6 +72,7 @@ class ServiceLoop:
         self._stopping = threading.Event()
         self._backoff = Backoff()
         self._must_rewind = False
+        self._raised_in_callback: Exception | None = None  # see _assigned and _revoked
 
     # --- what a kind of loop adds --------------------------------------------------------------
 
@@ -182,11 +183,19 @@ class ServiceLoop:
         (consume(n, timeout) alone would wait for n messages or the whole timeout, adding
         that wait to every hop of an order while the shop is quiet.)
         """
-        messages: list[Message] = self.consumer.consume(self.batch_size, 0)
+        messages: list[Message] = self._consume(self.batch_size, 0)
         if messages:
             return messages
-        first: list[Message] = self.consumer.consume(1, timeout)
-        return first + self.consumer.consume(self.batch_size - 1, 0) if first else first
+        first: list[Message] = self._consume(1, timeout)
+        return first + self._consume(self.batch_size - 1, 0) if first else first
+
+    def _consume(self, up_to: int, timeout: float) -> list[Message]:
+        """consume(), then whatever a rebalance callback raised inside it, raised here."""
+        messages: list[Message] = self.consumer.consume(up_to, timeout)
+        raised, self._raised_in_callback = self._raised_in_callback, None
+        if raised is not None:
+            raise raised
+        return messages
 
     def retry(self, what: str, action: Callable[[], T], where: str | None = None) -> T:
         """`action()` until it works or the service stops; `where` names what it waits for
@@ -234,10 +243,16 @@ class ServiceLoop:
                 TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
             )
 
+    # librdkafka calls these from within consume(): an exception leaving one would break that
+    # call ("returned NULL without setting an exception") and lose what it was, so each keeps
+    # what it raised for `_consume` to raise in the loop, where it is handled as any other.
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
         self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
-        self.partitions_assigned(partitions)
+        try:
+            self.partitions_assigned(partitions)
+        except Exception as e:
+            self._keep_raised(e)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("Revoked %s", _describe(partitions))
@@ -246,9 +261,16 @@ class ServiceLoop:
             self.commit_work(synchronous=True)
         except KafkaException as e:
             log.warning("Could not commit before handing partitions over: %s", e)
+        except Exception as e:
+            self._keep_raised(e)
         gone = [(tp.topic, tp.partition) for tp in partitions]
         self.assigned = self.assigned - set(gone)
         self.partitions_revoked(gone)
+
+    def _keep_raised(self, error: Exception) -> None:
+        log.error("Failed in a rebalance: %r", error, exc_info=error)
+        if self._raised_in_callback is None:
+            self._raised_in_callback = error
 
     def _client_error(self, error: KafkaError) -> None:
         # Fatal errors also surface from the call that meets them, which decides what to do.
