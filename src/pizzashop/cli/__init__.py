@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -848,6 +849,8 @@ def chaos(
         cancel_share=cancel_share,
         state_dir=state_dir,
     )
+    # A TERM, like a Ctrl-C, unwinds the run, which stops every process and node it started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         report = run_chaos(settings_of(ctx), plan, click.echo)
     except KafkaSetupError as e:
