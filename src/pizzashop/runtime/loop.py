@@ -268,7 +268,8 @@ class ServiceLoop:
         self.partitions_revoked(gone)
 
     def _keep_raised(self, error: Exception) -> None:
-        log.error("Failed in a rebalance: %r", error, exc_info=error)
+        if not isinstance(error, KafkaException):  # a Kafka failure is said by the start-over
+            log.error("Failed in a rebalance: %r", error, exc_info=error)
         if self._raised_in_callback is None:
             self._raised_in_callback = error
 
