@@ -188,15 +188,15 @@ CANCEL_STATUS_CODES: dict[Outcome, int] = {
         409: {"description": "Too late (out for delivery, or delivered), or never made"},
     },
 )
-def api_cancel_order(order_id: str, request: Request) -> JSONResponse:
+async def api_cancel_order(order_id: str, request: Request) -> JSONResponse:
     """The kitchen (bake) decides: an order is cancelled if and only if its cancel reaches
     bake before the pizza is out of the oven. 200 once cancelled (again: it changes nothing);
     409 when too late; 202 when not decided within a few seconds. Nothing to send in the body."""
     book = book_of(request)
-    view = book.order_of(required_customer(request), order_id)
+    view = await book.order_seen_by(required_customer(request), order_id, writes_of(request))
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
-    answer = cancel(book, view)
+    answer = await run_in_threadpool(cancel, book, view)  # waits for bake's decision
     return JSONResponse(
         {
             "outcome": str(answer.outcome),
