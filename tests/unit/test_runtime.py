@@ -9,12 +9,14 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
+from pizzashop.runtime import kitchen_loop as kitchen_loop_module
 from pizzashop.runtime import sink_loop
+from pizzashop.runtime.kitchen_loop import KitchenLoop
 from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 from pizzashop.runtime.sink_loop import SinkLoop
-from pizzashop.service import SinkService
+from pizzashop.service import NOTHING_TO_DO, KitchenService, SinkService
 
 
 class RecordingProducer:
@@ -205,3 +207,104 @@ def test_what_a_rebalance_callback_raises_is_raised_in_the_loop_not_lost_in_cons
         loop.next_batch(0.0)
     assert loop.handed_back == [("pizza-ordered", 0)], "the partitions' work was dropped"
     assert loop.next_batch(0.0) == [], "raised once, then forgotten"
+
+
+class Consumed:
+    """A consumed record of pizza-baked, as ticket_of reads it."""
+
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "pizza-baked"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return f"order-{self._offset}".encode()
+
+    def value(self) -> bytes:
+        return b""
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_700_000_000_000)
+
+    def headers(self) -> None:
+        return None
+
+
+class NoteCommits:
+    """Commits that work at once, noted."""
+
+    finishes_on_send = True
+
+    def __init__(self) -> None:
+        self.sent: list[dict[tuple[str, int], int]] = []
+
+    def send(self, records: list[OutgoingRecord], on_delivered: object) -> None:
+        pass
+
+    def commit(self, positions: dict[tuple[str, int], int], synchronous: bool = False) -> bool:
+        self.sent.append(dict(positions))
+        return True
+
+
+def kitchen_loop(guarantee: str, now: list[float], monkeypatch: pytest.MonkeyPatch) -> KitchenLoop:
+    monkeypatch.setattr("pizzashop.runtime.kitchen_loop.time.monotonic", lambda: now[0])
+    service = KitchenService("delivery", (Topic.BAKED,), lambda *_: NOTHING_TO_DO)
+    settings = Settings(processing_guarantee=guarantee, time_scale=0, log_level="WARNING")
+    loop = KitchenLoop(service, settings)
+    loop.batch_size = 2
+    loop.consumer, loop.commits = Position(0), NoteCommits()  # type: ignore[assignment]  # fakes
+    return loop
+
+
+def turn(loop: KitchenLoop, *offsets: int) -> list[dict[tuple[str, int], int]]:
+    loop.take([Consumed(offset) for offset in offsets])  # fakes
+    loop.commit_work()
+    return loop.commits.sent  # type: ignore[attr-defined, no-any-return]
+
+
+def test_in_a_rush_a_transaction_takes_the_work_of_an_interval_not_of_one_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    loop = kitchen_loop("exactly_once", now, monkeypatch)
+    assert turn(loop, 0) == [{("pizza-baked", 0): 1}], "keeping up: each batch at once"
+    now[0] += 0.01
+    assert turn(loop, 1, 2) == [{("pizza-baked", 0): 1}], "a full batch: more is waiting"
+    assert loop.poll_timeout(now[0]) == 0.0, "no idle wait while a commit is put off"
+    now[0] += 0.01
+    assert len(turn(loop, 3, 4)) == 1
+    now[0] += kitchen_loop_module.RUSH_COMMIT_SECONDS
+    assert turn(loop, 5, 6)[-1] == {("pizza-baked", 0): 7}, "an interval's work, at its end"
+    now[0] += 0.01
+    turn(loop, 7, 8)
+    assert turn(loop)[-1] == {("pizza-baked", 0): 9}, "once the rush is over: at once"
+
+
+def test_what_a_rush_has_put_off_is_committed_when_partitions_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    loop = kitchen_loop("exactly_once", now, monkeypatch)
+    turn(loop, 0, 1)
+    turn(loop, 2, 3)
+    loop.commit_work(synchronous=True)  # as before a hand-over, or on the way out
+    assert loop.commits.sent[-1] == {("pizza-baked", 0): 4}  # type: ignore[attr-defined]
+
+
+def test_without_transactions_a_rush_still_commits_every_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    loop = kitchen_loop("at_least_once", now, monkeypatch)
+    turn(loop, 0, 1)
+    assert turn(loop, 2, 3) == [{("pizza-baked", 0): 2}, {("pizza-baked", 0): 4}]

@@ -146,7 +146,11 @@ class ServiceState:
 def changelog_value(value: Any) -> bytes | None:
     """What the changelog keeps of a state: HANDLED is known from `pizza-status` instead, so
     the order's entry goes (a tombstone), as does a state of None."""
-    return None if value is None or value == HANDLED else json.dumps(value).encode()
+    return json.dumps(value).encode() if kept_in_changelog(value) else None
+
+
+def kept_in_changelog(value: Any) -> bool:
+    return value is not None and value != HANDLED
 
 
 def read_changelog(

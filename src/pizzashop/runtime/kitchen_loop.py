@@ -24,6 +24,7 @@ from pizzashop.runtime.changelog import (
     ServiceState,
     Waiting,
     changelog_value,
+    kept_in_changelog,
     read_changelog,
     read_handled,
 )
@@ -36,6 +37,12 @@ from pizzashop.service import NOTHING_TO_DO, Expiry, KitchenService, Work
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
 log = logging.getLogger("pizzashop.runtime")
+
+# In a rush (batches come full), a Kafka transaction per batch keeps the broker about as busy
+# as the services: each one writes markers to every partition it touched. Until the batches
+# stop coming full, one transaction takes this long's work, as Kafka Streams and Quix Streams
+# commit on an interval; a shop that is keeping up commits each batch at once.
+RUSH_COMMIT_SECONDS = 0.1
 
 # How often the state is looked after (handled orders forgotten, overdue entries settled).
 STATE_CHECK_SECONDS = 60.0
@@ -56,6 +63,9 @@ class KitchenLoop(ServiceLoop):
         self._unacknowledged: dict[int, int] = {}  # id(ticket) -> its records not yet acknowledged
         self._acknowledged: list[Ticket] = []  # every record out: finished at the next commit
         self._next_state_check = 0.0
+        self._in_a_rush = False  # the last batch came full: more is waiting
+        self._last_commit = 0.0  # time.monotonic() of the last transaction committed
+        self._commit_put_off = False
         self._spans = tracing.TicketSpans(self.name) if tracing.enabled() else None
 
     @property
@@ -93,12 +103,15 @@ class KitchenLoop(ServiceLoop):
     def poll_timeout(self, now: float) -> float:
         if self.kitchen.has_ready:
             return 0.0  # work acknowledged at the last commit let an order's next event in
+        if self._commit_put_off:
+            return 0.0  # the rush may be over: the next turn commits if nothing more waits
         next_done = self.kitchen.seconds_until_next(now)
         return IDLE_POLL_SECONDS if next_done is None else min(IDLE_POLL_SECONDS, next_done)
 
     # --- a turn ------------------------------------------------------------------------------
 
     def take(self, messages: list[Message]) -> None:
+        self._in_a_rush = len(messages) >= self.batch_size
         for message in messages:
             ticket = ticket_of(message, self.problems)
             if ticket is not None:
@@ -156,8 +169,7 @@ class KitchenLoop(ServiceLoop):
         return {
             order_id: value
             for order_id, value in changes.items()
-            if changelog_value(value) is not None
-            or changelog_value(state.get(order_id)) is not None
+            if kept_in_changelog(value) or kept_in_changelog(state.get(order_id))
         }
 
     def _in_place_of_work_in_progress(self, ticket: Ticket, work: Work) -> Work:
@@ -244,6 +256,10 @@ class KitchenLoop(ServiceLoop):
         acknowledged, self._acknowledged = self._acknowledged, []
         for ticket in acknowledged:
             self.kitchen.finish(ticket)
+        now = time.monotonic()
+        self._commit_put_off = not synchronous and self._may_put_off_commit(now)
+        if self._commit_put_off:
+            return
         positions = {
             tp: offset
             for tp, offset in self._past_markers(self.kitchen.committable()).items()
@@ -254,8 +270,15 @@ class KitchenLoop(ServiceLoop):
             done = self.commits.commit(positions, synchronous)
         if done:
             self._committed.update(positions)
+            self._last_commit = now
         if done and positions:
             self.metrics.committed(time.perf_counter() - started)
+
+    def _may_put_off_commit(self, now: float) -> bool:
+        """In a rush, under transactions: until RUSH_COMMIT_SECONDS since the last commit."""
+        return (
+            self._in_a_rush and self.transactional and now - self._last_commit < RUSH_COMMIT_SECONDS
+        )
 
     def _past_markers(self, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Where a partition's events are all finished, its commit goes to the consumer's

@@ -31,7 +31,7 @@ Retry = Callable[[str, Callable[[], object]], object]
 ProducerFactory = Callable[[dict[str, Any]], Producer]  # a stand-in in tests
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as a Ticket: one is made for every record produced
 class OutgoingRecord:
     topic: str
     key: bytes | None
