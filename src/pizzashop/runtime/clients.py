@@ -35,6 +35,10 @@ def consumer_config(
         # assignor gives those partitions to the same instance (delivery relies on it).
         "partition.assignment.strategy": "range",
         "fetch.wait.max.ms": 10,
+        # What librdkafka fetches ahead of the loop (64 MB by default: a whole rush in each
+        # process's memory). 2 MB is some 4000 events of at most half a KB: several of the
+        # batches a turn takes (500, 2000 for status), while one fetch brings up to as much.
+        "queued.max.messages.kbytes": 2048,
         # A killed instance's partitions move to the others after this long.
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
