@@ -22,6 +22,7 @@ RUN_FIGURES = {
     "stages_ms",
     "lag_at_end",
     "processes",
+    "own_memory_mb",
     "in_flight",
 }
 SPREAD = {"p50", "p95", "p99", "max"}
@@ -71,6 +72,8 @@ def test_bench_delivers_every_order_and_reports_every_figure(
         "status",
         "bench (places, watches)",
     }
+    memory = report["shop"]["own_memory_mb"]
+    assert 0 < memory["pss"] < memory["rss"], "shared pages count once in PSS, in RSS each time"
     lag = report["shop"]["lag_at_end"]
     assert {"pizza_assemble", "pizza_bake", "pizza_delivery", "pizza_status"} <= set(lag)
     # The status service shows its position to Kafka only once a second: it must still arrive.

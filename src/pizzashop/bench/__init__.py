@@ -384,7 +384,8 @@ def _measure(run: Contestant, settings: Settings, rush: Rush) -> RunReport:
     _fail_if_any_died(run.children, settings.state_dir / "logs")
     front_door = placer.figures if isinstance(placer, WebOrderPlacer) else None
     lag = _settled_lag(settings, run.group_topics)
-    return run_report(run.name, timeline, lag, usage, front_door)
+    own = [c.name for c in run.children]
+    return run_report(run.name, timeline, lag, usage, own, front_door)
 
 
 def _wait_until_ready(settings: Settings, children: list[Child], expected: dict[str, int]) -> None:

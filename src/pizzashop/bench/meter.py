@@ -15,6 +15,10 @@ SAMPLE_SECONDS = 0.25
 class Usage:
     cpu_seconds: float = 0.0
     peak_rss: int = 0  # bytes
+    # Proportional set size: each page shared with other processes (the interpreter, shared
+    # libraries) counted as its share. Summed over processes, it counts each page once, where
+    # RSS counts a library once for every process that maps it.
+    peak_pss: int = 0  # bytes
     rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes)
 
 
@@ -35,6 +39,7 @@ class ProcessMeter:
         self._start = time.monotonic()
         # CPU spent starting up is not the rush's: it is taken off at the end.
         self._baseline = {name: _cpu(p) for name, p in self._processes.items()}
+        self._sample()  # and at the end: a run shorter than a sample is measured too
         self._thread.start()
         return self
 
@@ -42,6 +47,7 @@ class ProcessMeter:
         """Stop sampling and read CPU time: call it before the processes are stopped."""
         self._stopping.set()
         self._thread.join()
+        self._sample()
         for name, process in self._processes.items():
             try:
                 self.usage[name].cpu_seconds = _cpu(process) - self._baseline[name]
@@ -51,15 +57,19 @@ class ProcessMeter:
 
     def _sample_until_stopped(self) -> None:
         while not self._stopping.wait(SAMPLE_SECONDS):
-            at = time.monotonic() - self._start
-            for name, process in self._processes.items():
-                try:
-                    rss = process.memory_info().rss
-                except psutil.NoSuchProcess:
-                    continue
-                usage = self.usage[name]
-                usage.rss.append((round(at, 2), rss))
-                usage.peak_rss = max(usage.peak_rss, rss)
+            self._sample()
+
+    def _sample(self) -> None:
+        at = time.monotonic() - self._start
+        for name, process in self._processes.items():
+            try:
+                memory = process.memory_full_info()
+            except psutil.NoSuchProcess:
+                continue
+            usage = self.usage[name]
+            usage.rss.append((round(at, 2), memory.rss))
+            usage.peak_rss = max(usage.peak_rss, memory.rss)
+            usage.peak_pss = max(usage.peak_pss, memory.pss)
 
 
 def _cpu(process: psutil.Process) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,8 @@ class RunReport:
     stages_ms: dict[str, Spread]
     lag_at_end: dict[str, int]
     processes: dict[str, dict[str, float]]
+    # Its own processes' peaks summed (not the broker's nor the bench's): "rss" and "pss" MB.
+    own_memory_mb: dict[str, float] = field(default_factory=dict)
     in_flight: list[tuple[float, int]] = field(default_factory=list)  # (seconds, orders)
     latencies_ms: list[float] = field(default_factory=list)  # for the histogram; not in JSON
     warm_up_undelivered: int = 0  # warm-up orders (not in the figures) never delivered
@@ -100,6 +102,7 @@ def run_report(
     timeline: Timeline,
     lag: dict[str, int],
     usage: dict[str, Usage],
+    own: Collection[str],
     front_door: FrontDoorFigures | None = None,
 ) -> RunReport:
     delivered = timeline.delivered
@@ -120,9 +123,14 @@ def run_report(
             n: {
                 "cpu_seconds": round(u.cpu_seconds, 2),
                 "peak_rss_mb": round(u.peak_rss / MB, 1),
+                "peak_pss_mb": round(u.peak_pss / MB, 1),
                 "first_rss_mb": round(u.rss[0][1] / MB, 1) if u.rss else math.nan,
             }
             for n, u in usage.items()
+        },
+        own_memory_mb={
+            "rss": round(sum(usage[n].peak_rss for n in own) / MB, 1),
+            "pss": round(sum(usage[n].peak_pss for n in own) / MB, 1),
         },
         in_flight=_in_flight(list(timeline.tracks.values()), timeline.started_at),
         latencies_ms=latencies,
@@ -251,19 +259,29 @@ def table(shop: RunReport, pipelines: list[RunReport]) -> str:
         + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end))) for g in groups]
     )
     text += "\n\n" + _columns(
-        [("run: process", "CPU s", "peak RSS MB", "first RSS MB")]
+        [("run: process", "CPU s", "peak RSS MB", "peak PSS MB", "first RSS MB")]
         + [
             (
                 f"{r.name}: {name}",
                 f"{p['cpu_seconds']:.2f}",
                 f"{p['peak_rss_mb']:.1f}",
+                f"{p['peak_pss_mb']:.1f}",
                 f"{p['first_rss_mb']:.1f}",
             )
             for r in runs
             for name, p in r.processes.items()
         ]
     )
+    text += "\n\n" + "\n".join(_own_memory_line(r) for r in runs)
     return text
+
+
+def _own_memory_line(run: RunReport) -> str:
+    memory = run.own_memory_mb
+    return (
+        f"{run.name}: its processes' peaks summed, beside the broker and the bench: "
+        f"{memory['rss']:.0f} MB RSS, {memory['pss']:.0f} MB PSS (shared pages counted once)"
+    )
 
 
 def _front_door_lines(door: FrontDoorFigures, shop: RunReport) -> str:
