@@ -6,7 +6,6 @@ Nothing else in the shop spells a topic name or a JSON field.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import unicodedata
@@ -15,6 +14,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, TypeAlias, TypeVar
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from pizzashop import menu
@@ -148,7 +148,7 @@ OrderIdKey: TypeAlias = Annotated[
 ]
 
 
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
+_StructT = TypeVar("_StructT", bound=msgspec.Struct)
 
 
 class ContractError(ValueError):
@@ -384,6 +384,48 @@ VALUE_MODELS: dict[Topic, type[BaseModel]] = {
     Topic.STATUS: _StatusValue,
     Topic.CANCEL: _CancelValue,
 }
+
+
+# The same values as msgspec Structs, which decode in a fifth of the time: every service
+# decodes every event it consumes. Each takes exactly what its model above takes (strict
+# types, the same bounds, extra fields ignored), as tests/unit/test_value_structs.py checks.
+_StructIngredient = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class _OrderStruct(msgspec.Struct, kw_only=True):
+    customer_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    name: Annotated[str, msgspec.Meta(max_length=1024)]
+    sauce: _StructIngredient
+    cheese: _StructIngredient
+    main_topping: _StructIngredient
+    extra_toppings: Annotated[list[_StructIngredient], msgspec.Meta(max_length=64)] = []
+
+
+class _OrderedStruct(msgspec.Struct, kw_only=True):
+    status: int = Status.RECEIVED
+    timestamp: int | None = None
+    order: _OrderStruct
+
+
+class _AssembledStruct(msgspec.Struct):
+    baking_time: Annotated[int, msgspec.Meta(ge=0, le=3600)]
+
+
+class _StatusStruct(msgspec.Struct):
+    status: int
+    timestamp: int | None = None
+
+
+class _CancelStruct(msgspec.Struct):
+    timestamp: int
+
+
+_ORDERED = msgspec.json.Decoder(_OrderedStruct)
+_ASSEMBLED = msgspec.json.Decoder(_AssembledStruct)
+_STATUS = msgspec.json.Decoder(_StatusStruct)
+_CANCEL = msgspec.json.Decoder(_CancelStruct)
+_ENCODER = msgspec.json.Encoder()
+
 EMPTY_VALUE = "empty: no value, or zero bytes; a consumer ignores whatever is there"
 PARKED_VALUE = (
     "the parked record's value as it was read, any bytes (JSON or not); where it came from "
@@ -419,7 +461,7 @@ def encode(event: Event) -> Record:
             value = {"status": int(status), "timestamp": now_ms() if ts is None else ts}
         case CancelRequested(timestamp=ts):
             value = {"timestamp": ts}
-    raw = b"" if value is None else json.dumps(value).encode()
+    raw = b"" if value is None else _ENCODER.encode(value)
     return Record(TOPIC_OF[type(event)], key, raw)
 
 
@@ -436,21 +478,21 @@ def decode(
     fallback_ts = timestamp if timestamp is not None and timestamp > 0 else now_ms()
     match topic:
         case Topic.ORDERED:
-            ordered = _parse(_OrderedValue, value)
-            return OrderPlaced(order_id, ordered.order, ordered.timestamp or fallback_ts)
+            ordered = _parse(_ORDERED, _OrderedValue, value)
+            return OrderPlaced(order_id, _order_of(ordered.order), ordered.timestamp or fallback_ts)
         case Topic.ASSEMBLED:
-            return PizzaAssembled(order_id, _parse(_AssembledValue, value).baking_time)
+            return PizzaAssembled(order_id, _parse(_ASSEMBLED, _AssembledValue, value).baking_time)
         case Topic.BAKED:
             return PizzaBaked(order_id)
         case Topic.STATUS:
-            changed = _parse(_StatusValue, value)
+            changed = _parse(_STATUS, _StatusValue, value)
             try:
                 status = Status(changed.status)
             except ValueError:
                 raise ContractError(f"unknown status {changed.status}") from None
             return StatusChanged(order_id, status, changed.timestamp or fallback_ts)
         case Topic.CANCEL:
-            return CancelRequested(order_id, _parse(_CancelValue, value).timestamp)
+            return CancelRequested(order_id, _parse(_CANCEL, _CancelValue, value).timestamp)
     raise ContractError(f"topic {topic!r} is not part of the contract")
 
 
@@ -470,12 +512,31 @@ def _decode_key(key: bytes | None) -> str:
     return order_id
 
 
-def _parse(model: type[_ModelT], value: bytes | None) -> _ModelT:
+def _parse(
+    decoder: msgspec.json.Decoder[_StructT], model: type[BaseModel], value: bytes | None
+) -> _StructT:
     if not value:
         raise ContractError("empty value")
     try:
-        # Parsing and validating in one pass (pydantic-core) is four times faster than
-        # json.loads followed by model_validate, and every service decodes every event.
+        # As text: msgspec does not check the UTF-8 of a field it skips, and pydantic does.
+        return decoder.decode(value.decode())
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # The model says why, in the words the web app uses too. It also takes the little
+        # that msgspec alone refuses: NaN in an ignored field, a key repeated with a bad value
+        # before its last (good) one.
+        return msgspec.convert(_validated(model, value).model_dump(), decoder.type)
+
+
+def _order_of(decoded: _OrderStruct) -> Order:
+    # Validated already, by the same rules. Validating again in pydantic-core still costs
+    # half of model_construct, which is Python; the validator itself, a third less than
+    # model_validate.
+    order: Order = Order.__pydantic_validator__.validate_python(msgspec.structs.asdict(decoded))
+    return order
+
+
+def _validated(model: type[BaseModel], value: bytes) -> BaseModel:
+    try:
         return model.model_validate_json(value)
     except ValidationError as e:
         if e.errors()[0]["type"] == "json_invalid":
