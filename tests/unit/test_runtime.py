@@ -280,7 +280,7 @@ def test_in_a_rush_a_transaction_takes_the_work_of_an_interval_not_of_one_batch(
     assert turn(loop, 0) == [{("pizza-baked", 0): 1}], "keeping up: each batch at once"
     now[0] += 0.01
     assert turn(loop, 1, 2) == [{("pizza-baked", 0): 1}], "a full batch: more is waiting"
-    assert loop.poll_timeout(now[0]) == 0.0, "no idle wait while a commit is put off"
+    assert loop.poll_timeout(now[0]) == pytest.approx(0.09), "an idle poll waits till it is due"
     now[0] += 0.01
     assert len(turn(loop, 3, 4)) == 1
     now[0] += kitchen_loop_module.RUSH_COMMIT_SECONDS
@@ -288,6 +288,27 @@ def test_in_a_rush_a_transaction_takes_the_work_of_an_interval_not_of_one_batch(
     now[0] += 0.01
     turn(loop, 7, 8)
     assert turn(loop)[-1] == {("pizza-baked", 0): 9}, "once the rush is over: at once"
+
+
+def test_events_coming_faster_than_a_rush_commit_on_the_interval_though_no_batch_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    loop = kitchen_loop("exactly_once", now, monkeypatch)
+    loop.batch_size = 500
+    every = 0.005  # a turn of two events every 5 ms: 400 a second
+    offsets = iter(range(10_000))
+    for _ in range(200):  # a second of it, at 400 a second: each batch commits at once
+        now[0] += every
+        turn(loop, next(offsets), next(offsets))
+    assert len(loop.commits.sent) == 200  # type: ignore[attr-defined]
+    for turns in (100, 100):  # then a second at 2,000 a second, noticed within its first half
+        sent_before = len(loop.commits.sent)  # type: ignore[attr-defined]
+        for _ in range(turns):
+            now[0] += every
+            turn(loop, *(next(offsets) for _ in range(10)))
+    in_the_second_half = len(loop.commits.sent) - sent_before  # type: ignore[attr-defined]
+    assert in_the_second_half <= 0.5 / kitchen_loop_module.RUSH_COMMIT_SECONDS + 1
 
 
 def test_what_a_rush_has_put_off_is_committed_when_partitions_go(
