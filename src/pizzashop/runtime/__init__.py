@@ -13,9 +13,9 @@ A service module never imports from here: it gives a `service.KitchenService` or
 
 from __future__ import annotations
 
-import gc
 import logging
 
+from pizzashop.collector import spare_the_collector
 from pizzashop.config import Settings
 from pizzashop.observe import tracing
 from pizzashop.observe.server import ObserveServer
@@ -25,11 +25,6 @@ from pizzashop.runtime.sink_loop import SinkLoop
 from pizzashop.service import KitchenService, Service
 
 log = logging.getLogger("pizzashop.runtime")
-
-# A turn makes thousands of short-lived objects (a ticket, an event, records per event); at
-# Python's default of 700 the collector runs several times a turn, and each full collection
-# walks every object the service holds. In a rush that was a fifth of a service's CPU.
-OBJECTS_BEFORE_A_COLLECTION = 20_000
 
 
 def loop_for(service: Service, settings: Settings) -> KitchenLoop | SinkLoop:
@@ -44,20 +39,12 @@ def run_service(service: Service, settings: Settings) -> None:
     loop.stop_on_signals()
     server = ObserveServer(settings.observe_host, settings.observe_port, loop.readiness).start()
     log.info("Health and metrics at %s (/healthz, /readyz, /metrics)", server.url)
-    _spare_the_collector()
+    spare_the_collector()
     try:
         loop.run()
     finally:
         server.close()
         tracing.stop_tracing()
-
-
-def _spare_the_collector() -> None:
-    """What exists once started (modules, classes, clients) lives as long as the process:
-    frozen, the collector never walks it again; and it runs once a turn's worth of objects
-    has piled up, not several times a turn."""
-    gc.freeze()
-    gc.set_threshold(OBJECTS_BEFORE_A_COLLECTION, 10, 10)
 
 
 __all__ = ["KitchenLoop", "ServiceLoop", "SinkLoop", "loop_for", "run_service"]

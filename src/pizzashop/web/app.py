@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from pizzashop import contract, story
+from pizzashop.collector import spare_the_collector
 from pizzashop.config import Settings, shop_secret
 from pizzashop.ordering import OrderTaker
 from pizzashop.pipeline import BrokerReader, PipelineWatch
@@ -156,6 +157,7 @@ def serve_web(settings: Settings) -> None:
     # Follows a switch to a rebuilt read model by itself, within a second.
     app = create_app(settings, LiveReadModel(settings.readmodel_url), OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
+    spare_the_collector()
     try:
         web_server(app, settings.web_host, settings.web_port).run()
     finally:
