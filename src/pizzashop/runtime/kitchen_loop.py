@@ -70,7 +70,7 @@ class KitchenLoop(ServiceLoop):
         self._next_state_check = 0.0
         self._arrivals = ArrivalRate(ARRIVALS_OVER_SECONDS)
         self._in_a_rush = False  # a full batch (more is waiting), or events coming fast
-        self._last_commit = 0.0  # time.monotonic() of the last transaction committed
+        self._last_commit = 0.0  # time.monotonic() when the last commit began
         self._commit_put_off = False
         self._spans = tracing.TicketSpans(self.name) if tracing.enabled() else None
 
