@@ -120,7 +120,8 @@ class KitchenLoop(ServiceLoop):
     # --- a turn ------------------------------------------------------------------------------
 
     def take(self, messages: list[Message]) -> None:
-        self._arrivals.note(len(messages), time.monotonic())
+        now = time.monotonic()
+        self._arrivals.note(len(messages), now)
         self._in_a_rush = (
             len(messages) >= self.batch_size or self._arrivals.per_second >= RUSH_EVENTS_PER_SECOND
         )
@@ -128,7 +129,6 @@ class KitchenLoop(ServiceLoop):
             ticket = ticket_of(message, self.problems)
             if ticket is not None:
                 self.kitchen.take(ticket)
-        now = time.monotonic()
         self._start_ready(now)
         self._serve(now)
         self._start_ready(now)  # the next events of orders whose work was just served
