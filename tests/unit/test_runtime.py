@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -290,25 +292,28 @@ def test_in_a_rush_a_transaction_takes_the_work_of_an_interval_not_of_one_batch(
     assert turn(loop)[-1] == {("pizza-baked", 0): 9}, "once the rush is over: at once"
 
 
+def commits_over(
+    loop: KitchenLoop, now: list[float], offsets: Iterator[int], turns: int, events: int
+) -> int:
+    """Turns 5 ms apart, each taking `events` new events: how many commits they made."""
+    sent: list[dict[tuple[str, int], int]] = loop.commits.sent  # type: ignore[attr-defined]
+    before = len(sent)
+    for _ in range(turns):
+        now[0] += 0.005
+        turn(loop, *itertools.islice(offsets, events))
+    return len(sent) - before
+
+
 def test_events_coming_faster_than_a_rush_commit_on_the_interval_though_no_batch_is_full(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    now = [1000.0]
+    now, offsets = [1000.0], itertools.count()
     loop = kitchen_loop("exactly_once", now, monkeypatch)
     loop.batch_size = 500
-    every = 0.005  # a turn of two events every 5 ms: 400 a second
-    offsets = iter(range(10_000))
-    for _ in range(200):  # a second of it, at 400 a second: each batch commits at once
-        now[0] += every
-        turn(loop, next(offsets), next(offsets))
-    assert len(loop.commits.sent) == 200  # type: ignore[attr-defined]
-    for turns in (100, 100):  # then a second at 2,000 a second, noticed within its first half
-        sent_before = len(loop.commits.sent)  # type: ignore[attr-defined]
-        for _ in range(turns):
-            now[0] += every
-            turn(loop, *(next(offsets) for _ in range(10)))
-    in_the_second_half = len(loop.commits.sent) - sent_before  # type: ignore[attr-defined]
-    assert in_the_second_half <= 0.5 / kitchen_loop_module.RUSH_COMMIT_SECONDS + 1
+    assert commits_over(loop, now, offsets, 200, 2) == 200, "400 a second: every batch at once"
+    commits_over(loop, now, offsets, 100, 10)  # 2,000 a second, noticed within half a second
+    in_the_next_half = commits_over(loop, now, offsets, 100, 10)
+    assert in_the_next_half <= 0.5 / kitchen_loop_module.RUSH_COMMIT_SECONDS + 1
 
 
 def test_what_a_rush_has_put_off_is_committed_when_partitions_go(
