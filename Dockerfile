@@ -22,11 +22,15 @@ RUN groupadd --system --gid 10001 pizzashop \
        --create-home --shell /usr/sbin/nologin pizzashop
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
+COPY scripts/uv-requirements.txt ./scripts/
 COPY src ./src
-# The shop itself, from this checkout; its dependencies' ranges are in pyproject.toml.
-# hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[postgres]" && rm -rf /src
+# Its dependencies exactly as uv.lock has them (versions and hashes), then the shop itself.
+RUN pip install --no-cache-dir --require-hashes -r scripts/uv-requirements.txt \
+    && uv export --frozen --extra postgres --no-emit-project --no-header -o locked.txt \
+    && pip install --no-cache-dir --require-hashes -r locked.txt \
+    && pip install --no-cache-dir --no-deps . \
+    && pip uninstall --yes uv && rm -rf /src
 
 WORKDIR /var/lib/pizzashop
 USER 10001:10001

@@ -526,7 +526,9 @@ def _parse(
         # The model says why, in the words the web app uses too. It also takes the little
         # that msgspec alone refuses: NaN in an ignored field, a key repeated with a bad value
         # before its last (good) one.
-        return msgspec.convert(_validated(model, value).model_dump(), decoder.type)
+        # Through JSON again rather than msgspec.convert, so the decoder's own type is the one
+        # returned (a Decoder's `type` is typed too loosely for convert to keep it).
+        return decoder.decode(msgspec.json.encode(_validated(model, value).model_dump()))
 
 
 def _order_of(decoded: _OrderStruct) -> Order:

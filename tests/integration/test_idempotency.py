@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-import httpx
+import httpx2 as httpx
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 

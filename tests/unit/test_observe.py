@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 
-import httpx
+import httpx2 as httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

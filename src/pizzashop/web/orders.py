@@ -203,9 +203,11 @@ class OrderBook:
                 for entry in entries:
                     last = entry.seq
                     yield sse_event(entry, view.status if view else entry.status)
-                if view is not None and view.status.is_final and not entries:
-                    yield END_OF_STREAM
-                    return
+                if view is not None and view.status.is_final:
+                    if not entries:
+                        yield END_OF_STREAM
+                        return
+                    continue  # look once more at once: a step may have landed between reads
                 if not await _set_within(moved, KEEP_ALIVE_EVERY):
                     yield ": still here\n\n"
 
