@@ -3,8 +3,9 @@
 # holding exactly what uv.lock says, and for the tests Debian's chromium, a JDK, PostgreSQL and
 # kustomize.
 
+# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13` (see the README).
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 # uv itself, from scripts/uv-requirements.txt (one version, every wheel's hash).
 UV_HOME := .uv
@@ -19,9 +20,11 @@ run: setup
 	$(BIN)/pizzashop up
 
 # Everything: the lint and type checks, then unit, integration (real Kafka), fault and
-# browser tests.
+# browser tests, in TEST_WORKERS processes (each with its own broker: most tests wait on
+# Kafka rather than use a core). Tests that share a cluster of their own stay on one worker.
+TEST_WORKERS ?= 3
 test: lint test-tools
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The fast inner loop: format, lint and type checks and every test that needs no broker.
 check: lint unit
@@ -39,7 +42,7 @@ unit: setup
 
 # Only the fault tests (killed services, broker restarts, a node of three lost).
 test-faults: setup test-tools
-	$(BIN)/pytest -m faults $(PYTEST_ARGS)
+	$(BIN)/pytest -m faults -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 

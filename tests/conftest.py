@@ -97,14 +97,38 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "pizzashop: integration tests run against a real Apache Kafka broker started for the session"
 
 
+# Run in parallel (pytest-xdist, `make test` does), each worker is a test session of its own
+# with its own broker. The tests that share a costlier fixture (a cluster or a shop of their
+# own, scoped to the session or a module) are kept on one worker, so it still starts once.
+SHARED_CLUSTERS = ("three_nodes", "cluster", "lopsided_cluster", "properties_file", "observed")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for cluster in SHARED_CLUSTERS:
+            if cluster in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(cluster))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    version = terminalreporter.config.stash.get(KAFKA_VERSION, None)
-    if version:
+    versions = terminalreporter.config.stash.get(KAFKA_VERSIONS, set())
+    for version in sorted(versions):
         terminalreporter.write_line(f"pizzashop: tests ran against Apache Kafka {version}")
 
 
-KAFKA_VERSION = pytest.StashKey[str]()
+KAFKA_VERSIONS = pytest.StashKey[set[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[KAFKA_VERSIONS] = set()
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A parallel worker's broker, told to the main process for its summary."""
+    version = node.workeroutput.get("kafka_version")
+    if version:
+        node.config.stash[KAFKA_VERSIONS].add(version)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -112,4 +136,8 @@ def _remember_kafka_version(request: pytest.FixtureRequest) -> None:
     """Show in the summary which Kafka the tests talked to (only when one was used)."""
     if any("kafka_broker" in getattr(item, "fixturenames", ()) for item in request.session.items):
         broker = request.getfixturevalue("kafka_broker")
-        request.config.stash[KAFKA_VERSION] = f"{broker.version} at {broker.bootstrap_servers}"
+        version = f"{broker.version} at {broker.bootstrap_servers}"
+        request.config.stash[KAFKA_VERSIONS].add(version)
+        worker_output = getattr(request.config, "workeroutput", None)
+        if worker_output is not None:
+            worker_output["kafka_version"] = version
