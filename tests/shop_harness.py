@@ -128,9 +128,9 @@ def status_events(settings: Settings, order_ids: set[str]) -> Counter[tuple[str,
     """How many times each (order, status) was committed to pizza-status."""
     seen: Counter[tuple[str, int]] = Counter()
     for message in read_to_end(settings, str(Topic.STATUS), timeout=60):
-        key = message.key().decode()
+        key = (message.key() or b"").decode()
         if key in order_ids:
-            seen[(key, json.loads(message.value())["status"])] += 1
+            seen[(key, json.loads(message.value() or b"")["status"])] += 1
     return seen
 
 

@@ -22,6 +22,10 @@ from pydantic_settings import (
 )
 
 ProcessingGuarantee = Literal["exactly_once", "at_least_once"]
+# How a service's consumers share partitions: "classic" (the group rebalances as a whole,
+# every member stops) or "consumer" (KIP-848: the broker assigns, members move one partition
+# at a time without stopping the others; needs Kafka 4.0+).
+GroupProtocol = Literal["classic", "consumer"]
 
 ENV_PREFIX = "PIZZASHOP_"
 CONFIG_FILE_ENV = "PIZZASHOP_CONFIG"
@@ -50,6 +54,7 @@ class Settings(BaseSettings):
     partitions: int = Field(6, ge=1)
     replication_factor: int = 1
     processing_guarantee: ProcessingGuarantee = "exactly_once"
+    group_protocol: GroupProtocol = "classic"
     # How long the shop's own topics keep records; None: for ever, since the log is the
     # source of truth and the read model is rebuilt from it.
     retention_hours: float | None = Field(None, gt=0)

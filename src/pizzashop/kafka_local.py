@@ -364,6 +364,13 @@ class LocalKafka:
             "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": 10,
             "group.initial.rebalance.delay.ms": 0,
+            # Under the consumer group protocol (KIP-848) the broker holds the session: as for
+            # the classic one (runtime/clients.py), a killed member's partitions move after
+            # 10 s, and members heartbeat every second (the defaults are 45 s and 5 s).
+            "group.consumer.min.session.timeout.ms": 10_000,
+            "group.consumer.session.timeout.ms": 10_000,
+            "group.consumer.min.heartbeat.interval.ms": 1_000,
+            "group.consumer.heartbeat.interval.ms": 1_000,
             # The log cleaner keeps this buffer on the heap for as long as the broker runs: the
             # default 128 MB, on a 256 MB heap, made G1 run a marking cycle and a remark pause
             # every two seconds at 200 orders/s. 16 MB still dedupes about 600,000 keys per pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]  # public here, but confluent_kafka.admin has no __all__
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import SERVICES, Topic, group_id
@@ -93,8 +93,9 @@ def offset_bounds(admin: AdminClient, topics: Iterable[str], timeout: float) -> 
     ]
     if not partitions:
         return {}
-    firsts = _offsets(admin, partitions, OffsetSpec.earliest(), timeout)
-    nexts = _offsets(admin, partitions, OffsetSpec.latest(), timeout)
+    earliest, latest = OffsetSpec.earliest(), OffsetSpec.latest()  # type: ignore[no-untyped-call]  # unannotated in confluent_kafka
+    firsts = _offsets(admin, partitions, earliest, timeout)
+    nexts = _offsets(admin, partitions, latest, timeout)
     return {tp: (firsts[tp], nexts[tp]) for tp in nexts}
 
 

@@ -236,7 +236,8 @@ class OrderTaker:
                 key=record.key,
                 value=record.value or None,
                 partition=partition,
-                headers=headers,
+                # Copied into the list type produce() takes (ours holds str values only).
+                headers=None if headers is None else list(headers),
                 on_delivery=acknowledged,
             )
         except (BufferError, KafkaException) as e:

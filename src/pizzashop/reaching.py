@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -53,9 +54,12 @@ def check_broker(
     """Unreachable unless the cluster answers a metadata request within `timeout`;
     BrokerRefused as soon as it refuses the credentials or its certificate is not trusted."""
     heard: list[KafkaError] = []
-    admin = AdminClient(
-        {**kafka_client_config(settings, bootstrap_servers), "error_cb": heard.append}
-    )
+    # Any: the client types a config's values as plain ones, but takes callbacks too.
+    config: dict[str, Any] = {
+        **kafka_client_config(settings, bootstrap_servers),
+        "error_cb": heard.append,
+    }
+    admin = AdminClient(config)
     address = broker_address(settings, bootstrap_servers)
     deadline, wait = time.monotonic() + timeout, FIRST_ASK
     while True:

@@ -33,6 +33,7 @@ from pizzashop.lag import end_offsets
 from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
 from pizzashop.readmodel.generations import Generations
 from pizzashop.readmodel.sql import SqlReadModel
+from pizzashop.runtime.clients import record_position
 from pizzashop.services.status import apply_to
 
 # What the status service consumes is what its read model is made of.
@@ -196,35 +197,37 @@ def _next_batch(reader: Consumer, todo: Positions) -> _Batch:
             raise TimeoutError(f"no record came in {QUIET_TIMEOUT:g}s while reading {sorted(todo)}")
     batch = _Batch()
     for message in messages:
-        where = (message.topic(), message.partition())
-        if _reached_end(message, todo):
+        at_end = _is_partition_end(message)
+        topic, partition, offset = record_position(message)
+        where = (topic, partition)
+        if at_end or where not in todo or offset >= todo[where]:
             todo.pop(where, None)
             continue
         batch.records += 1
-        batch.offsets[where] = message.offset() + 1
-        event = _event_of(message)
+        batch.offsets[where] = offset + 1
+        event = _event_of(topic, message)
         if event is not None:  # one that is not was parked by the status service: skipped
             batch.events.append(event)
-            batch.sources.append((*where, message.offset()))
-        if message.offset() + 1 >= todo[where]:
+            batch.sources.append((topic, partition, offset))
+        if offset + 1 >= todo[where]:
             todo.pop(where)
     return batch
 
 
-def _reached_end(message: Message, todo: Positions) -> bool:
+def _is_partition_end(message: Message) -> bool:
+    """True for the event of a partition's end; any other error is raised."""
     error = message.error()
     if error is not None and error.code() == KafkaError._PARTITION_EOF:
         return True
     if error is not None:
         raise KafkaException(error)
-    where = (message.topic(), message.partition())
-    return where not in todo or message.offset() >= todo[where]
+    return False
 
 
-def _event_of(message: Message) -> Event | None:
+def _event_of(topic: str, message: Message) -> Event | None:
     _, timestamp = message.timestamp()
     try:
-        return contract.decode(message.topic(), message.key(), message.value(), timestamp)
+        return contract.decode(topic, message.key(), message.value(), timestamp)
     except ContractError:
         return None
 

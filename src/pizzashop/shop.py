@@ -28,6 +28,7 @@ from pizzashop.observe.health import Readiness
 from pizzashop.observe.metrics import PART_RESTARTS
 from pizzashop.observe.server import ObserveServer
 from pizzashop.ports import free_port
+from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import SERVICE_NAMES
 
 log = logging.getLogger("pizzashop.shop")
@@ -163,7 +164,10 @@ class Supervisor:
 
 
 def describe_exit(returncode: int | None) -> str:
-    """`-9 (SIGKILL)` for a part killed by a signal, the plain code otherwise."""
+    """`-9 (SIGKILL)` for a part killed by a signal, `75 (wedged producer)` for one that gave
+    up on a hung transactional call (runtime/wedge.py), the plain code otherwise."""
+    if returncode == WEDGED_EXIT_CODE:
+        return f"{returncode} (wedged producer)"
     if returncode is None or returncode >= 0:
         return str(returncode)
     try:

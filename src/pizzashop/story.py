@@ -27,6 +27,7 @@ from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Topic
 from pizzashop.observe import tracing
 from pizzashop.reaching import REACH_TIMEOUT
 from pizzashop.readmodel import OrderView
+from pizzashop.runtime.clients import record_headers
 
 # Records are stamped by their producer's clock and the read model's times by others': read
 # from a little before the order was placed.
@@ -227,7 +228,7 @@ def _stop_reading(
 
 def _story_record(message: Message) -> StoryRecord:
     topic, value = str(message.topic()), message.value()
-    headers = message.headers() or []
+    headers = record_headers(message) or []
     return StoryRecord(
         topic=topic,
         partition=int(message.partition() or 0),

@@ -17,7 +17,8 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType  # type: ignore[attr-defined]  # public here, but confluent_kafka.admin has no __all__
+from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
@@ -342,7 +343,7 @@ def _latest_offsets(
     admin: AdminClient, asked: list[TopicPartition], isolation: IsolationLevel
 ) -> dict[int, int]:
     futures = admin.list_offsets(
-        {tp: OffsetSpec.latest() for tp in asked},
+        {tp: OffsetSpec.latest() for tp in asked},  # type: ignore[no-untyped-call]  # unannotated in confluent_kafka
         isolation_level=isolation,
         request_timeout=ENDS_TIMEOUT,
     )

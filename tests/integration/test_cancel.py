@@ -79,9 +79,9 @@ def statuses_in_topics(settings: Settings, order_ids: set[str]) -> dict[str, lis
     """Each order's statuses as committed to pizza-status, in the order they were written."""
     found: dict[str, list[int]] = defaultdict(list)
     for message in read_to_end(settings, str(Topic.STATUS), timeout=60):
-        order_id = message.key().decode()
+        order_id = (message.key() or b"").decode()
         if order_id in order_ids:
-            found[order_id].append(json.loads(message.value())["status"])
+            found[order_id].append(json.loads(message.value() or b"")["status"])
     return found
 
 
@@ -89,7 +89,7 @@ def baked_in_topics(settings: Settings, order_ids: set[str]) -> set[str]:
     return {
         key
         for message in read_to_end(settings, str(Topic.BAKED), timeout=60)
-        if (key := message.key().decode()) in order_ids
+        if (key := (message.key() or b"").decode()) in order_ids
     }
 
 

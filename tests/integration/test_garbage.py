@@ -11,6 +11,7 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DLQ_ERROR, DLQ_SERVICE, PizzaAssembled, PizzaBaked, Topic
 from pizzashop.runtime import KitchenLoop
+from pizzashop.runtime.clients import record_headers
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.topics import read_to_end
 from tests.shop_harness import RunningShop, wait_for
@@ -33,7 +34,7 @@ def parked(settings: Settings, since_ms: int, prefix: str) -> dict[tuple[str, st
     for message in read_to_end(settings, str(Topic.DEAD_LETTER), since_ms=since_ms):
         key = (message.key() or b"").decode()
         if key.startswith(prefix):
-            headers = {k: (v or b"").decode() for k, v in message.headers() or []}
+            headers = {k: (v or b"").decode() for k, v in record_headers(message) or []}
             found[(key, headers[DLQ_SERVICE])] = headers[DLQ_ERROR]
     return found
 

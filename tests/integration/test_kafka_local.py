@@ -6,12 +6,15 @@ import json
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import kafka_client_config
 from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
+from pizzashop.runtime.clients import record_position
 from pizzashop.topics import create_topics
 from tests.conftest import Broker, broker_settings
 
@@ -19,7 +22,7 @@ from tests.conftest import Broker, broker_settings
 def test_keyed_json_events_go_through_the_broker(kafka_broker: Broker) -> None:
     print(f"Apache Kafka {kafka_broker.version} at {kafka_broker.bootstrap_servers}")
     topic = f"test-roundtrip-{secrets.token_hex(4)}"
-    settings = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    settings: dict[str, Any] = {"bootstrap.servers": kafka_broker.bootstrap_servers}
     admin = AdminClient(settings)
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
 
@@ -37,9 +40,10 @@ def test_keyed_json_events_go_through_the_broker(kafka_broker: Broker) -> None:
     while len(received) < len(sent) and time.monotonic() < deadline:
         for message in consumer.consume(100, 0.5):
             assert message.error() is None, message.error()
-            key = message.key().decode()
-            received[key] = json.loads(message.value())
-            partition_of.setdefault(key, set()).add(message.partition())
+            key = (message.key() or b"").decode()
+            received[key] = json.loads(message.value() or b"")
+            _, partition, _ = record_position(message)
+            partition_of.setdefault(key, set()).add(partition)
     consumer.close()
     assert received == sent
     assert all(len(p) == 1 for p in partition_of.values()), "one key, one partition"

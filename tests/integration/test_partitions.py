@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import Topic
@@ -196,8 +197,8 @@ def test_every_event_of_an_order_follows_the_partition_its_first_producer_chose(
 
     for topic in (Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS):
         landed = {
-            m.key().decode(): m.partition()
+            key.decode(): m.partition()
             for m in read_to_end(shop.settings, str(topic))
-            if m.key() and m.key().decode() in chosen
+            if (key := m.key()) and key.decode() in chosen
         }
         assert landed == chosen, f"{topic}: {landed} instead of {chosen}"

@@ -8,7 +8,8 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.topics import (

@@ -11,7 +11,8 @@ import secrets
 import time
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
@@ -50,10 +51,10 @@ def test_produce_and_consume_go_on_with_one_node_killed(
     assert kafka.is_running()
 
 
-def read_keys(client: dict[str, object], topic: str, expected: int) -> set[bytes]:
+def read_keys(client: dict[str, object], topic: str, expected: int) -> set[bytes | None]:
     consumer = Consumer({**client, "group.id": topic, "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
-    keys: set[bytes] = set()
+    keys: set[bytes | None] = set()
     deadline = time.monotonic() + 60
     try:
         while len(keys) < expected and time.monotonic() < deadline:

@@ -61,7 +61,7 @@ def test_an_order_from_the_api_lands_on_pizza_ordered_in_the_seeds_shape(
     while value is None and time.monotonic() < deadline:
         for message in consumer.consume(500, 0.5):
             if message.error() is None and message.key() == order_id.encode():
-                value = json.loads(message.value())
+                value = json.loads(message.value() or b"")
     consumer.close()
     assert value is not None, "the order never reached pizza-ordered"
     assert value["status"] == 100 and isinstance(value["timestamp"], int)
@@ -98,8 +98,8 @@ def test_orders_placed_at_once_are_each_acknowledged_and_all_in_the_log(
     assert [p.order_id for p, _ in placed] == order_ids, "each caller got its own order back"
     assert len({w for _, w in placed}) == len(order_ids), "each written at a place of its own"
     found = {
-        record.key().decode()
+        key.decode()
         for record in read_to_end(shop_settings, str(Topic.ORDERED))
-        if record.key() is not None and record.key().decode() in order_ids
+        if (key := record.key()) is not None and key.decode() in order_ids
     }
     assert found == set(order_ids), f"{len(order_ids) - len(found)} acknowledged orders missing"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
@@ -52,6 +52,15 @@ class RecordingProducer:
 
     def commit_transaction(self, timeout: float) -> None:
         self.calls.append("commit")
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append("abort")
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
 
 
 class GroupMember:
@@ -211,35 +220,16 @@ def test_what_a_rebalance_callback_raises_is_raised_in_the_loop_not_lost_in_cons
     assert loop.next_batch(0.0) == [], "raised once, then forgotten"
 
 
-class Consumed:
+def consumed(offset: int) -> Message:
     """A consumed record of pizza-baked, as ticket_of reads it."""
-
-    def __init__(self, offset: int) -> None:
-        self._offset = offset
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return "pizza-baked"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return f"order-{self._offset}".encode()
-
-    def value(self) -> bytes:
-        return b""
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_700_000_000_000)
-
-    def headers(self) -> None:
-        return None
+    return Message(
+        topic="pizza-baked",
+        partition=0,
+        offset=offset,
+        key=f"order-{offset}".encode(),
+        value=b"",
+        timestamp=(1, 1_700_000_000_000),
+    )
 
 
 class NoteCommits:
@@ -269,7 +259,7 @@ def kitchen_loop(guarantee: str, now: list[float], monkeypatch: pytest.MonkeyPat
 
 
 def turn(loop: KitchenLoop, *offsets: int) -> list[dict[tuple[str, int], int]]:
-    loop.take([Consumed(offset) for offset in offsets])  # fakes
+    loop.take([consumed(offset) for offset in offsets])
     loop.commit_work()
     return loop.commits.sent  # type: ignore[attr-defined, no-any-return]
 

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from pizzashop.config import load_settings
+from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.shop import Child, Supervisor, kind_of, observe_ports, part_names, settings_of_part
 
 PARTS = ("assemble", "bake", "delivery", "status", "web")
@@ -191,3 +192,13 @@ def test_web_processes_serve_on_neighbouring_ports_and_services_show_themselves_
     web_2 = settings_of_part(settings, "web-2", ports["web-2"])
     assert (web_2.web_port, web_2.observe_port) == (8001, 8001)
     assert settings_of_part(settings, "bake-2", ports["bake-2"]).web_port == 8000
+
+
+def test_a_part_that_exits_with_a_wedged_producer_is_restarted_and_said_to_be_wedged(
+    shop: FakeShop, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pizzashop.shop"):
+        assert shop.crash("assemble", code=WEDGED_EXIT_CODE) is None, "one exit is no give-up"
+    shop.wait_for_restart("assemble")
+    assert shop.started.count("assemble") == 2
+    assert any("exited with code 75 (wedged producer)" in r.getMessage() for r in caplog.records)

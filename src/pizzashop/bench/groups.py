@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, MemberDescription, NewTopic
+from confluent_kafka.admin import AdminClient, MemberDescription  # type: ignore[attr-defined]  # public here, but confluent_kafka.admin has no __all__
+from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.lag import lag_of_group

@@ -15,6 +15,7 @@ from confluent_kafka import KafkaException, Message
 
 from pizzashop import contract
 from pizzashop.config import Settings
+from pizzashop.runtime.clients import record_position
 from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.producing import OutgoingRecord
 
@@ -81,7 +82,7 @@ class PassThrough(ServiceLoop):
         messages = [m for m in messages if not _is_error(m)]
         if not messages:
             return
-        records = [OutgoingRecord(self.target, m.key(), m.value(), m.partition()) for m in messages]
+        records = [self._passed_on(m) for m in messages]
         if self.commits.finishes_on_send:
             self._batches.append(_Batch(_next_positions(messages), 0))
             self.commits.send(records, on_delivered=None)
@@ -91,6 +92,10 @@ class PassThrough(ServiceLoop):
             self.commits.send(
                 records, on_delivered=batch.acknowledge
             )  # a failed send is sent again
+
+    def _passed_on(self, message: Message) -> OutgoingRecord:
+        _, partition, _ = record_position(message)
+        return OutgoingRecord(self.target, message.key(), message.value(), partition)
 
     def commit_work(self, synchronous: bool = False) -> None:
         while self._batches and self._batches[0].unacknowledged == 0:
@@ -111,4 +116,5 @@ def _is_error(message: Message) -> bool:
 
 
 def _next_positions(messages: list[Message]) -> dict[tuple[str, int], int]:
-    return {(m.topic(), m.partition()): m.offset() + 1 for m in messages}
+    positions = map(record_position, messages)
+    return {(topic, partition): offset + 1 for topic, partition, offset in positions}

@@ -71,9 +71,10 @@ class TopicWatch:
     def new_sightings(self) -> list[Sighting]:
         sightings = []
         for message in self._consumer.consume(ServiceLoop.batch_size, 0):
-            if message.error() is not None:
-                if message.error().fatal():
-                    raise KafkaException(message.error())
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
                 continue  # transient (a broker reconnect): the consumer carries on by itself
             key = (message.key() or b"").decode()
             sightings.append((key, int(Status.DELIVERED), contract.now_ms()))

@@ -15,6 +15,7 @@ from pizzashop.chaos.load import Placed
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import ContractError, DeadLetter, OrderPlaced, StatusChanged, Topic
 from pizzashop.readmodel import open_readmodel
+from pizzashop.runtime.clients import record_headers, record_position
 from pizzashop.topics import PIPELINE_TOPIC_NAMES, read_to_end
 
 READ_TIMEOUT = 120.0
@@ -22,12 +23,12 @@ READ_TIMEOUT = 120.0
 
 def gather(settings: Settings, placed: Placed, poison: list[Position]) -> Evidence:
     records = [
-        Seen(m.topic(), m.partition(), m.offset(), m.key(), m.value())
+        Seen(*record_position(m), m.key(), m.value())
         for topic in PIPELINE_TOPIC_NAMES
         for m in read_to_end(settings, topic, timeout=READ_TIMEOUT)
     ]
     letters = [
-        DeadLetter.parked(m.key(), m.value(), m.headers() or [], (m.partition(), m.offset()))
+        DeadLetter.parked(m.key(), m.value(), record_headers(m) or [], record_position(m)[1:])
         for m in read_to_end(settings, str(Topic.DEAD_LETTER), timeout=READ_TIMEOUT)
     ]
     read_model = open_readmodel(settings.readmodel_url)

@@ -22,6 +22,7 @@ from pizzashop.chaos.instances import INSTANCE_NAMES, ServiceInstances
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
 from pizzashop.kafka_local import LocalKafka
+from pizzashop.runtime.clients import record_position
 
 log = logging.getLogger("pizzashop.chaos")
 
@@ -204,7 +205,7 @@ class Injector:
 
         def written(error: KafkaError | None, message: Message) -> None:
             if error is None:
-                self.poison.append((message.topic(), message.partition(), message.offset()))
+                self.poison.append(record_position(message))
             else:
                 self._poison_refused.append(error.str())
 

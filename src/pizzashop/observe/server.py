@@ -24,8 +24,14 @@ JSON = "application/json"
 class ObserveServer:
     """Serves the three endpoints until `close()`; `port` 0 takes a free one."""
 
-    def __init__(self, host: str, port: int, readiness: Callable[[], Readiness]) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler_for(readiness))
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        readiness: Callable[[], Readiness],
+        wedged: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler_for(readiness, wedged))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="observe", daemon=True
@@ -45,12 +51,14 @@ class ObserveServer:
         self._server.server_close()
 
 
-def _handler_for(readiness: Callable[[], Readiness]) -> type[BaseHTTPRequestHandler]:
+def _handler_for(
+    readiness: Callable[[], Readiness], wedged: Callable[[], str | None]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, JSON, b'{"status": "ok"}')
+                self._healthz(wedged())
             elif path == "/readyz":
                 answer = readiness()
                 body = json.dumps(answer.as_dict()).encode()
@@ -59,6 +67,13 @@ def _handler_for(readiness: Callable[[], Readiness]) -> type[BaseHTTPRequestHand
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest())
             else:
                 self._send(404, JSON, b'{"detail": "Not Found"}')
+
+        def _healthz(self, wedged: str | None) -> None:
+            if wedged is None:
+                self._send(200, JSON, b'{"status": "ok"}')
+            else:  # about to exit to be restarted (runtime/wedge.py)
+                body = json.dumps({"status": "wedged", "detail": wedged}).encode()
+                self._send(503, JSON, body)
 
         def _send(self, code: int, content_type: str, body: bytes) -> None:
             self.send_response(code)

@@ -37,7 +37,9 @@ def run_service(service: Service, settings: Settings) -> None:
     """Run one service until SIGTERM or SIGINT, with its health, metrics and traces."""
     loop = loop_for(service, settings)
     loop.stop_on_signals()
-    server = ObserveServer(settings.observe_host, settings.observe_port, loop.readiness).start()
+    server = ObserveServer(
+        settings.observe_host, settings.observe_port, loop.readiness, lambda: loop.watch.wedged
+    ).start()
     log.info("Health and metrics at %s (/healthz, /readyz, /metrics)", server.url)
     spare_the_collector()
     try:

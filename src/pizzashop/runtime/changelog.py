@@ -28,6 +28,7 @@ from confluent_kafka import Message
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError, Status, StatusChanged, Topic
+from pizzashop.runtime.clients import record_position
 from pizzashop.service import HANDLED, State
 from pizzashop.topics import read_to_end, wait_for_open_transactions
 
@@ -160,11 +161,9 @@ def read_changelog(
     if committed_only:
         _after_open_transactions(settings, topic, partitions)
     for message in read_to_end(settings, topic, partitions, committed_only, RESTORE_TIMEOUT):
-        key = _order_id(message)
-        value = message.value()
-        yield Change(
-            message.partition(), key, json.loads(value) if value else None, _timestamp(message)
-        )
+        _, partition, _ = record_position(message)
+        key, value = _order_id(message), message.value()
+        yield Change(partition, key, json.loads(value) if value else None, _timestamp(message))
 
 
 def read_handled(
@@ -187,7 +186,8 @@ def read_handled(
         except ContractError:
             continue  # not a status of ours: parked by the status service, nothing to remember
         if isinstance(event, StatusChanged) and event.status in handled_statuses:
-            yield Change(message.partition(), event.order_id, HANDLED, _timestamp(message))
+            _, partition, _ = record_position(message)
+            yield Change(partition, event.order_id, HANDLED, _timestamp(message))
 
 
 def _after_open_transactions(settings: Settings, topic: str, partitions: set[int]) -> None:

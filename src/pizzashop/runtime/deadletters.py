@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DeadLetter, Topic
 from pizzashop.reaching import check_broker
+from pizzashop.runtime.clients import record_headers, record_position
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
 from pizzashop.topics import read_to_end
@@ -120,9 +121,7 @@ def _parse_position(position: str) -> tuple[int, int]:
 
 
 def _parked(message: Message) -> DeadLetter:
+    _, partition, offset = record_position(message)
     return DeadLetter.parked(
-        message.key(),
-        message.value(),
-        message.headers() or [],
-        (message.partition(), message.offset()),
+        message.key(), message.value(), record_headers(message) or [], (partition, offset)
     )

@@ -31,7 +31,12 @@ from pizzashop.observe import tracing
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
 from pizzashop.observe.metrics import ServiceMetrics
 from pizzashop.reaching import broker_address, refusal
-from pizzashop.runtime.clients import consumer_config, reads_committed
+from pizzashop.runtime.clients import (
+    consumer_config,
+    reads_committed,
+    record_headers,
+    record_position,
+)
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import (
     KAFKA_STEP_TIMEOUT,
@@ -47,6 +52,7 @@ from pizzashop.runtime.producing import (
     Transactions,
     printable_key,
 )
+from pizzashop.runtime.wedge import TransactionWatch
 from pizzashop.topics import SHOP_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
@@ -64,6 +70,7 @@ class ServiceLoop:
         self.name, self.consumes, self.settings = name, tuple(consumes), settings
         self.read_committed = reads_committed(settings)
         self.problems = ProblemLog()
+        self.watch = TransactionWatch()  # exits the process if a transactional call hangs
         self.assigned: frozenset[tuple[str, int]] = frozenset()
         self.consumer: Consumer
         self.commits: CommitPolicy
@@ -153,7 +160,7 @@ class ServiceLoop:
         )
         policy = Transactions if self.transactional else Acknowledgements
         setup = ProducerSetup(
-            self.settings, self.name, self.output_topics(), self.problems, self.retry
+            self.settings, self.name, self.output_topics(), self.problems, self.retry, self.watch
         )
         self.commits = policy(setup, self.consumer)
         self.consumer.subscribe(
@@ -169,7 +176,8 @@ class ServiceLoop:
             self._must_rewind = False
         messages = self.next_batch(self.poll_timeout(time.monotonic()))
         if messages:
-            self.metrics.consumed(m.topic() for m in messages)
+            # An error event may name no topic: "None", as prometheus-client labels it anyway.
+            self.metrics.consumed(str(m.topic()) for m in messages)
         self.take(messages)
         self.commits.producer.poll(0)
         self.commit_work()
@@ -289,7 +297,8 @@ def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
         problems.report("consume", str(error))
         return None
     problems.clear("consume")
-    topic, key, value = message.topic(), message.key(), message.value()
+    topic, partition, offset = record_position(message)
+    key, value = message.key(), message.value()
     _, timestamp = message.timestamp()
     try:
         event: contract.Event | None = contract.decode(topic, key, value, timestamp)
@@ -298,14 +307,14 @@ def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
         event, reason = None, str(e)
     return Ticket(
         topic=topic,
-        partition=message.partition(),
-        offset=message.offset(),
+        partition=partition,
+        offset=offset,
         key=printable_key(key),
         event=event,
         raw_key=key,
         raw_value=value,
         error=reason,
-        headers=message.headers() if tracing.enabled() else None,
+        headers=record_headers(message) if tracing.enabled() else None,
     )
 
 

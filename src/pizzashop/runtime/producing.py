@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -20,15 +20,52 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from pizzashop.config import Settings
 from pizzashop.contract import Record
 from pizzashop.observe import tracing
-from pizzashop.runtime.clients import producer_config
+from pizzashop.runtime.clients import producer_config, record_headers
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
+from pizzashop.runtime.wedge import TransactionWatch
 from pizzashop.topics import PIPELINE_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 
 Positions = Mapping[tuple[str, int], int]  # (topic, partition) -> the next offset to read
 Retry = Callable[[str, Callable[[], object]], object]
-ProducerFactory = Callable[[dict[str, Any]], Producer]  # a stand-in in tests
+TRANSACTION_CALL_TIMEOUT = 30.0  # seconds: send_offsets, commit and abort
+OnDelivery = Callable[[KafkaError | None, Message], None]
+
+
+class ProducerLike(Protocol):
+    """The producer calls the policies and the loops make: a confluent_kafka Producer, or a
+    stand-in in tests."""
+
+    def init_transactions(self, timeout: float) -> None: ...
+    def list_topics(self, topic: str, timeout: float) -> object: ...
+    def begin_transaction(self) -> None: ...
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float
+    ) -> None: ...
+    def commit_transaction(self, timeout: float) -> None: ...
+    def abort_transaction(self, timeout: float) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int,
+        headers: list[tuple[str, str | bytes | None]] | None,
+        on_delivery: OnDelivery | None,
+    ) -> None: ...
+    def poll(self, timeout: float) -> int: ...
+    def flush(self, timeout: float) -> int: ...
+
+
+class GroupMember(Protocol):
+    """What a transaction asks of the consumer whose offsets it commits: its group's metadata."""
+
+    def consumer_group_metadata(self) -> object: ...
+
+
+ProducerFactory = Callable[[dict[str, Any]], ProducerLike]  # a stand-in in tests
 
 
 @dataclass(slots=True)  # not frozen, as a Ticket: one is made for every record produced
@@ -47,7 +84,7 @@ class OutgoingRecord:
 
 
 class CommitPolicy(Protocol):
-    producer: Producer
+    producer: ProducerLike
     finishes_on_send: bool  # True: handed over is finished; False: once acknowledged
 
     def send(
@@ -67,23 +104,30 @@ class CommitPolicy(Protocol):
 @dataclass(frozen=True)
 class ProducerSetup:
     """How either policy makes its producer: whose it is, what it writes to, where problems
-    go, how a step is retried while Kafka is away, and (a stand-in in tests) the producer."""
+    go, how a step is retried while Kafka is away, what times its transactional calls (see
+    wedge.py), and (a stand-in in tests) the producer."""
 
     settings: Settings
     service: str
     output_topics: Sequence[str]
     problems: ProblemLog
     retry: Retry
+    watch: TransactionWatch = field(default_factory=TransactionWatch)
     make_producer: ProducerFactory = Producer
 
-    def new_producer(self, transactional: bool) -> Producer:
+    def new_producer(self, transactional: bool) -> ProducerLike:
         producer = self.make_producer(
             producer_config(self.settings, self.service, transactional, on_error=self._client_error)
         )
         if transactional:
             # A try that times out is resumed by the next (librdkafka keeps its progress).
             self.retry(
-                "initialise transactions", lambda: producer.init_transactions(KAFKA_STEP_TIMEOUT)
+                "initialise transactions",
+                lambda: self.watch.call(
+                    "init_transactions",
+                    KAFKA_STEP_TIMEOUT,
+                    lambda: producer.init_transactions(KAFKA_STEP_TIMEOUT),
+                ),
             )
         self.retry("look up the topics", lambda: learn_topics(producer, self.output_topics))
         return producer
@@ -96,8 +140,9 @@ class ProducerSetup:
 class Transactions:
     finishes_on_send = True
 
-    def __init__(self, setup: ProducerSetup, consumer: Consumer) -> None:
+    def __init__(self, setup: ProducerSetup, consumer: GroupMember) -> None:
         self._setup, self._consumer, self._problems = setup, consumer, setup.problems
+        self._watch = setup.watch
         self._held: list[tuple[OutgoingRecord, Callable[[], None] | None]] = []
         self._open = False
         self.producer = setup.new_producer(transactional=True)
@@ -127,13 +172,15 @@ class Transactions:
         self._begin()
         try:
             if positions:
-                self.producer.send_offsets_to_transaction(
-                    as_topic_partitions(positions), self._consumer.consumer_group_metadata(), 30
-                )
+                self._send_offsets(positions)
             held, self._held = self._held, []
             for record, on_delivered in held:
                 produce(self.producer, record, on_delivered, transactional=True)
-            self.producer.commit_transaction(30)
+            self._watch.call(
+                "commit_transaction",
+                TRANSACTION_CALL_TIMEOUT,
+                lambda: self.producer.commit_transaction(TRANSACTION_CALL_TIMEOUT),
+            )
         except KafkaException as e:
             error = e.args[0]
             if error.retriable() and not error.fatal() and not error.txn_requires_abort():
@@ -145,6 +192,16 @@ class Transactions:
         self._problems.clear("client")
         return True
 
+    def _send_offsets(self, positions: Positions) -> None:
+        offsets, group = as_topic_partitions(positions), self._consumer.consumer_group_metadata()
+        self._watch.call(
+            "send_offsets_to_transaction",
+            TRANSACTION_CALL_TIMEOUT,
+            lambda: self.producer.send_offsets_to_transaction(
+                offsets, group, TRANSACTION_CALL_TIMEOUT
+            ),
+        )
+
     def settle(self) -> None:
         pass  # nothing is acknowledged outside a commit
 
@@ -154,7 +211,11 @@ class Transactions:
             return  # no transaction to drop
         if not error.fatal():
             try:
-                self.producer.abort_transaction(30)
+                self._watch.call(
+                    "abort_transaction",
+                    TRANSACTION_CALL_TIMEOUT,
+                    lambda: self.producer.abort_transaction(TRANSACTION_CALL_TIMEOUT),
+                )
                 self._open = False
                 return
             except KafkaException as e:
@@ -181,9 +242,11 @@ class Acknowledgements:
 
     def commit(self, positions: Positions, synchronous: bool = False) -> bool:
         if positions:
-            self._consumer.commit(
-                offsets=as_topic_partitions(positions), asynchronous=not synchronous
-            )
+            offsets = as_topic_partitions(positions)
+            if synchronous:  # the client's types want a literal for `asynchronous`
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
         return True
 
     def settle(self) -> None:
@@ -194,7 +257,7 @@ class Acknowledgements:
 
 
 def produce(
-    producer: Producer,
+    producer: ProducerLike,
     record: OutgoingRecord,
     on_delivered: Callable[[], None] | None,
     transactional: bool,
@@ -225,7 +288,8 @@ def produce(
                 key=record.key,
                 value=record.value,
                 partition=record.partition,
-                headers=record.headers,
+                # Copied into the list type produce() takes (ours holds str values only).
+                headers=None if record.headers is None else list(record.headers),
                 on_delivery=report if needed else None,
             )
             return
@@ -243,11 +307,11 @@ def log_produced(message: Message) -> None:
         message.offset(),
         key,
         value.decode() if value else "",
-        extra={"order_id": key, "trace_id": tracing.trace_id_in(message.headers())},
+        extra={"order_id": key, "trace_id": tracing.trace_id_in(record_headers(message))},
     )
 
 
-def learn_topics(producer: Producer, topics: Sequence[str]) -> None:
+def learn_topics(producer: ProducerLike, topics: Sequence[str]) -> None:
     """Without this, the first event to each topic waits up to a second for its metadata, and
     with it the transaction that carries it: a cold start costs every hop a second."""
     for topic in topics:
