@@ -31,17 +31,12 @@ def consumer_config(
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed" if reads_committed(settings) else "read_uncommitted",
-        # Orders of one id land on the same partition number in every topic; the range
-        # assignor gives those partitions to the same instance (delivery relies on it).
-        "partition.assignment.strategy": "range",
         "fetch.wait.max.ms": 10,
         # What librdkafka fetches ahead of the loop (64 MB by default: a whole rush in each
         # process's memory). 2 MB is some 4000 events of at most half a KB: several of the
         # batches a turn takes (500, 2000 for status), while one fetch brings up to as much.
         "queued.max.messages.kbytes": 2048,
-        # A killed instance's partitions move to the others after this long.
-        "session.timeout.ms": 10_000,
-        "heartbeat.interval.ms": 1_000,
+        **_group_protocol(settings),
     }
     if on_error is not None:
         config["error_cb"] = on_error
@@ -49,6 +44,20 @@ def consumer_config(
         config["stats_cb"] = on_stats
         config["statistics.interval.ms"] = STATS_INTERVAL_MS
     return config
+
+
+def _group_protocol(settings: Settings) -> dict[str, Any]:
+    """Orders of one id land on the same partition number in every topic; the range assignor
+    gives those partitions to the same instance (delivery relies on it). Under the consumer
+    protocol (KIP-848) the broker assigns, and holds the session (see kafka_local.py)."""
+    if settings.group_protocol == "consumer":
+        return {"group.protocol": "consumer", "group.remote.assignor": "range"}
+    return {
+        "partition.assignment.strategy": "range",
+        # A killed instance's partitions move to the others after this long.
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
+    }
 
 
 def producer_config(
