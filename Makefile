@@ -24,7 +24,7 @@ run: setup
 # Kafka rather than use a core). Tests that share a cluster of their own stay on one worker.
 TEST_WORKERS ?= 3
 test: lint test-tools
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 # The fast inner loop: format, lint and type checks and every test that needs no broker.
 check: lint unit

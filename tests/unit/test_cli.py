@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pizzashop.cli import main
@@ -54,6 +55,17 @@ def test_orders_and_order_status_read_the_read_model(tmp_path: Path) -> None:
         runner.invoke(main, ["order-status", "abc", "--json"], env=env_for(tmp_path)).output
     )
     assert [h["status"] for h in as_json["history"]] == [100, 200]
+
+
+@pytest.mark.parametrize("command", ["order-status", "trace", "retry", "cancel"])
+def test_an_order_id_that_starts_with_a_dash_is_an_order_id_not_an_option(
+    tmp_path: Path, command: str
+) -> None:
+    # URL-safe base64: one order id in 64 starts with "-".
+    with_one_order(tmp_path)
+    result = CliRunner().invoke(main, [command, "-9abc"], env=env_for(tmp_path))
+    assert "No such option" not in result.output, result.output
+    assert "-9abc" in result.output, result.output
 
 
 def test_an_unknown_order_is_a_clear_error(tmp_path: Path) -> None:

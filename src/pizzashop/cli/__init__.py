@@ -58,6 +58,10 @@ def kafka_failure(ctx: click.Context, error: Exception) -> str:
     return f"the Kafka broker{where} failed: {reason} (PIZZASHOP_LOG_LEVEL=DEBUG shows more)"
 
 
+# An order id is URL-safe base64: one in 64 starts with "-", which is still the id, not an option.
+ORDER_ID_MAY_START_WITH_A_DASH = {"ignore_unknown_options": True}
+
+
 @click.group(cls=ShopCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -512,7 +516,7 @@ def shop_status(ctx: click.Context, as_json: bool) -> None:
     ctx.exit(0 if all(p.health == "ready" for p in parts) else 1)
 
 
-@main.command("order-status")
+@main.command("order-status", context_settings=ORDER_ID_MAY_START_WITH_A_DASH)
 @click.argument("order_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
@@ -526,7 +530,7 @@ def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
     click.echo(json.dumps(view.as_dict(), indent=2) if as_json else order_report(view))
 
 
-@main.command()
+@main.command(context_settings=ORDER_ID_MAY_START_WITH_A_DASH)
 @click.argument("order_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
@@ -556,7 +560,7 @@ def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
         click.echo(story_report(order_id, records))
 
 
-@main.command()
+@main.command(context_settings=ORDER_ID_MAY_START_WITH_A_DASH)
 @click.argument("order_id")
 @click.pass_context
 def retry(ctx: click.Context, order_id: str) -> None:
@@ -580,7 +584,7 @@ def retry(ctx: click.Context, order_id: str) -> None:
         raise ShopError(f"order not retried: {e}") from None
 
 
-@main.command()
+@main.command(context_settings=ORDER_ID_MAY_START_WITH_A_DASH)
 @click.argument("order_id")
 @click.option(
     "--wait",
@@ -820,6 +824,14 @@ def bench(
     "kept only when a check fails).",
 )
 @click.option("--json", "json_path", type=REPORT_FILE, help="Write the report as JSON.")
+@click.option(
+    "--rebalance",
+    "rebalance_runs",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="Instead: measure what an instance joining and one killed cost the orders, under "
+    "each group protocol, this many runs of each.",
+)
 @click.pass_context
 def chaos(
     ctx: click.Context,
@@ -829,6 +841,7 @@ def chaos(
     cancel_share: float,
     state_dir: Path | None,
     json_path: Path | None,
+    rebalance_runs: int | None,
 ) -> None:
     """Run the whole shop on a three-node cluster of its own under load and random faults,
     then check that every order ended delivered or cancelled exactly once.
@@ -839,6 +852,10 @@ def chaos(
 
     from pizzashop.chaos import ChaosPlan, run_chaos
     from pizzashop.kafka_local import KafkaSetupError
+
+    if rebalance_runs is not None:
+        _measure_rebalances(settings_of(ctx), rebalance_runs, json_path)
+        return
 
     if state_dir is not None and state_dir.exists() and any(state_dir.iterdir()):
         raise ShopError(f"--state-dir {state_dir} is not empty: a run starts from nothing")
@@ -862,3 +879,12 @@ def chaos(
         raise ShopError(
             f"{len(report.violations)} violation(s); seed {plan.seed}; logs in {report.state_dir}"
         )
+
+
+def _measure_rebalances(settings: Settings, runs: int, json_path: Path | None) -> None:
+    from pizzashop.chaos.rebalance import measure_rebalances
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    pauses = measure_rebalances(settings, runs, click.echo)
+    if json_path is not None:
+        json_path.write_text(json.dumps([p.as_dict() for p in pauses], indent=2) + "\n")

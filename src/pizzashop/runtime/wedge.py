@@ -6,9 +6,10 @@ the group coordinator goes away (librdkafka issues #5456 and #5511, a fix propos
 transactional call: past its timeout plus a margin the producer is wedged. The service says so
 in one ERROR line, its /healthz answers 503 "wedged", and a moment later the process exits
 with WEDGED_EXIT_CODE, for whoever supervises it (`pizzashop up`, a container runtime,
-Kubernetes) to start it again. The new producer's `init_transactions` fences the old
-transactional id and aborts its open transaction, whose work is redone from the committed
-offsets: nothing is lost or doubled. Remove this once those librdkafka issues are fixed.
+Kubernetes) to start it again. The dead producer's open transaction is aborted by the broker
+(after `transaction.timeout.ms`), its partitions go to a member of a newer group generation
+(which fences any late commit, KIP-447), and the work is redone from the committed offsets:
+nothing is lost or doubled, as after a SIGKILL. Remove this once those issues are fixed.
 """
 
 from __future__ import annotations

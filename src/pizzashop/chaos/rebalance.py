@@ -1,0 +1,162 @@
+"""What a rebalance costs the orders, under each consumer group protocol.
+
+Two instances of each service serve a steady stream of orders on a broker of the run's own.
+Then a third assemble instance joins, and later one is SIGKILLed. A rebalance shows as orders
+that take longer than usual: the pause of an event is the longest an order accepted around it
+took to become final, less the median order time before any event. Measured the same way for
+both protocols: `classic` (the whole group stops while it rebalances) and `consumer` (KIP-848:
+the broker moves partitions one member at a time, the others go on).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pizzashop.chaos.evidence import FinalStatuses
+from pizzashop.chaos.load import Customers
+from pizzashop.config import GroupProtocol, Settings
+from pizzashop.kafka_local import LocalKafka
+from pizzashop.ports import free_port_block
+from pizzashop.services import SERVICE_NAMES
+from pizzashop.shop import Child, start_part, stop_parts
+from pizzashop.topics import create_topics
+
+RATE = 20.0  # orders a second
+WARM_UP = 10.0  # seconds of orders before the first event
+AFTER_EACH_EVENT = 20.0  # seconds to the next: longer than a dead member's session (10 s)
+AROUND = 1.0  # orders accepted this long before an event count for it too
+SERVICE = "assemble"
+
+
+@dataclass(frozen=True)
+class Pauses:
+    protocol: str
+    median_order_seconds: float
+    joined: float  # seconds an order waited more than usual when an instance joined
+    killed: float  # ... when one was SIGKILLed (includes the 10 s its session outlives it)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def pause_after(
+    event_at: float,
+    accepted_at: Mapping[str, float],
+    final_at: Mapping[str, float],
+    usual: float,
+    window: float = AFTER_EACH_EVENT,
+) -> float:
+    """The longest extra wait of the orders accepted around `event_at` (0: none waited)."""
+    took = [
+        final_at[order] - accepted
+        for order, accepted in accepted_at.items()
+        if event_at - AROUND <= accepted < event_at + window and order in final_at
+    ]
+    return max(0.0, max(took, default=usual) - usual)
+
+
+def measure_rebalances(settings: Settings, runs: int, say: Callable[[str], None]) -> list[Pauses]:
+    """`runs` runs of each protocol, alternating, so both meet the same machine."""
+    protocols: tuple[GroupProtocol, ...] = ("classic", "consumer")
+    return [measure_rebalance(settings, p, say) for _ in range(runs) for p in protocols]
+
+
+def measure_rebalance(
+    settings: Settings, protocol: GroupProtocol, say: Callable[[str], None]
+) -> Pauses:
+    """One run on a broker of its own, removed afterwards."""
+    state_dir = Path(tempfile.mkdtemp(prefix="pizzashop-rebalance-"))
+    port = free_port_block(4)
+    settings = settings.replace(
+        state_dir=state_dir,
+        bootstrap_servers=None,
+        kafka_properties_file=None,
+        database_url=None,
+        kafka_port=port,
+        kafka_controller_port=port + 1,
+        replication_factor=1,
+        time_scale=0.01,
+        observe_port=0,
+        capacity=0,
+        processing_guarantee="exactly_once",
+        group_protocol=protocol,
+    )
+    kafka = LocalKafka(settings)
+    kafka.start()
+    try:
+        settings = settings.replace(bootstrap_servers=kafka.bootstrap_servers)
+        create_topics(settings)
+        return _RebalanceRun(settings, say).run()
+    finally:
+        kafka.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+class _RebalanceRun:
+    def __init__(self, settings: Settings, say: Callable[[str], None]) -> None:
+        self.settings, self.say = settings, say
+        self.logs = settings.state_dir / "logs"
+        self.children: list[Child] = []
+        self.customers = Customers(settings, random.Random(1), RATE, 0.0, 0.0)
+        self.final_statuses = FinalStatuses(settings)
+
+    def run(self) -> Pauses:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for name in (*SERVICE_NAMES, *SERVICE_NAMES):
+            self._start(name)
+        self.final_statuses.start()
+        try:
+            self.customers.start()
+            time.sleep(WARM_UP)  # orders at a steady rate, not a wait for a condition
+            joined_at = time.monotonic()
+            self._start(SERVICE)
+            time.sleep(AFTER_EACH_EVENT)
+            killed_at = time.monotonic()
+            next(c for c in self.children if c.name == SERVICE).process.kill()
+            time.sleep(AFTER_EACH_EVENT)
+            self.customers.stop()
+            self._wait_until_final()
+        finally:
+            self.customers.stop()
+            stop_parts(self.children)
+            self.final_statuses.stop()
+        return self._pauses(joined_at, killed_at)
+
+    def _start(self, name: str) -> None:
+        number = sum(child.name == name for child in self.children)
+        with (self.logs / f"{name}-{number}.log").open("ab") as output:
+            self.children.append(start_part(name, self.settings, output))
+
+    def _wait_until_final(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        accepted = self.customers.placed.accepted_at
+        while (
+            time.monotonic() < deadline
+            and not accepted.keys() <= self.final_statuses.final_at.keys()
+        ):
+            time.sleep(0.2)  # the shop works meanwhile; look again
+
+    def _pauses(self, joined_at: float, killed_at: float) -> Pauses:
+        accepted, final = self.customers.placed.accepted_at, self.final_statuses.final_at
+        before = [
+            final[o] - t for o, t in accepted.items() if t < joined_at - AROUND and o in final
+        ]
+        usual = statistics.median(before) if before else 0.0
+        pauses = Pauses(
+            protocol=self.settings.group_protocol,
+            median_order_seconds=round(usual, 3),
+            joined=round(pause_after(joined_at, accepted, final, usual), 3),
+            killed=round(pause_after(killed_at, accepted, final, usual), 3),
+        )
+        self.say(
+            f"{pauses.protocol:>8}: usual order {pauses.median_order_seconds:.2f}s, "
+            f"an instance joining +{pauses.joined:.2f}s, one killed +{pauses.killed:.2f}s"
+        )
+        return pauses
