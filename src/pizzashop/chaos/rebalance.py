@@ -33,6 +33,7 @@ WARM_UP = 10.0  # seconds of orders before the first event
 AFTER_EACH_EVENT = 20.0  # seconds to the next: longer than a dead member's session (10 s)
 AROUND = 1.0  # orders accepted this long before an event count for it too
 SERVICE = "assemble"
+SHOP_UP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class _RebalanceRun:
         self.children: list[Child] = []
         self.customers = Customers(settings, random.Random(1), RATE, 0.0, 0.0)
         self.final_statuses = FinalStatuses(settings)
+        self.usual_from = 0.0  # when the shop was up: the usual order time is taken from then
 
     def run(self) -> Pauses:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -114,6 +116,8 @@ class _RebalanceRun:
         self.final_statuses.start()
         try:
             self.customers.start()
+            self._wait_until_final(timeout=SHOP_UP_TIMEOUT)  # the shop is up
+            self.usual_from = time.monotonic()
             time.sleep(WARM_UP)  # orders at a steady rate, not a wait for a condition
             joined_at = time.monotonic()
             self._start(SERVICE)
@@ -135,18 +139,18 @@ class _RebalanceRun:
             self.children.append(start_part(name, self.settings, output))
 
     def _wait_until_final(self, timeout: float = 60.0) -> None:
+        """Until every order accepted so far is final (and at least one was)."""
         deadline = time.monotonic() + timeout
-        accepted = self.customers.placed.accepted_at
-        while (
-            time.monotonic() < deadline
-            and not accepted.keys() <= self.final_statuses.final_at.keys()
-        ):
+        accepted, final = self.customers.placed.accepted_at, self.final_statuses.final_at
+        while time.monotonic() < deadline and not (accepted and set(accepted) <= set(final)):
             time.sleep(0.2)  # the shop works meanwhile; look again
 
     def _pauses(self, joined_at: float, killed_at: float) -> Pauses:
         accepted, final = self.customers.placed.accepted_at, self.final_statuses.final_at
         before = [
-            final[o] - t for o, t in accepted.items() if t < joined_at - AROUND and o in final
+            final[o] - t
+            for o, t in accepted.items()
+            if self.usual_from <= t < joined_at - AROUND and o in final
         ]
         usual = statistics.median(before) if before else 0.0
         pauses = Pauses(

@@ -60,6 +60,12 @@ def _group_protocol(settings: Settings) -> dict[str, Any]:
     }
 
 
+def assigns_incrementally(settings: Settings) -> bool:
+    """Whether a rebalance hands a member only the partitions it gains (the consumer protocol)
+    rather than its whole new assignment (the classic protocol's range assignor)."""
+    return settings.group_protocol == "consumer"
+
+
 def producer_config(
     settings: Settings, service: str, transactional: bool, on_error: ErrorCallback | None = None
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import DeadLetter
 from pizzashop.observe import logs, tracing
+from pizzashop.runtime.clients import assigns_incrementally
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, ServiceLoop, ticket_of
@@ -149,7 +150,11 @@ class SinkLoop(ServiceLoop):
         stored = self.service.stored_offsets()
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
-        if partitions:
+        if not partitions:
+            return
+        if assigns_incrementally(self.settings):  # the partitions handed over are added
+            self.consumer.incremental_assign(partitions)
+        else:  # the partitions handed over are the whole assignment
             self.consumer.assign(partitions)
 
     def forget_work(self, partitions: list[tuple[str, int]]) -> None:
