@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
-from pizzashop.config import Settings
-from pizzashop.contract import Status, new_order_id
+from pizzashop.config import GroupProtocol, Settings, kafka_client_config
+from pizzashop.contract import Status, group_id, new_order_id
 from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
@@ -155,3 +156,36 @@ def test_the_broker_stopped_and_restarted_mid_burst_loses_nothing(
         kafka_broker.local.stop_node(0)
         kafka_broker.local.start_node(0)
     finish_and_check(processes, burst.order_ids)
+
+
+def members_of(settings: Settings, service: str) -> int:
+    """How many members the broker counts in a service's consumer group now."""
+    admin = AdminClient(kafka_client_config(settings))
+    group = group_id(service)
+    return len(admin.describe_consumer_groups([group])[group].result(timeout=10).members)
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_an_instance_paused_past_its_session_is_a_zombie_whose_work_counts_once(
+    shop_settings: Settings, tmp_path: Path, protocol: GroupProtocol
+) -> None:
+    settings = shop_settings.replace(time_scale=0.03, log_level="INFO", group_protocol=protocol)
+    processes = ShopProcesses(settings, tmp_path)
+    for name in SERVICE_NAMES:
+        processes.start(name)
+    try:
+        with Burst(settings) as burst:
+            wait_for(lambda: len(burst.order_ids) > BURST // 4, timeout=60, what="the burst")
+            zombie = processes.start("assemble")
+            wait_for(lambda: members_of(settings, "assemble") == 2, 60, "a second assemble")
+            wait_for(burst.half_placed, timeout=60, what="half the burst to be placed")
+            zombie.send_signal(signal.SIGSTOP)  # mid-transaction, as a long GC pause would
+            wait_for(
+                lambda: members_of(settings, "assemble") == 1,
+                timeout=60,
+                what="the paused instance's session to end and its partitions to move",
+            )
+            zombie.send_signal(signal.SIGCONT)  # it wakes up a zombie: its commits are fenced
+        finish_and_check(processes, burst.order_ids)
+    finally:
+        processes.stop_all()

@@ -40,11 +40,28 @@ SHOP_UP_TIMEOUT = 120.0
 class Pauses:
     protocol: str
     median_order_seconds: float
-    joined: float  # seconds an order waited more than usual when an instance joined
+    joined: float  # the longest an order waited more than usual when an instance joined
     killed: float  # ... when one was SIGKILLed (includes the 10 s its session outlives it)
+    joined_mean: float  # the extra wait of the orders around the join, on average
+    killed_mean: float  # ... around the kill: a whole group stopping shows here
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def extra_waits(
+    event_at: float,
+    accepted_at: Mapping[str, float],
+    final_at: Mapping[str, float],
+    usual: float,
+    window: float = AFTER_EACH_EVENT,
+) -> list[float]:
+    """How much longer than usual each order accepted around `event_at` took (0 at least)."""
+    return [
+        max(0.0, final_at[order] - accepted - usual)
+        for order, accepted in accepted_at.items()
+        if event_at - AROUND <= accepted < event_at + window and order in final_at
+    ]
 
 
 def pause_after(
@@ -55,12 +72,7 @@ def pause_after(
     window: float = AFTER_EACH_EVENT,
 ) -> float:
     """The longest extra wait of the orders accepted around `event_at` (0: none waited)."""
-    took = [
-        final_at[order] - accepted
-        for order, accepted in accepted_at.items()
-        if event_at - AROUND <= accepted < event_at + window and order in final_at
-    ]
-    return max(0.0, max(took, default=usual) - usual)
+    return max(extra_waits(event_at, accepted_at, final_at, usual, window), default=0.0)
 
 
 def measure_rebalances(settings: Settings, runs: int, say: Callable[[str], None]) -> list[Pauses]:
@@ -153,14 +165,20 @@ class _RebalanceRun:
             if self.usual_from <= t < joined_at - AROUND and o in final
         ]
         usual = statistics.median(before) if before else 0.0
+        joined = extra_waits(joined_at, accepted, final, usual)
+        killed = extra_waits(killed_at, accepted, final, usual)
         pauses = Pauses(
             protocol=self.settings.group_protocol,
             median_order_seconds=round(usual, 3),
-            joined=round(pause_after(joined_at, accepted, final, usual), 3),
-            killed=round(pause_after(killed_at, accepted, final, usual), 3),
+            joined=round(max(joined, default=0.0), 3),
+            killed=round(max(killed, default=0.0), 3),
+            joined_mean=round(statistics.fmean(joined or [0.0]), 3),
+            killed_mean=round(statistics.fmean(killed or [0.0]), 3),
         )
         self.say(
-            f"{pauses.protocol:>8}: usual order {pauses.median_order_seconds:.2f}s, "
-            f"an instance joining +{pauses.joined:.2f}s, one killed +{pauses.killed:.2f}s"
+            f"{pauses.protocol:>8}: usual order {pauses.median_order_seconds:.2f}s; "
+            f"an instance joining: +{pauses.joined:.2f}s at most, +{pauses.joined_mean:.2f}s "
+            f"on average; one killed: +{pauses.killed:.2f}s at most, "
+            f"+{pauses.killed_mean:.2f}s on average"
         )
         return pauses
