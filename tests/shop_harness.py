@@ -28,6 +28,7 @@ from pizzashop.contract import Order, Status, Topic
 from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.runtime import ServiceLoop, loop_for
+from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import build_service
 from pizzashop.topics import read_to_end
 from pizzashop.web.app import web_server
@@ -194,14 +195,41 @@ def wait_until_delivered(
 
 class ShopProcesses:
     """The services (`pizzashop service NAME`) and the web app (`pizzashop web`) as real
-    processes, to kill and restart them; `settings` of its own for one instance (its ports)."""
+    processes, to kill and restart them; `settings` of its own for one instance (its ports).
+
+    An instance that exits as a wedged producer (code 75, runtime/wedge.py) is started again,
+    as `pizzashop up`, a container runtime or Kubernetes would: that exit asks for it."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
         self.settings = settings
         self.log_dir = log_dir
         self.processes: dict[str, list[subprocess.Popen[bytes]]] = {}
+        self.wedged_restarts: list[str] = []  # names of instances started again
+        self._replaced: set[int] = set()  # pids of the wedged instances started again
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._restart_wedged, daemon=True)
+        self._watcher.start()
+
+    def _restart_wedged(self) -> None:
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                wedged = [
+                    (name, p)
+                    for name, instances in self.processes.items()
+                    for p in instances
+                    if p.poll() == WEDGED_EXIT_CODE and p.pid not in self._replaced
+                ]
+                for name, process in wedged:
+                    self._replaced.add(process.pid)
+                    self.wedged_restarts.append(name)
+                    self._start_locked(name, None)
 
     def start(self, name: str, settings: Settings | None = None) -> subprocess.Popen[bytes]:
+        with self._lock:
+            return self._start_locked(name, settings)
+
+    def _start_locked(self, name: str, settings: Settings | None) -> subprocess.Popen[bytes]:
         instances = self.processes.setdefault(name, [])
         log_file = (self.log_dir / f"{name}-{len(instances)}.log").open("wb")
         command = ["web"] if name == "web" else ["service", name]
@@ -227,10 +255,14 @@ class ShopProcesses:
             f"{name}#{i} exit {p.returncode}"
             for name, instances in self.processes.items()
             for i, p in enumerate(instances)
-            if p.poll() is not None and p.returncode not in (-signal.SIGKILL, -signal.SIGTERM, 0)
+            if p.poll() is not None
+            and p.returncode not in (-signal.SIGKILL, -signal.SIGTERM, 0)
+            and p.pid not in self._replaced
         ]
 
     def stop_all(self) -> None:
+        self._stopping.set()
+        self._watcher.join(5)
         everything = [p for instances in self.processes.values() for p in instances]
         for process in everything:
             if process.poll() is None:
