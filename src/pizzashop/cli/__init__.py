@@ -621,11 +621,12 @@ def web(ctx: click.Context) -> None:
     """Run the web app (http://127.0.0.1:8000 by default)."""
     from pizzashop.observe.logs import configure_logging
     from pizzashop.reaching import check_broker
-    from pizzashop.web.app import serve_web
 
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level, settings.log_format)
     check_broker(settings)  # away at the start: a wrong address, most likely; said at once
+    from pizzashop.web.app import serve_web  # the web stack takes seconds to load: after that
+
     serve_web(settings)
 
 
