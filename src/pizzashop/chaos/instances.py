@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 from pizzashop.config import Settings
+from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.shop import Child, RestartPolicy, Supervisor, describe_exit, start_part, stop_parts
 
@@ -37,6 +38,7 @@ class ServiceInstances:
         self._killed: set[int] = set()  # pids the run killed on purpose
         self._paused: set[str] = set()
         self.unexpected_exits: list[str] = []
+        self.wedged_restarts: list[str] = []  # instances that exited with WEDGED_EXIT_CODE
         self._supervisor = Supervisor(INSTANCE_NAMES, self._start, policy=RESTART_AFTER_A_MOMENT)
 
     def start_all(self) -> None:
@@ -53,7 +55,12 @@ class ServiceInstances:
         for name, part in self._supervisor.parts.items():
             process = part.child.process
             if part.restart_at is None and process.poll() is not None:
-                if process.pid not in self._killed:
+                if process.returncode == WEDGED_EXIT_CODE:
+                    # The guard against librdkafka's hang asked for this restart: a
+                    # recovery to count and show, not a crash (runtime/wedge.py).
+                    self.wedged_restarts.append(name)
+                    log.warning("%s exited as a wedged producer; restarting it", name)
+                elif process.pid not in self._killed:
                     exit_line = f"{name} (pid {process.pid}) exited on its own with code "
                     self.unexpected_exits.append(exit_line + describe_exit(process.returncode))
                     log.error("%s", self.unexpected_exits[-1])

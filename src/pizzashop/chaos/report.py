@@ -53,6 +53,7 @@ class ChaosReport:
     longest_recovery: Recovery | None
     longest_recovery_by_kind: dict[str, float]
     drained_in: float  # seconds from the last fault's end until the shop was quiet
+    wedged_restarts: int = 0  # instances restarted after a hung transactional call
     violations: list[str] = field(default_factory=list)
     state_dir: str = ""
 
@@ -82,6 +83,8 @@ class ChaosReport:
             "longest recovery by kind: "
             + ", ".join(f"{k} {s:.1f}s" for k, s in self.longest_recovery_by_kind.items()),
             f"drained in {self.drained_in:.1f}s after the faults stopped",
+            f"wedged producers (librdkafka's hang) that exited and were restarted: "
+            f"{self.wedged_restarts}",
             f"violations: {len(self.violations)}",
             *(f"  - {v}" for v in self.violations[:SHOWN_VIOLATIONS]),
             *(

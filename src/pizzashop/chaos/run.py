@@ -174,6 +174,7 @@ class ChaosRun:
             longest_recovery=longest(recovered),
             longest_recovery_by_kind=longest_by_kind(recovered),
             drained_in=drained_in,
+            wedged_restarts=len(self.instances.wedged_restarts),
             violations=self.violations + verdict.violations,
         )
 
