@@ -64,17 +64,6 @@ def extra_waits(
     ]
 
 
-def pause_after(
-    event_at: float,
-    accepted_at: Mapping[str, float],
-    final_at: Mapping[str, float],
-    usual: float,
-    window: float = AFTER_EACH_EVENT,
-) -> float:
-    """The longest extra wait of the orders accepted around `event_at` (0: none waited)."""
-    return max(extra_waits(event_at, accepted_at, final_at, usual, window), default=0.0)
-
-
 def measure_rebalances(settings: Settings, runs: int, say: Callable[[str], None]) -> list[Pauses]:
     """`runs` runs of each protocol, alternating, so both meet the same machine."""
     protocols: tuple[GroupProtocol, ...] = ("classic", "consumer")
