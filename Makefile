@@ -35,9 +35,11 @@ lint: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-# The tests that need no broker (the read model's run on SQLite and PostgreSQL), on both cores.
+# The tests that need no broker (the read model's run on SQLite and PostgreSQL, the deployment
+# files' through kustomize), on both cores.
 unit: setup
 	@scripts/ensure-postgres
+	@scripts/ensure-kustomize
 	$(BIN)/pytest tests/unit -n 2 -q $(PYTEST_ARGS)
 
 # Only the fault tests (killed services, broker restarts, a node of three lost).
