@@ -424,13 +424,27 @@ class LocalKafka:
         return result.stdout
 
     def wait_until_ready(self) -> None:
-        """Until every node answers a metadata request, or a clear error with the log's tail."""
+        """Until every node answers a metadata request and has loaded its groups' offsets, or a
+        clear error with the log's tail."""
         deadline = time.monotonic() + self.settings.kafka_start_timeout
         for node in self.nodes:
             self._wait_for_answer(node, {"bootstrap.servers": node.address}, deadline)
             if self.secured is not None:
                 secured = {**self.secured.client_config(), "bootstrap.servers": node.secure_address}
                 self._wait_for_answer(node, secured, deadline)
+        self._wait_for_group_coordinators(deadline)
+
+    def _wait_for_group_coordinators(self, deadline: float) -> None:
+        """A restarted node answers metadata before it has loaded __consumer_offsets; until then
+        it refuses committed-offset requests (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+        while errors := admin.list_consumer_groups(request_timeout=5).result().errors:
+            if time.monotonic() > deadline:
+                raise KafkaSetupError(
+                    f"Kafka did not load its consumer groups within "
+                    f"{self.settings.kafka_start_timeout:g}s ({errors[0]})"
+                )
+            time.sleep(0.1)  # the broker gives no event for this; ask again shortly
 
     def _wait_for_answer(self, node: Node, client: dict[str, str], deadline: float) -> None:
         admin = AdminClient({**client, "log_level": 0})
