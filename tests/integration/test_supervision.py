@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx2 as httpx
@@ -38,10 +38,16 @@ def settings(shop_settings: Settings) -> Settings:
 @pytest.fixture
 def up(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`pizzashop up --no-web` on the session's broker (so it starts none), its log in up.log."""
+    yield from running_up(settings, tmp_path, os.environ)
+
+
+def running_up(
+    settings: Settings, tmp_path: Path, environment: Mapping[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     with (tmp_path / "up.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pizzashop", "up", "--no-web"],
-            env={**os.environ, **as_environment(settings)},
+            env={**environment, **as_environment(settings)},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -162,3 +168,40 @@ def test_status_shows_every_part_up_runs_and_the_shop_counts_its_restarts(
     assert up.wait(timeout=30) == 0
     gone = pizzashop(settings, "status")
     assert gone.returncode == 1 and "no shop is running" in gone.stderr, gone.stderr
+
+
+@pytest.fixture
+def up_with_a_wedging_assemble(
+    settings: Settings, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`up` whose first assemble process hangs in send_offsets_to_transaction (wedging/)."""
+    wedging = Path(__file__).parent / "wedging"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(wedging), os.environ.get("PYTHONPATH")])),
+        "PIZZASHOP_TEST_WEDGE": f"assemble:{tmp_path / 'wedged-once'}",
+    }
+    yield from running_up(settings, tmp_path, environment)
+
+
+def test_up_restarts_a_service_whose_producer_wedged_and_every_order_completes_once(
+    settings: Settings, up_with_a_wedging_assemble: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    up, up_log = up_with_a_wedging_assemble, tmp_path / "up.log"
+    with Burst(settings, count=ORDERS, seconds=BURST_SECONDS) as burst:
+        wait_for(
+            lambda: (tmp_path / "wedged-once").exists(),
+            timeout=60,
+            what="assemble's first send_offsets_to_transaction",
+        )
+    wait_for(
+        lambda: "assemble exited with code 75 (wedged producer)" in up_log.read_text(),
+        timeout=90,
+        what="the guard to end the wedged assemble",
+    )
+    finish_and_check(ShopProcesses(settings, tmp_path), burst.order_ids)
+    log = up_log.read_text()
+    assert "The producer is wedged: send_offsets_to_transaction has not returned" in log
+    assert log.count("Started assemble") == 2, "up started assemble again, once"
+    up.send_signal(signal.SIGTERM)
+    assert up.wait(timeout=30) == 0, log
