@@ -23,14 +23,14 @@ from confluent_kafka import Producer
 from fastapi import FastAPI
 
 from pizzashop import contract
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import Order, Status, Topic
-from pizzashop.ordering import OrderTaker
+from pizzashop.kafka.topics import read_to_end
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.runtime import ServiceLoop, loop_for
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import build_service
-from pizzashop.topics import read_to_end
 from pizzashop.web.app import web_server
 from tests.ports import free_port
 
@@ -157,7 +157,7 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 
 
 def place(settings: Settings, order: contract.Order, order_id: str | None = None) -> str:
-    """Place an order the way the shop does; OrderNotAccepted or OrderUnconfirmed (ordering.py)
+    """Place an order the way the shop does; OrderNotAccepted or OrderUnconfirmed (commands/ordering.py)
     if the broker does not say yes."""
     placed, _ = order_taker(settings).place(order, order_id or contract.new_order_id())
     return placed.order_id

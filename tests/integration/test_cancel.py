@@ -22,13 +22,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from pizzashop import contract
-from pizzashop.cancelling import Outcome, cancel_order
 from pizzashop.cli import main
+from pizzashop.commands.cancelling import Outcome, cancel_order
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import CancelRequested, Status, Topic
+from pizzashop.kafka.topics import read_to_end
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.topics import read_to_end
 from pizzashop.web.app import create_app
 from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
 

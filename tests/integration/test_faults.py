@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.config import GroupProtocol, Settings, kafka_client_config
 from pizzashop.contract import Status, group_id, new_order_id
-from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import Broker

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from pizzashop.cli import main
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import OrderPlaced, Status, Topic, now_ms
-from pizzashop.ordering import OrderTaker
+from pizzashop.kafka.topics import read_to_end
 from pizzashop.readmodel import open_readmodel
-from pizzashop.topics import read_to_end
 from tests.integration.test_web_kafka import ORDER, signed_in, web_process
 from tests.shop_harness import (
     RunningShop,

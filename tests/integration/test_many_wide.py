@@ -21,10 +21,10 @@ from confluent_kafka.admin import AdminClient
 
 from pizzashop import contract
 from pizzashop.config import Settings, as_environment, kafka_client_config
-from pizzashop.kafka_local import LocalKafka
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.local.shop import parts_file
 from pizzashop.readmodel import open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.shop import parts_file
 from tests.conftest import TEST_TIME_SCALE
 from tests.integration.conftest import NODES
 from tests.ports import free_port_block

@@ -14,7 +14,7 @@ from pizzashop.cli import main
 from pizzashop.config import Settings, as_environment
 from pizzashop.readmodel import generations_at, open_readmodel
 from pizzashop.readmodel.generations import SqliteGenerations
-from pizzashop.rebuilding import rebuild, verify
+from pizzashop.readmodel.rebuilding import rebuild, verify
 from tests.postgres_cluster import Cluster
 from tests.shop_harness import RunningShop, an_order, place, wait_until_delivered
 

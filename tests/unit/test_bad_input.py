@@ -18,7 +18,7 @@ from pizzashop import contract
 from pizzashop.cli.views import order_line, order_report
 from pizzashop.config import load_settings
 from pizzashop.contract import ContractError, Order, Status, StatusChanged, Topic
-from pizzashop.inert import inert
+from pizzashop.observe.inert import inert
 from pizzashop.observe.logs import InertArguments, seed_lines
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
 from pizzashop.web.app import create_app

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pizzashop.config import load_settings
-from pizzashop.pipeline import BrokerFigures, PipelineWatch
+from pizzashop.operator.pipeline import BrokerFigures, PipelineWatch
 from pizzashop.readmodel import ReadModel, open_readmodel
 from pizzashop.web.admin import pipeline_url
 from pizzashop.web.app import create_app

@@ -10,7 +10,7 @@ import time
 
 from pizzashop.config import load_settings
 from pizzashop.contract import OrderPlaced, Status, StatusChanged
-from pizzashop.pipeline import (
+from pizzashop.operator.pipeline import (
     BrokerFigures,
     BrokerReader,
     PipelineSnapshot,

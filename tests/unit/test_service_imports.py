@@ -35,7 +35,7 @@ from pizzashop.observe import tracing
 from pizzashop.observe.logs import configure_logging
 from pizzashop.runtime import run_service
 from pizzashop.services import build_service
-from pizzashop.topics import TopicsNotCoPartitioned
+from pizzashop.kafka.topics import TopicsNotCoPartitioned
 
 build_service(sys.argv[1], load_settings())
 tracing.start_tracing(sys.argv[1])

@@ -8,14 +8,14 @@ from pizzashop import contract
 from pizzashop.cli.views import story_report
 from pizzashop.contract import Status, Topic, writer_of
 from pizzashop.observe.tracing import trace_id_from
-from pizzashop.readmodel import OrderView, StatusEntry
-from pizzashop.story import (
+from pizzashop.operator.story import (
     AFTER_LAST_MOVE_MS,
     BEFORE_PLACED_MS,
     StoryRecord,
     window_of,
     with_time_between,
 )
+from pizzashop.readmodel import OrderView, StatusEntry
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

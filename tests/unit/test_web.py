@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pizzashop import contract, menu
+from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed, Written
 from pizzashop.config import load_settings
 from pizzashop.contract import CancelRequested, Event, Order, OrderPlaced, Status, StatusChanged
-from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed, Written
+from pizzashop.operator.story import StoryRecord, StoryUnreadable
 from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
-from pizzashop.story import StoryRecord, StoryUnreadable
 from pizzashop.web.app import create_app
 from tests.shop_harness import served, wait_for
 

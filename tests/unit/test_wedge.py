@@ -12,12 +12,12 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from pizzashop.config import Settings
+from pizzashop.local.shop import describe_exit
 from pizzashop.observe.health import Readiness
 from pizzashop.observe.server import ObserveServer
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE, TransactionWatch
-from pizzashop.shop import describe_exit
 from tests.unit.test_runtime import GroupMember, RecordingProducer
 
 

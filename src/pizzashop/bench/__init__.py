@@ -41,9 +41,9 @@ from pizzashop.bench.watch import ReadModelWatch, TopicWatch, Watch
 from pizzashop.bench.watchers import WatchersReport, watch
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import SERVICES, Order, Topic, group_id
-from pizzashop.lag import end_offsets
-from pizzashop.ports import free_port
-from pizzashop.shop import Child, start_part, stop_parts
+from pizzashop.kafka.lag import end_offsets
+from pizzashop.local.ports import free_port
+from pizzashop.local.shop import Child, start_part, stop_parts
 
 log = logging.getLogger("pizzashop.bench")
 
@@ -143,7 +143,7 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     schedule = placement_schedule(len(orders), plan.rate)
     try:
         with _broker(settings) as (settings, broker_pids):
-            from pizzashop.topics import create_topics
+            from pizzashop.kafka.topics import create_topics
 
             create_topics(settings)
             settings = settings.replace(partitions=_partitions(settings, plan))
@@ -173,7 +173,7 @@ def run_watchers(settings: Settings, watchers: int, idle_seconds: float) -> Watc
         web_port=free_port(),
     )
     with _broker(settings) as (settings, _pids):
-        from pizzashop.topics import create_topics
+        from pizzashop.kafka.topics import create_topics
 
         create_topics(settings)
         logs = state_dir / "logs"
@@ -209,7 +209,7 @@ def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
     if not settings.uses_local_broker:
         yield settings, {}
         return
-    from pizzashop.kafka_local import start_local_kafka
+    from pizzashop.kafka.cluster import start_local_kafka
 
     settings = settings.replace(kafka_port=free_port(), kafka_controller_port=free_port())
     broker = start_local_kafka(settings)

@@ -21,7 +21,7 @@ from pizzashop.chaos.checks import Position
 from pizzashop.chaos.instances import INSTANCE_NAMES, ServiceInstances
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
-from pizzashop.kafka_local import LocalKafka
+from pizzashop.kafka.cluster import LocalKafka
 from pizzashop.runtime.clients import record_position
 
 log = logging.getLogger("pizzashop.chaos")

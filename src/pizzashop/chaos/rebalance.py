@@ -22,11 +22,11 @@ from pathlib import Path
 from pizzashop.chaos.evidence import FinalStatuses
 from pizzashop.chaos.load import Customers
 from pizzashop.config import GroupProtocol, Settings
-from pizzashop.kafka_local import LocalKafka
-from pizzashop.ports import free_port_block
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.kafka.topics import create_topics
+from pizzashop.local.ports import free_port_block
+from pizzashop.local.shop import Child, start_part, stop_parts
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.shop import Child, start_part, stop_parts
-from pizzashop.topics import create_topics
 
 RATE = 20.0  # orders a second
 WARM_UP = 10.0  # seconds of orders before the first event

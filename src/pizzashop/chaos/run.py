@@ -33,11 +33,11 @@ from pizzashop.chaos.report import (
     recoveries,
 )
 from pizzashop.config import Settings
-from pizzashop.kafka_local import LocalKafka
-from pizzashop.lag import admin_client, group_lag
-from pizzashop.ports import free_port_block
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.kafka.lag import admin_client, group_lag
+from pizzashop.kafka.topics import create_topics
+from pizzashop.local.ports import free_port_block
 from pizzashop.readmodel import ReadModel, open_readmodel
-from pizzashop.topics import create_topics
 
 log = logging.getLogger("pizzashop.chaos")
 

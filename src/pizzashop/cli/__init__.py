@@ -35,7 +35,7 @@ class ShopCommands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from confluent_kafka import KafkaException
 
-        from pizzashop.reaching import Unreachable
+        from pizzashop.kafka.reaching import Unreachable
         from pizzashop.readmodel import ReadModelUnusable
 
         try:
@@ -50,7 +50,7 @@ class ShopCommands(click.Group):
 
 def kafka_failure(ctx: click.Context, error: Exception) -> str:
     """A Kafka error the commands do not expect, in one line naming the broker."""
-    from pizzashop.reaching import broker_address
+    from pizzashop.kafka.reaching import broker_address
 
     settings = ctx.find_object(Settings)
     where = "" if settings is None else f" at {broker_address(settings)}"
@@ -140,9 +140,9 @@ def existing_readmodel(settings: Settings) -> ReadModel:
 @click.pass_context
 def up(ctx: click.Context, no_web: bool, instances: int, nodes: int) -> None:
     """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
-    from pizzashop.kafka_local import KafkaSetupError
-    from pizzashop.shop import run_shop
-    from pizzashop.topics import TopicsNotCoPartitioned
+    from pizzashop.kafka.jars import KafkaSetupError
+    from pizzashop.kafka.topics import TopicsNotCoPartitioned
+    from pizzashop.local.shop import run_shop
 
     try:
         code = run_shop(settings_of(ctx), with_web=not no_web, instances=instances, nodes=nodes)
@@ -156,11 +156,11 @@ def up(ctx: click.Context, no_web: bool, instances: int, nodes: int) -> None:
 @click.pass_context
 def service(ctx: click.Context, name: str) -> None:
     """Run one service. Run it twice and the two instances share the partitions."""
+    from pizzashop.kafka.topics import TopicsNotCoPartitioned
     from pizzashop.observe import tracing
     from pizzashop.observe.logs import configure_logging
     from pizzashop.runtime import run_service
     from pizzashop.services import build_service
-    from pizzashop.topics import TopicsNotCoPartitioned
 
     settings = settings_of(ctx)
     configure_logging(name, settings.log_level, settings.log_format)
@@ -207,8 +207,7 @@ def order(
     timeout: float,
 ) -> None:
     """Place an order from the terminal."""
-    from pizzashop.config import shop_secret
-    from pizzashop.ordering import (
+    from pizzashop.commands.ordering import (
         InvalidOrder,
         OrderNotAccepted,
         OrderTaker,
@@ -218,7 +217,8 @@ def order(
         order_id_for,
         valid_order,
     )
-    from pizzashop.reaching import Unreachable, check_broker
+    from pizzashop.config import shop_secret
+    from pizzashop.kafka.reaching import Unreachable, check_broker
 
     settings = settings_of(ctx)
     key = new_idempotency_key() if idempotency_key is None else idempotency_key
@@ -283,7 +283,8 @@ def kafka() -> None:
 @click.pass_context
 def kafka_start(ctx: click.Context, nodes: int, secure: bool) -> None:
     """Start the local broker in the background and print its bootstrap address."""
-    from pizzashop.kafka_local import KafkaSetupError, start_local_kafka
+    from pizzashop.kafka.cluster import start_local_kafka
+    from pizzashop.kafka.jars import KafkaSetupError
 
     try:
         broker = start_local_kafka(settings_of(ctx), nodes=nodes, secure=secure)
@@ -298,7 +299,7 @@ def kafka_start(ctx: click.Context, nodes: int, secure: bool) -> None:
 @click.pass_context
 def kafka_stop(ctx: click.Context) -> None:
     """Stop the local broker gracefully."""
-    from pizzashop.kafka_local import running_local_kafka
+    from pizzashop.kafka.cluster import running_local_kafka
 
     broker = running_local_kafka(settings_of(ctx))
     if broker is None or not any(node.pid() for node in broker.nodes):
@@ -312,8 +313,8 @@ def kafka_stop(ctx: click.Context) -> None:
 @click.pass_context
 def kafka_status(ctx: click.Context) -> None:
     """Say whether the local broker runs, and where (or whether the configured cluster answers)."""
-    from pizzashop.kafka_local import local_kafka_status
-    from pizzashop.reaching import broker_address, check_broker
+    from pizzashop.kafka.cluster import local_kafka_status
+    from pizzashop.kafka.reaching import broker_address, check_broker
 
     settings = settings_of(ctx)
     if not settings.uses_local_broker:
@@ -344,7 +345,7 @@ def topics_create(
     ctx: click.Context, partitions: int | None, replication_factor: int | None
 ) -> None:
     """Create the topics of the wire contract and the dead-letter topic (idempotent)."""
-    from pizzashop.topics import TopicsNotCoPartitioned, create_topics
+    from pizzashop.kafka.topics import TopicsNotCoPartitioned, create_topics
 
     try:
         created = create_topics(
@@ -399,7 +400,7 @@ def dlq() -> None:
 @click.pass_context
 def dlq_list(ctx: click.Context, limit: int | None) -> None:
     """Show what is in pizza-dlq: where each event came from and why it was parked."""
-    from pizzashop.inert import inert
+    from pizzashop.observe.inert import inert
     from pizzashop.runtime.deadletters import read_dead_letters
 
     letters = read_dead_letters(settings_of(ctx), limit)
@@ -446,7 +447,7 @@ def readmodel_rebuild(ctx: click.Context, quiet: bool) -> None:
 
     The status service and the web app move to it on their own; the old one is left in place.
     """
-    from pizzashop.rebuilding import rebuild
+    from pizzashop.readmodel.rebuilding import rebuild
 
     rebuilt = rebuild(settings_of(ctx), show_progress=not quiet)
     click.echo(
@@ -459,8 +460,8 @@ def readmodel_rebuild(ctx: click.Context, quiet: bool) -> None:
 @click.pass_context
 def readmodel_verify(ctx: click.Context) -> None:
     """Compare the live read model with one rebuilt from the log; exit 1 on any difference."""
-    from pizzashop.inert import inert
-    from pizzashop.rebuilding import verify
+    from pizzashop.observe.inert import inert
+    from pizzashop.readmodel.rebuilding import verify
 
     existing_readmodel(settings_of(ctx)).close()  # says where none is, rather than make one
     differences = verify(settings_of(ctx))
@@ -539,7 +540,7 @@ def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
 
     Reads only the order's partition of each topic, around the times the read model knows."""
     from pizzashop.cli.views import story_report
-    from pizzashop.story import StoryUnreadable, read_story
+    from pizzashop.operator.story import StoryUnreadable, read_story
 
     settings = settings_of(ctx)
     view = existing_readmodel(settings).get_order(order_id)
@@ -565,8 +566,13 @@ def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
 @click.pass_context
 def retry(ctx: click.Context, order_id: str) -> None:
     """Resume a stuck order at its missing step. A step already done is not done again."""
-    from pizzashop.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed, events_to_resume
-    from pizzashop.reaching import check_broker
+    from pizzashop.commands.ordering import (
+        OrderNotAccepted,
+        OrderTaker,
+        OrderUnconfirmed,
+        events_to_resume,
+    )
+    from pizzashop.kafka.reaching import check_broker
 
     settings = settings_of(ctx)
     view = existing_readmodel(settings).get_order(order_id)
@@ -597,9 +603,9 @@ def retry(ctx: click.Context, order_id: str) -> None:
 def cancel(ctx: click.Context, order_id: str, wait: float) -> None:
     """Cancel an order, if its pizza is not out of the oven yet. Exit status 0 once cancelled,
     1 when too late, not decided within the wait, or unknown."""
-    from pizzashop.cancelling import Outcome, cancel_order
-    from pizzashop.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed
-    from pizzashop.reaching import check_broker
+    from pizzashop.commands.cancelling import Outcome, cancel_order
+    from pizzashop.commands.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed
+    from pizzashop.kafka.reaching import check_broker
 
     settings = settings_of(ctx)
     read_model = existing_readmodel(settings)
@@ -619,8 +625,8 @@ def cancel(ctx: click.Context, order_id: str, wait: float) -> None:
 @click.pass_context
 def web(ctx: click.Context) -> None:
     """Run the web app (http://127.0.0.1:8000 by default)."""
+    from pizzashop.kafka.reaching import check_broker
     from pizzashop.observe.logs import configure_logging
-    from pizzashop.reaching import check_broker
 
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level, settings.log_format)
@@ -852,7 +858,7 @@ def chaos(
     import random
 
     from pizzashop.chaos import ChaosPlan, run_chaos
-    from pizzashop.kafka_local import KafkaSetupError
+    from pizzashop.kafka.jars import KafkaSetupError
 
     if rebalance_runs is not None:
         _measure_rebalances(settings_of(ctx), rebalance_runs, json_path)

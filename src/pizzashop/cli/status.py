@@ -16,7 +16,7 @@ from typing import Any
 
 from pizzashop.config import Settings
 from pizzashop.contract import Status
-from pizzashop.shop import parts_file
+from pizzashop.local.shop import parts_file
 
 ASK_TIMEOUT = 2.0
 

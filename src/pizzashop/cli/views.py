@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pizzashop.contract import clock
-from pizzashop.inert import inert
+from pizzashop.observe.inert import inert
+from pizzashop.operator.story import StoryRecord
 from pizzashop.readmodel import OrderView
-from pizzashop.story import StoryRecord
 
 VALUE_CHARACTERS = 70  # of each record's value in a terminal; `--json` has it whole
 

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pizzashop.reaching import Unreachable
+from pizzashop.kafka.reaching import Unreachable
 from pizzashop.readmodel.sql import INDEXES, SqlReadModel
 
 CONNECT_TIMEOUT = 3  # seconds; libpq's least is 2

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 
-from pizzashop.collector import spare_the_collector
 from pizzashop.config import Settings
 from pizzashop.observe import tracing
 from pizzashop.observe.server import ObserveServer
+from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.runtime.kitchen_loop import KitchenLoop
 from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.sink_loop import SinkLoop

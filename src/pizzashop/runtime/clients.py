@@ -49,7 +49,7 @@ def consumer_config(
 def _group_protocol(settings: Settings) -> dict[str, Any]:
     """Orders of one id land on the same partition number in every topic; the range assignor
     gives those partitions to the same instance (delivery relies on it). Under the consumer
-    protocol (KIP-848) the broker assigns, and holds the session (see kafka_local.py)."""
+    protocol (KIP-848) the broker assigns, and holds the session (see kafka/node.py)."""
     if settings.group_protocol == "consumer":
         return {"group.protocol": "consumer", "group.remote.assignor": "range"}
     return {

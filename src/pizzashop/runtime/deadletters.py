@@ -15,11 +15,11 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DeadLetter, Topic
-from pizzashop.reaching import check_broker
+from pizzashop.kafka.reaching import check_broker
+from pizzashop.kafka.topics import read_to_end
 from pizzashop.runtime.clients import record_headers, record_position
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
-from pizzashop.topics import read_to_end
 
 log = logging.getLogger("pizzashop.runtime")
 

@@ -20,6 +20,7 @@ from confluent_kafka import Message, TopicPartition
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import DeadLetter
+from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 from pizzashop.observe import tracing
 from pizzashop.runtime.changelog import (
     ServiceState,
@@ -35,7 +36,6 @@ from pizzashop.runtime.loop import IDLE_POLL_SECONDS, OUTPUT_TOPIC_NAMES, Servic
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT
 from pizzashop.runtime.producing import OutgoingRecord, Positions
 from pizzashop.service import NOTHING_TO_DO, Expiry, KitchenService, Work
-from pizzashop.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 
 log = logging.getLogger("pizzashop.runtime")
 

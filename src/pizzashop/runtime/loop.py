@@ -27,10 +27,11 @@ from confluent_kafka import (
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError
+from pizzashop.kafka.reaching import broker_address, refusal
+from pizzashop.kafka.topics import SHOP_TOPIC_NAMES
 from pizzashop.observe import tracing
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
 from pizzashop.observe.metrics import ServiceMetrics
-from pizzashop.reaching import broker_address, refusal
 from pizzashop.runtime.clients import (
     consumer_config,
     reads_committed,
@@ -53,7 +54,6 @@ from pizzashop.runtime.producing import (
     printable_key,
 )
 from pizzashop.runtime.wedge import TransactionWatch
-from pizzashop.topics import SHOP_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 

@@ -19,11 +19,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from pizzashop.config import Settings
 from pizzashop.contract import Record
+from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.observe import tracing
 from pizzashop.runtime.clients import producer_config, record_headers
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.wedge import TransactionWatch
-from pizzashop.topics import PIPELINE_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 

@@ -16,11 +16,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from pizzashop import menu, ordering
-from pizzashop.cancelling import CancelAnswer, Outcome
+from pizzashop import menu
+from pizzashop.commands import ordering
+from pizzashop.commands.cancelling import CancelAnswer, Outcome
 from pizzashop.contract import Order, Status
+from pizzashop.operator.story import StoryRecord, StoryUnreadable
 from pizzashop.readmodel import OrderView
-from pizzashop.story import StoryRecord, StoryUnreadable
 from pizzashop.web.limits import TooManyOrders, open_streams_of
 from pizzashop.web.orders import (
     KeyUsedForAnotherOrder,

@@ -22,12 +22,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pizzashop import contract, story
-from pizzashop.collector import spare_the_collector
+from pizzashop import contract
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, shop_secret
-from pizzashop.ordering import OrderTaker
-from pizzashop.pipeline import BrokerReader, PipelineWatch
+from pizzashop.operator import story
+from pizzashop.operator.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel import ReadModel
+from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
 from pizzashop.web.changes import OrderChanges

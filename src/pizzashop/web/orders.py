@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from pizzashop.cancelling import DECISION_WAIT, CancelAnswer, cancel_order
+from pizzashop.commands.cancelling import DECISION_WAIT, CancelAnswer, cancel_order
+from pizzashop.commands.ordering import OrderTaker, Written, order_id_for
 from pizzashop.contract import Order, OrderPlaced, Status, Topic
-from pizzashop.ordering import OrderTaker, Written, order_id_for
+from pizzashop.operator.story import StoryRecord
 from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
-from pizzashop.story import StoryRecord
 from pizzashop.web.changes import OrderChanges
 from pizzashop.web.limits import OrderRateLimit
 
@@ -95,7 +95,7 @@ class OrderBook:
     async def place(self, order: Order, idempotency_key: str) -> Placement:
         """The order of this key: the one known already, or produced now and acknowledged.
 
-        OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes;
+        OrderNotAccepted or OrderUnconfirmed (see commands/ordering.py) when the broker did not say yes;
         KeyUsedForAnotherOrder when the key's order is known with other contents;
         TooManyOrders, before anything is produced, when the customer is over the rate limit
         (a known order is answered whatever the limit: it produces nothing)."""
@@ -131,7 +131,7 @@ class OrderBook:
         return view
 
     def cancel(self, view: OrderView) -> CancelAnswer:
-        """Ask to cancel the customer's order and wait for bake's decision (cancelling.py)."""
+        """Ask to cancel the customer's order and wait for bake's decision (commands/cancelling.py)."""
         return cancel_order(view, self.order_taker, self.read_model.get_order, self.cancel_wait)
 
     def orders_of(self, customer_id: str) -> list[OrderView]:

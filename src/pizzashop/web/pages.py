@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from pizzashop import menu, ordering
-from pizzashop.cancelling import Outcome, is_cancellable
+from pizzashop import menu
+from pizzashop.commands import ordering
+from pizzashop.commands.cancelling import Outcome, is_cancellable
 from pizzashop.contract import Status
 from pizzashop.web.limits import TooManyOrders
 from pizzashop.web.orders import KeyUsedForAnotherOrder, book_of

@@ -18,8 +18,8 @@ from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pizzashop import menu
+from pizzashop.commands.ordering import Written
 from pizzashop.contract import now_ms
-from pizzashop.ordering import Written
 from pizzashop.readmodel import ReadModel
 
 SESSION_ID = "session_id"

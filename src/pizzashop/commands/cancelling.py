@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.contract import CancelRequested, Status, now_ms
-from pizzashop.ordering import OrderTaker
 from pizzashop.readmodel import OrderView
 
 DECISION_WAIT = 5.0  # seconds a front door waits for bake's decision before it answers

@@ -23,10 +23,10 @@ from confluent_kafka.admin import AdminClient
 
 from pizzashop.config import Settings
 from pizzashop.contract import Status, group_id, now_ms
-from pizzashop.lag import PartitionLag, admin_client, dead_letter_count, group_lag
+from pizzashop.kafka.lag import PartitionLag, admin_client, dead_letter_count, group_lag
 from pizzashop.readmodel import OrderView, ReadModel
 
-log = logging.getLogger("pizzashop.pipeline")
+log = logging.getLogger("pizzashop.operator.pipeline")
 
 RATE_WINDOW_SECONDS = 10.0  # orders per second: over the entries of this many seconds
 TIMES_WINDOW_SECONDS = 300.0  # stage times: of the orders that finished a step this recently,

@@ -22,12 +22,12 @@ from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, Topic
-from pizzashop.reaching import check_broker
+from pizzashop.kafka.reaching import check_broker
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
-log = logging.getLogger("pizzashop.topics")
+log = logging.getLogger("pizzashop.kafka.topics")
 
 CREATE_TIMEOUT = 30.0
 PIPELINE_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in PIPELINE_TOPICS)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import SERVICES, ContractError, Event
-from pizzashop.lag import end_offsets
+from pizzashop.kafka.lag import end_offsets
 from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
 from pizzashop.readmodel.generations import Generations
 from pizzashop.readmodel.sql import SqlReadModel

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from pizzashop.config import Settings, as_environment, shop_secret
+from pizzashop.local.ports import free_port
 from pizzashop.observe.health import Readiness
 from pizzashop.observe.metrics import PART_RESTARTS
 from pizzashop.observe.server import ObserveServer
-from pizzashop.ports import free_port
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import SERVICE_NAMES
 
-log = logging.getLogger("pizzashop.shop")
+log = logging.getLogger("pizzashop.local.shop")
 
 STOP_TIMEOUT = 20.0
 HEARTBEAT = 0.2
@@ -183,7 +183,7 @@ def run_shop(settings: Settings, with_web: bool = True, instances: int = 1, node
     topics are then replicated to up to three of them."""
     broker = None
     if settings.uses_local_broker:
-        from pizzashop.kafka_local import start_local_kafka
+        from pizzashop.kafka.cluster import start_local_kafka
 
         broker = start_local_kafka(settings, nodes=nodes)
         bootstrap = broker.bootstrap_servers
@@ -193,7 +193,7 @@ def run_shop(settings: Settings, with_web: bool = True, instances: int = 1, node
     else:
         bootstrap = settings.bootstrap_servers or ""
     try:
-        from pizzashop.topics import create_topics
+        from pizzashop.kafka.topics import create_topics
 
         created = create_topics(settings, bootstrap_servers=bootstrap)
         log.info("Topics ready: %s", ", ".join(created))

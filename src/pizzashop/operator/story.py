@@ -24,8 +24,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Topic
+from pizzashop.kafka.reaching import REACH_TIMEOUT
 from pizzashop.observe import tracing
-from pizzashop.reaching import REACH_TIMEOUT
 from pizzashop.readmodel import OrderView
 from pizzashop.runtime.clients import record_headers
 
