@@ -22,6 +22,7 @@ from pizzashop.chaos.instances import INSTANCE_NAMES, ServiceInstances
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
 from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.kafka.jars import KafkaSetupError
 from pizzashop.runtime.clients import record_position
 
 log = logging.getLogger("pizzashop.chaos")
@@ -136,6 +137,7 @@ class Injector:
         self.happened: list[Happened] = []
         self.poison: list[Position] = []
         self._poison_refused: list[str] = []
+        self._nodes_not_back: list[str] = []
         self._node_thread: threading.Thread | None = None
         self._paused: dict[str, tuple[float, Happened]] = {}  # instance -> (resume at, fault)
         self._killed: dict[str, Happened] = {}
@@ -196,9 +198,24 @@ class Injector:
         index = int(happened.fault.target.rpartition("-")[2])
         self._kafka.kill_node(index)
         time.sleep(happened.fault.hold)  # the fault itself: the node stays down this long
-        self._kafka.start_node(index)
-        happened.ended = self._clock()
-        log.warning("%7.1fs  %s is back", happened.ended, happened.fault.target)
+        if self._bring_back(index, happened.fault.target):
+            happened.ended = self._clock()
+            log.warning("%7.1fs  %s is back", happened.ended, happened.fault.target)
+
+    def _bring_back(self, index: int, node: str) -> bool:
+        """Start the node again. On a loaded machine it may answer later than the broker's start
+        timeout; it gets a second one before it counts as not back."""
+        try:
+            self._kafka.start_node(index)
+            return True
+        except KafkaSetupError as e:
+            log.warning("%s is slow to answer (%s); waiting once more", node, str(e)[:120])
+        try:
+            self._kafka.wait_until_ready()
+            return True
+        except KafkaSetupError:
+            self._nodes_not_back.append(f"{node} did not come back within two start timeouts")
+            return False
 
     def _write_poison(self, poison: Poison) -> None:
         key = None if poison.key is None else poison.key + f"-{len(self.poison)}".encode()
@@ -216,6 +233,8 @@ class Injector:
     def close(self, timeout: float = 30.0) -> list[str]:
         """Waits for the poison's acknowledgements; the problems met (poison not written)."""
         unsent = self._poison_producer.flush(timeout)
-        return self._poison_refused + (
-            [f"{unsent} poison records unacknowledged"] if unsent else []
+        return (
+            self._nodes_not_back
+            + self._poison_refused
+            + ([f"{unsent} poison records unacknowledged"] if unsent else [])
         )

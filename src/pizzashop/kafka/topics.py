@@ -299,9 +299,22 @@ def read_to_end(
         consumer.close()
 
 
+# What a partition's leader answers for a moment after a broker (re)starts or leadership moves.
+LEADER_NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+
+
 def _has_records(consumer: Consumer, topic: str, partition: int, timeout: float) -> bool:
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-    return bool(high > low)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            return bool(high > low)
+        except KafkaException as e:
+            if e.args[0].code() not in LEADER_NOT_READY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)  # the leader gives no event when it is ready; ask again shortly
 
 
 ENDS_TIMEOUT = 3.0  # seconds for one request of the partitions' ends
