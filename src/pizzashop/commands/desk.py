@@ -37,8 +37,8 @@ class Placement:
 
 
 class KnownOrders(Protocol):
-    """The orders a front door knows: where the desk finds an order again (a repeated key's,
-    a cancelled one's outcome), and where it notes one it has just placed."""
+    """The orders a front door knows: where the desk finds an order again (a repeated key's
+    order, a cancel's outcome), and where it notes one it has just placed."""
 
     def get_order(self, order_id: str) -> OrderView | None: ...
 
