@@ -49,7 +49,7 @@ class AcknowledgingTaker:
         self.placed.append(event)
         return event, Written(partition=0, offset=len(self.placed) - 1)
 
-    def send(self, event: Event, partition: int = -1) -> None:
+    async def send_async(self, event: Event, partition: int = -1) -> None:
         if self.broker_down:
             raise OrderNotAccepted("the broker refused it: Broker: Topic authorization failed")
         self.sent.append((event, partition))
@@ -565,7 +565,7 @@ def test_a_cancel_is_asked_on_the_orders_partition_and_answers_202_while_undecid
     client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
     order_id = an_order_of(client, read_model, Status.IN_OVEN)
-    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
     response = client.post(f"/api/orders/{order_id}/cancel")
     assert response.status_code == 202, response.text
     assert response.json()["outcome"] == "undecided"
@@ -611,7 +611,7 @@ def test_the_order_page_has_a_cancel_button_until_the_pizza_leaves_the_oven(
     order_id = an_order_of(client, read_model, Status.IN_OVEN)
     page = client.get(f"/orders/{order_id}").text
     assert 'action="/orders/o1/cancel"' in page and "Cancel order" in page
-    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
     answer = client.post(
         f"/orders/{order_id}/cancel", data={"csrf": csrf_of(page)}, follow_redirects=False
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import logging
@@ -207,46 +208,22 @@ def order(
     timeout: float,
 ) -> None:
     """Place an order from the terminal."""
-    from pizzashop.commands.ordering import (
-        InvalidOrder,
-        OrderNotAccepted,
-        OrderTaker,
-        OrderUnconfirmed,
-        idempotency_key_problem,
-        new_idempotency_key,
-        order_id_for,
-        valid_order,
-    )
-    from pizzashop.config import shop_secret
-    from pizzashop.kafka.reaching import Unreachable, check_broker
+    from pizzashop.cli.placing import NOT_PLACED, not_placed
+    from pizzashop.commands.desk import desk_for_one_command
+    from pizzashop.commands.ordering import PlaceOrder, new_idempotency_key
 
     settings = settings_of(ctx)
     key = new_idempotency_key() if idempotency_key is None else idempotency_key
-    if idempotency_key_problem(key):
-        raise ShopError(f"--idempotency-key: {idempotency_key_problem(key)}")
-    choices = {
-        "name": name,
-        "sauce": sauce,
-        "cheese": cheese,
-        "main_topping": main_topping,
-        "extra_toppings": list(extras),
-    }
+    chosen = {"name": name, "sauce": sauce, "cheese": cheese, "main_topping": main_topping}
     try:
-        pizza = valid_order(customer or f"cli-{getpass.getuser()}", choices)
-    except InvalidOrder as e:
-        raise ShopError(str(e)) from None
-    order_id = order_id_for(shop_secret(settings), pizza.customer_id, key)
-    try:
-        check_broker(settings)  # away: nothing is sent, so nothing is ordered
+        command = PlaceOrder(
+            customer or f"cli-{getpass.getuser()}", {**chosen, "extra_toppings": list(extras)}, key
+        )
+        desk = desk_for_one_command(settings)  # the broker away: nothing sent, nothing ordered
         with traced("pizzashop order"):
-            placed, _ = OrderTaker(settings).place(pizza, order_id)
-    except (Unreachable, OrderNotAccepted) as e:
-        raise ShopError(f"order not placed: {e}") from None
-    except OrderUnconfirmed as e:
-        raise ShopError(
-            f"order {order_id} not confirmed: {e}. It may still arrive; to try again "
-            f"safely, run the same command with --idempotency-key {key}"
-        ) from None
+            placed = asyncio.run(desk.place(command)).placed
+    except NOT_PLACED as e:
+        raise ShopError(not_placed(e, key)) from None
     click.echo(f"Order {placed.order_id} placed for {name}")
     if follow:
         from pizzashop.cli.following import follow_order
@@ -603,18 +580,18 @@ def retry(ctx: click.Context, order_id: str) -> None:
 def cancel(ctx: click.Context, order_id: str, wait: float) -> None:
     """Cancel an order, if its pizza is not out of the oven yet. Exit status 0 once cancelled,
     1 when too late, not decided within the wait, or unknown."""
-    from pizzashop.commands.cancelling import Outcome, cancel_order
-    from pizzashop.commands.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed
-    from pizzashop.kafka.reaching import check_broker
+    from pizzashop.commands.cancelling import Outcome
+    from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
+    from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed
 
     settings = settings_of(ctx)
     read_model = existing_readmodel(settings)
     view = read_model.get_order(order_id)
     if view is None or view.order is None:
         raise ShopError(f"no order {order_id!r} in the read model to cancel")
-    check_broker(settings)
+    desk = desk_for_one_command(settings, ReadModelOrders(read_model.get_order), wait)
     try:
-        answer = cancel_order(view, OrderTaker(settings), read_model.get_order, wait)
+        answer = asyncio.run(desk.cancel(view))
     except (OrderNotAccepted, OrderUnconfirmed) as e:
         raise ShopError(f"order {order_id} not cancelled: {e}") from None
     click.echo(f"Order {order_id}: {answer.text}")

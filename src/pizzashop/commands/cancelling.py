@@ -1,19 +1,14 @@
-"""The command side of a cancel: ask for it on `pizza-cancel` and wait for bake's decision.
-
-bake decides each race between a cancel and the oven (services/bake.py); the front doors (the
-web API, the order page, `pizzashop cancel`) only ask, then read the outcome back from the
-read model, as following an order does, for a few seconds at most.
+"""What became of a cancel: bake decides each race between a cancel and the oven
+(services/bake.py); the desk (desk.py) only asks on `pizza-cancel`, then reads the outcome
+back from the read model, as following an order does, for a few seconds at most.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pizzashop.commands.ordering import OrderTaker
-from pizzashop.contract import CancelRequested, Status, now_ms
+from pizzashop.contract import Status
 from pizzashop.readmodel import OrderView
 
 DECISION_WAIT = 5.0  # seconds a front door waits for bake's decision before it answers
@@ -61,29 +56,3 @@ def decided(view: OrderView) -> Outcome | None:
 def is_cancellable(view: OrderView) -> bool:
     """Whether a cancel could still win: nothing decided, nothing out of the oven."""
     return decided(view) is None
-
-
-def cancel_order(
-    view: OrderView,
-    order_taker: OrderTaker,
-    read_order: Callable[[str], OrderView | None],
-    wait: float = DECISION_WAIT,
-) -> CancelAnswer:
-    """Ask to cancel the order (once the broker has acknowledged it) unless it is decided
-    already, and wait up to `wait` seconds for the outcome in the read model.
-
-    OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes.
-    """
-    known = decided(view)
-    if known is not None:
-        return CancelAnswer(known, view)
-    order_taker.send(CancelRequested(view.order_id, now_ms()), view.partition_to_send_to)
-    deadline = time.monotonic() + wait
-    while True:
-        latest = read_order(view.order_id) or view
-        outcome = decided(latest)
-        if outcome is not None:
-            return CancelAnswer(outcome, latest)
-        if time.monotonic() >= deadline:
-            return CancelAnswer(Outcome.UNDECIDED, latest)
-        time.sleep(CHECK_EVERY)

@@ -102,6 +102,10 @@ class OrderNotAccepted(RuntimeError):
 class OrderUnconfirmed(RuntimeError):
     """No answer in time: the order may be in the log or not. Retrying with the same key is safe."""
 
+    def __init__(self, message: str, order_id: str | None = None) -> None:
+        super().__init__(message)
+        self.order_id = order_id  # the order whose record went unanswered, when known
+
 
 @dataclass(frozen=True)
 class Written:
@@ -128,6 +132,23 @@ def idempotency_key_problem(key: str) -> str | None:
     ):
         return f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
     return None
+
+
+class UnusableIdempotencyKey(ValueError):
+    """A client's idempotency key that cannot be one: what a usable key is."""
+
+
+class PlaceOrder:
+    """The command to place an order: a customer's valid order under a usable idempotency key
+    (the same key is the same order). Checked as it is made, the key first, then the order:
+    UnusableIdempotencyKey or InvalidOrder, before anything is looked up or produced."""
+
+    def __init__(self, customer_id: str, choices: Mapping[str, Any], idempotency_key: str) -> None:
+        problem = idempotency_key_problem(idempotency_key)
+        if problem:
+            raise UnusableIdempotencyKey(problem)
+        self.order = valid_order(customer_id, choices)
+        self.idempotency_key = idempotency_key
 
 
 def order_id_for(secret: str, customer_id: str, idempotency_key: str) -> str:
@@ -183,13 +204,7 @@ class OrderTaker:
     async def place_async(self, order: Order, order_id: str) -> tuple[OrderPlaced, Written]:
         """Place the order and await the broker's word without holding up the event loop."""
         event = OrderPlaced(order_id, order, contract.now_ms())
-        with self._send_span(event) as headers:
-            report = self._hand_over(event, -1, headers)
-            try:
-                outcome = await asyncio.wait_for(asyncio.wrap_future(report), self.wait)
-            except TimeoutError:
-                raise self._unanswered() from None
-        return event, self._written(outcome)
+        return event, await self.send_async(event)
 
     def broker_answers(self, timeout: float) -> None:
         """Raises KafkaException unless the cluster answers a metadata request within `timeout`."""
@@ -202,8 +217,18 @@ class OrderTaker:
             try:
                 outcome = report.result(timeout=self.wait)
             except concurrent.futures.TimeoutError:
-                raise self._unanswered() from None
-        return self._written(outcome)
+                raise self._unanswered(event) from None
+        return self._written(outcome, event)
+
+    async def send_async(self, event: Event, partition: int = -1) -> Written:
+        """`send`, awaiting the broker's word without holding up the event loop."""
+        with self._send_span(event) as headers:
+            report = self._hand_over(event, partition, headers)
+            try:
+                outcome = await asyncio.wait_for(asyncio.wrap_future(report), self.wait)
+            except TimeoutError:
+                raise self._unanswered(event) from None
+        return self._written(outcome, event)
 
     @contextlib.contextmanager
     def _send_span(self, event: Event) -> Iterator[list[tuple[str, str]] | None]:
@@ -248,19 +273,19 @@ class OrderTaker:
         while not self._closed.is_set():
             self._producer.poll(REPORTS_POLL_SECONDS)
 
-    def _unanswered(self) -> OrderUnconfirmed:
+    def _unanswered(self, event: Event) -> OrderUnconfirmed:
         return OrderUnconfirmed(
-            f"the broker at {self.address} did not answer within {self.wait:g}s"
+            f"the broker at {self.address} did not answer within {self.wait:g}s", event.order_id
         )
 
-    def _written(self, outcome: KafkaError | Written) -> Written:
+    def _written(self, outcome: KafkaError | Written, event: Event) -> Written:
         """Where the record was written, or the error that says whether it surely was not."""
         if isinstance(outcome, Written):
             return outcome
         if outcome.code() in NOT_WRITTEN:
             raise OrderNotAccepted(f"the broker at {self.address} refused it: {outcome.str()}")
         raise OrderUnconfirmed(
-            f"no acknowledgement from the broker at {self.address}: {outcome.str()}"
+            f"no acknowledgement from the broker at {self.address}: {outcome.str()}", event.order_id
         )
 
     def close(self) -> None:

@@ -23,7 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from pizzashop import contract
+from pizzashop.commands.desk import OrderDesk
 from pizzashop.commands.ordering import OrderTaker
+from pizzashop.commands.rate_limit import OrderRateLimit
 from pizzashop.config import Settings, shop_secret
 from pizzashop.operator import story
 from pizzashop.operator.pipeline import BrokerReader, PipelineWatch
@@ -32,7 +34,7 @@ from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
 from pizzashop.web.changes import OrderChanges
-from pizzashop.web.limits import BodyLimit, OpenStreams, OrderRateLimit
+from pizzashop.web.limits import BodyLimit, OpenStreams
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
 from pizzashop.web.session import OnlyOpenSessions, WebSessions
@@ -61,9 +63,9 @@ def create_app(
     )
     secret = shop_secret(settings)
     changes = OrderChanges(read_model, closing=lambda: bool(app.state.closing()))
-    app.state.book = OrderBook(
-        read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute), changes
-    )
+    app.state.book = book = OrderBook(read_model, changes)
+    rate_limit = OrderRateLimit(settings.orders_per_minute)
+    app.state.desk = OrderDesk(order_taker, secret, book, rate_limit)
     app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
     app.state.open_streams = OpenStreams(settings.streams_per_session)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
@@ -71,9 +73,6 @@ def create_app(
     app.state.admin_token = settings.admin_token
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
-    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["clock"] = contract.clock
-    templates.env.filters["duration"] = admin.duration_text
     # The last added runs first: the cookie is read, then its sign-in checked.
     app.add_middleware(OnlyOpenSessions, sessions=sessions)
     app.add_middleware(
@@ -83,6 +82,16 @@ def create_app(
         max_age=sessions.lifetime_seconds,
         same_site="lax",
     )
+    _serve_pages_and_api(app, settings)
+    return app
+
+
+def _serve_pages_and_api(app: FastAPI, settings: Settings) -> None:
+    """The pages, the API, the static files and the error answers; then the two outermost
+    middlewares, so every answer passes them."""
+    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["clock"] = contract.clock
+    templates.env.filters["duration"] = admin.duration_text
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     serve_api_docs(app)
     app.include_router(api.router)
@@ -95,7 +104,6 @@ def create_app(
     app.add_exception_handler(Exception, _server_error)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # last, so outermost: every answer gets the headers
-    return app
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
