@@ -27,7 +27,8 @@ from pizzashop.commands.cancelling import Outcome, cancel_order
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import CancelRequested, Status, Topic
 from pizzashop.kafka.topics import read_to_end
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.web.app import create_app
 from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
@@ -68,7 +69,7 @@ def at_least(
     read_model: ReadModel, order_id: str, status: Status, timeout: float = 60
 ) -> OrderView:
     def reached() -> OrderView | None:
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         seen = {entry.status for entry in view.history} if view else set()
         return view if view is not None and status in seen else None
 
@@ -110,7 +111,7 @@ def assert_each_cancelled_or_delivered_once(
         )
         cancelled = steps[-1] == Status.CANCELLED
         assert not (cancelled and order_id in baked), f"order {order_id}: cancelled yet baked"
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         assert view is not None, f"order {order_id} is missing from the read model"
         history = [entry.status for entry in view.history]
         expected = CANCELLED_HISTORY if cancelled else DELIVERED_HISTORY
@@ -123,7 +124,7 @@ def assert_each_cancelled_or_delivered_once(
 def wait_until_final(read_model: ReadModel, order_ids: list[str], timeout: float) -> None:
     def all_final() -> bool:
         return all(
-            (view := read_model.get_order(order_id)) is not None
+            (view := read_model.orders.get_order(order_id)) is not None
             and view.status in (Status.CANCELLED, Status.DELIVERED)
             for order_id in order_ids
         )
@@ -138,7 +139,7 @@ def test_a_cancel_before_the_oven_cancels_the_order(
     kitchen: RunningShop, read_model: ReadModel
 ) -> None:
     view = placed_and_at(kitchen.settings, read_model, Status.RECEIVED)
-    answer = cancel_order(view, order_taker(kitchen.settings), read_model.get_order, wait=60)
+    answer = cancel_order(view, order_taker(kitchen.settings), read_model.orders.get_order, wait=60)
     assert answer.outcome is Outcome.CANCELLED, answer.view
     assert_each_cancelled_or_delivered_once(kitchen.settings, read_model, [view.order_id])
 
@@ -150,7 +151,7 @@ def test_a_cancel_while_the_pizza_is_in_the_oven_takes_it_out_and_cancels_the_or
     (bake,) = [runner for runner in kitchen.runners if runner.name == "bake"]
     view = placed_and_at(kitchen.settings, read_model, Status.IN_OVEN)
     wait_for(lambda: bake.orders_in_the_works() > 0, 30, "the pizza to be in bake's oven")
-    answer = cancel_order(view, order_taker(kitchen.settings), read_model.get_order, wait=60)
+    answer = cancel_order(view, order_taker(kitchen.settings), read_model.orders.get_order, wait=60)
     assert answer.outcome is Outcome.CANCELLED, answer.view
     assert any(
         "withdrew its work in progress" in r.getMessage() and view.order_id in r.getMessage()
@@ -165,7 +166,7 @@ def test_a_cancel_after_the_oven_is_too_late_and_the_order_goes_on(
 ) -> None:
     caplog.set_level(logging.INFO, logger="pizzashop.runtime")
     view = placed_and_at(kitchen.settings, read_model, stage)
-    answer = cancel_order(view, order_taker(kitchen.settings), read_model.get_order, wait=60)
+    answer = cancel_order(view, order_taker(kitchen.settings), read_model.orders.get_order, wait=60)
     assert answer.outcome is Outcome.TOO_LATE, answer.view
     # The front door asks nothing once the read model shows 300; a cancel that reaches bake
     # anyway (from a front door that looked earlier) is too late there too.
@@ -339,7 +340,7 @@ def decided_by_bake(read_model: ReadModel, order_ids: list[str]) -> int:
     return sum(
         1
         for order_id in list(order_ids)
-        if (view := read_model.get_order(order_id))
+        if (view := read_model.orders.get_order(order_id))
         and view.status in (Status.CANCELLED, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
     )
 

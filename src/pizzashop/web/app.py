@@ -27,7 +27,7 @@ from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, shop_secret
 from pizzashop.operator import story
 from pizzashop.operator.pipeline import BrokerReader, PipelineWatch
-from pizzashop.readmodel import ReadModel
+from pizzashop.readmodel.store import ReadModel
 from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
@@ -36,6 +36,7 @@ from pizzashop.web.limits import BodyLimit, OpenStreams, OrderRateLimit
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
 from pizzashop.web.session import OnlyOpenSessions, WebSessions
+from pizzashop.web.sign_ins import SignIns
 
 log = logging.getLogger("pizzashop.web")
 
@@ -60,29 +61,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     secret = shop_secret(settings)
-    changes = OrderChanges(read_model, closing=lambda: bool(app.state.closing()))
-    app.state.book = OrderBook(
-        read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute), changes
-    )
-    app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
-    app.state.open_streams = OpenStreams(settings.streams_per_session)
-    app.state.read_story = read_story or functools.partial(story.read_story, settings)
-    app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
-    app.state.admin_token = settings.admin_token
-    # Live streams end when this says the server is closing; `web_server` wires it up.
-    app.state.closing = lambda: False
-    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["clock"] = contract.clock
-    templates.env.filters["duration"] = admin.duration_text
-    # The last added runs first: the cookie is read, then its sign-in checked.
-    app.add_middleware(OnlyOpenSessions, sessions=sessions)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=secret,
-        session_cookie="pizzashop_session",
-        max_age=sessions.lifetime_seconds,
-        same_site="lax",
-    )
+    _keep_in_state(app, settings, secret, read_model, order_taker, read_story)
+    _check_sign_ins(app, settings, secret, SignIns(read_model.database))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     serve_api_docs(app)
     app.include_router(api.router)
@@ -96,6 +76,44 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # last, so outermost: every answer gets the headers
     return app
+
+
+def _keep_in_state(
+    app: FastAPI,
+    settings: Settings,
+    secret: str,
+    read_model: ReadModel,
+    order_taker: OrderTaker,
+    read_story: StoryReader | None,
+) -> None:
+    """What the routes find in `app.state`: the order book, the pipeline, the templates..."""
+    changes = OrderChanges(read_model.orders, closing=lambda: bool(app.state.closing()))
+    app.state.book = OrderBook(
+        read_model.orders, order_taker, secret, OrderRateLimit(settings.orders_per_minute), changes
+    )
+    app.state.open_streams = OpenStreams(settings.streams_per_session)
+    app.state.read_story = read_story or functools.partial(story.read_story, settings)
+    app.state.pipeline = PipelineWatch(read_model.pipeline, BrokerReader(settings))
+    app.state.admin_token = settings.admin_token
+    # Live streams end when this says the server is closing; `web_server` wires it up.
+    app.state.closing = lambda: False
+    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["clock"] = contract.clock
+    templates.env.filters["duration"] = admin.duration_text
+
+
+def _check_sign_ins(app: FastAPI, settings: Settings, secret: str, sign_ins: SignIns) -> None:
+    """The signed session cookie, and on every request whether its sign-in is still open."""
+    app.state.sessions = sessions = WebSessions(sign_ins, settings.session_days)
+    # The last added runs first: the cookie is read, then its sign-in checked.
+    app.add_middleware(OnlyOpenSessions, sessions=sessions)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="pizzashop_session",
+        max_age=sessions.lifetime_seconds,
+        same_site="lax",
+    )
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -152,11 +170,13 @@ def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
     from pizzashop.observe import tracing
-    from pizzashop.readmodel.generations import LiveReadModel
+    from pizzashop.readmodel.generations import FOLLOW_SECONDS
+    from pizzashop.readmodel.store import open_readmodel
 
     tracing.start_tracing("web")
     # Follows a switch to a rebuilt read model by itself, within a second.
-    app = create_app(settings, LiveReadModel(settings.readmodel_url), OrderTaker(settings))
+    read_model = open_readmodel(settings.readmodel_url, follow_every=FOLLOW_SECONDS)
+    app = create_app(settings, read_model, OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
     spare_the_collector()
     try:

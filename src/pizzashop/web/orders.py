@@ -33,7 +33,8 @@ from pizzashop.commands.cancelling import DECISION_WAIT, CancelAnswer, cancel_or
 from pizzashop.commands.ordering import OrderTaker, Written, order_id_for
 from pizzashop.contract import Order, OrderPlaced, Status, Topic
 from pizzashop.operator.story import StoryRecord
-from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
+from pizzashop.readmodel import OrderView, StatusEntry
+from pizzashop.readmodel.views import OrderViews
 from pizzashop.web.changes import OrderChanges
 from pizzashop.web.limits import OrderRateLimit
 
@@ -75,7 +76,7 @@ def story_reader_of(request: Request) -> StoryReader:
 class OrderBook:
     def __init__(
         self,
-        read_model: ReadModel,
+        read_model: OrderViews,
         order_taker: OrderTaker,
         secret: str,
         rate_limit: OrderRateLimit | None = None,
@@ -177,7 +178,7 @@ class OrderBook:
         of `writes`. True when there was something to wait for and the read model now has it."""
         deadline = time.monotonic() + CATCH_UP_WAIT
         while writes:
-            applied = await asyncio.to_thread(self.read_model.stored_offsets)
+            applied = await asyncio.to_thread(self.read_model.read_up_to)
             if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in writes.items()):
                 return True
             if time.monotonic() >= deadline:
