@@ -71,13 +71,7 @@ async def watch(
         timeout=aiohttp.ClientTimeout(total=None, connect=STREAM_TIMEOUT),
         cookie_jar=aiohttp.DummyCookieJar(),
     ) as client:
-        customers = await _sign_in(client, watchers)
-        orders = {f"watched-{secrets.token_hex(6)}": c for c in customers}
-        placed = [
-            OrderPlaced(order_id, _pizza(customer_id), contract.now_ms())
-            for order_id, (customer_id, _) in orders.items()
-        ]
-        await asyncio.to_thread(read_model.writer.apply, placed, {})
+        orders = await _place(read_model.writer, await _sign_in(client, watchers))
         arrived: dict[str, float] = {}
         opened = asyncio.Semaphore(0)
         streams = [
@@ -104,6 +98,20 @@ async def watch(
         change_to_stream_ms=Spread.of(latencies),
         changes_missed=len(moved) - len(latencies),
     )
+
+
+async def _place(
+    writer: OrderWriter, customers: list[tuple[str, str]]
+) -> dict[str, tuple[str, str]]:
+    """One order for each customer, straight into the read model: order id -> (customer id,
+    session cookie)."""
+    orders = {f"watched-{secrets.token_hex(6)}": c for c in customers}
+    placed = [
+        OrderPlaced(order_id, _pizza(customer_id), contract.now_ms())
+        for order_id, (customer_id, _) in orders.items()
+    ]
+    await asyncio.to_thread(writer.apply, placed, {})
+    return orders
 
 
 def _pizza(customer_id: str) -> Order:
