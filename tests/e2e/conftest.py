@@ -11,7 +11,7 @@ import pytest
 
 from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.web.app import create_app
 from tests.ports import free_port

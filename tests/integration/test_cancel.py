@@ -29,7 +29,8 @@ from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import CancelRequested, Status, Topic
 from pizzashop.kafka.topics import read_to_end
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.web.app import create_app
 from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
@@ -70,7 +71,7 @@ def at_least(
     read_model: ReadModel, order_id: str, status: Status, timeout: float = 60
 ) -> OrderView:
     def reached() -> OrderView | None:
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         seen = {entry.status for entry in view.history} if view else set()
         return view if view is not None and status in seen else None
 
@@ -112,7 +113,7 @@ def assert_each_cancelled_or_delivered_once(
         )
         cancelled = steps[-1] == Status.CANCELLED
         assert not (cancelled and order_id in baked), f"order {order_id}: cancelled yet baked"
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         assert view is not None, f"order {order_id} is missing from the read model"
         history = [entry.status for entry in view.history]
         expected = CANCELLED_HISTORY if cancelled else DELIVERED_HISTORY
@@ -124,14 +125,16 @@ def assert_each_cancelled_or_delivered_once(
 
 def cancelled(settings: Settings, read_model: ReadModel, view: OrderView) -> CancelAnswer:
     """The order's cancel through the desk, waiting up to a minute for bake's decision."""
-    desk = desk_for_one_command(settings, ReadModelOrders(read_model.get_order), cancel_wait=60)
+    desk = desk_for_one_command(
+        settings, ReadModelOrders(read_model.orders.get_order), cancel_wait=60
+    )
     return asyncio.run(desk.cancel(view))
 
 
 def wait_until_final(read_model: ReadModel, order_ids: list[str], timeout: float) -> None:
     def all_final() -> bool:
         return all(
-            (view := read_model.get_order(order_id)) is not None
+            (view := read_model.orders.get_order(order_id)) is not None
             and view.status in (Status.CANCELLED, Status.DELIVERED)
             for order_id in order_ids
         )
@@ -347,7 +350,7 @@ def decided_by_bake(read_model: ReadModel, order_ids: list[str]) -> int:
     return sum(
         1
         for order_id in list(order_ids)
-        if (view := read_model.get_order(order_id))
+        if (view := read_model.orders.get_order(order_id))
         and view.status in (Status.CANCELLED, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
     )
 

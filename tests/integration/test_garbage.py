@@ -72,7 +72,7 @@ def test_kitchen_events_for_orders_never_placed_are_parked_and_leave_no_state(
         read_model = shop.read_model()
         assert not [
             e
-            for e in read_model.unplaced_events(contract.now_ms())
+            for e in read_model.watchdog.unplaced_events(contract.now_ms())
             if e.order_id.startswith(prefix)
         ]
     finally:

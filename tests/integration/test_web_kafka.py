@@ -14,7 +14,7 @@ from pizzashop.commands.ordering import OrderTaker, Written
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Order, OrderPlaced, Topic
 from pizzashop.kafka.topics import read_to_end
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.web.app import create_app
 from tests.ports import free_port
 

@@ -20,7 +20,7 @@ from itsdangerous import TimestampSigner
 from pizzashop import contract
 from pizzashop.commands.rate_limit import OrderRateLimit, TooManyOrders
 from pizzashop.config import load_settings
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.web import session as web_session
 from pizzashop.web.app import create_app
 from pizzashop.web.security import SECURITY_HEADERS

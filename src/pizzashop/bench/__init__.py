@@ -291,11 +291,11 @@ def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
 def _start_read_model_at_the_end(settings: Settings) -> None:
     """The bench's fresh read model starts where the topics end, so the status service does not
     replay a shared cluster's history before the rush."""
-    from pizzashop.readmodel import open_readmodel
+    from pizzashop.readmodel.store import open_readmodel
 
     read_model = open_readmodel(settings.readmodel_url)
     try:
-        read_model.apply([], end_offsets(settings, SERVICES["status"]))
+        read_model.writer.apply([], end_offsets(settings, SERVICES["status"]))
     finally:
         read_model.close()
 

@@ -30,7 +30,7 @@ class Watch(Protocol):
 class ReadModelWatch:
     """Every status the read model stores, in the order it stores them.
 
-    Reads the SQLite file's history by its sequence number: the ReadModel interface answers
+    Reads the SQLite file's history by its sequence number: the order views answer
     one order at a time, far too slow to follow thousands of orders every few milliseconds.
     """
 

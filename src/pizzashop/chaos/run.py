@@ -37,7 +37,8 @@ from pizzashop.kafka.cluster import LocalKafka
 from pizzashop.kafka.lag import admin_client, group_lag
 from pizzashop.kafka.topics import create_topics
 from pizzashop.local.ports import free_port_block
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel.store import open_readmodel
+from pizzashop.readmodel.views import OrderViews
 
 log = logging.getLogger("pizzashop.chaos")
 
@@ -228,7 +229,7 @@ class ChaosRun:
                 unfinished = {
                     o
                     for o in unfinished
-                    if o not in final_statuses.final_at or not _final_in(read_model, o)
+                    if o not in final_statuses.final_at or not _final_in(read_model.orders, o)
                 }
                 lag = _total_lag(self.settings, admin)
                 if not unfinished and lag and not any(lag.values()):
@@ -242,8 +243,8 @@ class ChaosRun:
         )
 
 
-def _final_in(read_model: ReadModel, order_id: str) -> bool:
-    view = read_model.get_order(order_id)
+def _final_in(orders: OrderViews, order_id: str) -> bool:
+    view = orders.get_order(order_id)
     return view is not None and view.status.is_final
 
 

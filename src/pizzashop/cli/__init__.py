@@ -20,7 +20,7 @@ from pizzashop.config import ConfigError, Settings, load_settings
 from pizzashop.contract import SERVICES, Status
 
 if TYPE_CHECKING:
-    from pizzashop.readmodel import ReadModel
+    from pizzashop.readmodel.store import ReadModel
 
 log = logging.getLogger("pizzashop.cli")
 
@@ -106,7 +106,7 @@ def settings_of(ctx: click.Context) -> Settings:
 
 def existing_readmodel(settings: Settings) -> ReadModel:
     """The shop's read model, for a command that only reads it: never made where there is none."""
-    from pizzashop.readmodel import open_readmodel, readmodel_exists
+    from pizzashop.readmodel.store import open_readmodel, readmodel_exists
 
     url = settings.readmodel_url
     if not readmodel_exists(url):
@@ -458,8 +458,8 @@ def orders(ctx: click.Context, customer: str | None, limit: int, as_json: bool) 
     """List orders from the read model, newest first."""
     from pizzashop.cli.views import order_line
 
-    read_model = existing_readmodel(settings_of(ctx))
-    found = read_model.orders_of(customer, limit) if customer else read_model.recent_orders(limit)
+    views = existing_readmodel(settings_of(ctx)).orders
+    found = views.orders_of(customer, limit) if customer else views.recent_orders(limit)
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in found], indent=2))
     elif not found:
@@ -476,7 +476,7 @@ def shop_status(ctx: click.Context, as_json: bool) -> None:
 
     Exits 1 when a part is not ready or does not answer."""
     from pizzashop.cli.status import NoShopRunning, orders_line, part_states, table
-    from pizzashop.readmodel import open_readmodel, readmodel_exists
+    from pizzashop.readmodel.store import open_readmodel, readmodel_exists
 
     settings = settings_of(ctx)
     try:
@@ -485,7 +485,7 @@ def shop_status(ctx: click.Context, as_json: bool) -> None:
         raise ShopError(str(e)) from None
     counts = {}
     if readmodel_exists(settings.readmodel_url):
-        counts = open_readmodel(settings.readmodel_url).orders_by_status()
+        counts = open_readmodel(settings.readmodel_url).pipeline.orders_by_status()
     if as_json:
         orders = {str(int(status)): count for status, count in counts.items()}
         click.echo(json.dumps({"parts": [p.as_dict() for p in parts], "orders": orders}))
@@ -502,7 +502,7 @@ def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Show one order with its status history."""
     from pizzashop.cli.views import order_report
 
-    view = existing_readmodel(settings_of(ctx)).get_order(order_id)
+    view = existing_readmodel(settings_of(ctx)).orders.get_order(order_id)
     if view is None:
         raise ShopError(f"no order {order_id!r} in the read model")
     click.echo(json.dumps(view.as_dict(), indent=2) if as_json else order_report(view))
@@ -520,7 +520,7 @@ def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
     from pizzashop.operator.story import StoryUnreadable, read_story
 
     settings = settings_of(ctx)
-    view = existing_readmodel(settings).get_order(order_id)
+    view = existing_readmodel(settings).orders.get_order(order_id)
     if view is None:
         raise ShopError(
             f"no order {order_id!r} in the read model, so no time to look for it in Kafka"
@@ -552,7 +552,7 @@ def retry(ctx: click.Context, order_id: str) -> None:
     from pizzashop.kafka.reaching import check_broker
 
     settings = settings_of(ctx)
-    view = existing_readmodel(settings).get_order(order_id)
+    view = existing_readmodel(settings).orders.get_order(order_id)
     if view is None or view.order is None:
         raise ShopError(f"no order {order_id!r} in the read model to retry")
     if view.status.is_final:
@@ -585,11 +585,11 @@ def cancel(ctx: click.Context, order_id: str, wait: float) -> None:
     from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed
 
     settings = settings_of(ctx)
-    read_model = existing_readmodel(settings)
-    view = read_model.get_order(order_id)
+    views = existing_readmodel(settings).orders
+    view = views.get_order(order_id)
     if view is None or view.order is None:
         raise ShopError(f"no order {order_id!r} in the read model to cancel")
-    desk = desk_for_one_command(settings, ReadModelOrders(read_model.get_order), wait)
+    desk = desk_for_one_command(settings, ReadModelOrders(views.get_order), wait)
     try:
         answer = asyncio.run(desk.cancel(view))
     except (OrderNotAccepted, OrderUnconfirmed) as e:

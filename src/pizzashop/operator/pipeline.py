@@ -24,7 +24,8 @@ from confluent_kafka.admin import AdminClient
 from pizzashop.config import Settings
 from pizzashop.contract import Status, group_id, now_ms
 from pizzashop.kafka.lag import PartitionLag, admin_client, dead_letter_count, group_lag
-from pizzashop.readmodel import OrderView, ReadModel
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.pipeline import PipelineQueries
 
 log = logging.getLogger("pizzashop.operator.pipeline")
 
@@ -99,7 +100,7 @@ class PipelineSnapshot:
 
 
 def take_snapshot(
-    read_model: ReadModel, broker: BrokerFigures | None, now: int
+    read_model: PipelineQueries, broker: BrokerFigures | None, now: int
 ) -> PipelineSnapshot:
     """The pipeline as the read model and the broker's figures (None: unreachable) show it."""
     on_their_way = read_model.orders_on_their_way()
@@ -119,7 +120,7 @@ def take_snapshot(
 
 def _stage_figures(
     stage: Stage,
-    read_model: ReadModel,
+    read_model: PipelineQueries,
     on_their_way: Mapping[Status, int],
     reached: Mapping[Status, int],
     broker: BrokerFigures | None,
@@ -139,7 +140,7 @@ def _stage_figures(
     )
 
 
-def _stage_times(stage: Stage, read_model: ReadModel, now: int) -> list[int]:
+def _stage_times(stage: Stage, read_model: PipelineQueries, now: int) -> list[int]:
     if stage.step is None:
         return []
     since = now - int(TIMES_WINDOW_SECONDS * 1000)
@@ -197,7 +198,7 @@ class PipelineWatch:
 
     def __init__(
         self,
-        read_model: ReadModel,
+        read_model: PipelineQueries,
         read_broker: Callable[[], BrokerFigures | None],
         fresh_for: float = FRESH_FOR,
     ) -> None:

@@ -3,9 +3,9 @@ live one while the shop keeps running, then switched to; or into a scratch one, 
 live one against it.
 
 A rebuild reads what the status service reads, from the beginning, and applies it with the
-status service's own `apply_to`, in batches that carry their offsets: after the switch the
-status service resumes from the offsets the new generation keeps, so no change is lost or
-applied twice.
+status service's own `apply_to` (writer.py), in batches that carry their offsets: after the
+switch the status service resumes from the offsets the new generation keeps, so no change is
+lost or applied twice.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import SERVICES, ContractError, Event
 from pizzashop.kafka.lag import end_offsets
-from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
-from pizzashop.readmodel.generations import Generations
-from pizzashop.readmodel.sql import SqlReadModel
+from pizzashop.readmodel import OrderView, ReadModelUnusable
+from pizzashop.readmodel.database import SqlDatabase
+from pizzashop.readmodel.generations import Generations, generations_of
+from pizzashop.readmodel.views import OrderViews
+from pizzashop.readmodel.watchdog import WatchdogQueries
+from pizzashop.readmodel.writer import OrderWriter, apply_to
 from pizzashop.runtime.clients import record_position
-from pizzashop.services.status import apply_to
 
 # What the status service consumes is what its read model is made of.
 TOPICS: tuple[str, ...] = tuple(str(t) for t in SERVICES["status"])
@@ -85,7 +87,7 @@ class _Batch:
 
 def rebuild(settings: Settings, show_progress: bool = True) -> Rebuilt:
     """A new generation of the read model built from the log, made live once caught up."""
-    generations = generations_at(settings.readmodel_url)
+    generations = generations_of(settings.readmodel_url)
     try:
         with generations.rebuilding():
             return _build_and_switch(settings, generations, show_progress)
@@ -97,13 +99,13 @@ def _build_and_switch(settings: Settings, generations: Generations, show: bool) 
     live = generations.live()
     new = live + 1
     started = time.monotonic()
-    model = generations.fresh(new)
+    database = generations.fresh(new)
     try:
         with _log_reader(settings) as reader:
-            events = _catch_up(settings, reader, model, show)
-        _carry_over(generations, live, model)
+            events = _catch_up(settings, reader, OrderWriter(database), show)
+        _carry_over(generations, live, database)
     finally:
-        model.close()
+        database.close()
     generations.switch_to(new)
     return Rebuilt(new, generations.describe(new), events, time.monotonic() - started)
 
@@ -111,37 +113,39 @@ def _build_and_switch(settings: Settings, generations: Generations, show: bool) 
 def verify(settings: Settings, show_progress: bool = False) -> list[Difference]:
     """Every order whose live view differs from the one the log gives, read up to the same
     offsets as the live read model (orders it has not reached yet are no difference)."""
-    generations = generations_at(settings.readmodel_url)
-    live = generations.open(generations.live())
+    generations = generations_of(settings.readmodel_url)
+    live_database = generations.open(generations.live())
+    live = OrderViews(live_database)
     try:
-        with generations.scratch() as from_the_log, _log_reader(settings) as reader:
+        with generations.scratch() as scratch, _log_reader(settings) as reader:
+            from_the_log = OrderWriter(scratch)
             for _ in range(VERIFY_ATTEMPTS):
-                target = live.stored_offsets()
+                target = live.read_up_to()
                 _read_up_to(reader, from_the_log, target, show_progress)
-                differences = _differences(live, from_the_log)
-                if live.stored_offsets() == target:  # it did not move while compared
+                differences = _differences(live, OrderViews(scratch))
+                if live.read_up_to() == target:  # it did not move while compared
                     break
             return differences
     finally:
-        live.close()
+        live_database.close()
         generations.close()
 
 
 def _catch_up(
-    settings: Settings, reader: Consumer, model: SqlReadModel, show_progress: bool
+    settings: Settings, reader: Consumer, writer: OrderWriter, show_progress: bool
 ) -> int:
     """Read to the topics' ends, then to their new ends, until close enough to switch."""
     applied = 0
     for round_number in range(CATCH_UP_ROUNDS):
         ends = end_offsets(settings, TOPICS, METADATA_TIMEOUT)
-        left = _left(model.stored_offsets(), ends)
+        left = _left(writer.stored_offsets(), ends)
         if left == 0 or (round_number > 0 and left <= CAUGHT_UP_WITHIN):
             break
-        applied += _read_up_to(reader, model, ends, show_progress)
+        applied += _read_up_to(reader, writer, ends, show_progress)
     return applied
 
 
-def _carry_over(generations: Generations, live: int, model: SqlReadModel) -> None:
+def _carry_over(generations: Generations, live: int, new: SqlDatabase) -> None:
     """What the new generation takes from the live one: its sign-ins, a seq above its last
     (so live streams miss nothing), and which orders never placed it has already parked."""
     try:
@@ -149,18 +153,34 @@ def _carry_over(generations: Generations, live: int, model: SqlReadModel) -> Non
     except ReadModelUnusable:
         return  # an older schema: its sign-ins stay behind, customers sign in again
     try:
-        model.carry_over_web_sessions(old.web_sessions())
-        model.number_history_after(old.last_history_seq())
-        model.forget_unplaced(_already_parked(old, model))
+        carry_over_sign_ins(old, new)
+        new.number_history_after(OrderViews(old).last_history_seq())
+        OrderWriter(new).forget_unplaced(_already_parked(OrderViews(old), new))
     finally:
         old.close()
 
 
-def _already_parked(old: SqlReadModel, new: SqlReadModel) -> set[str]:
+def carry_over_sign_ins(old: SqlDatabase, new: SqlDatabase) -> None:
+    """The web's sign-ins (web/sign_ins.py) live in each generation's database, not built from
+    the log: copied whole, and a sign-out there stays a sign-out here."""
+    with old.transaction(writing=False) as cursor:
+        cursor.execute("SELECT session_id, customer_id, started_at, ended_at FROM web_sessions")
+        rows = [tuple(row) for row in cursor.fetchall()]
+    p = new.placeholder
+    with new.transaction(writing=False) as cursor:
+        cursor.executemany(
+            "INSERT INTO web_sessions (session_id, customer_id, started_at, ended_at) "
+            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (session_id) DO UPDATE SET "
+            "ended_at = COALESCE(web_sessions.ended_at, excluded.ended_at)",
+            rows,
+        )
+
+
+def _already_parked(old: OrderViews, new: SqlDatabase) -> set[str]:
     """Orders never placed whose events the live generation had read and then forgotten (its
     watchdog parked them in the dead-letter topic): parking them again would repeat them."""
-    read = old.stored_offsets()
-    unplaced = new.unplaced_events(seen_before=2**62)
+    read = old.read_up_to()
+    unplaced = WatchdogQueries(new).unplaced_events(seen_before=2**62)
     unknown_to_old = {e.order_id for e in unplaced if old.get_order(e.order_id) is None}
     not_read_yet = {
         e.order_id for e in unplaced if e.source[2] >= read.get((e.source[0], e.source[1]), 0)
@@ -168,9 +188,9 @@ def _already_parked(old: SqlReadModel, new: SqlReadModel) -> set[str]:
     return unknown_to_old - not_read_yet
 
 
-def _read_up_to(reader: Consumer, model: SqlReadModel, ends: Positions, show: bool) -> int:
-    """Apply every event between the model's offsets and `ends`; how many records were read."""
-    stored = model.stored_offsets()
+def _read_up_to(reader: Consumer, writer: OrderWriter, ends: Positions, show: bool) -> int:
+    """Apply every event between the writer's offsets and `ends`; how many records were read."""
+    stored = writer.stored_offsets()
     todo = {tp: end for tp, end in ends.items() if stored.get(tp, 0) < end}
     reader.assign([TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in todo])
     read = 0
@@ -180,7 +200,7 @@ def _read_up_to(reader: Consumer, model: SqlReadModel, ends: Positions, show: bo
         while todo:
             batch = _next_batch(reader, todo)
             if batch.offsets:
-                apply_to(model, batch.events, batch.offsets, batch.sources)
+                apply_to(writer, batch.events, batch.offsets, batch.sources)
             read += batch.records
             bar.update(batch.records)
     reader.unassign()
@@ -255,7 +275,7 @@ def _log_reader(settings: Settings) -> Iterator[Consumer]:
         consumer.close()
 
 
-def _differences(live: SqlReadModel, from_the_log: SqlReadModel) -> list[Difference]:
+def _differences(live: OrderViews, from_the_log: OrderViews) -> list[Difference]:
     """Orders placed on either side whose views differ (order, status, history, placing)."""
     live_views = {v.order_id: v for v in live.every_order()}
     log_views = {v.order_id: v for v in from_the_log.every_order()}

@@ -29,7 +29,7 @@ from pizzashop.commands.rate_limit import OrderRateLimit
 from pizzashop.config import Settings, shop_secret
 from pizzashop.operator import story
 from pizzashop.operator.pipeline import BrokerReader, PipelineWatch
-from pizzashop.readmodel import ReadModel
+from pizzashop.readmodel.store import ReadModel
 from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
@@ -38,6 +38,7 @@ from pizzashop.web.limits import BodyLimit, OpenStreams
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
 from pizzashop.web.session import OnlyOpenSessions, WebSessions
+from pizzashop.web.sign_ins import SignIns
 
 log = logging.getLogger("pizzashop.web")
 
@@ -62,17 +63,39 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     secret = shop_secret(settings)
-    changes = OrderChanges(read_model, closing=lambda: bool(app.state.closing()))
-    app.state.book = book = OrderBook(read_model, changes)
+    _keep_in_state(app, settings, secret, read_model, order_taker, read_story)
+    _check_sign_ins(app, settings, secret, SignIns(read_model.database))
+    _serve_pages_and_api(app, settings)
+    return app
+
+
+def _keep_in_state(
+    app: FastAPI,
+    settings: Settings,
+    secret: str,
+    read_model: ReadModel,
+    order_taker: OrderTaker,
+    read_story: StoryReader | None,
+) -> None:
+    """What the routes find in `app.state`: the order book and desk, the pipeline, the templates."""
+    changes = OrderChanges(read_model.orders, closing=lambda: bool(app.state.closing()))
+    app.state.book = book = OrderBook(read_model.orders, changes)
     rate_limit = OrderRateLimit(settings.orders_per_minute)
     app.state.desk = OrderDesk(order_taker, secret, book, rate_limit)
-    app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
     app.state.open_streams = OpenStreams(settings.streams_per_session)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
-    app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
+    app.state.pipeline = PipelineWatch(read_model.pipeline, BrokerReader(settings))
     app.state.admin_token = settings.admin_token
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
+    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["clock"] = contract.clock
+    templates.env.filters["duration"] = admin.duration_text
+
+
+def _check_sign_ins(app: FastAPI, settings: Settings, secret: str, sign_ins: SignIns) -> None:
+    """The signed session cookie, and on every request whether its sign-in is still open."""
+    app.state.sessions = sessions = WebSessions(sign_ins, settings.session_days)
     # The last added runs first: the cookie is read, then its sign-in checked.
     app.add_middleware(OnlyOpenSessions, sessions=sessions)
     app.add_middleware(
@@ -82,16 +105,11 @@ def create_app(
         max_age=sessions.lifetime_seconds,
         same_site="lax",
     )
-    _serve_pages_and_api(app, settings)
-    return app
 
 
 def _serve_pages_and_api(app: FastAPI, settings: Settings) -> None:
     """The pages, the API, the static files and the error answers; then the two outermost
     middlewares, so every answer passes them."""
-    app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["clock"] = contract.clock
-    templates.env.filters["duration"] = admin.duration_text
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     serve_api_docs(app)
     app.include_router(api.router)
@@ -160,11 +178,13 @@ def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
     from pizzashop.observe import tracing
-    from pizzashop.readmodel.generations import LiveReadModel
+    from pizzashop.readmodel.generations import FOLLOW_SECONDS
+    from pizzashop.readmodel.store import open_readmodel
 
     tracing.start_tracing("web")
     # Follows a switch to a rebuilt read model by itself, within a second.
-    app = create_app(settings, LiveReadModel(settings.readmodel_url), OrderTaker(settings))
+    read_model = open_readmodel(settings.readmodel_url, follow_every=FOLLOW_SECONDS)
+    app = create_app(settings, read_model, OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
     spare_the_collector()
     try:

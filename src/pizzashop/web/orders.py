@@ -33,7 +33,8 @@ from pizzashop.commands.desk import OrderDesk
 from pizzashop.commands.ordering import Written
 from pizzashop.contract import OrderPlaced, Status, Topic
 from pizzashop.operator.story import StoryRecord
-from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
+from pizzashop.readmodel import OrderView, StatusEntry
+from pizzashop.readmodel.views import OrderViews
 from pizzashop.web.changes import OrderChanges
 
 JUST_PLACED_LIMIT = 1000
@@ -67,7 +68,7 @@ def story_reader_of(request: Request) -> StoryReader:
 
 
 class OrderBook:
-    def __init__(self, read_model: ReadModel, changes: OrderChanges | None = None) -> None:
+    def __init__(self, read_model: OrderViews, changes: OrderChanges | None = None) -> None:
         self.read_model = read_model
         self.changes = changes or OrderChanges(read_model, closing=lambda: False)
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
@@ -141,7 +142,7 @@ class OrderBook:
         of `writes`. True when there was something to wait for and the read model now has it."""
         deadline = time.monotonic() + CATCH_UP_WAIT
         while writes:
-            applied = await asyncio.to_thread(self.read_model.stored_offsets)
+            applied = await asyncio.to_thread(self.read_model.read_up_to)
             if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in writes.items()):
                 return True
             if time.monotonic() >= deadline:
