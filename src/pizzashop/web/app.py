@@ -60,11 +60,27 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     secret = shop_secret(settings)
+    _share_with_the_routes(app, settings, read_model, order_taker, read_story, secret)
+    _serve_routes(app)
+    _answer_errors(app)
+    _wrap_in_middleware(app, settings, secret)
+    return app
+
+
+def _share_with_the_routes(
+    app: FastAPI,
+    settings: Settings,
+    read_model: ReadModel,
+    order_taker: OrderTaker,
+    read_story: StoryReader | None,
+    secret: str,
+) -> None:
+    """What the routes reach through `app.state`."""
     changes = OrderChanges(read_model, closing=lambda: bool(app.state.closing()))
     app.state.book = OrderBook(
         read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute), changes
     )
-    app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
+    app.state.sessions = WebSessions(read_model, settings.session_days)
     app.state.open_streams = OpenStreams(settings.streams_per_session)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
     app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
@@ -74,7 +90,27 @@ def create_app(
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = contract.clock
     templates.env.filters["duration"] = admin.duration_text
-    # The last added runs first: the cookie is read, then its sign-in checked.
+
+
+def _serve_routes(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    serve_api_docs(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(observing.router)
+    app.include_router(admin.router)
+
+
+def _answer_errors(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
+    app.add_exception_handler(Exception, _server_error)
+
+
+def _wrap_in_middleware(app: FastAPI, settings: Settings, secret: str) -> None:
+    """Innermost first, since the last added runs first: a request meets the security headers,
+    the body limit, the counting, the session cookie, then the check of its sign-in."""
+    sessions: WebSessions = app.state.sessions
     app.add_middleware(OnlyOpenSessions, sessions=sessions)
     app.add_middleware(
         SessionMiddleware,
@@ -83,19 +119,9 @@ def create_app(
         max_age=sessions.lifetime_seconds,
         same_site="lax",
     )
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    serve_api_docs(app)
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.include_router(observing.router)
     observing.observe_requests(app, settings.metrics)
-    app.include_router(admin.router)
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler as taking any Exception
-    app.add_exception_handler(Exception, _server_error)
     app.add_middleware(BodyLimit)
-    app.add_middleware(SecurityHeaders)  # last, so outermost: every answer gets the headers
-    return app
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets the headers
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
