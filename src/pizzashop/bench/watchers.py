@@ -64,22 +64,10 @@ async def watch(
 ) -> WatchersReport:
     read_model = open_readmodel(settings.readmodel_url)
     web = psutil.Process(web_pid)
-    # Each request carries its customer's cookie by hand; a stream stays open for good.
-    async with aiohttp.ClientSession(
-        base_url=url,
-        connector=aiohttp.TCPConnector(limit=watchers + 10),
-        timeout=aiohttp.ClientTimeout(total=None, connect=STREAM_TIMEOUT),
-        cookie_jar=aiohttp.DummyCookieJar(),
-    ) as client:
-        orders = await _place(read_model.writer, await _sign_in(client, watchers))
+    async with _client(url, watchers) as client:
+        orders = await _watched_orders(client, read_model.writer, watchers)
         arrived: dict[str, float] = {}
-        opened = asyncio.Semaphore(0)
-        streams = [
-            asyncio.create_task(_follow(client, order_id, cookie, arrived, opened))
-            for order_id, (_, cookie) in orders.items()
-        ]
-        for _ in streams:
-            await asyncio.wait_for(opened.acquire(), STREAM_TIMEOUT)
+        streams = await _open_streams(client, orders, arrived)
         idle_share = await _cpu_share(web, idle)
         started = _cpu(web), time.monotonic()
         moved = await _move(read_model.writer, list(orders))
@@ -100,11 +88,22 @@ async def watch(
     )
 
 
-async def _place(
-    writer: OrderWriter, customers: list[tuple[str, str]]
+def _client(url: str, watchers: int) -> aiohttp.ClientSession:
+    """Each request carries its customer's cookie by hand; a stream stays open for good."""
+    return aiohttp.ClientSession(
+        base_url=url,
+        connector=aiohttp.TCPConnector(limit=watchers + 10),
+        timeout=aiohttp.ClientTimeout(total=None, connect=STREAM_TIMEOUT),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def _watched_orders(
+    client: aiohttp.ClientSession, writer: OrderWriter, watchers: int
 ) -> dict[str, tuple[str, str]]:
-    """One order for each customer, straight into the read model: order id -> (customer id,
-    session cookie)."""
+    """One order for each customer signed in, placed straight into the read model: order id ->
+    (customer id, session cookie)."""
+    customers = await _sign_in(client, watchers)
     orders = {f"watched-{secrets.token_hex(6)}": c for c in customers}
     placed = [
         OrderPlaced(order_id, _pizza(customer_id), contract.now_ms())
@@ -112,6 +111,20 @@ async def _place(
     ]
     await asyncio.to_thread(writer.apply, placed, {})
     return orders
+
+
+async def _open_streams(
+    client: aiohttp.ClientSession, orders: dict[str, tuple[str, str]], arrived: dict[str, float]
+) -> list[asyncio.Task[None]]:
+    """Each order's event stream, once every one is open."""
+    opened = asyncio.Semaphore(0)
+    streams = [
+        asyncio.create_task(_follow(client, order_id, cookie, arrived, opened))
+        for order_id, (_, cookie) in orders.items()
+    ]
+    for _ in streams:
+        await asyncio.wait_for(opened.acquire(), STREAM_TIMEOUT)
+    return streams
 
 
 def _pizza(customer_id: str) -> Order:

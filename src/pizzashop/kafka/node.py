@@ -70,54 +70,79 @@ class Node:
         return f"(no log in {self.folder / 'logs'})"
 
 
+# Under the consumer group protocol (KIP-848) the broker holds the session: as for the classic
+# one (runtime/clients.py), a killed member's partitions move after 10 s, and members heartbeat
+# every second (the defaults are 45 s and 5 s).
+GROUP_TIMINGS: dict[str, object] = {
+    "group.initial.rebalance.delay.ms": 0,
+    "group.consumer.min.session.timeout.ms": 10_000,
+    "group.consumer.session.timeout.ms": 10_000,
+    "group.consumer.min.heartbeat.interval.ms": 1_000,
+    "group.consumer.heartbeat.interval.ms": 1_000,
+}
+HOUSEKEEPING: dict[str, object] = {
+    # The log cleaner keeps this buffer on the heap for as long as the broker runs: the
+    # default 128 MB, on a 256 MB heap, made G1 run a marking cycle and a remark pause
+    # every two seconds at 200 orders/s. 16 MB still dedupes about 600,000 keys per pass
+    # of the compacted topics (offsets, delivery's changelog).
+    "log.cleaner.dedupe.buffer.size": 16 * 1024 * 1024,
+    "auto.create.topics.enable": "false",
+    "controlled.shutdown.enable": "true",
+}
+# In a cluster, a killed node is fenced and its partitions led elsewhere within seconds
+# (default 9 s).
+FAST_FENCING: dict[str, object] = {
+    "broker.session.timeout.ms": 3000,
+    "broker.heartbeat.interval.ms": 500,
+}
+
+
 def node_properties(
     node: Node, nodes: list[Node], partitions: int, secured: SecuredListener | None
 ) -> str:
     """The server.properties of one KRaft node (broker and controller) of `nodes`."""
-    count = len(nodes)
-    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
-    min_isr = 2 if count >= 3 else 1
-    settings = {
+    properties: dict[str, object] = {
         "process.roles": "broker,controller",
         "node.id": node.node_id,
-        "controller.quorum.voters": voters,
+        "controller.quorum.voters": ",".join(
+            f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes
+        ),
+        **_plain_listener_properties(node),
+        "log.dirs": node.folder / "data",
+        "num.partitions": partitions,
+        **_replication_properties(len(nodes)),
+        **GROUP_TIMINGS,
+        **HOUSEKEEPING,
+    }
+    if secured is not None:
+        properties.update(_secured_listener_properties(node, secured))
+    if len(nodes) > 1:
+        properties.update(FAST_FENCING)
+    return "".join(f"{key}={value}\n" for key, value in properties.items())
+
+
+def _plain_listener_properties(node: Node) -> dict[str, object]:
+    return {
         "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": node.folder / "data",
-        "num.partitions": partitions,
-        "default.replication.factor": count,
+    }
+
+
+def _replication_properties(nodes: int) -> dict[str, object]:
+    """Each partition on every node; from three nodes on, a write needs two copies in sync."""
+    min_isr = 2 if nodes >= 3 else 1
+    return {
+        "default.replication.factor": nodes,
         "min.insync.replicas": min_isr,
-        "offsets.topic.replication.factor": count,
+        "offsets.topic.replication.factor": nodes,
         "offsets.topic.num.partitions": 10,
-        "transaction.state.log.replication.factor": count,
+        "transaction.state.log.replication.factor": nodes,
         "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": 10,
-        "group.initial.rebalance.delay.ms": 0,
-        # Under the consumer group protocol (KIP-848) the broker holds the session: as for
-        # the classic one (runtime/clients.py), a killed member's partitions move after
-        # 10 s, and members heartbeat every second (the defaults are 45 s and 5 s).
-        "group.consumer.min.session.timeout.ms": 10_000,
-        "group.consumer.session.timeout.ms": 10_000,
-        "group.consumer.min.heartbeat.interval.ms": 1_000,
-        "group.consumer.heartbeat.interval.ms": 1_000,
-        # The log cleaner keeps this buffer on the heap for as long as the broker runs: the
-        # default 128 MB, on a 256 MB heap, made G1 run a marking cycle and a remark pause
-        # every two seconds at 200 orders/s. 16 MB still dedupes about 600,000 keys per pass
-        # of the compacted topics (offsets, delivery's changelog).
-        "log.cleaner.dedupe.buffer.size": 16 * 1024 * 1024,
-        "auto.create.topics.enable": "false",
-        "controlled.shutdown.enable": "true",
     }
-    if secured is not None:
-        settings.update(_secured_listener_properties(node, secured))
-    if count > 1:
-        # A killed node is fenced and its partitions led elsewhere within seconds (default 9 s).
-        settings["broker.session.timeout.ms"] = 3000
-        settings["broker.heartbeat.interval.ms"] = 500
-    return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
 def _secured_listener_properties(node: Node, secured: SecuredListener) -> dict[str, object]:

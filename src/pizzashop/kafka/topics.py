@@ -269,34 +269,52 @@ def read_to_end(
         }
     )
     try:
-        if partitions is None:
-            partitions = set(consumer.list_topics(topic, timeout=timeout).topics[topic].partitions)
-        unread = {p for p in partitions if _has_records(consumer, topic, p, timeout)}
-        starts = [
-            TopicPartition(topic, p, OFFSET_BEGINNING if since_ms is None else since_ms)
-            for p in sorted(unread)
-        ]
-        if since_ms is not None and starts:
-            starts = consumer.offsets_for_times(starts, timeout=timeout)
-            unread = {tp.partition for tp in starts if tp.offset >= 0}  # -1: nothing that recent
-            starts = [tp for tp in starts if tp.offset >= 0]
+        starts = _starts(consumer, topic, partitions, since_ms, timeout)
         consumer.assign(starts)
-        deadline = time.monotonic() + timeout
-        while unread:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"could not read {topic} {sorted(unread)} to the end in {timeout:g}s"
-                )
-            for message in consumer.consume(500, 0.5):
-                error = message.error()
-                if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    unread.discard(message.partition())
-                elif error is not None:
-                    raise KafkaException(error)
-                else:
-                    yield message
+        yield from _until_each_end(consumer, topic, {tp.partition for tp in starts}, timeout)
     finally:
         consumer.close()
+
+
+def _starts(
+    consumer: Consumer,
+    topic: str,
+    partitions: set[int] | None,
+    since_ms: int | None,
+    timeout: float,
+) -> list[TopicPartition]:
+    """Where to start reading each partition that has something to read."""
+    if partitions is None:
+        partitions = set(consumer.list_topics(topic, timeout=timeout).topics[topic].partitions)
+    unread = sorted(p for p in partitions if _has_records(consumer, topic, p, timeout))
+    if since_ms is None:
+        return [TopicPartition(topic, p, OFFSET_BEGINNING) for p in unread]
+    if not unread:
+        return []
+    found = consumer.offsets_for_times(
+        [TopicPartition(topic, p, since_ms) for p in unread], timeout=timeout
+    )
+    return [tp for tp in found if tp.offset >= 0]  # -1: nothing that recent
+
+
+def _until_each_end(
+    consumer: Consumer, topic: str, unread: set[int], timeout: float
+) -> Iterator[Message]:
+    """The assigned partitions' records, until each has reported its end."""
+    deadline = time.monotonic() + timeout
+    while unread:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"could not read {topic} {sorted(unread)} to the end in {timeout:g}s"
+            )
+        for message in consumer.consume(500, 0.5):
+            error = message.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                unread.discard(message.partition())
+            elif error is not None:
+                raise KafkaException(error)
+            else:
+                yield message
 
 
 # What a partition's leader answers for a moment after a broker (re)starts or leadership moves.
