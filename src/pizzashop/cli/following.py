@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 
 from pizzashop.config import Settings
-from pizzashop.contract import Status, clock
+from pizzashop.contract import Status
+from pizzashop.operator.display import clock
 from pizzashop.readmodel.generations import LiveReadModel
 
 CHECK_EVERY = 0.2
