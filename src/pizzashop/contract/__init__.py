@@ -1,7 +1,8 @@
 """The wire contract: topic names, event shapes, status codes and texts, encode and decode.
 
 Compatible with the seed's events: keys are order ids as UTF-8 text, values UTF-8 JSON.
-Nothing else in the shop spells a topic name or a JSON field.
+Nothing else in the shop spells a topic name or a JSON field. Each JSON value is one model
+here; `decoders` makes its fast decoder from it, `deadletter` holds the `pizza-dlq` record.
 """
 
 from __future__ import annotations
@@ -150,6 +151,9 @@ def now_ms() -> int:
 
 
 # --- the events ------------------------------------------------------------------------------
+# What the services make and match: an order id (the record's key) and what its value says,
+# made whole (a status, a timestamp). The value as it is written and read, its field names,
+# types and bounds, is the topic's model below, and only there.
 
 
 @dataclass(frozen=True)
