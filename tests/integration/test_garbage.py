@@ -9,7 +9,8 @@ from confluent_kafka import Producer
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import DLQ_ERROR, DLQ_SERVICE, PizzaAssembled, PizzaBaked, Topic
+from pizzashop.contract import PizzaAssembled, PizzaBaked, Topic
+from pizzashop.contract.deadletter import DLQ_ERROR, DLQ_SERVICE
 from pizzashop.kafka.topics import read_to_end
 from pizzashop.runtime import KitchenLoop
 from pizzashop.runtime.clients import record_headers

@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from pizzashop.config import Settings
-from pizzashop.contract import DeadLetter, Topic
+from pizzashop.contract import Topic
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.runtime.deadletters import read_dead_letters, replay
 from tests.shop_harness import (
     RunningShop,

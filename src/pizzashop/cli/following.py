@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 
 from pizzashop.config import Settings
-from pizzashop.contract import Status, clock
+from pizzashop.contract import Status
+from pizzashop.operator.display import clock
 from pizzashop.readmodel.generations import FOLLOW_SECONDS
 from pizzashop.readmodel.store import open_readmodel
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pizzashop.contract import clock
 from pizzashop.observe.inert import inert
+from pizzashop.operator.display import clock
 from pizzashop.operator.story import StoryRecord
 from pizzashop.readmodel import OrderView
 

@@ -27,15 +27,8 @@ from pydantic import ValidationError
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import (
-    Event,
-    Order,
-    OrderPlaced,
-    PizzaAssembled,
-    PizzaBaked,
-    Status,
-    menu_errors,
-)
+from pizzashop.contract import Event, Order, OrderPlaced, PizzaAssembled, PizzaBaked, Status
+from pizzashop.menu import menu_errors
 from pizzashop.observe import tracing
 from pizzashop.readmodel import OrderView
 from pizzashop.services.assemble import assembling_and_baking_time

@@ -23,11 +23,45 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Topic
+from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Status, Topic
+from pizzashop.contract.deadletter import DLQ_SERVICE
 from pizzashop.kafka.reaching import REACH_TIMEOUT
 from pizzashop.observe import tracing
+from pizzashop.operator.display import clock
 from pizzashop.readmodel import OrderView
 from pizzashop.runtime.clients import record_headers
+
+# Who writes an order's records, as the contract has it: the front door (the web app or
+# `pizzashop order`) places the order, each kitchen service writes its step and its status,
+# the status service's watchdog the stuck mark, a service with state its changelog. A dead
+# letter names the service that parked it in a header of its own (`DeadLetter.service`).
+ORDERING = "ordering"
+WRITER_OF_STEP: dict[Topic, str] = {
+    Topic.ORDERED: ORDERING,
+    Topic.ASSEMBLED: "assemble",
+    Topic.BAKED: "bake",
+    Topic.CANCEL: ORDERING,
+}
+WRITER_OF_STATUS: dict[int, str] = {  # by status code: a record may carry any number
+    Status.RECEIVED: ORDERING,
+    Status.IN_OVEN: "assemble",
+    Status.INVALID_ORDER: "assemble",
+    Status.OUT_FOR_DELIVERY: "bake",
+    Status.CANCELLED: "bake",
+    Status.DELIVERED: "delivery",
+    Status.STUCK: "status",
+}
+
+
+def writer_of(topic: str, status: int | None = None) -> str:
+    """The part of the shop that writes records of `topic` (of `status`, on `pizza-status`);
+    "" when the contract does not say (an unknown status, a topic not of the shop)."""
+    if topic == Topic.STATUS:
+        return "" if status is None else WRITER_OF_STATUS.get(status, "")
+    if topic in WRITER_OF_STEP:
+        return WRITER_OF_STEP[Topic(topic)]
+    return next((name for name in SERVICES if topic == contract.state_topic(name)), "")
+
 
 # Records are stamped by their producer's clock and the read model's times by others': read
 # from a little before the order was placed.
@@ -57,7 +91,7 @@ class StoryRecord:
 
     @property
     def time(self) -> str:
-        return contract.clock(self.timestamp, with_date=True, with_ms=True)
+        return clock(self.timestamp, with_date=True, with_ms=True)
 
     @property
     def since_previous(self) -> str:
@@ -242,11 +276,11 @@ def _story_record(message: Message) -> StoryRecord:
 
 def _writer(topic: str, value: bytes | None, headers: list[tuple[str, bytes | None]]) -> str:
     if topic == Topic.DEAD_LETTER:
-        service = _header(headers, contract.DLQ_SERVICE)  # who parked it: see DeadLetter
+        service = _header(headers, DLQ_SERVICE)  # who parked it: see DeadLetter
         return (service or b"").decode("utf-8", errors="replace")
     if topic == Topic.STATUS:
-        return contract.writer_of(topic, _status_in(value))
-    return contract.writer_of(topic)
+        return writer_of(topic, _status_in(value))
+    return writer_of(topic)
 
 
 def _status_in(value: bytes | None) -> int | None:

@@ -19,7 +19,7 @@ from confluent_kafka import Message, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import DeadLetter
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, create_state_topic, shared_partition_count
 from pizzashop.observe import tracing
 from pizzashop.runtime.changelog import (

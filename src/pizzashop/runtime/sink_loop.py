@@ -14,7 +14,7 @@ from opentelemetry.trace import Span
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import DeadLetter
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.observe import logs, tracing
 from pizzashop.runtime.clients import assigns_incrementally
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record

@@ -12,15 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import (
-    SERVICES,
-    DeadLetter,
-    Event,
-    OrderPlaced,
-    Status,
-    StatusChanged,
-    now_ms,
-)
+from pizzashop.contract import SERVICES, Event, OrderPlaced, Status, StatusChanged, now_ms
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.observe.metrics import StageClock, count_orders_by_status
 from pizzashop.readmodel import Source
 from pizzashop.readmodel.store import open_readmodel

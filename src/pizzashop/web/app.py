@@ -22,12 +22,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pizzashop import contract
 from pizzashop.commands.desk import OrderDesk
 from pizzashop.commands.ordering import OrderTaker
 from pizzashop.commands.rate_limit import OrderRateLimit
 from pizzashop.config import Settings, shop_secret
 from pizzashop.operator import story
+from pizzashop.operator.display import clock
 from pizzashop.operator.pipeline import BrokerReader, PipelineWatch
 from pizzashop.readmodel.store import ReadModel
 from pizzashop.runtime.collector import spare_the_collector
@@ -89,7 +89,7 @@ def _keep_in_state(
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["clock"] = contract.clock
+    templates.env.filters["clock"] = clock
     templates.env.filters["duration"] = admin.duration_text
 
 

@@ -1,7 +1,8 @@
 """The wire contract: topic names, event shapes, status codes and texts, encode and decode.
 
 Compatible with the seed's events: keys are order ids as UTF-8 text, values UTF-8 JSON.
-Nothing else in the shop spells a topic name or a JSON field.
+Nothing else in the shop spells a topic name or a JSON field. Each JSON value is one model
+here; `decoders` makes its fast decoder from it, `deadletter` holds the `pizza-dlq` record.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any, TypeAlias, TypeVar
+from typing import Annotated, Any, TypeAlias
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from pizzashop import menu
+from pizzashop.contract.decoders import decoder_of
 
 
 class Topic(StrEnum):
@@ -104,38 +103,6 @@ STATUS_TEXTS: dict[Status, str] = {
     Status.STUCK: "Your order is taking longer than it should; we are on it",
 }
 
-# Who writes an order's records, as the contract has it: the front door (the web app or
-# `pizzashop order`) places the order, each kitchen service writes its step and its status,
-# the status service's watchdog the stuck mark, a service with state its changelog. A dead
-# letter names the service that parked it in a header of its own (`DeadLetter.service`).
-ORDERING = "ordering"
-WRITER_OF_STEP: dict[Topic, str] = {
-    Topic.ORDERED: ORDERING,
-    Topic.ASSEMBLED: "assemble",
-    Topic.BAKED: "bake",
-    Topic.CANCEL: ORDERING,
-}
-WRITER_OF_STATUS: dict[int, str] = {  # by status code: a record may carry any number
-    Status.RECEIVED: ORDERING,
-    Status.IN_OVEN: "assemble",
-    Status.INVALID_ORDER: "assemble",
-    Status.OUT_FOR_DELIVERY: "bake",
-    Status.CANCELLED: "bake",
-    Status.DELIVERED: "delivery",
-    Status.STUCK: "status",
-}
-
-
-def writer_of(topic: str, status: int | None = None) -> str:
-    """The part of the shop that writes records of `topic` (of `status`, on `pizza-status`);
-    "" when the contract does not say (an unknown status, a topic not of the shop)."""
-    if topic == Topic.STATUS:
-        return "" if status is None else WRITER_OF_STATUS.get(status, "")
-    if topic in WRITER_OF_STEP:
-        return WRITER_OF_STEP[Topic(topic)]
-    return next((name for name in SERVICES if topic == state_topic(name)), "")
-
-
 MAX_EVENT_BYTES = 64 * 1024
 MAX_ORDER_ID_LENGTH = 64
 # The key of every pipeline topic, as `_decode_key` checks it (and the schemas publish it).
@@ -149,73 +116,8 @@ OrderIdKey: TypeAlias = Annotated[
 ]
 
 
-_StructT = TypeVar("_StructT", bound=msgspec.Struct)
-
-
 class ContractError(ValueError):
     """An event that does not follow the wire contract. It goes to the dead-letter topic."""
-
-
-# --- the dead-letter topic ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """An event a service gave up on, parked in `pizza-dlq` as it was read: its key and value,
-    and in the record's headers where it came from, why, and who parked it. `parked_at` is
-    where it is parked (partition, offset), once read back from there."""
-
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    key: bytes | None
-    value: bytes | None
-    error: str
-    service: str = ""
-    parked_at: tuple[int, int] | None = None
-
-    @property
-    def position(self) -> str:
-        """Where it is parked, as `pizzashop dlq list` shows it and `dlq replay` takes it."""
-        partition, offset = self.parked_at or (-1, -1)
-        return f"{partition}:{offset}"
-
-    def headers(self) -> list[tuple[str, str]]:
-        return [
-            (DLQ_SOURCE_TOPIC, self.source_topic),
-            (DLQ_SOURCE_PARTITION, str(self.source_partition)),
-            (DLQ_SOURCE_OFFSET, str(self.source_offset)),
-            (DLQ_ERROR, self.error),
-            (DLQ_SERVICE, self.service),
-        ]
-
-    @classmethod
-    def parked(
-        cls,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]],
-        parked_at: tuple[int, int],
-    ) -> DeadLetter:
-        found = {k: (v or b"").decode("utf-8", "replace") for k, v in headers}
-        return cls(
-            found.get(DLQ_SOURCE_TOPIC, ""),
-            int(found.get(DLQ_SOURCE_PARTITION, "-1")),
-            int(found.get(DLQ_SOURCE_OFFSET, "-1")),
-            key,
-            value,
-            found.get(DLQ_ERROR, ""),
-            found.get(DLQ_SERVICE, ""),
-            parked_at,
-        )
-
-
-DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET = (
-    "source_topic",
-    "source_partition",
-    "source_offset",
-)
-DLQ_ERROR, DLQ_SERVICE = "error", "service"
 
 
 # --- the order -------------------------------------------------------------------------------
@@ -239,47 +141,6 @@ class Order(BaseModel):
         return (self.sauce, self.cheese, self.main_topping, *self.extra_toppings)
 
 
-# Characters a name may not hold: control (Cc: NUL, newline, ESC), format (Cf: zero-width
-# spaces, right-to-left overrides) and lone surrogates (Cs), which forge log lines, move
-# terminals' cursors, hide or reorder text, or cannot be encoded at all.
-UNFIT_IN_NAMES = frozenset({"Cc", "Cf", "Cs"})
-
-
-def _name_problem(name: str) -> str | None:
-    if any(unicodedata.category(c) in UNFIT_IN_NAMES for c in name):
-        return "control characters, invisible formatting and lone surrogates are not allowed"
-    if not any(c.isprintable() and not c.isspace() for c in name):
-        return "a name is required (something visible)"
-    if len(name) > menu.MAX_NAME_LENGTH:
-        return f"at most {menu.MAX_NAME_LENGTH} characters"
-    return None
-
-
-def menu_errors(order: Order) -> dict[str, str]:
-    """What is wrong with an order by the shop's rules, by field. Empty when it is fine."""
-    errors: dict[str, str] = {}
-    name_problem = _name_problem(order.name)
-    if name_problem:
-        errors["name"] = name_problem
-    for field_name, choices in (
-        ("sauce", menu.SAUCES),
-        ("cheese", menu.CHEESES),
-        ("main_topping", menu.MAIN_TOPPINGS),
-    ):
-        value = getattr(order, field_name)
-        if value not in choices:
-            errors[field_name] = f"{value!r} is not on the menu ({', '.join(choices)})"
-    extras = order.extra_toppings
-    unknown = [x for x in extras if x not in menu.EXTRA_TOPPINGS]
-    if len(extras) > menu.MAX_EXTRA_TOPPINGS:
-        errors["extra_toppings"] = f"at most {menu.MAX_EXTRA_TOPPINGS} extra toppings"
-    elif unknown:
-        errors["extra_toppings"] = f"not on the menu: {', '.join(map(repr, unknown))}"
-    elif len(set(extras)) != len(extras):
-        errors["extra_toppings"] = "each extra topping at most once"
-    return errors
-
-
 def new_order_id() -> str:
     """An unguessable order id (128 random bits, URL-safe)."""
     return secrets.token_urlsafe(16)
@@ -289,16 +150,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def clock(timestamp_ms: int | None, with_date: bool = False, with_ms: bool = False) -> str:
-    """A timestamp of the wire (ms since the epoch) as local time, for people to read."""
-    if timestamp_ms is None:
-        return "--:--:--"
-    shape = "%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S"
-    shown = datetime.fromtimestamp(timestamp_ms / 1000).strftime(shape)
-    return f"{shown}.{timestamp_ms % 1000:03d}" if with_ms else shown
-
-
 # --- the events ------------------------------------------------------------------------------
+# What the services make and match: an order id (the record's key) and what its value says,
+# made whole (a status, a timestamp). The value as it is written and read, its field names,
+# types and bounds, is the topic's model below, and only there.
 
 
 @dataclass(frozen=True)
@@ -345,7 +200,7 @@ TOPIC_OF: dict[type, Topic] = {
 }
 
 
-class _OrderedValue(BaseModel):
+class OrderedValue(BaseModel):
     """An order placed: the value of `pizza-ordered` (`timestamp` in ms; `status` is 100)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -354,14 +209,14 @@ class _OrderedValue(BaseModel):
     order: Order
 
 
-class _AssembledValue(BaseModel):
+class AssembledValue(BaseModel):
     """A pizza assembled: the value of `pizza-assembled`, its baking time in seconds."""
 
     model_config = ConfigDict(extra="ignore")
     baking_time: Annotated[StrictInt, Field(ge=0, le=3600)]
 
 
-class _StatusValue(BaseModel):
+class StatusValue(BaseModel):
     """An order's new status: the value of `pizza-status` (`timestamp` in ms)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -371,68 +226,26 @@ class _StatusValue(BaseModel):
     timestamp: StrictInt | None = None
 
 
-class _CancelValue(BaseModel):
+class CancelValue(BaseModel):
     """A customer's cancel: the value of `pizza-cancel` (`timestamp` in ms, when it was asked)."""
 
     model_config = ConfigDict(extra="ignore")
     timestamp: StrictInt
 
 
-# Each topic's value as a model, where it is JSON: the published schemas are made from these.
+# Each topic's value as a model, where it is JSON: the one definition of each value, which
+# encodes it, validates it, explains why one is refused and makes its published schema.
 VALUE_MODELS: dict[Topic, type[BaseModel]] = {
-    Topic.ORDERED: _OrderedValue,
-    Topic.ASSEMBLED: _AssembledValue,
-    Topic.STATUS: _StatusValue,
-    Topic.CANCEL: _CancelValue,
+    Topic.ORDERED: OrderedValue,
+    Topic.ASSEMBLED: AssembledValue,
+    Topic.STATUS: StatusValue,
+    Topic.CANCEL: CancelValue,
 }
-
-
-# The same values as msgspec Structs, which decode in a fifth of the time: every service
-# decodes every event it consumes. Each takes exactly what its model above takes (strict
-# types, the same bounds, extra fields ignored), as tests/unit/test_value_structs.py checks.
-_StructIngredient = Annotated[str, msgspec.Meta(max_length=64)]
-
-
-class _OrderStruct(msgspec.Struct, kw_only=True):
-    customer_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    name: Annotated[str, msgspec.Meta(max_length=1024)]
-    sauce: _StructIngredient
-    cheese: _StructIngredient
-    main_topping: _StructIngredient
-    extra_toppings: Annotated[list[_StructIngredient], msgspec.Meta(max_length=64)] = []
-
-
-class _OrderedStruct(msgspec.Struct, kw_only=True):
-    status: int = Status.RECEIVED
-    timestamp: int | None = None
-    order: _OrderStruct
-
-
-class _AssembledStruct(msgspec.Struct):
-    baking_time: Annotated[int, msgspec.Meta(ge=0, le=3600)]
-
-
-class _StatusStruct(msgspec.Struct):
-    status: int
-    timestamp: int | None = None
-
-
-class _CancelStruct(msgspec.Struct):
-    timestamp: int
-
-
-_ORDERED = msgspec.json.Decoder(_OrderedStruct)
-_ASSEMBLED = msgspec.json.Decoder(_AssembledStruct)
-_STATUS = msgspec.json.Decoder(_StatusStruct)
-_CANCEL = msgspec.json.Decoder(_CancelStruct)
-
-EMPTY_VALUE = "empty: no value, or zero bytes; a consumer ignores whatever is there"
-PARKED_VALUE = (
-    "the parked record's value as it was read, any bytes (JSON or not); where it came from "
-    f"and why are in the record's headers: {DLQ_SOURCE_TOPIC}, {DLQ_SOURCE_PARTITION}, "
-    f"{DLQ_SOURCE_OFFSET}, {DLQ_ERROR}, {DLQ_SERVICE}"
-)
-PARKED_KEY = "the parked record's key as it was read, any bytes, or none"
+# And each decoded fast, by msgspec, into a Struct made from its model: every service decodes
+# every event it consumes. When msgspec refuses a value, its model says why.
+DECODERS: dict[type[BaseModel], msgspec.json.Decoder[Any]] = {
+    model: decoder_of(model) for model in VALUE_MODELS.values()
+}
 
 
 @dataclass(frozen=True)
@@ -445,26 +258,27 @@ class Record:
 
 
 def encode(event: Event) -> Record:
-    key = event.order_id.encode()
-    match event:
-        case OrderPlaced(order=order, timestamp=ts):
-            value: dict[str, Any] | None = {
-                "status": int(Status.RECEIVED),
-                "timestamp": ts,
-                "order": order.model_dump(),
-            }
-        case PizzaAssembled(baking_time=baking_time):
-            value = {"baking_time": baking_time}
-        case PizzaBaked():
-            value = None
-        case StatusChanged(status=status, timestamp=ts):
-            value = {"status": int(status), "timestamp": now_ms() if ts is None else ts}
-        case CancelRequested(timestamp=ts):
-            value = {"timestamp": ts}
+    value = _value_of(event)
     # json, not msgspec, which cannot write the spaces after ':' and ',': the records (and
     # the seed's log lines showing them) stay byte for byte what they always were.
-    raw = b"" if value is None else json.dumps(value).encode()
-    return Record(TOPIC_OF[type(event)], key, raw)
+    raw = b"" if value is None else json.dumps(value.model_dump()).encode()
+    return Record(TOPIC_OF[type(event)], event.order_id.encode(), raw)
+
+
+def _value_of(event: Event) -> BaseModel | None:
+    # Validated as it is built (and as quick as building it unvalidated): the shop never
+    # writes a value its contract would refuse.
+    match event:
+        case OrderPlaced(order=order, timestamp=ts):
+            return OrderedValue(timestamp=ts, order=order)
+        case PizzaAssembled(baking_time=baking_time):
+            return AssembledValue(baking_time=baking_time)
+        case PizzaBaked():
+            return None
+        case StatusChanged(status=status, timestamp=ts):
+            return StatusValue(status=int(status), timestamp=now_ms() if ts is None else ts)
+        case CancelRequested(timestamp=ts):
+            return CancelValue(timestamp=ts)
 
 
 def decode(
@@ -480,21 +294,21 @@ def decode(
     fallback_ts = timestamp if timestamp is not None and timestamp > 0 else now_ms()
     match topic:
         case Topic.ORDERED:
-            ordered = _parse(_ORDERED, _OrderedValue, value)
+            ordered = _parse(OrderedValue, value)
             return OrderPlaced(order_id, _order_of(ordered.order), ordered.timestamp or fallback_ts)
         case Topic.ASSEMBLED:
-            return PizzaAssembled(order_id, _parse(_ASSEMBLED, _AssembledValue, value).baking_time)
+            return PizzaAssembled(order_id, _parse(AssembledValue, value).baking_time)
         case Topic.BAKED:
             return PizzaBaked(order_id)
         case Topic.STATUS:
-            changed = _parse(_STATUS, _StatusValue, value)
+            changed = _parse(StatusValue, value)
             try:
                 status = Status(changed.status)
             except ValueError:
                 raise ContractError(f"unknown status {changed.status}") from None
             return StatusChanged(order_id, status, changed.timestamp or fallback_ts)
         case Topic.CANCEL:
-            return CancelRequested(order_id, _parse(_CANCEL, _CancelValue, value).timestamp)
+            return CancelRequested(order_id, _parse(CancelValue, value).timestamp)
     raise ContractError(f"topic {topic!r} is not part of the contract")
 
 
@@ -514,11 +328,11 @@ def _decode_key(key: bytes | None) -> str:
     return order_id
 
 
-def _parse(
-    decoder: msgspec.json.Decoder[_StructT], model: type[BaseModel], value: bytes | None
-) -> _StructT:
+def _parse(model: type[BaseModel], value: bytes | None) -> Any:
+    """A record's value, decoded into the Struct made from `model`."""
     if not value:
         raise ContractError("empty value")
+    decoder = DECODERS[model]
     try:
         # As text: msgspec does not check the UTF-8 of a field it skips, and pydantic does.
         return decoder.decode(value.decode())
@@ -526,12 +340,10 @@ def _parse(
         # The model says why, in the words the web app uses too. It also takes the little
         # that msgspec alone refuses: NaN in an ignored field, a key repeated with a bad value
         # before its last (good) one.
-        # Through JSON again rather than msgspec.convert, so the decoder's own type is the one
-        # returned (a Decoder's `type` is typed too loosely for convert to keep it).
-        return decoder.decode(msgspec.json.encode(_validated(model, value).model_dump()))
+        return msgspec.convert(_validated(model, value).model_dump(), decoder.type)
 
 
-def _order_of(decoded: _OrderStruct) -> Order:
+def _order_of(decoded: msgspec.Struct) -> Order:
     # Validated already, by the same rules. Validating again in pydantic-core still costs
     # half of model_construct, which is Python; the validator itself, a third less than
     # model_validate.
