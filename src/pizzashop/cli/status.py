@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
+
+from pizzashop.cli.common import ShopError, settings_of
 from pizzashop.config import Settings
 from pizzashop.contract import Status
 from pizzashop.local.shop import parts_file
+from pizzashop.readmodel import open_readmodel, readmodel_exists
 
 ASK_TIMEOUT = 2.0
 
@@ -100,3 +104,26 @@ def _shown(value: object) -> str:
 def orders_line(counts: dict[Status, int]) -> str:
     shown = [f"{counts.get(s, 0)} {s.name.lower().replace('_', ' ')}" for s in Status]
     return "Orders: " + ", ".join(shown)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def shop_status(ctx: click.Context, as_json: bool) -> None:
+    """Every part of the running shop: health, partitions, lag, orders in the works.
+
+    Exits 1 when a part is not ready or does not answer."""
+    settings = settings_of(ctx)
+    try:
+        parts = part_states(settings)
+    except NoShopRunning as e:
+        raise ShopError(str(e)) from None
+    counts = {}
+    if readmodel_exists(settings.readmodel_url):
+        counts = open_readmodel(settings.readmodel_url).orders_by_status()
+    if as_json:
+        orders = {str(int(status)): count for status, count in counts.items()}
+        click.echo(json.dumps({"parts": [p.as_dict() for p in parts], "orders": orders}))
+    else:
+        click.echo("\n".join([*table(parts), orders_line(counts)]))
+    ctx.exit(0 if all(p.health == "ready" for p in parts) else 1)
