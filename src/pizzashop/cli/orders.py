@@ -1,5 +1,5 @@
-"""Orders from the terminal: place one, cancel it, retry a stuck one, list them, show one with
-its status history, and trace one's records through every topic."""
+"""Orders from the terminal: place one, cancel it, retry a stuck one, list them, and show one
+with its status history."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pizzashop.cli.common import (
     existing_readmodel,
     settings_of,
 )
-from pizzashop.cli.views import order_line, order_report, story_report
+from pizzashop.cli.views import order_line, order_report
 from pizzashop.commands.ordering import (
     OrderNotAccepted,
     OrderTaker,
@@ -27,7 +27,6 @@ from pizzashop.commands.ordering import (
 from pizzashop.contract import Status
 from pizzashop.kafka.reaching import check_broker
 from pizzashop.observe import tracing
-from pizzashop.operator.story import StoryUnreadable, read_story
 
 
 @contextmanager
@@ -207,30 +206,3 @@ def order_status(ctx: click.Context, order_id: str, as_json: bool) -> None:
     if view is None:
         raise ShopError(f"no order {order_id!r} in the read model")
     click.echo(json.dumps(view.as_dict(), indent=2) if as_json else order_report(view))
-
-
-@click.command(context_settings=ORDER_ID_MAY_START_WITH_A_DASH)
-@click.argument("order_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.pass_context
-def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
-    """Show every record of one order in every topic: where, when, who wrote it, its trace id.
-
-    Reads only the order's partition of each topic, around the times the read model knows."""
-    settings = settings_of(ctx)
-    view = existing_readmodel(settings).get_order(order_id)
-    if view is None:
-        raise ShopError(
-            f"no order {order_id!r} in the read model, so no time to look for it in Kafka"
-        )
-    try:
-        records = read_story(settings, view)
-    except StoryUnreadable as e:
-        raise ShopError(f"the records of order {order_id} could not be read: {e}") from None
-    if not records:
-        raise ShopError(f"no record of order {order_id!r} in Kafka around its time")
-    if as_json:
-        shown = {"order_id": order_id, "records": [r.as_dict() for r in records]}
-        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
-    else:
-        click.echo(story_report(order_id, records))

@@ -1,8 +1,9 @@
-"""`pizzashop status`: every part of the running shop, as its own /readyz tells it.
+"""The operator's views from the terminal: every part of the running shop (`status`), and one
+order's records through every topic (`trace`).
 
-`pizzashop up` writes which parts it runs and where each shows itself (shop.parts_file);
-each part answers for itself, so this reads no Kafka and no log. The orders come from
-the read model, when there is one where the settings point.
+`pizzashop up` writes which parts it runs and where each shows itself (shop.parts_file); each
+part answers `status` for itself on its /readyz, so that reads no Kafka and no log. The orders
+come from the read model, when there is one where the settings point.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from typing import Any
 
 import click
 
-from pizzashop.cli.common import ShopError, settings_of
+from pizzashop.cli.common import (
+    ORDER_ID_MAY_START_WITH_A_DASH,
+    ShopError,
+    existing_readmodel,
+    settings_of,
+)
+from pizzashop.cli.views import story_report
 from pizzashop.config import Settings
 from pizzashop.contract import Status
 from pizzashop.local.shop import parts_file
+from pizzashop.operator.story import StoryUnreadable, read_story
 from pizzashop.readmodel import open_readmodel, readmodel_exists
 
 ASK_TIMEOUT = 2.0
@@ -127,3 +135,30 @@ def shop_status(ctx: click.Context, as_json: bool) -> None:
     else:
         click.echo("\n".join([*table(parts), orders_line(counts)]))
     ctx.exit(0 if all(p.health == "ready" for p in parts) else 1)
+
+
+@click.command(context_settings=ORDER_ID_MAY_START_WITH_A_DASH)
+@click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def trace(ctx: click.Context, order_id: str, as_json: bool) -> None:
+    """Show every record of one order in every topic: where, when, who wrote it, its trace id.
+
+    Reads only the order's partition of each topic, around the times the read model knows."""
+    settings = settings_of(ctx)
+    view = existing_readmodel(settings).get_order(order_id)
+    if view is None:
+        raise ShopError(
+            f"no order {order_id!r} in the read model, so no time to look for it in Kafka"
+        )
+    try:
+        records = read_story(settings, view)
+    except StoryUnreadable as e:
+        raise ShopError(f"the records of order {order_id} could not be read: {e}") from None
+    if not records:
+        raise ShopError(f"no record of order {order_id!r} in Kafka around its time")
+    if as_json:
+        shown = {"order_id": order_id, "records": [r.as_dict() for r in records]}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        click.echo(story_report(order_id, records))
