@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pizzashop.observe.inert import inert
 from pizzashop.operator.display import clock
-from pizzashop.operator.story import StoryRecord
 from pizzashop.readmodel import OrderView
+
+if TYPE_CHECKING:
+    from pizzashop.operator.story import StoryRecord
 
 VALUE_CHARACTERS = 70  # of each record's value in a terminal; `--json` has it whole
 
