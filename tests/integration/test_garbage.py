@@ -10,9 +10,9 @@ from confluent_kafka import Producer
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DLQ_ERROR, DLQ_SERVICE, PizzaAssembled, PizzaBaked, Topic
+from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import read_to_end
 from pizzashop.runtime import KitchenLoop
-from pizzashop.runtime.clients import record_headers
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import RunningShop, wait_for
 

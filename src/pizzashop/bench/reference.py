@@ -15,7 +15,7 @@ from confluent_kafka import KafkaException, Message
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.runtime.clients import record_position
+from pizzashop.kafka.records import record_position
 from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.producing import OutgoingRecord
 

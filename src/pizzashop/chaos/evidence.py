@@ -14,9 +14,9 @@ from pizzashop.chaos.checks import Evidence, Position, Seen
 from pizzashop.chaos.load import Placed
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import ContractError, DeadLetter, OrderPlaced, StatusChanged, Topic
+from pizzashop.kafka.records import record_headers, record_position
 from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, read_to_end
 from pizzashop.readmodel import open_readmodel
-from pizzashop.runtime.clients import record_headers, record_position
 
 READ_TIMEOUT = 120.0
 

@@ -22,7 +22,7 @@ from pizzashop.chaos.instances import INSTANCE_NAMES, ServiceInstances
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
 from pizzashop.kafka.cluster import LocalKafka
-from pizzashop.runtime.clients import record_position
+from pizzashop.kafka.records import record_position
 
 log = logging.getLogger("pizzashop.chaos")
 

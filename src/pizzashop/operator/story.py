@@ -25,9 +25,9 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Topic
 from pizzashop.kafka.reaching import REACH_TIMEOUT
+from pizzashop.kafka.records import record_headers
 from pizzashop.observe import tracing
 from pizzashop.readmodel import OrderView
-from pizzashop.runtime.clients import record_headers
 
 # Records are stamped by their producer's clock and the read model's times by others': read
 # from a little before the order was placed.

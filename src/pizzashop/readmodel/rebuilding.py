@@ -30,10 +30,10 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import SERVICES, ContractError, Event
 from pizzashop.kafka.lag import end_offsets
+from pizzashop.kafka.records import record_position
 from pizzashop.readmodel import OrderView, ReadModelUnusable, generations_at
 from pizzashop.readmodel.generations import Generations
 from pizzashop.readmodel.sql import SqlReadModel
-from pizzashop.runtime.clients import record_position
 from pizzashop.services.status import apply_to
 
 # What the status service consumes is what its read model is made of.

@@ -16,8 +16,8 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import DeadLetter, Topic
 from pizzashop.kafka.reaching import check_broker
+from pizzashop.kafka.records import record_headers, record_position
 from pizzashop.kafka.topics import read_to_end
-from pizzashop.runtime.clients import record_headers, record_position
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
 

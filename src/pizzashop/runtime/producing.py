@@ -19,9 +19,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from pizzashop.config import Settings
 from pizzashop.contract import Record
+from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.observe import tracing
-from pizzashop.runtime.clients import producer_config, record_headers
+from pizzashop.runtime.clients import producer_config
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.wedge import TransactionWatch
 
