@@ -28,16 +28,12 @@ from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError
 from pizzashop.kafka.reaching import broker_address, refusal
+from pizzashop.kafka.records import record_headers, record_position
 from pizzashop.kafka.topics import SHOP_TOPIC_NAMES
 from pizzashop.observe import tracing
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
 from pizzashop.observe.metrics import ServiceMetrics
-from pizzashop.runtime.clients import (
-    consumer_config,
-    reads_committed,
-    record_headers,
-    record_position,
-)
+from pizzashop.runtime.clients import consumer_config, reads_committed
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import (
     KAFKA_STEP_TIMEOUT,
