@@ -94,6 +94,9 @@ class ServiceWork(Protocol):
 
 
 class ServiceLoop:
+    """One service's loop: its work, its settings, the factories of its Kafka clients, and
+    (a stand-in in tests) the clock its timers read."""
+
     def __init__(
         self,
         work: ServiceWork,
@@ -106,7 +109,6 @@ class ServiceLoop:
         self.read_committed = reads_committed(settings)
         self.watch = TransactionWatch()  # exits the process if a transactional call hangs
         self.assigned: frozenset[Source] = frozenset()
-        self.consumer: ConsumerLike | None = None
         self.group_view: GroupView | None = None  # the consumer's last statistics
         self._checkpoint: Checkpoint[Any] | None = None
         self._stopping = threading.Event()
@@ -156,7 +158,7 @@ class ServiceLoop:
     def connect(self) -> tuple[ConsumerLike, Checkpoint[Any]]:
         self.work.prepare(self.clients.admin(self.settings), self.retry)
         config = consumer_config(self.settings, self.name, self._client_error, self._stats)
-        self.consumer = consumer = self.clients.consumer(config)
+        consumer = self.clients.consumer(config)
         producing = ProducerSetup(
             self.settings,
             self.name,
