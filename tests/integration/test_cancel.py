@@ -160,7 +160,7 @@ def test_a_cancel_while_the_pizza_is_in_the_oven_takes_it_out_and_cancels_the_or
     caplog.set_level(logging.INFO, logger="pizzashop.runtime")
     (bake,) = [runner for runner in kitchen.runners if runner.name == "bake"]
     view = placed_and_at(kitchen.settings, read_model, Status.IN_OVEN)
-    wait_for(lambda: bake.orders_in_the_works() > 0, 30, "the pizza to be in bake's oven")
+    wait_for(lambda: bake.work.in_the_works() > 0, 30, "the pizza to be in bake's oven")
     answer = cancelled(kitchen.settings, read_model, view)
     assert answer.outcome is Outcome.CANCELLED, answer.view
     assert any(

@@ -11,9 +11,9 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PizzaAssembled, PizzaBaked, Topic
 from pizzashop.contract.deadletter import DLQ_ERROR, DLQ_SERVICE
+from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import read_to_end
-from pizzashop.runtime import KitchenLoop
-from pizzashop.runtime.clients import record_headers
+from pizzashop.runtime import KitchenWork
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import RunningShop, wait_for
 
@@ -46,7 +46,8 @@ def test_kitchen_events_for_orders_never_placed_are_parked_and_leave_no_state(
     settings = shop_settings.replace(stuck_after=3.0, remember_orders_for=4.0)
     shop = RunningShop(settings)
     loops = {name: shop.start(name) for name in SERVICE_NAMES}
-    kitchen = {name: loop for name, loop in loops.items() if isinstance(loop, KitchenLoop)}
+    works = {name: loop.work for name, loop in loops.items()}
+    kitchen = {name: work for name, work in works.items() if isinstance(work, KitchenWork)}
     try:
         wait_for(lambda: all(loop.readiness().ready for loop in loops.values()), 60, "a ready shop")
         before = {name: loop.orders_in_state() for name, loop in kitchen.items()}

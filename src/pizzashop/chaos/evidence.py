@@ -15,9 +15,9 @@ from pizzashop.chaos.load import Placed
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import ContractError, OrderPlaced, StatusChanged, Topic
 from pizzashop.contract.deadletter import DeadLetter
+from pizzashop.kafka.records import record_headers, record_position
 from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, read_to_end
 from pizzashop.readmodel.store import open_readmodel
-from pizzashop.runtime.clients import record_headers, record_position
 
 READ_TIMEOUT = 120.0
 

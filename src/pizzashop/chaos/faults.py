@@ -23,7 +23,7 @@ from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
 from pizzashop.kafka.cluster import LocalKafka
 from pizzashop.kafka.jars import KafkaSetupError
-from pizzashop.runtime.clients import record_position
+from pizzashop.kafka.records import record_position
 
 log = logging.getLogger("pizzashop.chaos")
 

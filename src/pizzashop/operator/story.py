@@ -26,10 +26,10 @@ from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Status, Topic
 from pizzashop.contract.deadletter import DLQ_SERVICE
 from pizzashop.kafka.reaching import REACH_TIMEOUT
+from pizzashop.kafka.records import record_headers
 from pizzashop.observe import tracing
 from pizzashop.operator.display import clock
 from pizzashop.readmodel import OrderView
-from pizzashop.runtime.clients import record_headers
 
 # Who writes an order's records, as the contract has it: the front door (the web app or
 # `pizzashop order`) places the order, each kitchen service writes its step and its status,

@@ -30,13 +30,13 @@ from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import SERVICES, ContractError, Event
 from pizzashop.kafka.lag import end_offsets
+from pizzashop.kafka.records import record_position
 from pizzashop.readmodel import OrderView, ReadModelUnusable
 from pizzashop.readmodel.database import SqlDatabase
 from pizzashop.readmodel.generations import Generations, generations_of
 from pizzashop.readmodel.views import OrderViews
 from pizzashop.readmodel.watchdog import WatchdogQueries
 from pizzashop.readmodel.writer import OrderWriter, apply_to
-from pizzashop.runtime.clients import record_position
 
 # What the status service consumes is what its read model is made of.
 TOPICS: tuple[str, ...] = tuple(str(t) for t in SERVICES["status"])

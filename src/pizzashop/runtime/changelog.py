@@ -28,8 +28,8 @@ from confluent_kafka import Message
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError, Status, StatusChanged, Topic
+from pizzashop.kafka.records import record_position
 from pizzashop.kafka.topics import read_to_end, wait_for_open_transactions
-from pizzashop.runtime.clients import record_position
 from pizzashop.service import HANDLED, State
 
 log = logging.getLogger("pizzashop.runtime")

@@ -17,8 +17,8 @@ from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
 from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.kafka.reaching import check_broker
+from pizzashop.kafka.records import record_headers, record_position
 from pizzashop.kafka.topics import read_to_end
-from pizzashop.runtime.clients import record_headers, record_position
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
 

@@ -1,4 +1,4 @@
-"""Running a sink service (status): each batch written to the service's own store together
+"""A sink service's work (status): each batch written to the service's own store together
 with the offsets it came from, and resumed from the offsets kept there. The store's
 transaction gives it exactly-once whatever the guarantee; it produces only dead letters and
 what its timer finds (stuck marks), and never in a Kafka transaction."""
@@ -15,12 +15,17 @@ from opentelemetry.trace import Span
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract.deadletter import DeadLetter
+from pizzashop.kafka.topics import SHOP_TOPIC_NAMES
 from pizzashop.observe import logs, tracing
-from pizzashop.runtime.clients import assigns_incrementally
+from pizzashop.observe.metrics import ServiceMetrics
+from pizzashop.runtime.checkpoint import Cadence, Checkpoint
+from pizzashop.runtime.clients import ConsumerLike, TopicAdmin, assigns_incrementally
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
-from pizzashop.runtime.loop import IDLE_POLL_SECONDS, ServiceLoop, ticket_of
-from pizzashop.runtime.producing import OutgoingRecord
+from pizzashop.runtime.loop import IDLE_POLL_SECONDS, Source
+from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.producing import Acknowledgements, OutgoingRecord, ProducerSetup, Retry
+from pizzashop.runtime.tickets import ticket_of
 from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.runtime")
@@ -36,23 +41,46 @@ POSITION_SECONDS = 1.0
 # shop would show that lag for ever.
 POSITION_AGAIN_SECONDS = 10.0
 PARK_TIMEOUT = 30.0
+# Where the sink is, committed to Kafka for its lag to show: never waited for, as the store's
+# own offsets are the ones the next owner resumes from.
+SINK_CADENCE = Cadence(
+    POSITION_SECONDS, POSITION_SECONDS, again=POSITION_AGAIN_SECONDS, forced_waits=False
+)
 
 
-class SinkLoop(ServiceLoop):
+class SinkWork:
     batch_size = SINK_BATCH_SIZE
+    output_topics = SHOP_TOPIC_NAMES
 
     def __init__(self, service: SinkService, settings: Settings) -> None:
-        super().__init__(service.name, [str(t) for t in service.consumes], settings)
-        self.service = service
-        self._shown: dict[tuple[str, int], int] = {}  # the positions last committed to Kafka
-        self._position_shown_at = 0.0
-        self._all_shown_at = 0.0
+        self.service, self.settings = service, settings
+        self.name, self.consumes = service.name, tuple(str(t) for t in service.consumes)
+        self.metrics, self.problems = ServiceMetrics(service.name, settings.metrics), ProblemLog()
         self._next_tick = 0.0
+        self._retry: Retry
+        self._consumer: ConsumerLike
+        self._checkpoint: Checkpoint[None]
+
+    def prepare(self, admin: TopicAdmin, retry: Retry) -> None:
+        self._retry = retry  # its store may be away too
+
+    def connect(self, consumer: ConsumerLike, producing: ProducerSetup) -> Checkpoint[None]:
+        """Its producer carries only dead letters and stuck marks, never in a transaction."""
+        self._consumer = consumer
+        self._checkpoint = Checkpoint(
+            Acknowledgements(producing, consumer), consumer, SINK_CADENCE, dict, self._all_read
+        )
+        return self._checkpoint
+
+    def _all_read(self) -> list[Source]:
+        """Everything read is stored (a batch is stored in the turn that read it): the commit
+        goes to where the consumer is, past the transaction markers too, which take offsets."""
+        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
 
     def poll_timeout(self, now: float) -> float:
         return min(IDLE_POLL_SECONDS, max(0.0, self._next_tick - now))
 
-    def take(self, messages: list[Message]) -> None:
+    def take(self, messages: list[Message], now: float) -> None:
         if messages and self._follow_switch():
             return  # read for the old store: read again from where the new one stands
         tickets = [t for t in (ticket_of(m, self.problems) for m in messages) if t is not None]
@@ -68,7 +96,7 @@ class SinkLoop(ServiceLoop):
         spans = self._start_spans(decoded)
         started = time.perf_counter()
         with logs.traces_of({t.key: tracing.trace_id_of(span) or "" for t, span in spans}):
-            self.retry(
+            self._retry(
                 "update the read model",
                 lambda: self.service.materialise(events, offsets, sources),
                 where="the read model",
@@ -89,32 +117,11 @@ class SinkLoop(ServiceLoop):
             return True
         self.metrics.dead_lettered(len(letters))
         self.metrics.produced(contract.Topic.DEAD_LETTER for _ in letters)
-        self.commits.send([dead_letter_record(letter) for letter in letters], on_delivered=None)
-        left: int = self.commits.producer.flush(PARK_TIMEOUT)
+        self._checkpoint.send([dead_letter_record(letter) for letter in letters], None)
+        left: int = self._checkpoint.producer.flush(PARK_TIMEOUT)
         return left == 0
 
-    def commit_work(self, synchronous: bool = False) -> None:
-        """Commit where the sink is, for lag to show: once a second, or at once when partitions
-        go. Never waited for: the store's own offsets are the ones the next owner resumes from."""
-        now = time.monotonic()
-        if not synchronous and now - self._position_shown_at < POSITION_SECONDS:
-            return
-        self._position_shown_at = now
-        if now - self._all_shown_at >= POSITION_AGAIN_SECONDS:
-            self._shown, self._all_shown_at = {}, now
-        changed = {tp: n for tp, n in self._positions().items() if self._shown.get(tp) != n}
-        if changed:
-            self.commits.commit(changed)
-            self._shown.update(changed)
-
-    def _positions(self) -> dict[tuple[str, int], int]:
-        """Where the consumer is: everything before it is stored (a batch is stored in the
-        turn that read it), and it is past the transaction markers, which take offsets too."""
-        held = self.consumer.position(self.consumer.assignment())
-        return {(tp.topic, tp.partition): tp.offset for tp in held if tp.offset >= 0}
-
-    def after_turn(self) -> None:
-        now = time.monotonic()
+    def after_turn(self, now: float) -> None:
         if now < self._next_tick:
             return
         self._next_tick = now + self.service.tick_seconds
@@ -122,9 +129,8 @@ class SinkLoop(ServiceLoop):
         found = self.service.tick()
         letters = [f for f in found if isinstance(f, DeadLetter)]
         marks = [f for f in found if isinstance(f, Routed)]
-        self.commits.send(
-            [OutgoingRecord.of(contract.encode(m.event), m.partition) for m in marks],
-            on_delivered=None,
+        self._checkpoint.send(
+            [OutgoingRecord.of(contract.encode(m.event), m.partition) for m in marks], None
         )
         self.metrics.produced(contract.Topic.STATUS for _ in marks)
         if self._park([dataclasses.replace(letter, service=self.name) for letter in letters]):
@@ -136,29 +142,35 @@ class SinkLoop(ServiceLoop):
         if not self.service.switched():
             return False
         stored = self.service.stored_offsets()
-        held = self.consumer.assignment()
+        held = self._consumer.assignment()
         for tp in held:
             offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
-            self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-        self._shown = {}
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._checkpoint.forget((tp.topic, tp.partition) for tp in held)
         log.info(
             "The read model was switched: resuming %d partition(s) from its offsets", len(held)
         )
         return True
 
-    def partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+    def in_the_works(self) -> int:
+        return 0  # a batch is stored in the turn that read it
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
         stored = self.service.stored_offsets()
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         if not partitions:
             return
         if assigns_incrementally(self.settings):  # the partitions handed over are added
-            self.consumer.incremental_assign(partitions)
+            self._consumer.incremental_assign(partitions)
         else:  # the partitions handed over are the whole assignment
-            self.consumer.assign(partitions)
+            self._consumer.assign(partitions)
 
-    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
-        self._shown = {}
+    def revoked(self, partitions: list[Source]) -> None:
+        pass  # nothing is held between turns
 
-    def closed(self) -> None:
+    def forget(self, partitions: list[Source]) -> None:
+        pass  # nothing is held between turns
+
+    def close(self) -> None:
         self.service.close()
