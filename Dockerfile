@@ -3,7 +3,7 @@
 #   docker run IMAGE web                  (the web app)
 #   docker run IMAGE topics create        (once, before the services start)
 # The shop reaches an outside Kafka cluster and read model: see "Running on a cluster" in
-# the README for the settings each part needs.
+# docs/running/deployment.md for the settings each part needs.
 FROM python:3.12.8-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

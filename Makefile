@@ -3,7 +3,7 @@
 # holding exactly what uv.lock says, and for the tests Debian's chromium, a JDK, PostgreSQL and
 # kustomize.
 
-# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13` (see the README).
+# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13` (see docs/development/index.md).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +14,7 @@ UV      := $(UV_HOME)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test check lint unit test-faults setup lock upgrade test-tools clean
+.PHONY: run test check lint docs unit test-faults setup lock upgrade test-tools clean
 
 run: setup
 	$(BIN)/pizzashop up
@@ -23,17 +23,22 @@ run: setup
 # browser tests, in TEST_WORKERS processes (each with its own broker: most tests wait on
 # Kafka rather than use a core). Tests that share a cluster of their own stay on one worker.
 TEST_WORKERS ?= 3
-test: lint test-tools
+test: lint docs test-tools
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
-# The fast inner loop: format, lint and type checks and every test that needs no broker.
-check: lint unit
+# The fast inner loop: format, lint and type checks, the docs, and every test that needs no broker.
+check: lint docs unit
 
 # ruff (format and lint) and mypy (strict), with the settings in pyproject.toml.
 lint: setup
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+
+# The docs site (mkdocs.yml) into site/: --strict fails on a broken link or anchor, and on a
+# page missing from the navigation. (NO_MKDOCS_2_WARNING quiets a banner about MkDocs' future.)
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The tests that need no broker (the read model's run on SQLite and PostgreSQL, the deployment
 # files' through kustomize), on both cores.
@@ -79,4 +84,4 @@ test-tools:
 	@scripts/ensure-kustomize
 
 clean:
-	rm -rf $(VENV) $(UV_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_HOME) .pytest_cache .mypy_cache .ruff_cache site

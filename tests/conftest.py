@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pizzashop.config import Settings, load_settings
-from pizzashop.kafka_local import LocalKafka, start_local_kafka
-from pizzashop.topics import create_topics
+from pizzashop.kafka.cluster import LocalKafka, start_local_kafka
+from pizzashop.kafka.topics import create_topics
 from tests.ports import free_port_block
 from tests.postgres_cluster import Cluster, PostgresMissing, throwaway_postgres
 

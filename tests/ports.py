@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pizzashop.ports import free_port, free_port_block, is_free
+from pizzashop.local.ports import free_port, free_port_block, is_free
 
 __all__ = ["free_port", "free_port_block", "is_free"]

@@ -23,14 +23,15 @@ from confluent_kafka import Producer
 from fastapi import FastAPI
 
 from pizzashop import contract
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import Order, Status, Topic
-from pizzashop.ordering import OrderTaker
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.kafka.topics import read_to_end
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.runtime import ServiceLoop, loop_for
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import build_service
-from pizzashop.topics import read_to_end
 from pizzashop.web.app import web_server
 from tests.ports import free_port
 
@@ -140,7 +141,7 @@ def assert_each_delivered_exactly_once(
 ) -> None:
     """Every order reached 400 with a clean history, and each step was produced once."""
     for order_id in order_ids:
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         assert view is not None, f"order {order_id} is missing from the read model"
         assert [e.status for e in view.history] == PROGRESS, f"{order_id}: {view.history}"
     counts = status_events(settings, set(order_ids))
@@ -157,7 +158,7 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 
 
 def place(settings: Settings, order: contract.Order, order_id: str | None = None) -> str:
-    """Place an order the way the shop does; OrderNotAccepted or OrderUnconfirmed (ordering.py)
+    """Place an order the way the shop does; OrderNotAccepted or OrderUnconfirmed (commands/ordering.py)
     if the broker does not say yes."""
     placed, _ = order_taker(settings).place(order, order_id or contract.new_order_id())
     return placed.order_id
@@ -173,13 +174,13 @@ def wait_until_delivered(
     read_model: ReadModel, order_ids: list[str], timeout: float
 ) -> list[OrderView]:
     def all_delivered() -> list[OrderView] | None:
-        views = [read_model.get_order(order_id) for order_id in order_ids]
+        views = [read_model.orders.get_order(order_id) for order_id in order_ids]
         if all(v is not None and v.status is contract.Status.DELIVERED for v in views):
             return views  # type: ignore[return-value]  # none is None: checked just above
         return None
 
     def missing() -> str:
-        views = {i: read_model.get_order(i) for i in order_ids}
+        views = {i: read_model.orders.get_order(i) for i in order_ids}
         late = {
             i: (v.status if v else None)
             for i, v in views.items()

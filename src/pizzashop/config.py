@@ -32,7 +32,7 @@ CONFIG_FILE_ENV = "PIZZASHOP_CONFIG"
 DEFAULT_CONFIG_FILE = Path("pizzashop.toml")
 CONFIG_TABLE = "pizzashop"  # a config file's settings: this table, or else the top level
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# The read model's databases, as `readmodel.open_readmodel` opens them.
+# The read model's databases, as `readmodel.store.open_readmodel` opens them.
 DATABASE_URL_FORMS = ("sqlite:///", "postgresql://", "postgres://")
 
 

@@ -18,13 +18,13 @@ from typing import Any, TypeAlias
 
 from pydantic import TypeAdapter
 
-from pizzashop.contract import (
-    EMPTY_VALUE,
-    PARKED_KEY,
-    PARKED_VALUE,
-    VALUE_MODELS,
-    OrderIdKey,
-    Topic,
+from pizzashop.contract import VALUE_MODELS, OrderIdKey, Topic
+from pizzashop.contract.deadletter import (
+    DLQ_ERROR,
+    DLQ_SERVICE,
+    DLQ_SOURCE_OFFSET,
+    DLQ_SOURCE_PARTITION,
+    DLQ_SOURCE_TOPIC,
 )
 
 Schema: TypeAlias = dict[str, Any]
@@ -34,6 +34,15 @@ ID_PREFIX = "urn:pizzashop:schema:"
 ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
 LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
+
+# What the schemas say of the values that are not JSON.
+EMPTY_VALUE = "empty: no value, or zero bytes; a consumer ignores whatever is there"
+PARKED_VALUE = (
+    "the parked record's value as it was read, any bytes (JSON or not); where it came from "
+    f"and why are in the record's headers: {DLQ_SOURCE_TOPIC}, {DLQ_SOURCE_PARTITION}, "
+    f"{DLQ_SOURCE_OFFSET}, {DLQ_ERROR}, {DLQ_SERVICE}"
+)
+PARKED_KEY = "the parked record's key as it was read, any bytes, or none"
 
 
 class IncompatibleSchemas(ValueError):

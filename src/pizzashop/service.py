@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from pizzashop.contract import DeadLetter, Event, Status, Topic
+from pizzashop.contract import Event, Status, Topic
+from pizzashop.contract.deadletter import DeadLetter
 
 State = dict[str, Any]  # a partition's state: order id -> what the service keeps of it
 HANDLED = (

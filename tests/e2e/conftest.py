@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings
-from pizzashop.ordering import OrderTaker
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.web.app import create_app
 from tests.ports import free_port

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Route, expect, sync_playwright
 
 from pizzashop.config import load_settings
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.web.app import create_app
 from tests.e2e.conftest import CHROMIUM_FLAGS
 from tests.shop_harness import served

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.web.admin import NO_FIGURE, pipeline_url
 from tests.e2e.conftest import CHROMIUM_FLAGS, OpenShop
 from tests.e2e.test_browser import SCREENSHOTS

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pizzashop.config import Settings
-from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
+from pizzashop.kafka.cluster import LocalKafka, local_kafka_status, start_local_kafka
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import broker_settings
 from tests.shop_harness import RunningShop

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pizzashop.bench.load import OrderPlacer, bench_orders
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
-from pizzashop.runtime import KitchenLoop, ServiceLoop
+from pizzashop.runtime import KitchenWork, ServiceLoop
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import RunningShop, assert_each_delivered_exactly_once, wait_until_delivered
 
@@ -28,22 +28,23 @@ class KitchenSpy:
         self.paused: set[str] = set()
 
     def watch(self, loop: ServiceLoop) -> None:
-        if not isinstance(loop, KitchenLoop):
+        work = loop.work
+        if not isinstance(work, KitchenWork):
             return  # the status service has no kitchen
-        name, kitchen = loop.name, loop.kitchen
-        start, after_turn = kitchen.start, loop.after_turn
+        name, kitchen = loop.name, work.kitchen
+        start, after_turn = kitchen.start, work.after_turn
 
         def counting_start(*args: object, **kwargs: object) -> None:
             start(*args, **kwargs)  # type: ignore[arg-type]  # the spy passes them on unchanged
             self.most_at_once[name] = max(self.most_at_once[name], kitchen.cooking)
 
-        def noting_pause() -> None:
-            after_turn()
-            if loop.paused:
+        def noting_pause(now: float) -> None:
+            after_turn(now)
+            if work.paused:
                 self.paused.add(name)
 
         kitchen.start = counting_start  # type: ignore[method-assign]  # a spy on a public method
-        loop.after_turn = noting_pause  # type: ignore[method-assign]  # a spy on a public hook
+        work.after_turn = noting_pause  # type: ignore[method-assign]  # a spy on a public method
 
 
 def test_a_burst_bigger_than_the_kitchen_waits_its_turn_and_nothing_is_lost(

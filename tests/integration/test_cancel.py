@@ -8,6 +8,7 @@ bake is killed mid-decision; the read model agrees with the topics.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -22,13 +23,15 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from pizzashop import contract
-from pizzashop.cancelling import Outcome, cancel_order
 from pizzashop.cli import main
+from pizzashop.commands.cancelling import CancelAnswer, Outcome
+from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import CancelRequested, Status, Topic
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.kafka.topics import read_to_end
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.topics import read_to_end
 from pizzashop.web.app import create_app
 from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
 
@@ -68,7 +71,7 @@ def at_least(
     read_model: ReadModel, order_id: str, status: Status, timeout: float = 60
 ) -> OrderView:
     def reached() -> OrderView | None:
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         seen = {entry.status for entry in view.history} if view else set()
         return view if view is not None and status in seen else None
 
@@ -110,7 +113,7 @@ def assert_each_cancelled_or_delivered_once(
         )
         cancelled = steps[-1] == Status.CANCELLED
         assert not (cancelled and order_id in baked), f"order {order_id}: cancelled yet baked"
-        view = read_model.get_order(order_id)
+        view = read_model.orders.get_order(order_id)
         assert view is not None, f"order {order_id} is missing from the read model"
         history = [entry.status for entry in view.history]
         expected = CANCELLED_HISTORY if cancelled else DELIVERED_HISTORY
@@ -120,10 +123,18 @@ def assert_each_cancelled_or_delivered_once(
     return ended
 
 
+def cancelled(settings: Settings, read_model: ReadModel, view: OrderView) -> CancelAnswer:
+    """The order's cancel through the desk, waiting up to a minute for bake's decision."""
+    desk = desk_for_one_command(
+        settings, ReadModelOrders(read_model.orders.get_order), cancel_wait=60
+    )
+    return asyncio.run(desk.cancel(view))
+
+
 def wait_until_final(read_model: ReadModel, order_ids: list[str], timeout: float) -> None:
     def all_final() -> bool:
         return all(
-            (view := read_model.get_order(order_id)) is not None
+            (view := read_model.orders.get_order(order_id)) is not None
             and view.status in (Status.CANCELLED, Status.DELIVERED)
             for order_id in order_ids
         )
@@ -138,7 +149,7 @@ def test_a_cancel_before_the_oven_cancels_the_order(
     kitchen: RunningShop, read_model: ReadModel
 ) -> None:
     view = placed_and_at(kitchen.settings, read_model, Status.RECEIVED)
-    answer = cancel_order(view, order_taker(kitchen.settings), read_model.get_order, wait=60)
+    answer = cancelled(kitchen.settings, read_model, view)
     assert answer.outcome is Outcome.CANCELLED, answer.view
     assert_each_cancelled_or_delivered_once(kitchen.settings, read_model, [view.order_id])
 
@@ -149,8 +160,8 @@ def test_a_cancel_while_the_pizza_is_in_the_oven_takes_it_out_and_cancels_the_or
     caplog.set_level(logging.INFO, logger="pizzashop.runtime")
     (bake,) = [runner for runner in kitchen.runners if runner.name == "bake"]
     view = placed_and_at(kitchen.settings, read_model, Status.IN_OVEN)
-    wait_for(lambda: bake.orders_in_the_works() > 0, 30, "the pizza to be in bake's oven")
-    answer = cancel_order(view, order_taker(kitchen.settings), read_model.get_order, wait=60)
+    wait_for(lambda: bake.work.in_the_works() > 0, 30, "the pizza to be in bake's oven")
+    answer = cancelled(kitchen.settings, read_model, view)
     assert answer.outcome is Outcome.CANCELLED, answer.view
     assert any(
         "withdrew its work in progress" in r.getMessage() and view.order_id in r.getMessage()
@@ -165,7 +176,7 @@ def test_a_cancel_after_the_oven_is_too_late_and_the_order_goes_on(
 ) -> None:
     caplog.set_level(logging.INFO, logger="pizzashop.runtime")
     view = placed_and_at(kitchen.settings, read_model, stage)
-    answer = cancel_order(view, order_taker(kitchen.settings), read_model.get_order, wait=60)
+    answer = cancelled(kitchen.settings, read_model, view)
     assert answer.outcome is Outcome.TOO_LATE, answer.view
     # The front door asks nothing once the read model shows 300; a cancel that reaches bake
     # anyway (from a front door that looked earlier) is too late there too.
@@ -206,7 +217,7 @@ def test_the_cancel_endpoint_answers_200_409_404_and_202(
 
     # On a loaded machine the kitchen's first decision can take longer than the app's usual
     # wait (a group still settling); the answer under test is the one once bake has decided.
-    client.app.state.book.cancel_wait = 30.0  # type: ignore[attr-defined]  # the app under test
+    client.app.state.desk.cancel_wait = 30.0  # type: ignore[attr-defined]  # the app under test
     first = placed_by_api()
     cancelled = client.post(f"/api/orders/{first}/cancel")
     assert cancelled.status_code == 200, cancelled.text
@@ -214,7 +225,7 @@ def test_the_cancel_endpoint_answers_200_409_404_and_202(
     again = client.post(f"/api/orders/{first}/cancel")
     assert again.status_code == 200 and again.json()["outcome"] == "cancelled", "idempotent"
 
-    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
     second = placed_by_api()
     at_least(read_model, second, Status.RECEIVED)
     undecided = client.post(f"/api/orders/{second}/cancel")
@@ -339,7 +350,7 @@ def decided_by_bake(read_model: ReadModel, order_ids: list[str]) -> int:
     return sum(
         1
         for order_id in list(order_ids)
-        if (view := read_model.get_order(order_id))
+        if (view := read_model.orders.get_order(order_id))
         and view.status in (Status.CANCELLED, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
     )
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import Settings
-from pizzashop.kafka_local import LocalKafka, start_local_kafka
+from pizzashop.kafka.cluster import LocalKafka, start_local_kafka
+from pizzashop.kafka.topics import create_topics
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.topics import create_topics
 from tests.conftest import broker_settings
 from tests.integration.test_faults import Burst, finish_and_check
 from tests.shop_harness import ShopProcesses, wait_for

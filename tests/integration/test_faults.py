@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed
 from pizzashop.config import GroupProtocol, Settings, kafka_client_config
 from pizzashop.contract import Status, group_id, new_order_id
-from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import Broker
 from tests.shop_harness import (
@@ -96,7 +96,7 @@ def delivered_count(settings: Settings, order_ids: list[str]) -> int:
         return sum(
             1
             for i in list(order_ids)
-            if (v := read_model.get_order(i)) and v.status is Status.DELIVERED
+            if (v := read_model.orders.get_order(i)) and v.status is Status.DELIVERED
         )
     finally:
         read_model.close()

@@ -9,11 +9,12 @@ from confluent_kafka import Producer
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import DLQ_ERROR, DLQ_SERVICE, PizzaAssembled, PizzaBaked, Topic
-from pizzashop.runtime import KitchenLoop
-from pizzashop.runtime.clients import record_headers
+from pizzashop.contract import PizzaAssembled, PizzaBaked, Topic
+from pizzashop.contract.deadletter import DLQ_ERROR, DLQ_SERVICE
+from pizzashop.kafka.records import record_headers
+from pizzashop.kafka.topics import read_to_end
+from pizzashop.runtime import KitchenWork
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.topics import read_to_end
 from tests.shop_harness import RunningShop, wait_for
 
 EACH = 1000  # baked pizzas, and assembled ones, of orders never placed
@@ -45,7 +46,8 @@ def test_kitchen_events_for_orders_never_placed_are_parked_and_leave_no_state(
     settings = shop_settings.replace(stuck_after=3.0, remember_orders_for=4.0)
     shop = RunningShop(settings)
     loops = {name: shop.start(name) for name in SERVICE_NAMES}
-    kitchen = {name: loop for name, loop in loops.items() if isinstance(loop, KitchenLoop)}
+    works = {name: loop.work for name, loop in loops.items()}
+    kitchen = {name: work for name, work in works.items() if isinstance(work, KitchenWork)}
     try:
         wait_for(lambda: all(loop.readiness().ready for loop in loops.values()), 60, "a ready shop")
         before = {name: loop.orders_in_state() for name, loop in kitchen.items()}
@@ -72,7 +74,7 @@ def test_kitchen_events_for_orders_never_placed_are_parked_and_leave_no_state(
         read_model = shop.read_model()
         assert not [
             e
-            for e in read_model.unplaced_events(contract.now_ms())
+            for e in read_model.watchdog.unplaced_events(contract.now_ms())
             if e.order_id.startswith(prefix)
         ]
     finally:

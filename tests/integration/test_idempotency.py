@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from pizzashop.cli import main
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, as_environment
 from pizzashop.contract import OrderPlaced, Status, Topic, now_ms
-from pizzashop.ordering import OrderTaker
-from pizzashop.readmodel import open_readmodel
-from pizzashop.topics import read_to_end
+from pizzashop.kafka.topics import read_to_end
+from pizzashop.readmodel.store import open_readmodel
 from tests.integration.test_web_kafka import ORDER, signed_in, web_process
 from tests.shop_harness import (
     RunningShop,
@@ -126,7 +126,7 @@ def test_the_same_order_produced_again_after_the_kitchen_restarts_is_not_made_ag
     )
 
     # An order behind it on its partition: once that one is delivered, the kitchen is past it.
-    view = shop.read_model().get_order(order_id)
+    view = shop.read_model().orders.get_order(order_id)
     assert view is not None and view.partition is not None
     sentinel = OrderPlaced("after-" + order_id, an_order(), now_ms())
     OrderTaker(shop.settings).send(sentinel, view.partition)
@@ -147,7 +147,9 @@ def test_retry_resumes_an_order_at_its_missing_step_and_does_not_make_it_twice(
             .order_id
         )
         wait_for(
-            lambda: (v := shop.read_model().get_order(order_id)) and v.status is Status.IN_OVEN,
+            lambda: (
+                (v := shop.read_model().orders.get_order(order_id)) and v.status is Status.IN_OVEN
+            ),
             timeout=60,
             what="the order to reach the oven",
         )

@@ -13,9 +13,9 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import kafka_client_config
-from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
-from pizzashop.runtime.clients import record_position
-from pizzashop.topics import create_topics
+from pizzashop.kafka.cluster import LocalKafka, local_kafka_status, start_local_kafka
+from pizzashop.kafka.records import record_position
+from pizzashop.kafka.topics import create_topics
 from tests.conftest import Broker, broker_settings
 
 

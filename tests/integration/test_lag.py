@@ -10,7 +10,7 @@ from confluent_kafka import KafkaException
 
 from pizzashop.config import Settings
 from pizzashop.contract import SERVICES, Topic
-from pizzashop.lag import PartitionLag, admin_client, dead_letter_count, group_lag
+from pizzashop.kafka.lag import PartitionLag, admin_client, dead_letter_count, group_lag
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import (
     RunningShop,

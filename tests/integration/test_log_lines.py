@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import Settings
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.shop_harness import ShopProcesses, an_order, place, wait_for, wait_until_delivered
 

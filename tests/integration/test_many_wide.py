@@ -21,10 +21,10 @@ from confluent_kafka.admin import AdminClient
 
 from pizzashop import contract
 from pizzashop.config import Settings, as_environment, kafka_client_config
-from pizzashop.kafka_local import LocalKafka
-from pizzashop.readmodel import open_readmodel
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.local.shop import parts_file
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.shop import parts_file
 from tests.conftest import TEST_TIME_SCALE
 from tests.integration.conftest import NODES
 from tests.ports import free_port_block
@@ -201,7 +201,7 @@ def test_three_of_everything_deliver_a_burst_once_and_show_a_customer_their_orde
     read_model = open_readmodel(settings.readmodel_url)
     with PausedStatusServices(up) as paused:
         first = place(customer)
-        assert read_model.get_order(first) is None, "the status services should be paused"
+        assert read_model.orders.get_order(first) is None, "the status services should be paused"
         paused.resume_in(READ_MODEL_BEHIND)
         seen = the_same_customer_on(webs[1], customer).get(f"/api/orders/{first}")
         assert seen.status_code == 200, f"web-2 did not show the order just placed: {seen.text}"

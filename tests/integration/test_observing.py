@@ -15,12 +15,12 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, as_environment, load_settings
+from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.observe.server import ObserveServer
-from pizzashop.ordering import OrderTaker
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.web.app import create_app
 from tests.conftest import TEST_TIME_SCALE, Broker
 from tests.integration.test_web_kafka import ORDER

@@ -12,9 +12,9 @@ from pizzashop import contract
 from pizzashop.cli import main
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import Topic
+from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, read_to_end
+from pizzashop.operator.story import ORDERING, StoryRecord, read_story
 from pizzashop.readmodel import OrderView
-from pizzashop.story import StoryRecord, read_story
-from pizzashop.topics import PIPELINE_TOPIC_NAMES, read_to_end
 from tests.shop_harness import RunningShop, an_order, place, wait_for, wait_until_delivered
 
 DELIVERY_CHANGELOG = contract.state_topic("delivery")
@@ -60,7 +60,7 @@ def test_the_story_of_a_delivered_order_is_every_record_of_it_on_its_partition(
         assert all(r.since_previous_ms is not None for r in records[1:])
         writers = {(r.topic, r.service) for r in records}
         assert writers == {
-            (Topic.ORDERED, contract.ORDERING),
+            (Topic.ORDERED, ORDERING),
             (Topic.ASSEMBLED, "assemble"),
             (Topic.BAKED, "bake"),
             (Topic.STATUS, "assemble"),

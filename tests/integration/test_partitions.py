@@ -24,8 +24,9 @@ from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import Topic
-from pizzashop.kafka_local import kafka_jars, start_local_kafka
-from pizzashop.topics import create_topics, read_to_end
+from pizzashop.kafka.cluster import start_local_kafka
+from pizzashop.kafka.jars import kafka_jars
+from pizzashop.kafka.topics import create_topics, read_to_end
 from tests.conftest import Broker, broker_settings
 from tests.shop_harness import (
     RunningShop,

@@ -22,7 +22,7 @@ from typing import IO
 import pytest
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 from tests.ports import free_port
 
 ANSWER_WITHIN = 10.0  # seconds a command may take to say what is wrong
@@ -94,7 +94,7 @@ def with_an_order_in_the_works(state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     model = open_readmodel(f"sqlite:///{state_dir / 'readmodel.sqlite3'}")
     pizza = Order(customer_id="c1", name="Ann", sauce="Tomato", cheese="Gouda", main_topping="Pork")
-    model.apply(
+    model.writer.apply(
         [
             OrderPlaced("abc", pizza, 1_700_000_000_000),
             StatusChanged("abc", Status.IN_OVEN, 1_700_000_001_000),

@@ -57,7 +57,9 @@ def test_an_order_off_the_menu_gets_an_error_status_not_a_pizza(shop: RunningSho
 
     view = wait_for(
         lambda: (
-            (v := shop.read_model().get_order(order_id)) and v.status is Status.INVALID_ORDER and v
+            (v := shop.read_model().orders.get_order(order_id))
+            and v.status is Status.INVALID_ORDER
+            and v
         ),
         timeout=60,
         what="the invalid order to get status 500",

@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from pizzashop.config import Settings
-from pizzashop.contract import DeadLetter, Topic
+from pizzashop.contract import Topic
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.runtime.deadletters import read_dead_letters, replay
 from tests.shop_harness import (
     RunningShop,
@@ -74,7 +75,7 @@ def test_poison_events_are_parked_with_their_reason_and_good_orders_go_on(
     assert len(unknown) == 1 and unknown[0].error.startswith("unknown order"), unknown
     read_model = shop.read_model()
     wait_for(
-        lambda: read_model.get_order(keys["unknown order"].decode()) is None,
+        lambda: read_model.orders.get_order(keys["unknown order"].decode()) is None,
         timeout=30,
         what="the unknown order gone from the read model once parked",
     )

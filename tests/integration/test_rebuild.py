@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from pizzashop.cli import main
 from pizzashop.config import Settings, as_environment
-from pizzashop.readmodel import generations_at, open_readmodel
-from pizzashop.readmodel.generations import SqliteGenerations
-from pizzashop.rebuilding import rebuild, verify
+from pizzashop.readmodel.generations import SqliteGenerations, generations_of
+from pizzashop.readmodel.rebuilding import rebuild, verify
+from pizzashop.readmodel.store import open_readmodel
 from tests.postgres_cluster import Cluster
 from tests.shop_harness import RunningShop, an_order, place, wait_until_delivered
 
@@ -75,14 +75,14 @@ def test_verify_names_an_order_the_read_model_got_wrong(shop: RunningShop) -> No
 def delete_the_old_generation(settings: Settings) -> None:
     """Generation 1 is not needed once the shop has switched (on PostgreSQL its schema holds
     the pointer, so its tables are emptied instead)."""
-    generations = generations_at(settings.readmodel_url)
+    generations = generations_of(settings.readmodel_url)
     assert generations.live() == 2
     if isinstance(generations, SqliteGenerations):
         generations.drop(1)
         assert not Path(generations.path_of(1)).exists()
     else:
         old = generations.open(1)
-        with old._transaction(writing=True) as cursor:
+        with old.transaction(writing=True) as cursor:
             cursor.execute("DELETE FROM status_history")
             cursor.execute("DELETE FROM orders")
         old.close()
@@ -91,10 +91,10 @@ def delete_the_old_generation(settings: Settings) -> None:
 
 def damage(settings: Settings, order_id: str) -> None:
     """As a bug in an older release might have: a delivered order shown in the oven."""
-    generations = generations_at(settings.readmodel_url)
+    generations = generations_of(settings.readmodel_url)
     model = generations.open(generations.live())
     p = model.placeholder
-    with model._transaction(writing=True) as cursor:
+    with model.transaction(writing=True) as cursor:
         cursor.execute(f"UPDATE orders SET status = 200 WHERE order_id = {p}", (order_id,))
     model.close()
     generations.close()

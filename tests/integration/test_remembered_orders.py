@@ -11,9 +11,9 @@ from confluent_kafka import Producer
 
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Status, Topic, now_ms
+from pizzashop.kafka.topics import create_state_topic
 from pizzashop.runtime.changelog import read_changelog, read_handled
 from pizzashop.service import HANDLED
-from pizzashop.topics import create_state_topic
 from tests.shop_harness import wait_for
 
 DAY = 24 * 3600 * 1000

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.topics import (
+from pizzashop.kafka.topics import (
     CREATE_TIMEOUT,
     SHOP_TOPIC_NAMES,
     create_topics,
@@ -41,7 +41,7 @@ def test_a_topic_that_forgets_after_seven_days_is_warned_about(
     admin.create_topics([NewTopic(name, 1, 1, config=config)])[name].result(CREATE_TIMEOUT)
     wait_until_known(admin, name)
 
-    with caplog.at_level(logging.WARNING, logger="pizzashop.topics"):
+    with caplog.at_level(logging.WARNING, logger="pizzashop.kafka.topics"):
         lines = warn_of_short_history(kafka_broker.settings, [name])
 
     assert len(lines) == 1 and lines[0].startswith(f"{name} keeps 7 days"), lines
@@ -60,6 +60,6 @@ def wait_until_known(admin: AdminClient, name: str) -> None:
 def test_starting_again_on_the_shops_topics_warns_of_nothing(
     shop_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="pizzashop.topics"):
+    with caplog.at_level(logging.WARNING, logger="pizzashop.kafka.topics"):
         create_topics(shop_settings)
     assert not caplog.records, [r.getMessage() for r in caplog.records]

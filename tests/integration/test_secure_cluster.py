@@ -20,9 +20,9 @@ import pytest
 
 from pizzashop.config import Settings, as_environment, load_settings, read_properties
 from pizzashop.contract import SERVICES
-from pizzashop.kafka_local import running_local_kafka
-from pizzashop.kafka_secure import make_certificates
-from pizzashop.topics import create_topics
+from pizzashop.kafka.cluster import running_local_kafka
+from pizzashop.kafka.secure import make_certificates
+from pizzashop.kafka.topics import create_topics
 from tests.conftest import TEST_TIME_SCALE, broker_settings
 from tests.ports import free_port
 from tests.shop_harness import RunningShop, an_order, place, wait_until_delivered

@@ -21,7 +21,7 @@ def test_a_stalled_order_is_marked_stuck_and_a_retry_gets_it_delivered(
         order_id = place(settings, an_order(name="Patient"))
         read_model = shop.read_model()
         wait_for(
-            lambda: (v := read_model.get_order(order_id)) and v.status is Status.STUCK,
+            lambda: (v := read_model.orders.get_order(order_id)) and v.status is Status.STUCK,
             timeout=30,
             what="the watchdog to mark the order stuck",
         )

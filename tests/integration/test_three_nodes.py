@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.kafka_local import LocalKafka, local_kafka_status, start_local_kafka
+from pizzashop.kafka.cluster import LocalKafka, local_kafka_status, start_local_kafka
 from tests.integration.conftest import NODES
 
 EVENTS = 30

@@ -10,11 +10,11 @@ import time
 from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 
+from pizzashop.commands.ordering import OrderTaker, Written
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Order, OrderPlaced, Topic
-from pizzashop.ordering import OrderTaker, Written
-from pizzashop.readmodel import open_readmodel
-from pizzashop.topics import read_to_end
+from pizzashop.kafka.topics import read_to_end
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.web.app import create_app
 from tests.ports import free_port
 

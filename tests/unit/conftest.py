@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from tests.postgres_cluster import Cluster
 
 OpenReadModel = Callable[[], ReadModel]

@@ -18,9 +18,10 @@ from pizzashop import contract
 from pizzashop.cli.views import order_line, order_report
 from pizzashop.config import load_settings
 from pizzashop.contract import ContractError, Order, Status, StatusChanged, Topic
-from pizzashop.inert import inert
+from pizzashop.observe.inert import inert
 from pizzashop.observe.logs import InertArguments, seed_lines
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.web.app import create_app
 from tests.unit.test_web import GOOD, AcknowledgingTaker, StoryTeller, csrf_of, signed_in
 
@@ -167,7 +168,7 @@ def test_a_stream_position_outside_0_to_2_63_is_422(
     app_client.post("/api/orders", json=GOOD)
     (placed,) = taker.placed
     # Delivered already: were the position taken, the stream would end at once, not hang.
-    read_model.apply([placed, StatusChanged(placed.order_id, Status.DELIVERED, 1)], {})
+    read_model.writer.apply([placed, StatusChanged(placed.order_id, Status.DELIVERED, 1)], {})
     events = f"/api/orders/{placed.order_id}/events"
     assert app_client.get(events, params={"after": position}).status_code == 422
     assert app_client.get(events, headers={"Last-Event-ID": position}).status_code == 422

@@ -8,7 +8,6 @@ from pizzashop import contract
 from pizzashop.chaos.checks import Evidence, Position, Seen, check, step_problems
 from pizzashop.contract import (
     CancelRequested,
-    DeadLetter,
     Event,
     OrderPlaced,
     PizzaAssembled,
@@ -17,6 +16,7 @@ from pizzashop.contract import (
     StatusChanged,
     Topic,
 )
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.readmodel import OrderView, StatusEntry
 from tests.shop_harness import an_order
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from pizzashop.chaos.faults import Fault, Happened, Injector, Kind
 from pizzashop.chaos.instances import ServiceInstances
 from pizzashop.config import Settings
-from pizzashop.kafka_local import KafkaSetupError, LocalKafka
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.kafka.jars import KafkaSetupError
 from tests.shop_harness import wait_for
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pizzashop.cli import main
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.readmodel import open_readmodel
+from pizzashop.readmodel.store import open_readmodel
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
@@ -34,7 +34,7 @@ def with_one_order(tmp_path: Path) -> None:
         main_topping="Pork",
         extra_toppings=["Onion"],
     )
-    model.apply(
+    model.writer.apply(
         [
             OrderPlaced("abc", order, 1_700_000_000_000),
             StatusChanged("abc", Status.IN_OVEN, 1_700_000_001_000),
@@ -113,7 +113,7 @@ def test_a_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
 def test_orders_of_one_customer_newest_first_as_json(tmp_path: Path) -> None:
     model = open_readmodel(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
     order = Order(customer_id="c2", name="Ada", sauce="Pesto", cheese="Gouda", main_topping="Pork")
-    model.apply(
+    model.writer.apply(
         [
             OrderPlaced("older", order, 1_700_000_000_000),
             OrderPlaced("newer", order, 1_700_000_009_000),

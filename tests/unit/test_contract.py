@@ -18,8 +18,8 @@ from pizzashop.contract import (
     Topic,
     decode,
     encode,
-    menu_errors,
 )
+from pizzashop.menu import menu_errors
 from tests.unit.shop_events import an_order
 
 SEED_ORDERED = (

@@ -79,8 +79,10 @@ def assert_real_command(arguments: list[str]) -> None:
     while isinstance(command, click.Group):
         assert rest, f"{arguments}: names a group of commands, not a command"
         name = rest.pop(0)
-        found = command.commands.get(name)
-        assert found is not None, f"{arguments}: no command {name!r} in {sorted(command.commands)}"
+        context = click.Context(command)
+        found = command.get_command(context, name)
+        known = command.list_commands(context)
+        assert found is not None, f"{arguments}: no command {name!r} in {known}"
         command = found
     for parameter in command.params:
         if isinstance(parameter, click.Argument) and isinstance(parameter.type, click.Choice):

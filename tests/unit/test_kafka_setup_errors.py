@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import load_settings
-from pizzashop.kafka_local import (
-    KafkaSetupError,
-    LocalKafka,
-    java_command,
-    kafka_jars,
-    local_kafka_status,
-)
+from pizzashop.kafka.cluster import LocalKafka, local_kafka_status
+from pizzashop.kafka.jars import KafkaSetupError, java_command, kafka_jars
 from tests.ports import free_port_block
 
 

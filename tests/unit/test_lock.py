@@ -22,7 +22,14 @@ def installs_on(wheel: str, python: str) -> bool:
         return False
     if abi == "abi3":
         return int(pythons.split(".")[0].removeprefix("cp")) <= int(python.removeprefix("cp"))
-    return python in pythons.split(".") or (abi == "none" and "py3" in pythons.split("."))
+    if python in pythons.split("."):
+        return True
+    # A pure wheel tagged py3 fits every Python 3; one tagged py311 fits 3.11 and later (PEP 425).
+    minor = int(python.removeprefix("cp3"))
+    return abi == "none" and any(
+        tag == "py3" or (tag.startswith("py3") and int(tag.removeprefix("py3")) <= minor)
+        for tag in pythons.split(".")
+    )
 
 
 def test_every_locked_package_has_a_wheel_for_each_python_promised() -> None:

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pizzashop.config import load_settings
-from pizzashop.pipeline import BrokerFigures, PipelineWatch
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.operator.pipeline import BrokerFigures, PipelineWatch
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.web.admin import pipeline_url
 from pizzashop.web.app import create_app
 from tests.unit.shop_events import T0, placed, stuck
@@ -35,7 +35,7 @@ def operator_client(tmp_path: Path, read_model: ReadModel, token: str | None) ->
     app = create_app(settings, read_model, AcknowledgingTaker())  # type: ignore[arg-type]  # a stand-in for the OrderTaker
     # The broker's figures without a broker: lag behind on one partition, two dead letters.
     lag = {"assemble": {("pizza-ordered", 0): 5}}
-    app.state.pipeline = PipelineWatch(read_model, lambda: BrokerFigures(lag, 2))
+    app.state.pipeline = PipelineWatch(read_model.pipeline, lambda: BrokerFigures(lag, 2))
     return TestClient(app)
 
 
@@ -105,7 +105,7 @@ def test_a_new_token_ends_the_sessions_opened_with_the_old_one(
 
 
 def test_the_json_has_the_snapshot(client: TestClient, read_model: ReadModel) -> None:
-    read_model.apply([placed("a", at=T0)], {})
+    read_model.writer.apply([placed("a", at=T0)], {})
     shown = client.get("/admin/pipeline.json", headers=BEARER).json()
     assemble = shown["stages"][1]
     assert (assemble["name"], assemble["in_works"], assemble["lag"]) == ("assemble", 1, 5)
@@ -115,7 +115,7 @@ def test_the_json_has_the_snapshot(client: TestClient, read_model: ReadModel) ->
 def test_the_page_draws_every_stage_with_its_figures(
     client: TestClient, read_model: ReadModel
 ) -> None:
-    read_model.apply([placed("a", at=T0)], {})
+    read_model.writer.apply([placed("a", at=T0)], {})
     page = client.get("/admin/pipeline", headers=BEARER).text
     assert re.findall(r'data-stage="(\w+)"', page) == [
         "web",
@@ -133,7 +133,7 @@ def test_the_page_draws_every_stage_with_its_figures(
 
 
 def test_order_ids_are_shown_escaped(client: TestClient, read_model: ReadModel) -> None:
-    read_model.apply([placed("<b>x</b>", at=T0), stuck("<b>x</b>", T0 + 1)], {})
+    read_model.writer.apply([placed("<b>x</b>", at=T0), stuck("<b>x</b>", T0 + 1)], {})
     page = client.get("/admin/pipeline", headers=BEARER).text
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
 
@@ -141,7 +141,7 @@ def test_order_ids_are_shown_escaped(client: TestClient, read_model: ReadModel) 
 def test_the_live_stream_sends_snapshots_and_ends_when_the_server_closes(
     client: TestClient, read_model: ReadModel
 ) -> None:
-    read_model.apply([placed("a", at=T0), stuck("a", T0 + 5)], {})
+    read_model.writer.apply([placed("a", at=T0), stuck("a", T0 + 5)], {})
     one_look_then_closing(client)
     stream = client.get("/admin/pipeline/events", headers=BEARER).text
     snapshots = [json.loads(d) for d in re.findall(r"^data: (\{.+\})$", stream, re.MULTILINE)]

@@ -14,7 +14,7 @@ import pytest
 from pizzashop import contract
 from pizzashop.config import load_settings
 from pizzashop.contract import Status, StatusChanged
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.web import changes
 from pizzashop.web.app import create_app
 from pizzashop.web.changes import OrderChanges
@@ -83,11 +83,11 @@ def test_a_stream_gets_each_change_as_the_read_model_stores_it(
     with served(app) as running, httpx.Client(base_url=running.url, timeout=10) as browser:
         browser.post("/api/session", json={"name": "Italo"})
         order_id = browser.post("/api/orders", json=GOOD).json()["order_id"]
-        read_model.apply(taker.placed, {})
+        read_model.writer.apply(taker.placed, {})
         with browser.stream("GET", f"/api/orders/{order_id}/events") as stream:
             lines = stream.iter_lines()
             assert '"status": 100' in next(line for line in lines if line.startswith("data:"))
             for status in (Status.IN_OVEN, Status.OUT_FOR_DELIVERY):
-                read_model.apply([StatusChanged(order_id, status, contract.now_ms())], {})
+                read_model.writer.apply([StatusChanged(order_id, status, contract.now_ms())], {})
                 data = next(line for line in lines if line.startswith("data:"))
                 assert re.search(rf'"status": {status.value}\b', data), data

@@ -10,7 +10,7 @@ import time
 
 from pizzashop.config import load_settings
 from pizzashop.contract import OrderPlaced, Status, StatusChanged
-from pizzashop.pipeline import (
+from pizzashop.operator.pipeline import (
     BrokerFigures,
     BrokerReader,
     PipelineSnapshot,
@@ -19,7 +19,7 @@ from pizzashop.pipeline import (
     percentile,
     take_snapshot,
 )
-from pizzashop.readmodel import ReadModel
+from pizzashop.readmodel.store import ReadModel
 from tests.ports import free_port
 from tests.unit.shop_events import T0, placed, stuck
 
@@ -37,7 +37,7 @@ def went(
 
 def a_busy_shop(read_model: ReadModel) -> None:
     """Two orders delivered within the rate window, one at assemble, one in the oven, one stuck."""
-    read_model.apply(
+    read_model.writer.apply(
         went("a", T0 + 91_000, (IN_OVEN, 1000), (OUT_FOR_DELIVERY, 4000), (DELIVERED, 6000))
         + went("b", T0 + 90_500, (IN_OVEN, 2000), (OUT_FOR_DELIVERY, 3000), (DELIVERED, 4000))
         + went("c", T0 + 99_000)
@@ -56,7 +56,7 @@ def stage(snapshot: PipelineSnapshot, name: str) -> StageFigures:
 
 def test_each_stage_counts_the_orders_waiting_for_it_or_at_it(read_model: ReadModel) -> None:
     a_busy_shop(read_model)
-    snapshot = take_snapshot(read_model, None, NOW)
+    snapshot = take_snapshot(read_model.pipeline, None, NOW)
     in_works = {s.name: s.in_works for s in snapshot.stages}
     assert in_works == {"web": None, "assemble": 1, "bake": 1, "delivery": 0, "status": None}, (
         "c waits for assemble, d is in the oven; the stuck and the never placed are in no stage"
@@ -65,7 +65,7 @@ def test_each_stage_counts_the_orders_waiting_for_it_or_at_it(read_model: ReadMo
 
 def test_orders_per_second_count_the_statuses_reached_in_the_window(read_model: ReadModel) -> None:
     a_busy_shop(read_model)
-    snapshot = take_snapshot(read_model, None, NOW)
+    snapshot = take_snapshot(read_model.pipeline, None, NOW)
     per_second = {s.name: s.per_second for s in snapshot.stages}
     # In the last 10 s: a, b and c placed; a and b through every step; the ghost's 200 too.
     assert per_second == {"web": 0.3, "assemble": 0.3, "bake": 0.2, "delivery": 0.2, "status": 1.0}
@@ -73,7 +73,7 @@ def test_orders_per_second_count_the_statuses_reached_in_the_window(read_model: 
 
 def test_stage_times_are_percentiles_of_recent_orders(read_model: ReadModel) -> None:
     a_busy_shop(read_model)
-    snapshot = take_snapshot(read_model, None, NOW)
+    snapshot = take_snapshot(read_model.pipeline, None, NOW)
     times = {s.name: (s.p50_ms, s.p99_ms) for s in snapshot.stages}
     assert times == {
         "web": (None, None),
@@ -86,7 +86,7 @@ def test_stage_times_are_percentiles_of_recent_orders(read_model: ReadModel) -> 
 
 def test_stage_times_leave_out_orders_that_finished_long_ago(read_model: ReadModel) -> None:
     a_busy_shop(read_model)
-    an_hour_later = take_snapshot(read_model, None, NOW + 3600_000)
+    an_hour_later = take_snapshot(read_model.pipeline, None, NOW + 3600_000)
     assert all(s.p50_ms is None and s.per_second == 0 for s in an_hour_later.stages)
     assert stage(an_hour_later, "bake").in_works == 1, "in the works is now, not a window"
 
@@ -95,7 +95,7 @@ def test_stuck_orders_are_counted_and_listed_with_the_stage_they_wait_for(
     read_model: ReadModel,
 ) -> None:
     a_busy_shop(read_model)
-    snapshot = take_snapshot(read_model, None, NOW)
+    snapshot = take_snapshot(read_model.pipeline, None, NOW)
     assert snapshot.stuck_count == 1
     assert [(o.order_id, o.stage, o.since) for o in snapshot.stuck] == [
         ("e", "assemble", T0 + 50_000)
@@ -104,7 +104,7 @@ def test_stuck_orders_are_counted_and_listed_with_the_stage_they_wait_for(
 
 def test_without_the_broker_the_rest_is_shown_and_lag_is_unknown(read_model: ReadModel) -> None:
     a_busy_shop(read_model)
-    snapshot = take_snapshot(read_model, None, NOW)
+    snapshot = take_snapshot(read_model.pipeline, None, NOW)
     assert not snapshot.broker_reachable and snapshot.dead_letters is None
     assert all(s.lag is None for s in snapshot.stages)
     assert stage(snapshot, "assemble").in_works == 1
@@ -118,7 +118,7 @@ def test_lag_is_summed_by_service_and_by_topic(read_model: ReadModel) -> None:
         },
         dead_letters=7,
     )
-    snapshot = take_snapshot(read_model, broker, NOW)
+    snapshot = take_snapshot(read_model.pipeline, broker, NOW)
     lags = {s.name: (s.group, s.lag, s.lag_by_topic) for s in snapshot.stages}
     assert lags == {
         "web": (None, None, {}),
@@ -132,7 +132,7 @@ def test_lag_is_summed_by_service_and_by_topic(read_model: ReadModel) -> None:
 
 def test_the_snapshot_as_json_has_every_figure(read_model: ReadModel) -> None:
     a_busy_shop(read_model)
-    shown = take_snapshot(read_model, None, NOW).as_dict()
+    shown = take_snapshot(read_model.pipeline, None, NOW).as_dict()
     assert [s["name"] for s in shown["stages"]] == ["web", "assemble", "bake", "delivery", "status"]
     assert set(shown["stages"][1]) == {
         "name",
@@ -162,10 +162,10 @@ def test_viewers_share_one_snapshot_a_second(read_model: ReadModel) -> None:
         readings.append(1)
         return BrokerFigures({}, 0)
 
-    watch = PipelineWatch(read_model, read_broker)
+    watch = PipelineWatch(read_model.pipeline, read_broker)
     first = watch.snapshot()
     assert watch.snapshot() is first and len(readings) == 1
-    always_new = PipelineWatch(read_model, read_broker, fresh_for=0)
+    always_new = PipelineWatch(read_model.pipeline, read_broker, fresh_for=0)
     always_new.snapshot()
     always_new.snapshot()
     assert len(readings) == 3
@@ -183,7 +183,7 @@ def test_while_one_viewer_waits_for_the_broker_the_others_get_the_last_snapshot(
         broker_answers.wait(10)
         return BrokerFigures({}, 1)
 
-    watch = PipelineWatch(read_model, broker, fresh_for=0)
+    watch = PipelineWatch(read_model.pipeline, broker, fresh_for=0)
     first = watch.snapshot()
     slow.set()
     waiting = threading.Thread(target=watch.snapshot)

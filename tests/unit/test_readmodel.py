@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from pizzashop.contract import OrderPlaced, Status, StatusChanged
-from pizzashop.readmodel import OrderView, ReadModel, status_after
+from pizzashop.readmodel import OrderView, status_after
+from pizzashop.readmodel.store import ReadModel
 from tests.unit.conftest import OpenReadModel
 from tests.unit.shop_events import T0, placed, progress, stuck
 
 
 def view_of(read_model: ReadModel, order_id: str) -> OrderView:
-    view = read_model.get_order(order_id)
+    view = read_model.orders.get_order(order_id)
     assert view is not None, f"{order_id} is not in the read model"
     return view
 
@@ -27,7 +28,7 @@ def statuses(read_model: ReadModel, order_id: str) -> list[Status]:
 
 
 def test_an_order_shows_its_full_history(read_model: ReadModel) -> None:
-    read_model.apply(progress("a"), {})
+    read_model.writer.apply(progress("a"), {})
     view = view_of(read_model, "a")
     assert view.status is Status.DELIVERED and view.status_text == "Your pizza was delivered"
     assert statuses(read_model, "a") == [100, 200, 300, 400]
@@ -36,19 +37,19 @@ def test_an_order_shows_its_full_history(read_model: ReadModel) -> None:
 
 
 def test_an_unknown_order_is_none(read_model: ReadModel) -> None:
-    assert read_model.get_order("nope") is None
+    assert read_model.orders.get_order("nope") is None
 
 
 def test_applying_the_same_events_twice_changes_nothing(read_model: ReadModel) -> None:
-    read_model.apply(progress("a"), {})
-    before = read_model.get_order("a")
-    read_model.apply(progress("a"), {})
-    assert read_model.get_order("a") == before
+    read_model.writer.apply(progress("a"), {})
+    before = read_model.orders.get_order("a")
+    read_model.writer.apply(progress("a"), {})
+    assert read_model.orders.get_order("a") == before
 
 
 def test_an_order_placed_twice_keeps_its_first_placing(read_model: ReadModel) -> None:
-    read_model.apply([placed("a", at=T0)], {})
-    read_model.apply([placed("a", customer="someone else", at=T0 + 99)], {})
+    read_model.writer.apply([placed("a", at=T0)], {})
+    read_model.writer.apply([placed("a", customer="someone else", at=T0 + 99)], {})
     view = view_of(read_model, "a")
     assert (view.customer_id, view.placed_at, view.updated_at) == ("c1", T0, T0)
     assert statuses(read_model, "a") == [100]
@@ -64,10 +65,10 @@ def test_replaying_everything_from_the_start_rebuilds_the_same_view(
         + [placed("c", at=T0 + 20)]
     )
     first, second = open_model(), open_model()
-    first.apply(events, {})
+    first.writer.apply(events, {})
     for event in events:  # one at a time, as a slow status service would
-        second.apply([event], {})
-    second.apply(events, {})  # and replayed once more
+        second.writer.apply([event], {})
+    second.writer.apply(events, {})  # and replayed once more
     for order_id in ("a", "b", "c"):
         one, two = view_of(first, order_id), view_of(second, order_id)
         assert (one.status, one.updated_at, [e.status for e in one.history]) == (
@@ -83,7 +84,7 @@ def test_status_never_moves_backwards_whatever_order_events_arrive_in(
 ) -> None:
     events = progress("a")
     for index in order:
-        read_model.apply([events[index]], {})
+        read_model.writer.apply([events[index]], {})
         shown = view_of(read_model, "a").status
         assert shown == max(step_of(events[i]) for i in order[: order.index(index) + 1]), (
             "shows the furthest step seen"
@@ -95,57 +96,57 @@ def test_status_never_moves_backwards_whatever_order_events_arrive_in(
 def test_every_arrival_order_in_one_batch_ends_delivered(read_model: ReadModel) -> None:
     for n, order in enumerate(itertools.permutations(progress("a"))):
         order_id = f"a{n}"
-        read_model.apply([_renamed(e, order_id) for e in order], {})
+        read_model.writer.apply([_renamed(e, order_id) for e in order], {})
         assert view_of(read_model, order_id).status is Status.DELIVERED
         assert statuses(read_model, order_id) == [100, 200, 300, 400]
 
 
 def test_live_history_numbers_increase_in_arrival_order(read_model: ReadModel) -> None:
     for event in reversed(progress("a")):
-        read_model.apply([event], {})
-    seqs = [e.seq for e in read_model.history_after("a", 0)]
+        read_model.writer.apply([event], {})
+    seqs = [e.seq for e in read_model.orders.history_after("a", 0)]
     assert seqs == sorted(seqs) and len(set(seqs)) == 4
-    assert [e.status for e in read_model.history_after("a", 0)] == [400, 300, 200, 100]
+    assert [e.status for e in read_model.orders.history_after("a", 0)] == [400, 300, 200, 100]
 
 
 def test_a_status_before_its_order_is_kept_and_filled_in_later(read_model: ReadModel) -> None:
-    read_model.apply([StatusChanged("a", Status.IN_OVEN, T0 + 1)], {})
+    read_model.writer.apply([StatusChanged("a", Status.IN_OVEN, T0 + 1)], {})
     early = view_of(read_model, "a")
     assert early.order is None and early.customer_id is None and early.status is Status.IN_OVEN
-    read_model.apply([placed("a")], {})
+    read_model.writer.apply([placed("a")], {})
     view = view_of(read_model, "a")
     assert view.order is not None and view.customer_id == "c1" and view.placed_at == T0
     assert view.status is Status.IN_OVEN
-    assert [o.order_id for o in read_model.orders_of("c1")] == ["a"]
+    assert [o.order_id for o in read_model.orders.orders_of("c1")] == ["a"]
 
 
 def test_offsets_are_stored_with_the_batch(read_model: ReadModel) -> None:
-    read_model.apply(progress("a"), {("pizza-ordered", 0): 5, ("pizza-status", 3): 9})
-    read_model.apply([], {("pizza-status", 3): 12})
-    assert read_model.stored_offsets() == {("pizza-ordered", 0): 5, ("pizza-status", 3): 12}
+    read_model.writer.apply(progress("a"), {("pizza-ordered", 0): 5, ("pizza-status", 3): 9})
+    read_model.writer.apply([], {("pizza-status", 3): 12})
+    assert read_model.writer.stored_offsets() == {("pizza-ordered", 0): 5, ("pizza-status", 3): 12}
 
 
 def test_a_failed_batch_stores_neither_events_nor_offsets(read_model: ReadModel) -> None:
     bad = StatusChanged("a", Status.IN_OVEN, T0)
     object.__setattr__(bad, "status", "not a status")  # breaks inside the transaction
     with pytest.raises(ValueError):
-        read_model.apply([placed("a"), bad], {("pizza-ordered", 0): 1})
-    assert read_model.get_order("a") is None
-    assert read_model.stored_offsets() == {}
+        read_model.writer.apply([placed("a"), bad], {("pizza-ordered", 0): 1})
+    assert read_model.orders.get_order("a") is None
+    assert read_model.writer.stored_offsets() == {}
 
 
 def test_orders_of_a_customer_are_theirs_only_newest_first(read_model: ReadModel) -> None:
-    read_model.apply(
+    read_model.writer.apply(
         [placed("old", "c1", T0), placed("new", "c1", T0 + 5), placed("other", "c2", T0 + 9)], {}
     )
-    assert [v.order_id for v in read_model.orders_of("c1")] == ["new", "old"]
-    assert [v.order_id for v in read_model.orders_of("c1", limit=1)] == ["new"]
-    assert [v.order_id for v in read_model.orders_of("c2")] == ["other"]
-    assert read_model.orders_of("nobody") == []
+    assert [v.order_id for v in read_model.orders.orders_of("c1")] == ["new", "old"]
+    assert [v.order_id for v in read_model.orders.orders_of("c1", limit=1)] == ["new"]
+    assert [v.order_id for v in read_model.orders.orders_of("c2")] == ["other"]
+    assert read_model.orders.orders_of("nobody") == []
 
 
 def test_recent_orders_are_everyones_latest_first(read_model: ReadModel) -> None:
-    read_model.apply(
+    read_model.writer.apply(
         [
             placed("x", "c1", T0),
             placed("y", "c2", T0 + 5),
@@ -153,22 +154,22 @@ def test_recent_orders_are_everyones_latest_first(read_model: ReadModel) -> None
         ],
         {},
     )
-    assert [v.order_id for v in read_model.recent_orders()] == ["x", "y"]
-    assert [v.order_id for v in read_model.recent_orders(limit=1)] == ["x"]
+    assert [v.order_id for v in read_model.orders.recent_orders()] == ["x", "y"]
+    assert [v.order_id for v in read_model.orders.recent_orders(limit=1)] == ["x"]
 
 
 def test_history_after_gives_only_what_came_later(read_model: ReadModel) -> None:
-    read_model.apply(progress("a")[:2], {})
-    seen = read_model.history_after("a", 0)
+    read_model.writer.apply(progress("a")[:2], {})
+    seen = read_model.orders.history_after("a", 0)
     assert [e.status for e in seen] == [100, 200]
-    read_model.apply(progress("a")[2:], {})
-    later = read_model.history_after("a", seen[-1].seq)
+    read_model.writer.apply(progress("a")[2:], {})
+    later = read_model.orders.history_after("a", seen[-1].seq)
     assert [e.status for e in later] == [300, 400]
-    assert read_model.history_after("a", later[-1].seq) == []
+    assert read_model.orders.history_after("a", later[-1].seq) == []
 
 
 def test_stalled_orders_are_those_not_moving_and_not_done(read_model: ReadModel) -> None:
-    read_model.apply(
+    read_model.writer.apply(
         progress("done")
         + progress("slow")[:2]
         + [placed("fresh", at=T0 + 100)]
@@ -176,19 +177,21 @@ def test_stalled_orders_are_those_not_moving_and_not_done(read_model: ReadModel)
         + [stuck("marked", T0 + 50)],
         {},
     )
-    assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 100)] == ["slow"]
-    assert [v.order_id for v in read_model.stalled_orders(not_moved_since=T0 + 101)] == [
+    assert [v.order_id for v in read_model.watchdog.stalled_orders(not_moved_since=T0 + 100)] == [
+        "slow"
+    ]
+    assert [v.order_id for v in read_model.watchdog.stalled_orders(not_moved_since=T0 + 101)] == [
         "slow",
         "fresh",
     ]
 
 
 def test_stuck_shows_until_the_order_moves_on(read_model: ReadModel) -> None:
-    read_model.apply(progress("a")[:2] + [stuck("a", T0 + 50)], {})
+    read_model.writer.apply(progress("a")[:2] + [stuck("a", T0 + 50)], {})
     assert view_of(read_model, "a").status is Status.STUCK
-    read_model.apply(progress("a")[2:3], {})
+    read_model.writer.apply(progress("a")[2:3], {})
     assert view_of(read_model, "a").status is Status.OUT_FOR_DELIVERY
-    read_model.apply(progress("a")[3:], {})
+    read_model.writer.apply(progress("a")[3:], {})
     assert view_of(read_model, "a").status is Status.DELIVERED
     assert statuses(read_model, "a") == [100, 200, 300, 400, 510]
 
@@ -197,17 +200,17 @@ def test_a_late_step_from_before_the_stuck_mark_does_not_move_it_back(
     read_model: ReadModel,
 ) -> None:
     a = progress("a")
-    read_model.apply([a[0], a[2], stuck("a", T0 + 50)], {})  # 200 is late, 300 is here
-    read_model.apply([a[1]], {})
+    read_model.writer.apply([a[0], a[2], stuck("a", T0 + 50)], {})  # 200 is late, 300 is here
+    read_model.writer.apply([a[1]], {})
     assert view_of(read_model, "a").status is Status.STUCK, "200 is not progress past 300"
-    read_model.apply([a[3]], {})
+    read_model.writer.apply([a[3]], {})
     assert view_of(read_model, "a").status is Status.DELIVERED
 
 
 def test_an_order_stuck_twice_shows_stuck_with_its_first_mark_once(read_model: ReadModel) -> None:
     a = progress("a")
-    read_model.apply(a[:2] + [stuck("a", T0 + 50)], {})
-    read_model.apply(
+    read_model.writer.apply(a[:2] + [stuck("a", T0 + 50)], {})
+    read_model.writer.apply(
         [StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 70), stuck("a", T0 + 90)], {}
     )
     view = view_of(read_model, "a")
@@ -218,29 +221,29 @@ def test_an_order_stuck_twice_shows_stuck_with_its_first_mark_once(read_model: R
         (510, T0 + 50),
         (300, T0 + 70),
     ], "history has each status once"
-    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == [], (
+    assert read_model.watchdog.stalled_orders(not_moved_since=T0 + 10_000) == [], (
         "a stuck order is not stalled again"
     )
 
 
 def test_a_stale_stuck_mark_replayed_changes_nothing(read_model: ReadModel) -> None:
     a = progress("a")
-    read_model.apply(
+    read_model.writer.apply(
         a[:2] + [stuck("a", T0 + 50), StatusChanged("a", Status.OUT_FOR_DELIVERY, T0 + 70)], {}
     )
     before = view_of(read_model, "a")
-    read_model.apply([stuck("a", T0 + 50)], {})
+    read_model.writer.apply([stuck("a", T0 + 50)], {})
     assert view_of(read_model, "a") == before and before.status is Status.OUT_FOR_DELIVERY
 
 
 def test_a_delivered_order_is_never_marked_stuck(read_model: ReadModel) -> None:
-    read_model.apply(progress("a") + [stuck("a", T0 + 50)], {})
+    read_model.writer.apply(progress("a") + [stuck("a", T0 + 50)], {})
     assert view_of(read_model, "a").status is Status.DELIVERED
     assert Status.STUCK not in statuses(read_model, "a")
 
 
 def test_an_invalid_order_stays_invalid(read_model: ReadModel) -> None:
-    read_model.apply(
+    read_model.writer.apply(
         [
             placed("a"),
             StatusChanged("a", Status.INVALID_ORDER, T0 + 1),
@@ -249,11 +252,11 @@ def test_an_invalid_order_stays_invalid(read_model: ReadModel) -> None:
         {},
     )
     assert view_of(read_model, "a").status is Status.INVALID_ORDER
-    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == []
+    assert read_model.watchdog.stalled_orders(not_moved_since=T0 + 10_000) == []
 
 
 def test_a_cancelled_order_shows_no_step_after_cancelled(read_model: ReadModel) -> None:
-    read_model.apply(
+    read_model.writer.apply(
         [
             StatusChanged("a", Status.IN_OVEN, T0 + 1),
             StatusChanged("a", Status.CANCELLED, T0 + 2),
@@ -261,38 +264,38 @@ def test_a_cancelled_order_shows_no_step_after_cancelled(read_model: ReadModel) 
         ],
         {},
     )
-    read_model.apply([placed("a"), StatusChanged("a", Status.DELIVERED, T0 + 4)], {})
+    read_model.writer.apply([placed("a"), StatusChanged("a", Status.DELIVERED, T0 + 4)], {})
     view = view_of(read_model, "a")
     assert view.status is Status.CANCELLED and view.status_text == "Your order was cancelled"
     assert statuses(read_model, "a") == [100, 200, 450], "received, in the oven, then cancelled"
-    assert read_model.stalled_orders(not_moved_since=T0 + 10_000) == []
+    assert read_model.watchdog.stalled_orders(not_moved_since=T0 + 10_000) == []
 
 
 def test_a_second_read_model_on_the_same_database_sees_each_batch_whole(tmp_path: Path) -> None:
-    from pizzashop.readmodel import open_readmodel
+    from pizzashop.readmodel.store import open_readmodel
 
     url = f"sqlite:///{tmp_path}/shared.sqlite3"
-    writer, reader = open_readmodel(url), open_readmodel(url)
+    writing, reading = open_readmodel(url), open_readmodel(url)
     try:
-        writer.apply(progress("a"), {("pizza-status", 0): 4})
-        assert statuses(reader, "a") == [100, 200, 300, 400]
-        assert reader.stored_offsets() == {("pizza-status", 0): 4}
+        writing.writer.apply(progress("a"), {("pizza-status", 0): 4})
+        assert statuses(reading, "a") == [100, 200, 300, 400]
+        assert reading.orders.read_up_to() == {("pizza-status", 0): 4}
     finally:
-        writer.close()
-        reader.close()
+        writing.close()
+        reading.close()
 
 
 def test_a_writer_given_partitions_back_reads_what_another_wrote_meanwhile(tmp_path: Path) -> None:
-    from pizzashop.readmodel import open_readmodel
+    from pizzashop.readmodel.store import open_readmodel
 
     url = f"sqlite:///{tmp_path}/shared.sqlite3"
     first, second = open_readmodel(url), open_readmodel(url)
     try:
-        first.apply(progress("a")[:2], {})  # placed, in the oven
-        second.stored_offsets()  # the partitions move to the second writer...
-        second.apply(progress("a")[2:3], {})  # ...which takes it out for delivery
-        first.stored_offsets()  # and back to the first, which reads again from there
-        first.apply(progress("a")[2:], {})
+        first.writer.apply(progress("a")[:2], {})  # placed, in the oven
+        second.writer.stored_offsets()  # the partitions move to the second writer...
+        second.writer.apply(progress("a")[2:3], {})  # ...which takes it out for delivery
+        first.writer.stored_offsets()  # and back to the first, which reads again from there
+        first.writer.apply(progress("a")[2:], {})
         assert statuses(first, "a") == [100, 200, 300, 400]
     finally:
         first.close()
@@ -329,24 +332,3 @@ def step_of(event: OrderPlaced | StatusChanged) -> int:
 
 
 # --- the web app's sign-ins ----------------------------------------------------------------
-
-
-def test_a_web_session_is_open_until_it_is_ended(read_model: ReadModel) -> None:
-    read_model.start_web_session("s1", "customer-1", started_at=T0)
-    assert read_model.web_session_is_open("s1", started_after=T0 - 1)
-    read_model.end_web_session("s1", ended_at=T0 + 5)
-    assert not read_model.web_session_is_open("s1", started_after=T0 - 1), "ended is ended"
-    assert not read_model.web_session_is_open("never-started", started_after=0)
-
-
-def test_a_web_session_started_too_long_ago_is_not_open(read_model: ReadModel) -> None:
-    read_model.start_web_session("old", "customer-1", started_at=T0)
-    assert not read_model.web_session_is_open("old", started_after=T0)
-
-
-def test_old_web_sessions_are_forgotten_and_new_ones_kept(read_model: ReadModel) -> None:
-    read_model.start_web_session("old", "customer-1", started_at=T0)
-    read_model.start_web_session("new", "customer-2", started_at=T0 + 10)
-    read_model.forget_web_sessions(started_before=T0 + 10)
-    assert not read_model.web_session_is_open("old", started_after=0)
-    assert read_model.web_session_is_open("new", started_after=0)

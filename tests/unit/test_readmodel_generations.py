@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from pizzashop.readmodel import SCHEMA_VERSION, ReadModelUnusable, open_readmodel
-from pizzashop.readmodel.generations import LiveReadModel, generations_of
+from pizzashop.readmodel import SCHEMA_VERSION, ReadModelUnusable
+from pizzashop.readmodel.generations import generations_of
+from pizzashop.readmodel.rebuilding import carry_over_sign_ins
+from pizzashop.readmodel.store import open_readmodel
+from pizzashop.readmodel.writer import OrderWriter
+from pizzashop.web.sign_ins import SignIns
 from tests.postgres_cluster import Cluster
 from tests.unit.shop_events import placed, progress
 
@@ -33,45 +37,45 @@ def test_a_new_read_model_is_generation_one(url: str) -> None:
 
 def test_opening_follows_the_switch_to_a_new_generation(url: str) -> None:
     first = open_readmodel(url)
-    first.apply([placed("old")], {("pizza-ordered", 0): 1})
+    first.writer.apply([placed("old")], {("pizza-ordered", 0): 1})
     generations = generations_of(url)
     second = generations.fresh(2)
-    second.apply(progress("new"), {("pizza-ordered", 0): 9})
+    OrderWriter(second).apply(progress("new"), {("pizza-ordered", 0): 9})
     second.close()
 
     generations.switch_to(2)
 
     reopened = open_readmodel(url)
-    assert reopened.get_order("new") is not None and reopened.get_order("old") is None
-    assert reopened.stored_offsets() == {("pizza-ordered", 0): 9}
+    assert reopened.orders.get_order("new") is not None and reopened.orders.get_order("old") is None
+    assert reopened.writer.stored_offsets() == {("pizza-ordered", 0): 9}
     for model in (first, reopened):
         model.close()
     generations.close()
 
 
 def test_a_live_read_model_notices_the_switch_and_reads_the_new_generation(url: str) -> None:
-    live = LiveReadModel(url, follow_every=None)
-    live.apply([placed("old")], {})
+    live = open_readmodel(url)
+    live.writer.apply([placed("old")], {})
     generations = generations_of(url)
     generations.fresh(3).close()
-    assert not live.switched(), "nothing was switched yet"
+    assert not live.database.switched(), "nothing was switched yet"
 
     generations.switch_to(3)
 
-    assert live.switched() and live.generation == 3
-    assert live.get_order("old") is None
-    assert not live.switched(), "a switch is noticed once"
+    assert live.database.switched() and live.database.generation == 3
+    assert live.orders.get_order("old") is None
+    assert not live.database.switched(), "a switch is noticed once"
     live.close()
     generations.close()
 
 
 def test_a_web_process_follows_the_switch_by_itself(url: str) -> None:
-    live = LiveReadModel(url, follow_every=0.0)
-    live.apply([placed("old")], {})
+    live = open_readmodel(url, follow_every=0.0)
+    live.writer.apply([placed("old")], {})
     generations = generations_of(url)
     generations.fresh(2).close()
     generations.switch_to(2)
-    assert live.get_order("old") is None and live.generation == 2
+    assert live.orders.get_order("old") is None and live.database.generation == 2
     live.close()
     generations.close()
 
@@ -79,21 +83,21 @@ def test_a_web_process_follows_the_switch_by_itself(url: str) -> None:
 def test_sign_ins_carried_over_stay_signed_out(url: str) -> None:
     generations = generations_of(url)
     old = generations.open(1)
-    old.start_web_session("s1", "c1", 10)
-    old.start_web_session("s2", "c2", 10)
-    old.end_web_session("s2", 20)
+    SignIns(old).start("s1", "c1", 10)
+    SignIns(old).start("s2", "c2", 10)
+    SignIns(old).end("s2", 20)
     new = generations.fresh(2)
 
-    new.carry_over_web_sessions(old.web_sessions())
+    carry_over_sign_ins(old, new)
 
-    assert new.web_session_is_open("s1", 0) and not new.web_session_is_open("s2", 0)
+    assert SignIns(new).is_open("s1", 0) and not SignIns(new).is_open("s2", 0)
     for closing in (old, new, generations):
         closing.close()
 
 
 def test_a_read_model_of_an_older_schema_version_is_refused_with_what_to_run(url: str) -> None:
     model = generations_of(url).open(1)
-    with model._transaction(writing=True) as cursor:  # as an older release would have left it
+    with model.transaction(writing=True) as cursor:  # as an older release would have left it
         cursor.execute("UPDATE schema_version SET version = 0")
     model.close()
 

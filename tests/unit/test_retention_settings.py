@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pizzashop.config import load_settings
-from pizzashop.topics import history_config, short_history_warnings
+from pizzashop.kafka.topics import history_config, short_history_warnings
 
 FOR_EVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 

@@ -103,7 +103,7 @@ def test_what_the_contract_refuses_the_schemas_refuse(topic: Topic, value: Any) 
 # --- a breaking change, made to a copy of the contract, is caught ----------------------------
 
 
-class StatusWithCourier(contract._StatusValue):
+class StatusWithCourier(contract.StatusValue):
     """A copy of the status value that wants a field older records do not have."""
 
     courier: StrictStr

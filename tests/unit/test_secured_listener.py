@@ -9,8 +9,8 @@ from pathlib import Path
 from confluent_kafka import KafkaError
 
 from pizzashop.config import load_settings, read_properties
-from pizzashop.kafka_secure import SecuredListener
-from pizzashop.reaching import refusal
+from pizzashop.kafka.reaching import refusal
+from pizzashop.kafka.secure import SecuredListener
 
 ADDRESS = "127.0.0.1:9192"
 WRONG_PASSWORD = (

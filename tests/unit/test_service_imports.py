@@ -26,17 +26,17 @@ NOT_FOR_A_SERVICE = (
     "pizzashop.bench",
 )
 
-# What `pizzashop service <name>` imports and builds before it connects to the broker.
+# What `pizzashop service <name>` imports and builds before it connects to the broker: the
+# command's own module, loaded through the group as the command line loads it, then the service.
 SERVICE_START = """
 import json, sys
+import click
 from pizzashop.cli import main
 from pizzashop.config import load_settings
 from pizzashop.observe import tracing
-from pizzashop.observe.logs import configure_logging
-from pizzashop.runtime import run_service
 from pizzashop.services import build_service
-from pizzashop.topics import TopicsNotCoPartitioned
 
+assert main.get_command(click.Context(main), "service") is not None
 build_service(sys.argv[1], load_settings())
 tracing.start_tracing(sys.argv[1])
 print(json.dumps(sorted(sys.modules)))

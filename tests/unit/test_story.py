@@ -6,16 +6,18 @@ import pytest
 
 from pizzashop import contract
 from pizzashop.cli.views import story_report
-from pizzashop.contract import Status, Topic, writer_of
+from pizzashop.contract import Status, Topic
 from pizzashop.observe.tracing import trace_id_from
-from pizzashop.readmodel import OrderView, StatusEntry
-from pizzashop.story import (
+from pizzashop.operator.story import (
     AFTER_LAST_MOVE_MS,
     BEFORE_PLACED_MS,
+    ORDERING,
     StoryRecord,
     window_of,
     with_time_between,
+    writer_of,
 )
+from pizzashop.readmodel import OrderView, StatusEntry
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -52,8 +54,8 @@ def test_anything_else_has_no_trace_id(traceparent: str | bytes | None) -> None:
 @pytest.mark.parametrize(
     "topic, status, writer",
     [
-        (Topic.ORDERED, None, contract.ORDERING),
-        (Topic.STATUS, 100, contract.ORDERING),
+        (Topic.ORDERED, None, ORDERING),
+        (Topic.STATUS, 100, ORDERING),
         (Topic.ASSEMBLED, None, "assemble"),
         (Topic.STATUS, 200, "assemble"),
         (Topic.STATUS, 500, "assemble"),

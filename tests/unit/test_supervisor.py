@@ -8,8 +8,15 @@ import logging
 import pytest
 
 from pizzashop.config import load_settings
+from pizzashop.local.shop import (
+    Child,
+    Supervisor,
+    kind_of,
+    observe_ports,
+    part_names,
+    settings_of_part,
+)
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
-from pizzashop.shop import Child, Supervisor, kind_of, observe_ports, part_names, settings_of_part
 
 PARTS = ("assemble", "bake", "delivery", "status", "web")
 _pids = itertools.count(1000)
@@ -147,7 +154,7 @@ def test_a_part_waiting_for_its_restart_does_not_hold_up_another(shop: FakeShop)
 def test_each_exit_is_logged_loudly_with_its_code_and_signal(
     shop: FakeShop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="pizzashop.shop"):
+    with caplog.at_level(logging.ERROR, logger="pizzashop.local.shop"):
         shop.crash("assemble", code=-9)
         shop.wait_for_restart("assemble")
         shop.crash("assemble", code=3)
@@ -163,7 +170,7 @@ def test_giving_up_names_the_part_that_kept_failing(
     for _ in range(4):
         shop.crash("web")
         shop.wait_for_restart("web")
-    with caplog.at_level(logging.ERROR, logger="pizzashop.shop"):
+    with caplog.at_level(logging.ERROR, logger="pizzashop.local.shop"):
         shop.crash("web", code=1)
     assert caplog.records[-1].getMessage() == (
         "web exited with code 1, its 5 exits within 60s: it keeps failing; stopping the shop"
@@ -197,7 +204,7 @@ def test_web_processes_serve_on_neighbouring_ports_and_services_show_themselves_
 def test_a_part_that_exits_with_a_wedged_producer_is_restarted_and_said_to_be_wedged(
     shop: FakeShop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="pizzashop.shop"):
+    with caplog.at_level(logging.WARNING, logger="pizzashop.local.shop"):
         assert shop.crash("assemble", code=WEDGED_EXIT_CODE) is None, "one exit is no give-up"
     shop.wait_for_restart("assemble")
     assert shop.started.count("assemble") == 2

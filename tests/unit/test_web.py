@@ -13,11 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pizzashop import contract, menu
+from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed, Written
 from pizzashop.config import load_settings
 from pizzashop.contract import CancelRequested, Event, Order, OrderPlaced, Status, StatusChanged
-from pizzashop.ordering import OrderNotAccepted, OrderUnconfirmed, Written
-from pizzashop.readmodel import OrderView, ReadModel, open_readmodel
-from pizzashop.story import StoryRecord, StoryUnreadable
+from pizzashop.operator.story import StoryRecord, StoryUnreadable
+from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.web.app import create_app
 from tests.shop_harness import served, wait_for
 
@@ -49,7 +50,7 @@ class AcknowledgingTaker:
         self.placed.append(event)
         return event, Written(partition=0, offset=len(self.placed) - 1)
 
-    def send(self, event: Event, partition: int = -1) -> None:
+    async def send_async(self, event: Event, partition: int = -1) -> None:
         if self.broker_down:
             raise OrderNotAccepted("the broker refused it: Broker: Topic authorization failed")
         self.sent.append((event, partition))
@@ -286,7 +287,9 @@ def test_my_orders_come_from_the_read_model_newest_first(
     signed_in(client)
     first = client.post("/api/orders", json=GOOD).json()["order_id"]
     second = client.post("/api/orders", json={**GOOD, "sauce": "Pesto"}).json()["order_id"]
-    read_model.apply([*taker.placed, StatusChanged(first, Status.DELIVERED, contract.now_ms())], {})
+    read_model.writer.apply(
+        [*taker.placed, StatusChanged(first, Status.DELIVERED, contract.now_ms())], {}
+    )
     orders = client.get("/api/orders").json()
     assert [o["order_id"] for o in orders] == [second, first]
     assert orders[1]["status"] == 400
@@ -298,7 +301,7 @@ def placed_and_moved(
     """An order placed through the API, then moved by each (status, ms after now) in the read model."""
     order_id = str(signed_in(client).post("/api/orders", json=GOOD).json()["order_id"])
     now = contract.now_ms()
-    read_model.apply(
+    read_model.writer.apply(
         [taker.placed[0], *(StatusChanged(order_id, s, now + ms) for s, ms in steps)], {}
     )
     return order_id
@@ -534,7 +537,9 @@ def test_an_order_placed_on_another_web_process_is_shown_once_the_read_model_has
     # The status service takes the order a moment later, with the offset it resumes from.
     written = Written(partition=0, offset=0)
     resume_from = {(str(contract.Topic.ORDERED), written.partition): written.offset + 1}
-    status_service = threading.Timer(0.3, read_model.apply, (list(taker.placed), resume_from))
+    status_service = threading.Timer(
+        0.3, read_model.writer.apply, (list(taker.placed), resume_from)
+    )
     status_service.start()
     seen = there.get(f"/api/orders/{order_id}")
     status_service.join()
@@ -552,7 +557,9 @@ def an_order_of(
     customer = signed_in_customer(client)
     placed = OrderPlaced("o1", Order(customer_id=customer, **GOOD), contract.now_ms())
     statuses = [StatusChanged("o1", step, contract.now_ms()) for step in steps]
-    read_model.apply([placed, *statuses], {}, [("pizza-ordered", partition, 0)] * (1 + len(steps)))
+    read_model.writer.apply(
+        [placed, *statuses], {}, [("pizza-ordered", partition, 0)] * (1 + len(steps))
+    )
     return "o1"
 
 
@@ -565,7 +572,7 @@ def test_a_cancel_is_asked_on_the_orders_partition_and_answers_202_while_undecid
     client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
     order_id = an_order_of(client, read_model, Status.IN_OVEN)
-    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
     response = client.post(f"/api/orders/{order_id}/cancel")
     assert response.status_code == 202, response.text
     assert response.json()["outcome"] == "undecided"
@@ -611,14 +618,16 @@ def test_the_order_page_has_a_cancel_button_until_the_pizza_leaves_the_oven(
     order_id = an_order_of(client, read_model, Status.IN_OVEN)
     page = client.get(f"/orders/{order_id}").text
     assert 'action="/orders/o1/cancel"' in page and "Cancel order" in page
-    client.app.state.book.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
+    client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
     answer = client.post(
         f"/orders/{order_id}/cancel", data={"csrf": csrf_of(page)}, follow_redirects=False
     )
     assert answer.status_code == 303 and answer.headers["location"].endswith("?cancel=undecided")
     shown = client.get(answer.headers["location"]).text
     assert "The kitchen has your cancel and is deciding" in shown
-    read_model.apply([StatusChanged(order_id, Status.OUT_FOR_DELIVERY, contract.now_ms())], {})
+    read_model.writer.apply(
+        [StatusChanged(order_id, Status.OUT_FOR_DELIVERY, contract.now_ms())], {}
+    )
     assert "Cancel order" not in client.get(f"/orders/{order_id}").text
 
 

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
 from pizzashop import contract
+from pizzashop.commands.rate_limit import OrderRateLimit, TooManyOrders
 from pizzashop.config import load_settings
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.web import session as web_session
 from pizzashop.web.app import create_app
-from pizzashop.web.limits import OrderRateLimit, TooManyOrders
 from pizzashop.web.security import SECURITY_HEADERS
 from tests.postgres_cluster import Cluster
 from tests.shop_harness import served, wait_for

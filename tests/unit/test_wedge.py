@@ -12,13 +12,13 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from pizzashop.config import Settings
+from pizzashop.local.shop import describe_exit
 from pizzashop.observe.health import Readiness
 from pizzashop.observe.server import ObserveServer
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE, TransactionWatch
-from pizzashop.shop import describe_exit
-from tests.unit.test_runtime import GroupMember, RecordingProducer
+from tests.unit.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer, no_retry
 
 
 class Exits:
@@ -44,17 +44,17 @@ class FastClock:
         return self.now
 
 
-class WedgedProducer(RecordingProducer):
+class WedgedProducer(MemoryProducer):
     """send_offsets_to_transaction blocks past its timeout, as librdkafka 2.9+ can."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, kafka: MemoryKafka) -> None:
+        super().__init__(kafka, transactional=True)
         self.released = threading.Event()
 
     def send_offsets_to_transaction(
-        self, positions: list[TopicPartition], metadata: Any, timeout: float
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float
     ) -> None:
-        self.calls.append("offsets")
+        self.kafka.calls.append("offsets")
         self.released.wait(30)
 
 
@@ -71,18 +71,19 @@ def test_a_commit_whose_offsets_call_hangs_exits_the_process_to_be_restarted(
 ) -> None:
     exits = Exits()
     watch = TransactionWatch(margin=15, grace=0.5, exit_process=exits, clock=FastClock())
-    producer = WedgedProducer()
+    kafka = MemoryKafka()
+    producer = WedgedProducer(kafka)
     setup = ProducerSetup(
         Settings(processing_guarantee="exactly_once", log_level="WARNING"),
         "assemble",
         [],
         ProblemLog(),
-        retry=lambda what, action: action(),
+        retry=no_retry,
         watch=watch,
         make_producer=lambda config: producer,
     )
-    commits = Transactions(setup, GroupMember())
-    commits.send([OutgoingRecord("pizza-assembled", b"order-1", b"{}")], on_delivered=None)
+    commits: Transactions[None] = Transactions(setup, MemoryConsumer(kafka))
+    commits.send([OutgoingRecord("pizza-assembled", b"order-1", b"{}")], None)
     committing = threading.Thread(target=commits.commit, args=({("pizza-ordered", 0): 8},))
     server = ObserveServer("127.0.0.1", 0, lambda: Readiness(True, [], {}), lambda: watch.wedged)
     server.start()
@@ -91,7 +92,7 @@ def test_a_commit_whose_offsets_call_hangs_exits_the_process_to_be_restarted(
             committing.start()
             seen_while_waiting = wait_for_wedged_health(server.url)
             assert exits.done.wait(10), "the process was never told to exit"
-            calls_at_exit = list(producer.calls)
+            calls_at_exit = list(kafka.calls)
     finally:
         producer.released.set()
         committing.join(10)

@@ -19,8 +19,8 @@ from typing import IO, Any
 
 from pizzashop import contract
 from pizzashop.bench.report import FrontDoorFigures, Spread
+from pizzashop.commands.ordering import order_id_for
 from pizzashop.contract import Order
-from pizzashop.ordering import order_id_for
 
 ORDERS_PER_CUSTOMER = 4  # a few each: far below the per-customer rate limit, which never decides
 

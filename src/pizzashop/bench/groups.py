@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, MemberDescription  # type: ignore
 from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.lag import lag_of_group
+from pizzashop.kafka.lag import lag_of_group
 
 log = logging.getLogger("pizzashop.bench")
 

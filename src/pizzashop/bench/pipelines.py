@@ -50,7 +50,7 @@ def quix_hop(settings: Settings, name: str, source: str, target: str) -> list[st
 
 
 def streams_hop(settings: Settings, name: str, source: str, target: str) -> list[str]:
-    from pizzashop.kafka_local import java_command
+    from pizzashop.kafka.jars import java_command
 
     if settings.kafka_properties_file is not None:
         # Its librdkafka settings do not translate one to one into the Java client's.
@@ -74,7 +74,7 @@ def streams_hop(settings: Settings, name: str, source: str, target: str) -> list
 def _streams_hop_classes(settings: Settings) -> tuple[Path, Path]:
     """The Kafka Streams jars (fetched by Maven like the broker's) and StreamsHop compiled
     against them once, not by every hop's JVM as it starts."""
-    from pizzashop.kafka_local import KafkaSetupError, fetched_jars
+    from pizzashop.kafka.jars import KafkaSetupError, fetched_jars
 
     jars = fetched_jars(
         settings,

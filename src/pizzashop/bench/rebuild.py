@@ -15,9 +15,9 @@ from confluent_kafka import Producer
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config, load_settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.ports import free_port
-from pizzashop.rebuilding import Rebuilt, rebuild
-from pizzashop.topics import create_topics
+from pizzashop.kafka.topics import create_topics
+from pizzashop.local.ports import free_port
+from pizzashop.readmodel.rebuilding import Rebuilt, rebuild
 
 STEPS = (Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
 
@@ -53,7 +53,7 @@ def write_orders(settings: Settings, orders: int) -> None:
 
 
 def bench_rebuild(orders: int, database_url: str | None) -> Rebuilt:
-    from pizzashop.kafka_local import start_local_kafka
+    from pizzashop.kafka.cluster import start_local_kafka
 
     with tempfile.TemporaryDirectory(prefix="pizzashop-rebuild-bench-") as state:
         settings = load_settings(state_dir=Path(state), database_url=database_url)

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.runtime.clients import record_position
-from pizzashop.runtime.loop import ServiceLoop
-from pizzashop.runtime.producing import OutgoingRecord
+from pizzashop.kafka.records import record_position
+from pizzashop.observe.metrics import ServiceMetrics
+from pizzashop.runtime.checkpoint import Cadence, Checkpoint
+from pizzashop.runtime.clients import ConsumerLike, TopicAdmin, reads_committed
+from pizzashop.runtime.loop import BATCH_SIZE, IDLE_POLL_SECONDS
+from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Retry, commit_policy
 
 STAGES = ("ordered", "assembled", "baked", "status", "delivered")
 # Hop i copies STAGES[i] to STAGES[i + 1]; "status" stands for the status service, whose
@@ -56,56 +60,77 @@ class Chain:
 @dataclass
 class _Batch:
     """A batch forwarded: its positions are committed once all of it is out (at once in a
-    transaction, under at_least_once once every record is acknowledged)."""
+    transaction, under at_least_once once every record is acknowledged), and those of the
+    batches before it."""
 
     positions: dict[tuple[str, int], int]
-    unacknowledged: int
-
-    def acknowledge(self) -> None:
-        self.unacknowledged -= 1
+    out: bool = False
 
 
-class PassThrough(ServiceLoop):
-    """One hop: the runtime's clients, loop and commit policies, and a bare take."""
+class PassThrough:
+    """One hop: the runtime's clients, loop and checkpoint, and a bare take."""
+
+    batch_size = BATCH_SIZE
 
     def __init__(self, settings: Settings, name: str, source: str, target: str) -> None:
-        super().__init__(name, [source], settings)
-        self.transactional = self.read_committed  # a transaction per batch, as the kitchen's
-        self.target = target
+        self.name, self.consumes, self.output_topics = name, (source,), (target,)
+        self.settings, self.target = settings, target
+        self.metrics, self.problems = ServiceMetrics(name, settings.metrics), ProblemLog()
         self._batches: deque[_Batch] = deque()
-        self._uncommitted: dict[tuple[str, int], int] = {}
+        self._out: dict[tuple[str, int], int] = {}
+        self._checkpoint: Checkpoint[_Batch]
 
-    def output_topics(self) -> list[str]:
-        return [self.target]
+    def prepare(self, admin: TopicAdmin, retry: Retry) -> None:
+        pass  # the bench made its topics
 
-    def take(self, messages: list[Message]) -> None:
+    def connect(self, consumer: ConsumerLike, producing: ProducerSetup) -> Checkpoint[_Batch]:
+        # A transaction per batch under exactly_once, as the kitchen's.
+        policy = commit_policy(reads_committed(self.settings), producing, consumer, _sent)
+        self._checkpoint = Checkpoint(policy, consumer, Cadence(), self._finished, frozenset)
+        return self._checkpoint
+
+    def take(self, messages: list[Message], now: float) -> None:
         messages = [m for m in messages if not _is_error(m)]
         if not messages:
             return
-        records = [self._passed_on(m) for m in messages]
-        if self.commits.finishes_on_send:
-            self._batches.append(_Batch(_next_positions(messages), 0))
-            self.commits.send(records, on_delivered=None)
-        else:
-            batch = _Batch(_next_positions(messages), len(messages))
-            self._batches.append(batch)
-            self.commits.send(
-                records, on_delivered=batch.acknowledge
-            )  # a failed send is sent again
+        batch = _Batch(_next_positions(messages))
+        self._batches.append(batch)
+        self._checkpoint.send([self._passed_on(m) for m in messages], batch)
 
     def _passed_on(self, message: Message) -> OutgoingRecord:
         _, partition, _ = record_position(message)
         return OutgoingRecord(self.target, message.key(), message.value(), partition)
 
-    def commit_work(self, synchronous: bool = False) -> None:
-        while self._batches and self._batches[0].unacknowledged == 0:
-            self._uncommitted.update(self._batches.popleft().positions)
-        if self.commits.commit(self._uncommitted, synchronous):
-            self._uncommitted = {}
+    def _finished(self) -> dict[tuple[str, int], int]:
+        while self._batches and self._batches[0].out:
+            self._out.update(self._batches.popleft().positions)
+        return dict(self._out)
 
-    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
+    def poll_timeout(self, now: float) -> float:
+        return IDLE_POLL_SECONDS
+
+    def after_turn(self, now: float) -> None:
+        pass
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        pass
+
+    def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        pass
+
+    def forget(self, partitions: list[tuple[str, int]]) -> None:
         self._batches.clear()
-        self._uncommitted = {}
+        self._out = {}
+
+    def in_the_works(self) -> int:
+        return len(self._batches)
+
+    def close(self) -> None:
+        pass
+
+
+def _sent(batch: _Batch) -> None:
+    batch.out = True
 
 
 def _is_error(message: Message) -> bool:

@@ -228,6 +228,21 @@ def _nan_to_none(value: Any) -> Any:
 
 def table(shop: RunReport, pipelines: list[RunReport]) -> str:
     runs = [shop, *pipelines]
+    figures = [_columns(_figure_rows(shop, runs)), *(_ratio_line(shop, o) for o in pipelines)]
+    front_door = [] if shop.front_door is None else [_front_door_lines(shop.front_door, shop)]
+    return "\n\n".join(
+        [
+            "\n".join(figures),
+            *front_door,
+            _lag_table(runs),
+            _process_table(runs),
+            "\n".join(_own_memory_line(r) for r in runs),
+        ]
+    )
+
+
+def _figure_rows(shop: RunReport, runs: list[RunReport]) -> list[tuple[str, ...]]:
+    """Each run's orders, throughput and latencies side by side; the stages only the shop has."""
     rows: list[tuple[str, ...]] = [("", *(r.name for r in runs))]
     rows.append(("orders delivered", *(f"{r.orders_delivered}/{r.orders_placed}" for r in runs)))
     rows.append(("orders/s", *(f"{r.orders_per_second:.1f}" for r in runs)))
@@ -248,17 +263,19 @@ def table(shop: RunReport, pipelines: list[RunReport]) -> str:
                 ),
             )
         )
+    return rows
+
+
+def _lag_table(runs: list[RunReport]) -> str:
     groups = sorted({g for r in runs for g in r.lag_at_end})
-    text = _columns(rows)
-    for other in pipelines:
-        text += "\n" + _ratio_line(shop, other)
-    if shop.front_door is not None:
-        text += "\n\n" + _front_door_lines(shop.front_door, shop)
-    text += "\n\n" + _columns(
+    return _columns(
         [("consumer group", "lag at end")]
         + [(g, str(next(r.lag_at_end[g] for r in runs if g in r.lag_at_end))) for g in groups]
     )
-    text += "\n\n" + _columns(
+
+
+def _process_table(runs: list[RunReport]) -> str:
+    return _columns(
         [("run: process", "CPU s", "peak RSS MB", "peak PSS MB", "first RSS MB")]
         + [
             (
@@ -272,8 +289,6 @@ def table(shop: RunReport, pipelines: list[RunReport]) -> str:
             for name, p in r.processes.items()
         ]
     )
-    text += "\n\n" + "\n".join(_own_memory_line(r) for r in runs)
-    return text
 
 
 def _own_memory_line(run: RunReport) -> str:

@@ -71,6 +71,11 @@ def run_rush(
             bar.set_postfix(placed=placed, refresh=False)
             next_order = start + schedule[placed] if placed < len(orders) else float("inf")
             time.sleep(max(0.0, min(next_order - time.monotonic(), LOOK_INTERVAL)))
+    return _timeline(placer, tracks)
+
+
+def _timeline(placer: Placer, tracks: dict[str, OrderTrack]) -> Timeline:
+    """The measured orders' tracks once the placer is closed, each placed when it was sent."""
     unacknowledged = placer.close()
     for order_id, sent_at in placer.sent_at.items():
         if order_id in tracks:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from pizzashop.ports import free_port
+from pizzashop.local.ports import free_port
 
 
 class _DropSpans(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import Status
 from pizzashop.runtime.clients import consumer_config
-from pizzashop.runtime.loop import ServiceLoop
+from pizzashop.runtime.loop import BATCH_SIZE
 
 Sighting = tuple[str, int, int]  # order id, status, the status's own timestamp (ms)
 ROWS_PER_LOOK = 5000
@@ -30,7 +30,7 @@ class Watch(Protocol):
 class ReadModelWatch:
     """Every status the read model stores, in the order it stores them.
 
-    Reads the SQLite file's history by its sequence number: the ReadModel interface answers
+    Reads the SQLite file's history by its sequence number: the order views answer
     one order at a time, far too slow to follow thousands of orders every few milliseconds.
     """
 
@@ -70,7 +70,7 @@ class TopicWatch:
 
     def new_sightings(self) -> list[Sighting]:
         sightings = []
-        for message in self._consumer.consume(ServiceLoop.batch_size, 0):
+        for message in self._consumer.consume(BATCH_SIZE, 0):
             error = message.error()
             if error is not None:
                 if error.fatal():

@@ -24,7 +24,8 @@ from pizzashop import contract, menu
 from pizzashop.bench.report import Spread
 from pizzashop.config import Settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-from pizzashop.readmodel import ReadModel, open_readmodel
+from pizzashop.readmodel.store import open_readmodel
+from pizzashop.readmodel.writer import OrderWriter
 
 MOVE_STEP = 100  # orders moved in one write of the read model, as the status service batches
 MOVE_EVERY = 0.1  # seconds between two steps: 1,000 changes a second
@@ -63,31 +64,13 @@ async def watch(
 ) -> WatchersReport:
     read_model = open_readmodel(settings.readmodel_url)
     web = psutil.Process(web_pid)
-    # Each request carries its customer's cookie by hand; a stream stays open for good.
-    async with aiohttp.ClientSession(
-        base_url=url,
-        connector=aiohttp.TCPConnector(limit=watchers + 10),
-        timeout=aiohttp.ClientTimeout(total=None, connect=STREAM_TIMEOUT),
-        cookie_jar=aiohttp.DummyCookieJar(),
-    ) as client:
-        customers = await _sign_in(client, watchers)
-        orders = {f"watched-{secrets.token_hex(6)}": c for c in customers}
-        placed = [
-            OrderPlaced(order_id, _pizza(customer_id), contract.now_ms())
-            for order_id, (customer_id, _) in orders.items()
-        ]
-        await asyncio.to_thread(read_model.apply, placed, {})
+    async with _client(url, watchers) as client:
+        orders = await _watched_orders(client, read_model.writer, watchers)
         arrived: dict[str, float] = {}
-        opened = asyncio.Semaphore(0)
-        streams = [
-            asyncio.create_task(_follow(client, order_id, cookie, arrived, opened))
-            for order_id, (_, cookie) in orders.items()
-        ]
-        for _ in streams:
-            await asyncio.wait_for(opened.acquire(), STREAM_TIMEOUT)
+        streams = await _open_streams(client, orders, arrived)
         idle_share = await _cpu_share(web, idle)
         started = _cpu(web), time.monotonic()
-        moved = await _move(read_model, list(orders))
+        moved = await _move(read_model.writer, list(orders))
         await _until(lambda: len(arrived) >= len(orders), STREAM_TIMEOUT)
         moving_share = (_cpu(web) - started[0]) / (time.monotonic() - started[1])
         for stream in streams:
@@ -103,6 +86,45 @@ async def watch(
         change_to_stream_ms=Spread.of(latencies),
         changes_missed=len(moved) - len(latencies),
     )
+
+
+def _client(url: str, watchers: int) -> aiohttp.ClientSession:
+    """Each request carries its customer's cookie by hand; a stream stays open for good."""
+    return aiohttp.ClientSession(
+        base_url=url,
+        connector=aiohttp.TCPConnector(limit=watchers + 10),
+        timeout=aiohttp.ClientTimeout(total=None, connect=STREAM_TIMEOUT),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def _watched_orders(
+    client: aiohttp.ClientSession, writer: OrderWriter, watchers: int
+) -> dict[str, tuple[str, str]]:
+    """One order for each customer signed in, placed straight into the read model: order id ->
+    (customer id, session cookie)."""
+    customers = await _sign_in(client, watchers)
+    orders = {f"watched-{secrets.token_hex(6)}": c for c in customers}
+    placed = [
+        OrderPlaced(order_id, _pizza(customer_id), contract.now_ms())
+        for order_id, (customer_id, _) in orders.items()
+    ]
+    await asyncio.to_thread(writer.apply, placed, {})
+    return orders
+
+
+async def _open_streams(
+    client: aiohttp.ClientSession, orders: dict[str, tuple[str, str]], arrived: dict[str, float]
+) -> list[asyncio.Task[None]]:
+    """Each order's event stream, once every one is open."""
+    opened = asyncio.Semaphore(0)
+    streams = [
+        asyncio.create_task(_follow(client, order_id, cookie, arrived, opened))
+        for order_id, (_, cookie) in orders.items()
+    ]
+    for _ in streams:
+        await asyncio.wait_for(opened.acquire(), STREAM_TIMEOUT)
+    return streams
 
 
 def _pizza(customer_id: str) -> Order:
@@ -150,13 +172,13 @@ async def _follow(
                 arrived[order_id] = time.monotonic()
 
 
-async def _move(read_model: ReadModel, order_ids: list[str]) -> dict[str, float]:
+async def _move(writer: OrderWriter, order_ids: list[str]) -> dict[str, float]:
     """Every order into the oven, a step of them at a time; when each step was stored."""
     moved: dict[str, float] = {}
     for start in range(0, len(order_ids), MOVE_STEP):
         step = order_ids[start : start + MOVE_STEP]
         changes = [StatusChanged(o, Status.IN_OVEN, contract.now_ms()) for o in step]
-        await asyncio.to_thread(read_model.apply, changes, {})
+        await asyncio.to_thread(writer.apply, changes, {})
         stored = time.monotonic()
         moved.update(dict.fromkeys(step, stored))
         await asyncio.sleep(MOVE_EVERY)

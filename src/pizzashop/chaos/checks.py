@@ -19,7 +19,6 @@ from pizzashop import contract
 from pizzashop.contract import (
     CancelRequested,
     ContractError,
-    DeadLetter,
     OrderPlaced,
     PizzaAssembled,
     PizzaBaked,
@@ -27,6 +26,7 @@ from pizzashop.contract import (
     StatusChanged,
     Topic,
 )
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.readmodel import OrderView
 
 # (topic, partition, offset): where a record was written.

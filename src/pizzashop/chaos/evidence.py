@@ -13,10 +13,11 @@ from pizzashop import contract
 from pizzashop.chaos.checks import Evidence, Position, Seen
 from pizzashop.chaos.load import Placed
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import ContractError, DeadLetter, OrderPlaced, StatusChanged, Topic
-from pizzashop.readmodel import open_readmodel
-from pizzashop.runtime.clients import record_headers, record_position
-from pizzashop.topics import PIPELINE_TOPIC_NAMES, read_to_end
+from pizzashop.contract import ContractError, OrderPlaced, StatusChanged, Topic
+from pizzashop.contract.deadletter import DeadLetter
+from pizzashop.kafka.records import record_headers, record_position
+from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, read_to_end
+from pizzashop.readmodel.store import open_readmodel
 
 READ_TIMEOUT = 120.0
 
@@ -33,7 +34,9 @@ def gather(settings: Settings, placed: Placed, poison: list[Position]) -> Eviden
     ]
     read_model = open_readmodel(settings.readmodel_url)
     try:
-        views = {order_id: read_model.get_order(order_id) for order_id in _orders_in(records)}
+        views = {
+            order_id: read_model.orders.get_order(order_id) for order_id in _orders_in(records)
+        }
     finally:
         read_model.close()
     return Evidence(

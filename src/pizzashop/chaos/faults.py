@@ -21,8 +21,9 @@ from pizzashop.chaos.checks import Position
 from pizzashop.chaos.instances import INSTANCE_NAMES, ServiceInstances
 from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import Topic
-from pizzashop.kafka_local import KafkaSetupError, LocalKafka
-from pizzashop.runtime.clients import record_position
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.kafka.jars import KafkaSetupError
+from pizzashop.kafka.records import record_position
 
 log = logging.getLogger("pizzashop.chaos")
 

@@ -11,9 +11,16 @@ import signal
 from pathlib import Path
 
 from pizzashop.config import Settings
+from pizzashop.local.shop import (
+    Child,
+    RestartPolicy,
+    Supervisor,
+    describe_exit,
+    start_part,
+    stop_parts,
+)
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.shop import Child, RestartPolicy, Supervisor, describe_exit, start_part, stop_parts
 
 log = logging.getLogger("pizzashop.chaos")
 

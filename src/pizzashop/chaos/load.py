@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pizzashop import contract, menu
+from pizzashop.commands.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed, order_id_for
 from pizzashop.config import Settings, shop_secret
 from pizzashop.contract import CancelRequested, Order
-from pizzashop.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed, order_id_for
 
 log = logging.getLogger("pizzashop.chaos")
 

@@ -21,12 +21,10 @@ from pathlib import Path
 
 from pizzashop.chaos.evidence import FinalStatuses
 from pizzashop.chaos.load import Customers
+from pizzashop.chaos.own_cluster import own_cluster, own_cluster_settings
 from pizzashop.config import GroupProtocol, Settings
-from pizzashop.kafka_local import LocalKafka
-from pizzashop.ports import free_port_block
+from pizzashop.local.shop import Child, start_part, stop_parts
 from pizzashop.services import SERVICE_NAMES
-from pizzashop.shop import Child, start_part, stop_parts
-from pizzashop.topics import create_topics
 
 RATE = 20.0  # orders a second
 WARM_UP = 10.0  # seconds of orders before the first event
@@ -75,29 +73,13 @@ def measure_rebalance(
 ) -> Pauses:
     """One run on a broker of its own, removed afterwards."""
     state_dir = Path(tempfile.mkdtemp(prefix="pizzashop-rebalance-"))
-    port = free_port_block(4)
-    settings = settings.replace(
-        state_dir=state_dir,
-        bootstrap_servers=None,
-        kafka_properties_file=None,
-        database_url=None,
-        kafka_port=port,
-        kafka_controller_port=port + 1,
-        replication_factor=1,
-        time_scale=0.01,
-        observe_port=0,
-        capacity=0,
-        processing_guarantee="exactly_once",
-        group_protocol=protocol,
+    settings = own_cluster_settings(settings, state_dir, nodes=1, time_scale=0.01).replace(
+        group_protocol=protocol
     )
-    kafka = LocalKafka(settings)
-    kafka.start()
     try:
-        settings = settings.replace(bootstrap_servers=kafka.bootstrap_servers)
-        create_topics(settings)
-        return _RebalanceRun(settings, say).run()
+        with own_cluster(settings, nodes=1) as (settings, _kafka):
+            return _RebalanceRun(settings, say).run()
     finally:
-        kafka.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
 
 

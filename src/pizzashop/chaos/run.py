@@ -12,18 +12,19 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from pizzashop.chaos.checks import check
+from pizzashop.chaos.checks import Verdict, check
 from pizzashop.chaos.evidence import FinalStatuses, gather
 from pizzashop.chaos.faults import Injector, draw_faults
 from pizzashop.chaos.instances import ServiceInstances
 from pizzashop.chaos.load import Customers
+from pizzashop.chaos.own_cluster import own_cluster, own_cluster_settings
 from pizzashop.chaos.report import (
     ChaosReport,
     faults_by_kind,
@@ -33,11 +34,10 @@ from pizzashop.chaos.report import (
     recoveries,
 )
 from pizzashop.config import Settings
-from pizzashop.kafka_local import LocalKafka
-from pizzashop.lag import admin_client, group_lag
-from pizzashop.ports import free_port_block
-from pizzashop.readmodel import ReadModel, open_readmodel
-from pizzashop.topics import create_topics
+from pizzashop.kafka.cluster import LocalKafka
+from pizzashop.kafka.lag import admin_client, group_lag
+from pizzashop.readmodel.store import open_readmodel
+from pizzashop.readmodel.views import OrderViews
 
 log = logging.getLogger("pizzashop.chaos")
 
@@ -63,38 +63,14 @@ class ChaosPlan:
     state_dir: Path | None = None  # None: a folder of its own, removed after a clean run
 
 
-def chaos_settings(settings: Settings, plan: ChaosPlan, state_dir: Path) -> Settings:
-    """The run's own shop: its folder, a cluster on free ports, the time scale of the plan."""
-    port = free_port_block(4 * NODES)
-    return settings.replace(
-        state_dir=state_dir,
-        bootstrap_servers=None,
-        kafka_properties_file=None,
-        database_url=None,
-        kafka_port=port,
-        kafka_controller_port=port + 1,
-        kafka_secure_port=port + 2 * NODES,
-        replication_factor=NODES,
-        time_scale=plan.time_scale,
-        stuck_after=plan.stuck_after,
-        observe_port=0,
-        capacity=0,
-        processing_guarantee="exactly_once",
-    )
-
-
 def run_chaos(settings: Settings, plan: ChaosPlan, say: Callable[[str], None]) -> ChaosReport:
     state_dir = plan.state_dir or Path(tempfile.mkdtemp(prefix="pizzashop-chaos-"))
-    settings = chaos_settings(settings, plan, state_dir)
+    settings = own_cluster_settings(settings, state_dir, NODES, plan.time_scale).replace(
+        stuck_after=plan.stuck_after
+    )
     say(f"chaos run, seed {plan.seed}, in {state_dir}")
-    kafka = LocalKafka(settings, nodes=NODES)
-    kafka.start()
-    try:
-        settings = settings.replace(bootstrap_servers=kafka.bootstrap_servers)
-        create_topics(settings)
+    with own_cluster(settings, NODES) as (settings, kafka):
         report = ChaosRun(settings, plan, kafka, say).run()
-    finally:
-        kafka.stop()
     report.state_dir = str(state_dir)
     if report.passed and plan.state_dir is None:
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -148,17 +124,20 @@ class ChaosRun:
             self.instances.stop_all()
             final_statuses.stop()
         self.violations += self.instances.unexpected_exits
-        placed = self.customers.placed
-        recovered = recoveries(
-            self.injector.happened, placed.accepted_at, final_statuses.final_at, self.started
-        )
+        return self._report(verdict, final_statuses.final_at, drained_in)
+
+    def _report(
+        self, verdict: Verdict, final_at: Mapping[str, float], drained_in: float
+    ) -> ChaosReport:
+        placed, happened = self.customers.placed, self.injector.happened
+        recovered = recoveries(happened, placed.accepted_at, final_at, self.started)
         return ChaosReport(
             seed=self.plan.seed,
             duration=self.plan.duration,
             rate=self.plan.rate,
             cancel_share=self.plan.cancel_share,
-            faults=[f"{h.began:7.1f}s  {h.fault}" for h in self.injector.happened],
-            faults_by_kind=faults_by_kind(self.injector.happened),
+            faults=[f"{h.began:7.1f}s  {h.fault}" for h in happened],
+            faults_by_kind=faults_by_kind(happened),
             accepted=len(placed.accepted_at),
             cancels_sent=len(placed.cancels_sent),
             retries=placed.retries,
@@ -170,7 +149,7 @@ class ChaosRun:
             stuck_marks=verdict.stuck_marks,
             poison_written=len(self.injector.poison),
             poison_parked=verdict.poison_parked,
-            median_order_seconds=median_order_seconds(placed.accepted_at, final_statuses.final_at),
+            median_order_seconds=median_order_seconds(placed.accepted_at, final_at),
             longest_recovery=longest(recovered),
             longest_recovery_by_kind=longest_by_kind(recovered),
             drained_in=drained_in,
@@ -228,7 +207,7 @@ class ChaosRun:
                 unfinished = {
                     o
                     for o in unfinished
-                    if o not in final_statuses.final_at or not _final_in(read_model, o)
+                    if o not in final_statuses.final_at or not _final_in(read_model.orders, o)
                 }
                 lag = _total_lag(self.settings, admin)
                 if not unfinished and lag and not any(lag.values()):
@@ -242,8 +221,8 @@ class ChaosRun:
         )
 
 
-def _final_in(read_model: ReadModel, order_id: str) -> bool:
-    view = read_model.get_order(order_id)
+def _final_in(orders: OrderViews, order_id: str) -> bool:
+    view = orders.get_order(order_id)
     return view is not None and view.status.is_final
 
 

@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable
 
 from pizzashop.config import Settings
-from pizzashop.contract import Status, clock
-from pizzashop.readmodel.generations import LiveReadModel
+from pizzashop.contract import Status
+from pizzashop.operator.display import clock
+from pizzashop.readmodel.generations import FOLLOW_SECONDS
+from pizzashop.readmodel.store import open_readmodel
 
 CHECK_EVERY = 0.2
 
@@ -17,15 +19,16 @@ def follow_order(
 ) -> Status | None:
     """Show each new status of the order as it arrives; its final status (delivered,
     cancelled, not made), or None if it has none within `timeout` seconds."""
-    read_model = LiveReadModel(settings.readmodel_url)  # a rebuild may switch it meanwhile
+    # A rebuild may switch the read model meanwhile: followed.
+    read_model = open_readmodel(settings.readmodel_url, follow_every=FOLLOW_SECONDS)
     deadline = time.monotonic() + timeout
     seen = 0
     try:
         while time.monotonic() < deadline:
-            for entry in read_model.history_after(order_id, seen):
+            for entry in read_model.orders.history_after(order_id, seen):
                 show(f"  {clock(entry.timestamp)}  {entry.status.value}  {entry.status.text}")
                 seen = entry.seq
-            view = read_model.get_order(order_id)
+            view = read_model.orders.get_order(order_id)
             if view is not None and view.status.is_final:
                 return view.status
             time.sleep(CHECK_EVERY)  # the read model has no change feed: look again shortly

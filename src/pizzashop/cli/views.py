@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pizzashop.contract import clock
-from pizzashop.inert import inert
+from typing import TYPE_CHECKING
+
+from pizzashop.observe.inert import inert
+from pizzashop.operator.display import clock
 from pizzashop.readmodel import OrderView
-from pizzashop.story import StoryRecord
+
+if TYPE_CHECKING:
+    from pizzashop.operator.story import StoryRecord
 
 VALUE_CHARACTERS = 70  # of each record's value in a terminal; `--json` has it whole
 

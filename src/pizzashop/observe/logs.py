@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from pizzashop.inert import inert
 from pizzashop.observe import tracing
+from pizzashop.observe.inert import inert
 
 _batch_traces: ContextVar[Mapping[str, str] | None] = ContextVar("batch_traces", default=None)
 

@@ -1,22 +1,23 @@
 """The query side (CQRS): orders and their status history, as the web app and the CLI read them.
 
-One small interface, `ReadModel`; SQLite is the embedded default, PostgreSQL is the other
-implementation. Only the status service writes orders here, from `pizza-ordered` and
-`pizza-status`. Applying the same events twice, or in another order, leaves the same view.
-The web app keeps its sign-ins in the same database (not order state, so no dual write).
+One part for each kind of user, all on one database (store.py opens them together): the
+status service's writer (writer.py), the order views of the web app and the CLI (views.py),
+the watchdog's queries (watchdog.py) and the pipeline page's (pipeline.py). SQLite is the
+embedded default, PostgreSQL the other database. Only the status service writes orders here,
+from `pizza-ordered` and `pizza-status`; applying the same events twice, or in another order,
+leaves the same view. The web app keeps its sign-ins in the same database (web/sign_ins.py).
+
+This module holds what the parts share: the shapes of what they answer, and the rule that a
+status never moves backwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
-
-if TYPE_CHECKING:
-    from pizzashop.readmodel.generations import Generations
 
 # (topic, partition) -> the next offset to read, stored with the view it produced.
 Offsets = Mapping[tuple[str, int], int]
@@ -105,83 +106,6 @@ def status_after(current: Status | None, new: Status, reached: Status | None = N
     return max(current, new)
 
 
-class ReadModel(Protocol):
-    def apply(
-        self, events: Applied, offsets: Offsets, sources: Sequence[Source] | None = None
-    ) -> None:
-        """Apply events and record the offsets they came from, in one database transaction.
-
-        With `sources` (where each event was read from), status events of orders not placed
-        are also kept aside, until the order is placed or they are parked as unknown.
-        """
-
-    def stored_offsets(self) -> dict[tuple[str, int], int]:
-        """The offsets recorded by `apply`, so a restarted status service resumes there.
-
-        Read when partitions are assigned: from then on, the writer reads again what it had
-        kept in memory of its orders, since another writer may have moved them on meanwhile."""
-
-    def get_order(self, order_id: str) -> OrderView | None: ...
-
-    def orders_of(self, customer_id: str, limit: int = 50) -> list[OrderView]:
-        """A customer's orders, newest first."""
-
-    def recent_orders(self, limit: int = 50) -> list[OrderView]:
-        """All customers' orders, newest first."""
-
-    def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
-        """Status entries of one order stored after `seq` (for live streams that reconnect)."""
-
-    def last_history_seq(self) -> int:
-        """The seq of the last status entry stored (0: none)."""
-
-    def changes_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
-        """(seq, order id) of the first `limit` status entries stored after `seq`, in seq
-        order, whatever their order: how a web process follows every change with one query."""
-
-    def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
-        """Orders not final and not moved since the given time (ms)."""
-
-    def orders_by_status(self) -> dict[Status, int]:
-        """How many orders are at each status now (placed orders only)."""
-
-    def orders_on_their_way(self) -> dict[Status, int]:
-        """How many placed orders show each status that is not final (stuck included)."""
-
-    def statuses_reached_since(self, since: int) -> dict[Status, int]:
-        """How many status entries of each status were reached at or after `since` (ms)."""
-
-    def step_durations(self, start: Status, end: Status, since: int, limit: int) -> list[int]:
-        """Milliseconds from `start` to `end`, for the latest `limit` orders that reached `end`
-        at or after `since` (ms): a bounded window, read through an index on the timestamp."""
-
-    def stuck_orders(self, limit: int = 10) -> list[OrderView]:
-        """Orders marked stuck and not moved on since, longest stuck first."""
-
-    def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
-        """Every kept-aside event of the orders not placed although first seen before `seen_before` (ms
-        on the status service's clock): orders that, by now, are unknown."""
-
-    def forget_unplaced(self, order_ids: Iterable[str]) -> None:
-        """Drop orders that were never placed, with their history, once their events are parked."""
-
-    # --- the web app's sign-ins: kept here so that every web process sees a sign-out -------
-
-    def start_web_session(self, session_id: str, customer_id: str, started_at: int) -> None:
-        """Record a sign-in (ms since the epoch)."""
-
-    def web_session_is_open(self, session_id: str, started_after: int) -> bool:
-        """Whether the sign-in is known, not ended, and started after `started_after` (ms)."""
-
-    def end_web_session(self, session_id: str, ended_at: int) -> None:
-        """Sign-out: the session is over for every copy of its cookie."""
-
-    def forget_web_sessions(self, started_before: int) -> None:
-        """Drop sign-ins started before `started_before` (ms): they are over by their age."""
-
-    def close(self) -> None: ...
-
-
 class ReadModelUnusable(RuntimeError):
     """The read model cannot be opened: why, and what to do, in one line."""
 
@@ -198,38 +122,3 @@ def check_schema_version(found: int) -> None:
             f"the read model is at schema version {found}, newer than this code's "
             f"{SCHEMA_VERSION}: run the newer code, or `pizzashop readmodel rebuild` with this one"
         )
-
-
-def open_readmodel(url: str) -> ReadModel:
-    """`sqlite:///path/to/file` (the default) or `postgresql://...`: its live generation (see
-    generations.py), which a `pizzashop readmodel rebuild` may have replaced."""
-    generations = generations_at(url)
-    try:
-        return generations.open(generations.live())
-    finally:
-        generations.close()
-
-
-def generations_at(url: str) -> Generations:
-    """The generations of the read model at `url`, or ReadModelUnusable saying what is missing."""
-    if url.startswith(("postgresql://", "postgres://")):
-        try:
-            import psycopg  # noqa: F401  # only to say what to install when it is missing
-        except ImportError as e:
-            raise ReadModelUnusable(
-                f"a PostgreSQL read model needs psycopg ({e.name} is missing): "
-                "pip install 'pizzashop[postgres]'"
-            ) from e
-    from pizzashop.readmodel.generations import generations_of
-
-    return generations_of(url)
-
-
-def readmodel_exists(url: str) -> bool:
-    """False for a SQLite file not made yet (a reading command must not make one)."""
-    if url.startswith("sqlite:///"):
-        from pizzashop.readmodel.generations import SqliteGenerations
-
-        generations = SqliteGenerations(Path(url.removeprefix("sqlite:///")))
-        return generations.path_of(generations.live()).exists()
-    return True

@@ -16,22 +16,13 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from pizzashop.contract import Status
-from pizzashop.readmodel import (
-    Applied,
-    Offsets,
-    OrderView,
-    ReadModelUnusable,
-    Source,
-    StatusEntry,
-    UnplacedEvent,
-)
-from pizzashop.readmodel.sql import SqlReadModel
+from pizzashop.readmodel import ReadModelUnusable
+from pizzashop.readmodel.database import SqlDatabase
 
 FIRST = 1
 ANOTHER_REBUILD = "another `pizzashop readmodel rebuild` is running on this read model"
@@ -43,10 +34,10 @@ class Generations(Protocol):
     def live(self) -> int:
         """The generation every process should read and write."""
 
-    def open(self, generation: int) -> SqlReadModel: ...
+    def open(self, generation: int) -> SqlDatabase: ...
 
-    def fresh(self, generation: int) -> SqlReadModel:
-        """An empty read model for `generation`, whatever an earlier attempt left there."""
+    def fresh(self, generation: int) -> SqlDatabase:
+        """An empty database for `generation`, whatever an earlier attempt left there."""
 
     def drop(self, generation: int) -> None: ...
 
@@ -56,8 +47,8 @@ class Generations(Protocol):
     def describe(self, generation: int) -> str:
         """Where the generation is kept, for people."""
 
-    def scratch(self) -> AbstractContextManager[SqlReadModel]:
-        """An empty read model that no process follows, gone after use (to check the live one)."""
+    def scratch(self) -> AbstractContextManager[SqlDatabase]:
+        """An empty generation that no process follows, gone after use (to check the live one)."""
 
     def rebuilding(self) -> AbstractContextManager[None]:
         """Held while a new generation is built: ReadModelUnusable if another rebuild holds it
@@ -67,9 +58,18 @@ class Generations(Protocol):
 
 
 def generations_of(url: str) -> Generations:
+    """The generations of the read model at `url` (`sqlite:///path/to/file`, the default, or
+    `postgresql://...`), or ReadModelUnusable saying what is missing."""
     if url.startswith("sqlite:///"):
         return SqliteGenerations(Path(url.removeprefix("sqlite:///")))
     if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401  # only to say what to install when it is missing
+        except ImportError as e:
+            raise ReadModelUnusable(
+                f"a PostgreSQL read model needs psycopg ({e.name} is missing): "
+                "pip install 'pizzashop[postgres]'"
+            ) from e
         return PostgresGenerations(url)
     raise ValueError(f"unsupported read model URL {url!r} (sqlite:///… or postgresql://…)")
 
@@ -93,12 +93,12 @@ class SqliteGenerations:
     def exists(self, generation: int) -> bool:
         return self.path_of(generation).exists()
 
-    def open(self, generation: int) -> SqlReadModel:
-        from pizzashop.readmodel.sqlite import SqliteReadModel
+    def open(self, generation: int) -> SqlDatabase:
+        from pizzashop.readmodel.sqlite import SqliteDatabase
 
-        return SqliteReadModel(self.path_of(generation))
+        return SqliteDatabase(self.path_of(generation))
 
-    def fresh(self, generation: int) -> SqlReadModel:
+    def fresh(self, generation: int) -> SqlDatabase:
         self.drop(generation)
         return self.open(generation)
 
@@ -116,11 +116,11 @@ class SqliteGenerations:
         return str(self.path_of(generation))
 
     @contextmanager
-    def scratch(self) -> Iterator[SqlReadModel]:
-        from pizzashop.readmodel.sqlite import SqliteReadModel
+    def scratch(self) -> Iterator[SqlDatabase]:
+        from pizzashop.readmodel.sqlite import SqliteDatabase
 
         with tempfile.TemporaryDirectory(prefix="pizzashop-verify-") as folder:
-            model = SqliteReadModel(Path(folder) / self.path.name)
+            model = SqliteDatabase(Path(folder) / self.path.name)
             try:
                 yield model
             finally:
@@ -169,12 +169,12 @@ class PostgresGenerations:
     def schema_of(self, generation: int) -> str:
         return self.home if generation == FIRST else f"{self.home}_g{generation}"
 
-    def open(self, generation: int) -> SqlReadModel:
-        from pizzashop.readmodel.postgres import PostgresReadModel
+    def open(self, generation: int) -> SqlDatabase:
+        from pizzashop.readmodel.postgres import PostgresDatabase
 
-        return PostgresReadModel(self.url, schema=self.schema_of(generation))
+        return PostgresDatabase(self.url, schema=self.schema_of(generation))
 
-    def fresh(self, generation: int) -> SqlReadModel:
+    def fresh(self, generation: int) -> SqlDatabase:
         self.drop(generation)
         self._run("CREATE SCHEMA {}", self.schema_of(generation))
         return self.open(generation)
@@ -204,13 +204,13 @@ class PostgresGenerations:
         return f"schema {self.schema_of(generation)}"
 
     @contextmanager
-    def scratch(self) -> Iterator[SqlReadModel]:
-        from pizzashop.readmodel.postgres import PostgresReadModel
+    def scratch(self) -> Iterator[SqlDatabase]:
+        from pizzashop.readmodel.postgres import PostgresDatabase
 
         schema = f"{self.home}_verify_{secrets.token_hex(4)}"
         self._run("CREATE SCHEMA {}", schema)
         try:
-            model = PostgresReadModel(self.url, schema=schema)
+            model = PostgresDatabase(self.url, schema=schema)
             try:
                 yield model
             finally:
@@ -239,22 +239,34 @@ class PostgresGenerations:
         self._db.close()
 
 
-class LiveReadModel:
-    """The live generation of a read model, following the pointer when it is switched.
+class LiveDatabase:
+    """The live generation's database, following the pointer when it is switched: every part
+    of the read model made on it reads and writes the new generation from then on.
 
-    `follow_every` seconds (a web process): reads move to a new generation on their own.
-    None (the status service): only `switched()` moves it, so its loop can first drop what it
-    read for the old generation and resume from the new one's offsets.
+    `follow_every` seconds (a web process): it moves to a new generation on its own.
+    None (the status service, a tool): only `switched()` moves it, so the status service's
+    loop can first drop what it read for the old generation and resume from the new one's
+    offsets.
     """
 
-    def __init__(self, url: str, follow_every: float | None = FOLLOW_SECONDS) -> None:
+    def __init__(self, url: str, follow_every: float | None = None) -> None:
         self.generations = generations_of(url)
         self.generation = self.generations.live()
-        self._model = self.generations.open(self.generation)
-        self._retired: list[SqlReadModel] = []
+        self._database = self.generations.open(self.generation)
+        self._retired: list[SqlDatabase] = []
         self._follow_every = follow_every
         self._checked_at = time.monotonic()
         self._lock = threading.Lock()
+
+    @property
+    def placeholder(self) -> str:
+        return self._database.placeholder
+
+    def transaction(self, writing: bool) -> AbstractContextManager[Any]:
+        every = self._follow_every
+        if every is not None and time.monotonic() - self._checked_at >= every:
+            self.switched()
+        return self._database.transaction(writing)
 
     def switched(self) -> bool:
         """Open the live generation if it is no longer the one held; True if it was not."""
@@ -264,84 +276,14 @@ class LiveReadModel:
             if live == self.generation:
                 return False
             # A thread may still be reading the old one: it is closed at the next switch.
-            for model in self._retired:
-                model.close()
-            self._retired = [self._model]
-            self._model = self.generations.open(live)
+            for database in self._retired:
+                database.close()
+            self._retired = [self._database]
+            self._database = self.generations.open(live)
             self.generation = live
             return True
 
-    def _current(self) -> SqlReadModel:
-        every = self._follow_every
-        if every is not None and time.monotonic() - self._checked_at >= every:
-            self.switched()
-        return self._model
-
-    # --- the ReadModel interface, each call on the live generation ---------------------------
-
-    def apply(
-        self, events: Applied, offsets: Offsets, sources: Sequence[Source] | None = None
-    ) -> None:
-        self._current().apply(events, offsets, sources)
-
-    def stored_offsets(self) -> dict[tuple[str, int], int]:
-        return self._current().stored_offsets()
-
-    def get_order(self, order_id: str) -> OrderView | None:
-        return self._current().get_order(order_id)
-
-    def orders_of(self, customer_id: str, limit: int = 50) -> list[OrderView]:
-        return self._current().orders_of(customer_id, limit)
-
-    def recent_orders(self, limit: int = 50) -> list[OrderView]:
-        return self._current().recent_orders(limit)
-
-    def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
-        return self._current().history_after(order_id, seq)
-
-    def changes_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
-        return self._current().changes_after(seq, limit)
-
-    def last_history_seq(self) -> int:
-        return self._current().last_history_seq()
-
-    def stalled_orders(self, not_moved_since: int) -> list[OrderView]:
-        return self._current().stalled_orders(not_moved_since)
-
-    def orders_by_status(self) -> dict[Status, int]:
-        return self._current().orders_by_status()
-
-    def orders_on_their_way(self) -> dict[Status, int]:
-        return self._current().orders_on_their_way()
-
-    def statuses_reached_since(self, since: int) -> dict[Status, int]:
-        return self._current().statuses_reached_since(since)
-
-    def step_durations(self, start: Status, end: Status, since: int, limit: int) -> list[int]:
-        return self._current().step_durations(start, end, since, limit)
-
-    def stuck_orders(self, limit: int = 10) -> list[OrderView]:
-        return self._current().stuck_orders(limit)
-
-    def unplaced_events(self, seen_before: int) -> list[UnplacedEvent]:
-        return self._current().unplaced_events(seen_before)
-
-    def forget_unplaced(self, order_ids: Iterable[str]) -> None:
-        self._current().forget_unplaced(order_ids)
-
-    def start_web_session(self, session_id: str, customer_id: str, started_at: int) -> None:
-        self._current().start_web_session(session_id, customer_id, started_at)
-
-    def web_session_is_open(self, session_id: str, started_after: int) -> bool:
-        return self._current().web_session_is_open(session_id, started_after)
-
-    def end_web_session(self, session_id: str, ended_at: int) -> None:
-        self._current().end_web_session(session_id, ended_at)
-
-    def forget_web_sessions(self, started_before: int) -> None:
-        self._current().forget_web_sessions(started_before)
-
     def close(self) -> None:
-        for model in [*self._retired, self._model]:
-            model.close()
+        for database in [*self._retired, self._database]:
+            database.close()
         self.generations.close()

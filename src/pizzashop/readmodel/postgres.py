@@ -1,7 +1,8 @@
-"""The read model in PostgreSQL, for shops that run one database server for everything.
+"""A generation of the read model in PostgreSQL, for shops that run one database server for
+everything.
 
-The same tables and the same apply logic as SQLite (see sql.py); only the types, the
-placeholders and the write lock differ.
+The same tables and the same SQL as SQLite; only the types, the placeholders and the write
+lock differ.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pizzashop.reaching import Unreachable
-from pizzashop.readmodel.sql import INDEXES, SqlReadModel
+from pizzashop.kafka.reaching import Unreachable
+from pizzashop.readmodel.database import INDEXES, SqlDatabase
 
 CONNECT_TIMEOUT = 3  # seconds; libpq's least is 2
 
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 WRITE_LOCK = 0x70697A7A61  # "pizza"
 
 
-class PostgresReadModel(SqlReadModel):
+class PostgresDatabase(SqlDatabase):
     placeholder = "%s"
 
     def __init__(self, url: str, schema: str | None = None) -> None:
@@ -81,7 +82,7 @@ class PostgresReadModel(SqlReadModel):
         super().__init__(connection)
 
     def number_history_after(self, seq: int) -> None:
-        with self._transaction(writing=True) as cursor:
+        with self.transaction(writing=True) as cursor:
             cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM status_history")
             floor = seq + cursor.fetchone()[0]
             cursor.execute(

@@ -1,4 +1,5 @@
-"""The read model in one SQLite file (WAL): one writer, the status service; many readers."""
+"""A generation of the read model in one SQLite file (WAL): one writer, the status service;
+many readers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pizzashop.readmodel.sql import INDEXES, SqlReadModel
+from pizzashop.readmodel.database import INDEXES, SqlDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 BUSY_TIMEOUT_SECONDS = 30
 
 
-class SqliteReadModel(SqlReadModel):
+class SqliteDatabase(SqlDatabase):
     placeholder = "?"
 
     def __init__(self, path: str | Path) -> None:
@@ -71,7 +72,7 @@ class SqliteReadModel(SqlReadModel):
         super().__init__(connection)
 
     def number_history_after(self, seq: int) -> None:
-        with self._transaction(writing=True) as cursor:
+        with self.transaction(writing=True) as cursor:
             cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM status_history")
             floor = seq + cursor.fetchone()[0]
             cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'status_history'")

@@ -1,11 +1,14 @@
 """The runtime under every service: the Kafka loop, written once, and the parts it is made of.
 
-- `loop.py`: poll a batch, hand it over, produce, commit; rebalances, outages, a stop.
-- `kitchen_loop.py` / `sink_loop.py`: the two kinds of service over that loop.
+- `loop.py`: read a batch, hand it to the work, commit; rebalances, outages, a stop.
+- `kitchen_work.py` / `sink_work.py`: what the two kinds of service do with a batch.
+- `checkpoint.py`: what and when to commit; `producing.py`: the two processing guarantees.
 - `kitchen.py`: many orders at once, one order's events in order, commit watermarks.
-- `producing.py`: the two processing guarantees as two commit policies.
-- `clients.py`: how the Kafka clients are configured; `changelog.py`: what a service
-  remembers; `deadletters.py`: the dead-letter topic; `problems.py`: retries, logged once.
+- `memory.py`: what a kitchen service remembers, restored and looked after (`changelog.py`:
+  its state and its changelog topic).
+- `clients.py`: the Kafka clients, configured and made by factories; `tickets.py`: a record
+  decoded; `deadletters.py`: the dead-letter topic; `problems.py`: retries, logged once;
+  `wedge.py`: the guard against a transactional call that never returns.
 
 A service module never imports from here: it gives a `service.KitchenService` or a
 `service.SinkService`, and `run_service` runs it.
@@ -15,22 +18,26 @@ from __future__ import annotations
 
 import logging
 
-from pizzashop.collector import spare_the_collector
 from pizzashop.config import Settings
 from pizzashop.observe import tracing
 from pizzashop.observe.server import ObserveServer
-from pizzashop.runtime.kitchen_loop import KitchenLoop
+from pizzashop.runtime.clients import KAFKA, Clients
+from pizzashop.runtime.collector import spare_the_collector
+from pizzashop.runtime.kitchen_work import KitchenWork
 from pizzashop.runtime.loop import ServiceLoop
-from pizzashop.runtime.sink_loop import SinkLoop
+from pizzashop.runtime.sink_work import SinkWork
 from pizzashop.service import KitchenService, Service
 
 log = logging.getLogger("pizzashop.runtime")
 
 
-def loop_for(service: Service, settings: Settings) -> KitchenLoop | SinkLoop:
-    if isinstance(service, KitchenService):
-        return KitchenLoop(service, settings)
-    return SinkLoop(service, settings)
+def loop_for(service: Service, settings: Settings, clients: Clients = KAFKA) -> ServiceLoop:
+    work = (
+        KitchenWork(service, settings)
+        if isinstance(service, KitchenService)
+        else SinkWork(service, settings)
+    )
+    return ServiceLoop(work, settings, clients)
 
 
 def run_service(service: Service, settings: Settings) -> None:
@@ -49,4 +56,4 @@ def run_service(service: Service, settings: Settings) -> None:
         tracing.stop_tracing()
 
 
-__all__ = ["KitchenLoop", "ServiceLoop", "SinkLoop", "loop_for", "run_service"]
+__all__ = ["KitchenWork", "ServiceLoop", "SinkWork", "loop_for", "run_service"]

@@ -28,9 +28,9 @@ from confluent_kafka import Message
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError, Status, StatusChanged, Topic
-from pizzashop.runtime.clients import record_position
+from pizzashop.kafka.records import record_position
+from pizzashop.kafka.topics import read_to_end, wait_for_open_transactions
 from pizzashop.service import HANDLED, State
-from pizzashop.topics import read_to_end, wait_for_open_transactions
 
 log = logging.getLogger("pizzashop.runtime")
 

@@ -1,20 +1,115 @@
-"""A service's Kafka clients, configured in one place: group, ids, partitioner, guarantee."""
+"""A service's Kafka clients: configured in one place (group, ids, partitioner, guarantee),
+made by the factories a loop is given (`Clients`), and the few calls the runtime makes of
+them (`ConsumerLike`, `ProducerLike`, `TopicAdmin`), which an in-memory stand-in can answer."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, overload
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
+from pizzashop.kafka.topics import create_state_topic, shared_partition_count
 from pizzashop.observe.health import STATS_INTERVAL_MS
 
 ErrorCallback = Callable[[KafkaError], None]
+OnDelivery = Callable[[KafkaError | None, Message], None]
+Rebalanced = Callable[[Any, list[TopicPartition]], None]  # (the consumer, the partitions)
+
+
+class ConsumerLike(Protocol):
+    """The consumer calls the runtime makes: a confluent_kafka Consumer, or a stand-in."""
+
+    def subscribe(
+        self, topics: list[str], on_assign: Rebalanced, on_revoke: Rebalanced
+    ) -> None: ...
+    def consume(self, num_messages: int, timeout: float) -> list[Message]: ...
+    def assignment(self) -> list[TopicPartition]: ...
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None: ...
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
+    def committed(
+        self, partitions: list[TopicPartition], timeout: float
+    ) -> list[TopicPartition]: ...
+    def seek(self, partition: TopicPartition) -> None: ...
+    def pause(self, partitions: list[TopicPartition]) -> None: ...
+    def resume(self, partitions: list[TopicPartition]) -> None: ...
+    @overload
+    def commit(
+        self, *, offsets: list[TopicPartition], asynchronous: Literal[True] = ...
+    ) -> None: ...
+    @overload
+    def commit(
+        self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
+    ) -> list[TopicPartition]: ...
+    def consumer_group_metadata(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+class ProducerLike(Protocol):
+    """The producer calls the runtime makes: a confluent_kafka Producer, or a stand-in."""
+
+    def init_transactions(self, timeout: float) -> None: ...
+    def list_topics(self, topic: str, timeout: float) -> object: ...
+    def begin_transaction(self) -> None: ...
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float
+    ) -> None: ...
+    def commit_transaction(self, timeout: float) -> None: ...
+    def abort_transaction(self, timeout: float) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int,
+        headers: list[tuple[str, str | bytes | None]] | None,
+        on_delivery: OnDelivery | None,
+    ) -> None: ...
+    def poll(self, timeout: float) -> int: ...
+    def flush(self, timeout: float) -> int: ...
+
+
+class TopicAdmin(Protocol):
+    """The admin calls a kitchen service makes before it starts: its topics' one partition
+    count, and its state topic made."""
+
+    def partition_count(self, topics: Sequence[str], timeout: float) -> int: ...
+    def create_state_topic(self, name: str, partitions: int, timeout: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class KafkaTopicAdmin:
+    settings: Settings
+
+    def partition_count(self, topics: Sequence[str], timeout: float) -> int:
+        return shared_partition_count(self.settings, topics, timeout=timeout)
+
+    def create_state_topic(self, name: str, partitions: int, timeout: float) -> None:
+        create_state_topic(self.settings, name, partitions, timeout)
+
+
+ConsumerFactory = Callable[[dict[str, Any]], ConsumerLike]
+ProducerFactory = Callable[[dict[str, Any]], ProducerLike]
+
+
+@dataclass(frozen=True)
+class Clients:
+    """How a loop makes its Kafka clients: confluent_kafka's, or an in-memory stand-in."""
+
+    consumer: ConsumerFactory = Consumer
+    producer: ProducerFactory = Producer
+    admin: Callable[[Settings], TopicAdmin] = KafkaTopicAdmin
+
+
+KAFKA = Clients()
 
 
 def consumer_config(
@@ -49,7 +144,7 @@ def consumer_config(
 def _group_protocol(settings: Settings) -> dict[str, Any]:
     """Orders of one id land on the same partition number in every topic; the range assignor
     gives those partitions to the same instance (delivery relies on it). Under the consumer
-    protocol (KIP-848) the broker assigns, and holds the session (see kafka_local.py)."""
+    protocol (KIP-848) the broker assigns, and holds the session (see kafka/node.py)."""
     if settings.group_protocol == "consumer":
         return {"group.protocol": "consumer", "group.remote.assignor": "range"}
     return {
@@ -107,22 +202,3 @@ def _transactional(service: str) -> dict[str, Any]:
 
 def reads_committed(settings: Settings) -> bool:
     return settings.processing_guarantee == "exactly_once"
-
-
-def record_position(message: Message) -> tuple[str, int, int]:
-    """Where a record is: its topic, partition and offset. A consumed or delivered record has
-    all three (the client types them optional for error events, which may lack them)."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    if topic is None or partition is None or offset is None:
-        raise ValueError(f"a record with no position: {topic}[{partition}]@{offset}")
-    return topic, partition, offset
-
-
-def record_headers(message: Message) -> list[tuple[str, bytes | None]] | None:
-    """A record's headers as a consumer gets them: (name, value) pairs. (The client's type also
-    allows a dict and str values, which only a Message made by hand holds.)"""
-    headers = message.headers()
-    if headers is None:
-        return None
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    return [(name, value.encode() if isinstance(value, str) else value) for name, value in pairs]

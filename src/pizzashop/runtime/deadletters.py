@@ -3,7 +3,7 @@ replaying an event once it can be handled.
 
 Every record in `pizza-dlq` carries the original key and value, and in its headers the
 source topic, partition and offset, the error and the service that parked it: one
-`contract.DeadLetter` writes them and reads them back.
+`contract.deadletter.DeadLetter` writes them and reads them back.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import uuid
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import DeadLetter, Topic
-from pizzashop.reaching import check_broker
-from pizzashop.runtime.clients import record_headers, record_position
+from pizzashop.contract import Topic
+from pizzashop.contract.deadletter import DeadLetter
+from pizzashop.kafka.reaching import check_broker
+from pizzashop.kafka.records import record_headers, record_position
+from pizzashop.kafka.topics import read_to_end
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.producing import OutgoingRecord
-from pizzashop.topics import read_to_end
 
 log = logging.getLogger("pizzashop.runtime")
 

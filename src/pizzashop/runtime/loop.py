@@ -1,9 +1,10 @@
-"""The loop every service runs, written once: poll a batch, hand it over, produce, commit.
+"""The loop every service runs, written once: read a batch, hand it to the work, commit.
 
-`ServiceLoop` owns the Kafka clients and everything that happens to them: subscribing,
-rebalances, a broker that goes away (start over from the last commit), a stop on SIGTERM.
-What a batch means is the business of a subclass: `KitchenLoop` (kitchen.py's work, run
-by handlers) or `SinkLoop` (batches written to a store), or the bench's pass-through hop.
+`ServiceLoop` is assembled from parts: the service's work (`ServiceWork`: a kitchen's in
+kitchen_work.py, a sink's in sink_work.py, the bench's pass-through hop), the checkpoint that
+commits it (checkpoint.py), and the Kafka clients, made by the factories it is given
+(clients.py). It owns what happens to the clients: subscribing, rebalances, a broker that
+goes away (start over from the last commit), a stop on SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,31 +14,23 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
-from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import ContractError
-from pizzashop.observe import tracing
+from pizzashop.kafka.reaching import broker_address, refusal
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
 from pizzashop.observe.metrics import ServiceMetrics
-from pizzashop.reaching import broker_address, refusal
+from pizzashop.runtime.checkpoint import Checkpoint
 from pizzashop.runtime.clients import (
+    KAFKA,
+    Clients,
+    ConsumerLike,
+    TopicAdmin,
     consumer_config,
     reads_committed,
-    record_headers,
-    record_position,
 )
-from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.problems import (
     KAFKA_STEP_TIMEOUT,
     Backoff,
@@ -45,76 +38,89 @@ from pizzashop.runtime.problems import (
     StoppedWaiting,
     keep_trying,
 )
-from pizzashop.runtime.producing import (
-    Acknowledgements,
-    CommitPolicy,
-    ProducerSetup,
-    Transactions,
-    printable_key,
-)
+from pizzashop.runtime.producing import ProducerSetup, Retry
 from pizzashop.runtime.wedge import TransactionWatch
-from pizzashop.topics import SHOP_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 
 T = TypeVar("T")
+BATCH_SIZE = 500  # events taken at most per turn
 IDLE_POLL_SECONDS = 0.1
-OUTPUT_TOPIC_NAMES = list(SHOP_TOPIC_NAMES)
+Source = tuple[str, int]
+
+
+class ServiceWork(Protocol):
+    """What a kind of service does with the batches its loop reads."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def consumes(self) -> Sequence[str]: ...
+    @property
+    def output_topics(self) -> Sequence[str]: ...
+    @property
+    def batch_size(self) -> int:
+        """Events taken at most per turn."""
+
+    @property
+    def metrics(self) -> ServiceMetrics: ...
+    @property
+    def problems(self) -> ProblemLog: ...
+
+    def prepare(self, admin: TopicAdmin, retry: Retry) -> None:
+        """Before the clients are made: what must be so first (the kitchen's topics)."""
+
+    def connect(self, consumer: ConsumerLike, producing: ProducerSetup) -> Checkpoint[Any]:
+        """The clients are made: its checkpoint, with the producer its guarantee wants."""
+
+    def take(self, messages: list[Message], now: float) -> None:
+        """Do the service's work on a batch (possibly empty)."""
+
+    def poll_timeout(self, now: float) -> float: ...
+
+    def after_turn(self, now: float) -> None:
+        """What it does once a turn besides its work: back-pressure, timers."""
+
+    def assigned(self, partitions: list[TopicPartition]) -> None: ...
+
+    def revoked(self, partitions: list[Source]) -> None: ...
+
+    def forget(self, partitions: list[Source]) -> None:
+        """Before reading again from the last commit: drop what was taken since."""
+
+    def in_the_works(self) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class ServiceLoop:
-    batch_size = 500  # events taken at most per turn
-    transactional = False  # whether its commits are Kafka transactions (under exactly_once)
+    """One service's loop: its work, its settings, the factories of its Kafka clients, and
+    (a stand-in in tests) the clock its timers read."""
 
-    def __init__(self, name: str, consumes: Sequence[str], settings: Settings) -> None:
-        self.name, self.consumes, self.settings = name, tuple(consumes), settings
+    def __init__(
+        self,
+        work: ServiceWork,
+        settings: Settings,
+        clients: Clients = KAFKA,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.work, self.settings, self.clients, self.clock = work, settings, clients, clock
+        self.name, self.metrics, self.problems = work.name, work.metrics, work.problems
         self.read_committed = reads_committed(settings)
-        self.problems = ProblemLog()
         self.watch = TransactionWatch()  # exits the process if a transactional call hangs
-        self.assigned: frozenset[tuple[str, int]] = frozenset()
-        self.consumer: Consumer
-        self.commits: CommitPolicy
-        self.metrics = ServiceMetrics(name, settings.metrics)
+        self.assigned: frozenset[Source] = frozenset()
         self.group_view: GroupView | None = None  # the consumer's last statistics
+        self._checkpoint: Checkpoint[Any] | None = None
         self._stopping = threading.Event()
         self._backoff = Backoff()
         self._must_rewind = False
         self._raised_in_callback: Exception | None = None  # see _assigned and _revoked
 
-    # --- what a kind of loop adds --------------------------------------------------------------
-
-    def output_topics(self) -> list[str]:
-        return OUTPUT_TOPIC_NAMES
-
-    def take(self, messages: list[Message]) -> None:
-        """Do the service's work on a batch (possibly empty)."""
-
-    def commit_work(self, synchronous: bool = False) -> None:
-        """Produce what is done and commit the positions it came from."""
-
-    def poll_timeout(self, now: float) -> float:
-        return IDLE_POLL_SECONDS
-
-    def partitions_assigned(self, partitions: list[TopicPartition]) -> None: ...
-
-    def partitions_revoked(self, partitions: list[tuple[str, int]]) -> None: ...
-
-    def forget_work(self, partitions: list[tuple[str, int]]) -> None:
-        """Before reading again from the last commit: drop what was taken since."""
-
-    def after_turn(self) -> None:
-        """What a loop does once a turn besides its work: back-pressure, timers."""
-
-    def closed(self) -> None: ...
-
-    def orders_in_the_works(self) -> int:
-        return 0
-
     # --- what it shows of itself (read from the observe server's thread) ----------------------
 
     def readiness(self) -> Readiness:
         return service_readiness(
-            self.name, self.group_view, self.problems.active(), self.orders_in_the_works()
+            self.name, self.group_view, self.problems.active(), self.work.in_the_works()
         )
 
     def _stats(self, stats_json: str) -> None:
@@ -137,69 +143,85 @@ class ServiceLoop:
 
     def run(self) -> None:
         try:
-            self.connect()
+            consumer, checkpoint = self.connect()
         except (KafkaException, StoppedWaiting):
             if not self._stopping.is_set():
                 raise
             log.info("Stopped while waiting for Kafka, before connecting")  # SIGTERM, not a crash
             return
         try:
-            while not self._stopping.is_set():
-                try:
-                    self.turn()
-                except KafkaException as e:
-                    self._start_over(e.args[0])
-                except StoppedWaiting:
-                    break  # stopped while a step waited; what is done is committed below
+            while not self._stopping.is_set() and self.step(consumer, checkpoint):
+                pass
         finally:
-            self._shut_down()
+            self.shut_down(consumer, checkpoint)
 
-    def connect(self) -> None:
-        self.consumer = Consumer(
-            consumer_config(self.settings, self.name, self._client_error, self._stats)
+    def connect(self) -> tuple[ConsumerLike, Checkpoint[Any]]:
+        self.work.prepare(self.clients.admin(self.settings), self.retry)
+        config = consumer_config(self.settings, self.name, self._client_error, self._stats)
+        consumer = self.clients.consumer(config)
+        producing = ProducerSetup(
+            self.settings,
+            self.name,
+            self.work.output_topics,
+            self.problems,
+            self.retry,
+            self.watch,
+            self.clients.producer,
         )
-        policy = Transactions if self.transactional else Acknowledgements
-        setup = ProducerSetup(
-            self.settings, self.name, self.output_topics(), self.problems, self.retry, self.watch
-        )
-        self.commits = policy(setup, self.consumer)
-        self.consumer.subscribe(
-            list(self.consumes), on_assign=self._assigned, on_revoke=self._revoked
-        )
-        log.info("Subscribed to topic(s): %s", ", ".join(self.consumes))
+        self._checkpoint = checkpoint = self.work.connect(consumer, producing)
+        consumer.subscribe(list(self.work.consumes), self._assigned, self._revoked)
+        log.info("Subscribed to topic(s): %s", ", ".join(self.work.consumes))
+        return consumer, checkpoint
 
-    def turn(self) -> None:
+    def step(self, consumer: ConsumerLike, checkpoint: Checkpoint[Any]) -> bool:
+        """A turn, and after a Kafka failure a start over; False once stopped while waiting
+        (what is done is committed on the way out)."""
+        try:
+            self.turn(consumer, checkpoint)
+        except KafkaException as e:
+            self._start_over(checkpoint, e.args[0])
+        except StoppedWaiting:
+            return False
+        return True
+
+    def turn(self, consumer: ConsumerLike, checkpoint: Checkpoint[Any]) -> None:
         if self._must_rewind:
             # Work dropped after a failure is redone from the last commit, never skipped: until
             # the rewind has worked, nothing more is read (a KafkaException starts over again).
-            self._rewind()
+            self._rewind(consumer)
             self._must_rewind = False
-        messages = self.next_batch(self.poll_timeout(time.monotonic()))
+        now = self.clock()
+        due = checkpoint.seconds_until_due(now)
+        timeout = self.work.poll_timeout(now)
+        messages = self.next_batch(consumer, timeout if due is None else min(timeout, due))
         if messages:
             # An error event may name no topic: "None", as prometheus-client labels it anyway.
             self.metrics.consumed(str(m.topic()) for m in messages)
-        self.take(messages)
-        self.commits.producer.poll(0)
-        self.commit_work()
-        self.after_turn()
+        now = self.clock()
+        checkpoint.arrived(len(messages), len(messages) >= self.work.batch_size, now)
+        self.work.take(messages, now)
+        checkpoint.producer.poll(0)
+        checkpoint.commit(now)
+        self.work.after_turn(now)
         self.metrics.flush()
         self.problems.clear("kafka")
 
-    def next_batch(self, timeout: float) -> list[Message]:
+    def next_batch(self, consumer: ConsumerLike, timeout: float) -> list[Message]:
         """What has arrived, up to a batch; waits up to `timeout` only when nothing has.
 
         (consume(n, timeout) alone would wait for n messages or the whole timeout, adding
         that wait to every hop of an order while the shop is quiet.)
         """
-        messages: list[Message] = self._consume(self.batch_size, 0)
+        batch_size = self.work.batch_size
+        messages = self._consume(consumer, batch_size, 0)
         if messages:
             return messages
-        first: list[Message] = self._consume(1, timeout)
-        return first + self._consume(self.batch_size - 1, 0) if first else first
+        first = self._consume(consumer, 1, timeout)
+        return first + self._consume(consumer, batch_size - 1, 0) if first else first
 
-    def _consume(self, up_to: int, timeout: float) -> list[Message]:
+    def _consume(self, consumer: ConsumerLike, up_to: int, timeout: float) -> list[Message]:
         """consume(), then whatever a rebalance callback raised inside it, raised here."""
-        messages: list[Message] = self.consumer.consume(up_to, timeout)
+        messages = consumer.consume(up_to, timeout)
         raised, self._raised_in_callback = self._raised_in_callback, None
         if raised is not None:
             raise raised
@@ -212,20 +234,20 @@ class ServiceLoop:
             where = f"the Kafka broker at {broker_address(self.settings)}"
         return keep_trying(what, action, self.problems, self._stopping, f" ({where})")
 
-    def _shut_down(self) -> None:
+    def shut_down(self, consumer: ConsumerLike, checkpoint: Checkpoint[Any]) -> None:
         try:
-            self.commits.settle()  # acknowledgements arrive, so finished work is committed
-            self.commit_work(synchronous=True)
+            checkpoint.settle()  # acknowledgements arrive, so finished work is committed
+            checkpoint.commit(self.clock(), forced=True)
         except KafkaException as e:
             log.warning("Could not commit on the way out (the next owner redoes it): %s", e)
-        self.consumer.close()  # leaves the group now, so its partitions move at once
-        self.commits.producer.flush(10)
-        self.closed()
+        consumer.close()  # leaves the group now, so its partitions move at once
+        checkpoint.producer.flush(10)
+        self.work.close()
         log.info("Stopped")
 
     # --- failures and rebalances ---------------------------------------------------------------
 
-    def _start_over(self, error: KafkaError) -> None:
+    def _start_over(self, checkpoint: Checkpoint[Any], error: KafkaError) -> None:
         """After a Kafka failure: drop the uncommitted work (and the open transaction, or the
         producer if it cannot go on) and redo everything since the last commit. Failing again
         only means waiting and starting over once more: a service never dies of a broker problem."""
@@ -233,47 +255,47 @@ class ServiceLoop:
         self.metrics.started_over()
         self._must_rewind = True  # before anything more is read: see turn()
         try:
-            self.commits.start_over(error)
+            checkpoint.start_over(error)
         except KafkaException as again:
             log.debug("Starting over failed too (%s); trying again shortly", again)
             self._stopping.wait(self._backoff.next())
         else:
             self._backoff.reset()
 
-    def _rewind(self) -> None:
+    def _rewind(self, consumer: ConsumerLike) -> None:
         """Back to the last commit. Its offsets are asked for first: should the broker not
         answer, nothing has been forgotten and the next turn asks again."""
-        assigned = self.consumer.assignment()
-        committed = self.consumer.committed(assigned, KAFKA_STEP_TIMEOUT)
-        self.forget_work([(tp.topic, tp.partition) for tp in assigned])
+        assigned = consumer.assignment()
+        committed = consumer.committed(assigned, KAFKA_STEP_TIMEOUT)
+        self.work.forget([(tp.topic, tp.partition) for tp in assigned])
         for tp in committed:
-            self.consumer.seek(
-                TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
-            )
+            consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
 
     # librdkafka calls these from within consume(): an exception leaving one would break that
     # call ("returned NULL without setting an exception") and lose what it was, so each keeps
     # what it raised for `_consume` to raise in the loop, where it is handled as any other.
-    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _assigned(self, consumer: object, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
         self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
         try:
-            self.partitions_assigned(partitions)
+            self.work.assigned(partitions)
         except Exception as e:
             self._keep_raised(e)
 
-    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _revoked(self, consumer: object, partitions: list[TopicPartition]) -> None:
         log.info("Revoked %s", _describe(partitions))
-        try:
-            self.commits.settle()  # acknowledgements arrive, so finished work is committed
-            self.commit_work(synchronous=True)
-        except KafkaException as e:
-            log.warning("Could not commit before handing partitions over: %s", e)
-        except Exception as e:
-            self._keep_raised(e)
         gone = [(tp.topic, tp.partition) for tp in partitions]
+        if self._checkpoint is not None:
+            try:
+                self._checkpoint.settle()  # acknowledgements arrive, so finished work is committed
+                self._checkpoint.commit(self.clock(), forced=True)
+            except KafkaException as e:
+                log.warning("Could not commit before handing partitions over: %s", e)
+            except Exception as e:
+                self._keep_raised(e)
+            self._checkpoint.forget(gone)
         self.assigned = self.assigned - set(gone)
-        self.partitions_revoked(gone)
+        self.work.revoked(gone)
 
     def _keep_raised(self, error: Exception) -> None:
         if not isinstance(error, KafkaException):  # a Kafka failure is said by the start-over
@@ -286,36 +308,6 @@ class ServiceLoop:
         # Refused credentials or an untrusted certificate are said plainly, once.
         line = refusal(error, broker_address(self.settings), self.settings)
         self.problems.report("client", line or str(error))
-
-
-def ticket_of(message: Message, problems: ProblemLog) -> Ticket | None:
-    """A consumed record as the kitchen and the sink take it: decoded, or with why it is not."""
-    error = message.error()
-    if error is not None:
-        if error.fatal():
-            raise KafkaException(error)
-        problems.report("consume", str(error))
-        return None
-    problems.clear("consume")
-    topic, partition, offset = record_position(message)
-    key, value = message.key(), message.value()
-    _, timestamp = message.timestamp()
-    try:
-        event: contract.Event | None = contract.decode(topic, key, value, timestamp)
-        reason = None
-    except ContractError as e:
-        event, reason = None, str(e)
-    return Ticket(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key=printable_key(key),
-        event=event,
-        raw_key=key,
-        raw_value=value,
-        error=reason,
-        headers=record_headers(message) if tracing.enabled() else None,
-    )
 
 
 def _describe(partitions: list[TopicPartition]) -> str:

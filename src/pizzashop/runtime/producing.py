@@ -10,62 +10,42 @@ Both answer the same calls, so the loops above them never ask which guarantee th
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from pizzashop.config import Settings
 from pizzashop.contract import Record
+from pizzashop.kafka.records import record_headers
+from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.observe import tracing
-from pizzashop.runtime.clients import producer_config, record_headers
+from pizzashop.runtime.clients import ConsumerLike, ProducerFactory, ProducerLike, producer_config
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.wedge import TransactionWatch
-from pizzashop.topics import PIPELINE_TOPIC_NAMES
 
 log = logging.getLogger("pizzashop.runtime")
 
 Positions = Mapping[tuple[str, int], int]  # (topic, partition) -> the next offset to read
-Retry = Callable[[str, Callable[[], object]], object]
 TRANSACTION_CALL_TIMEOUT = 30.0  # seconds: send_offsets, commit and abort
-OnDelivery = Callable[[KafkaError | None, Message], None]
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-class ProducerLike(Protocol):
-    """The producer calls the policies and the loops make: a confluent_kafka Producer, or a
-    stand-in in tests."""
+class Retry(Protocol):
+    """`action()` until it works or the service stops; `where` names what it waits for (the
+    Kafka broker, by default) in the line logged at the first failure."""
 
-    def init_transactions(self, timeout: float) -> None: ...
-    def list_topics(self, topic: str, timeout: float) -> object: ...
-    def begin_transaction(self) -> None: ...
-    def send_offsets_to_transaction(
-        self, positions: list[TopicPartition], group_metadata: object, timeout: float
-    ) -> None: ...
-    def commit_transaction(self, timeout: float) -> None: ...
-    def abort_transaction(self, timeout: float) -> None: ...
-    def produce(
-        self,
-        topic: str,
-        *,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int,
-        headers: list[tuple[str, str | bytes | None]] | None,
-        on_delivery: OnDelivery | None,
-    ) -> None: ...
-    def poll(self, timeout: float) -> int: ...
-    def flush(self, timeout: float) -> int: ...
+    def __call__(self, what: str, action: Callable[[], T], where: str | None = None) -> T: ...
 
 
 class GroupMember(Protocol):
     """What a transaction asks of the consumer whose offsets it commits: its group's metadata."""
 
     def consumer_group_metadata(self) -> object: ...
-
-
-ProducerFactory = Callable[[dict[str, Any]], ProducerLike]  # a stand-in in tests
 
 
 @dataclass(slots=True)  # not frozen, as a Ticket: one is made for every record produced
@@ -83,13 +63,17 @@ class OutgoingRecord:
         return cls(str(record.topic), record.key, record.value or None, partition, headers)
 
 
-class CommitPolicy(Protocol):
-    producer: ProducerLike
-    finishes_on_send: bool  # True: handed over is finished; False: once acknowledged
+class CommitPolicy(Protocol[T_contra]):
+    """Either guarantee, as the checkpoint (checkpoint.py) uses it. What is sent for a piece
+    of work (`done`, a kitchen's ticket) makes it finished, told to the `finish` the policy was
+    made with: in a transaction at once, else once every record of it is acknowledged."""
 
-    def send(
-        self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None
-    ) -> None: ...
+    producer: ProducerLike
+
+    def send(self, records: Sequence[OutgoingRecord], done: T_contra | None) -> None: ...
+
+    def finish_acknowledged(self) -> None:
+        """Finish the work whose records were all acknowledged since the last call."""
 
     def commit(self, positions: Positions, synchronous: bool = False) -> bool:
         """Commit what was sent and these input positions; False if it must be tried again."""
@@ -137,22 +121,33 @@ class ProducerSetup:
         self.problems.report("client", str(error))
 
 
-class Transactions:
-    finishes_on_send = True
+def _nothing_to_finish(done: object) -> None:
+    pass
 
-    def __init__(self, setup: ProducerSetup, consumer: GroupMember) -> None:
+
+class Transactions(Generic[T]):
+    def __init__(
+        self,
+        setup: ProducerSetup,
+        consumer: GroupMember,
+        finish: Callable[[T], None] = _nothing_to_finish,
+    ) -> None:
         self._setup, self._consumer, self._problems = setup, consumer, setup.problems
-        self._watch = setup.watch
-        self._held: list[tuple[OutgoingRecord, Callable[[], None] | None]] = []
+        self._watch, self._finish = setup.watch, finish
+        self._held: list[OutgoingRecord] = []
         self._open = False
         self.producer = setup.new_producer(transactional=True)
 
-    def send(
-        self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None
-    ) -> None:
-        """Held until the commit, where they follow the offsets (see `commit`)."""
+    def send(self, records: Sequence[OutgoingRecord], done: T | None) -> None:
+        """Held until the commit, where they follow the offsets (see `commit`); the work is
+        finished at once: a transaction holds its records and its offsets, or neither."""
         self._begin()
-        self._held.extend((record, on_delivered) for record in records)
+        self._held.extend(records)
+        if done is not None:
+            self._finish(done)
+
+    def finish_acknowledged(self) -> None:
+        pass  # finished when sent
 
     def _begin(self) -> None:
         if not self._open:
@@ -174,8 +169,8 @@ class Transactions:
             if positions:
                 self._send_offsets(positions)
             held, self._held = self._held, []
-            for record, on_delivered in held:
-                produce(self.producer, record, on_delivered, transactional=True)
+            for record in held:
+                produce(self.producer, record, None, transactional=True)
             self._watch.call(
                 "commit_transaction",
                 TRANSACTION_CALL_TIMEOUT,
@@ -227,18 +222,43 @@ class Transactions:
         self.producer = self._setup.new_producer(transactional=True)
 
 
-class Acknowledgements:
-    finishes_on_send = False
-
-    def __init__(self, setup: ProducerSetup, consumer: Consumer) -> None:
-        self._consumer = consumer
+class Acknowledgements(Generic[T]):
+    def __init__(
+        self,
+        setup: ProducerSetup,
+        consumer: ConsumerLike,
+        finish: Callable[[T], None] = _nothing_to_finish,
+    ) -> None:
+        self._consumer, self._finish = consumer, finish
+        self._unacknowledged: dict[int, int] = {}  # id(done) -> its records not acknowledged
+        self._acknowledged: list[T] = []  # every record out: finished at the next commit
         self.producer = setup.new_producer(transactional=False)
 
-    def send(
-        self, records: Sequence[OutgoingRecord], on_delivered: Callable[[], None] | None
-    ) -> None:
+    def send(self, records: Sequence[OutgoingRecord], done: T | None) -> None:
+        if done is None or not records:
+            for record in records:
+                produce(self.producer, record, None, transactional=False)
+            if done is not None:
+                self._finish(done)
+            return
+        self._unacknowledged[id(done)] = len(records)
+        on_delivered = functools.partial(self._acknowledge, done)
         for record in records:
             produce(self.producer, record, on_delivered, transactional=False)
+
+    def _acknowledge(self, done: T) -> None:
+        """Called from a delivery report: only noted here, finished in the loop."""
+        left = self._unacknowledged[id(done)] - 1
+        if left:
+            self._unacknowledged[id(done)] = left
+        else:
+            del self._unacknowledged[id(done)]
+            self._acknowledged.append(done)
+
+    def finish_acknowledged(self) -> None:
+        acknowledged, self._acknowledged = self._acknowledged, []
+        for done in acknowledged:
+            self._finish(done)
 
     def commit(self, positions: Positions, synchronous: bool = False) -> bool:
         if positions:
@@ -253,7 +273,21 @@ class Acknowledgements:
         self.producer.flush(30)
 
     def start_over(self, error: KafkaError) -> None:
-        pass  # what was acknowledged stays; the rest is redone from the committed offsets
+        # What was acknowledged stays committed; the rest is redone from the committed
+        # offsets, and what is acknowledged of it meanwhile is not finished again.
+        self._acknowledged = []
+
+
+def commit_policy(
+    transactional: bool,
+    setup: ProducerSetup,
+    consumer: ConsumerLike,
+    finish: Callable[[T], None] = _nothing_to_finish,
+) -> CommitPolicy[T]:
+    """Transactions under exactly_once, acknowledgements under at_least_once."""
+    if transactional:
+        return Transactions(setup, consumer, finish)
+    return Acknowledgements(setup, consumer, finish)
 
 
 def produce(

@@ -13,8 +13,8 @@ from pizzashop.contract import (
     PizzaAssembled,
     Status,
     StatusChanged,
-    menu_errors,
 )
+from pizzashop.menu import menu_errors
 from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
 
 log = logging.getLogger("pizzashop.assemble")

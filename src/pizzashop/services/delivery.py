@@ -11,15 +11,8 @@ import logging
 from typing import Any
 
 from pizzashop.config import Settings
-from pizzashop.contract import (
-    SERVICES,
-    Event,
-    OrderPlaced,
-    PizzaBaked,
-    Status,
-    StatusChanged,
-    menu_errors,
-)
+from pizzashop.contract import SERVICES, Event, OrderPlaced, PizzaBaked, Status, StatusChanged
+from pizzashop.menu import menu_errors
 from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, Overdue, State, Work
 
 log = logging.getLogger("pizzashop.delivery")

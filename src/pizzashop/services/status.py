@@ -12,18 +12,13 @@ from collections.abc import Mapping, Sequence
 
 from pizzashop import contract
 from pizzashop.config import Settings
-from pizzashop.contract import (
-    SERVICES,
-    DeadLetter,
-    Event,
-    OrderPlaced,
-    Status,
-    StatusChanged,
-    now_ms,
-)
+from pizzashop.contract import SERVICES, Event, OrderPlaced, Status, StatusChanged, now_ms
+from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.observe.metrics import StageClock, count_orders_by_status
-from pizzashop.readmodel import ReadModel, Source
-from pizzashop.readmodel.generations import LiveReadModel
+from pizzashop.readmodel import Source
+from pizzashop.readmodel.store import open_readmodel
+from pizzashop.readmodel.watchdog import WatchdogQueries
+from pizzashop.readmodel.writer import OrderWriter, apply_to
 from pizzashop.service import Routed, SinkService
 
 log = logging.getLogger("pizzashop.status")
@@ -32,28 +27,14 @@ WATCHDOG_CHECKS_PER_PERIOD = 4
 NO_STAGE_CLOCK = StageClock(enabled=False)
 
 
-def apply_to(
-    read_model: ReadModel,
-    events: Sequence[Event],
-    offsets: Mapping[tuple[str, int], int],
-    sources: Sequence[Source] | None = None,
-) -> list[OrderPlaced | StatusChanged]:
-    """Write a batch into the read model, the one way it is done (by the status service, and
-    by a rebuild from the log): the events it is made of, with the offsets they came from."""
-    wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
-    updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
-    read_model.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
-    return updates
-
-
 def materialise(
-    read_model: ReadModel,
+    writer: OrderWriter,
     events: Sequence[Event],
     offsets: Mapping[tuple[str, int], int],
     sources: Sequence[Source] | None = None,
     stages: StageClock = NO_STAGE_CLOCK,
 ) -> None:
-    for event in apply_to(read_model, events, offsets, sources):
+    for event in apply_to(writer, events, offsets, sources):
         stages.saw(event)
         status = Status.RECEIVED if isinstance(event, OrderPlaced) else event.status
         log.info(
@@ -65,14 +46,14 @@ def materialise(
         )
 
 
-def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -> list[Routed]:
+def orders_to_mark_stuck(watchdog: WatchdogQueries, now: int, stuck_after_ms: int) -> list[Routed]:
     """A STUCK status for every order that is not final and has not moved for too long.
 
     The marks go out through `pizza-status` like every other status, to the partition the
     order was placed on; each carries `now`, so the read model can tell a new stall from an
     old mark replayed.
     """
-    stalled = read_model.stalled_orders(not_moved_since=now - stuck_after_ms)
+    stalled = watchdog.stalled_orders(not_moved_since=now - stuck_after_ms)
     for view in stalled:
         log.warning(
             "Order '%s' has not moved for %ds (status %d): marking it stuck",
@@ -86,10 +67,10 @@ def orders_to_mark_stuck(read_model: ReadModel, now: int, stuck_after_ms: int) -
     ]
 
 
-def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> list[DeadLetter]:
+def unknown_orders_to_park(watchdog: WatchdogQueries, now: int, wait_ms: int) -> list[DeadLetter]:
     """The status events of every order that was still not placed `wait_ms` after the first of
     them arrived: bound for the dead-letter topic, each with where it was read from."""
-    unplaced = read_model.unplaced_events(seen_before=now - wait_ms)
+    unplaced = watchdog.unplaced_events(seen_before=now - wait_ms)
     for order_id in sorted({e.order_id for e in unplaced}):
         log.warning("Order '%s' was never placed: parking its status events", order_id)
     reason = f"unknown order: not placed within {wait_ms // 1000}s of its first status event"
@@ -104,32 +85,33 @@ def unknown_orders_to_park(read_model: ReadModel, now: int, wait_ms: int) -> lis
     ]
 
 
-def watch(read_model: ReadModel, stuck_after_ms: int) -> list[Routed | DeadLetter]:
+def watch(watchdog: WatchdogQueries, stuck_after_ms: int) -> list[Routed | DeadLetter]:
     now = now_ms()
     return [
-        *orders_to_mark_stuck(read_model, now, stuck_after_ms),
-        *unknown_orders_to_park(read_model, now, stuck_after_ms),
+        *orders_to_mark_stuck(watchdog, now, stuck_after_ms),
+        *unknown_orders_to_park(watchdog, now, stuck_after_ms),
     ]
 
 
 def build(settings: Settings) -> SinkService:
     # Followed only when the loop asks (`switched`), so no batch read for the old generation
     # is written into the new one.
-    read_model = LiveReadModel(settings.readmodel_url, follow_every=None)
+    read_model = open_readmodel(settings.readmodel_url)
+    writer = read_model.writer
     stuck_after_ms = int(settings.stuck_after * 1000)
     stages = StageClock(settings.metrics)
     if settings.metrics:
-        count_orders_by_status(read_model.orders_by_status)
+        count_orders_by_status(read_model.pipeline.orders_by_status)
     return SinkService(
         name="status",
         consumes=SERVICES["status"],
         materialise=lambda events, offsets, sources: materialise(
-            read_model, events, offsets, sources, stages
+            writer, events, offsets, sources, stages
         ),
-        stored_offsets=read_model.stored_offsets,
-        tick=lambda: watch(read_model, stuck_after_ms),
+        stored_offsets=writer.stored_offsets,
+        tick=lambda: watch(read_model.watchdog, stuck_after_ms),
         tick_seconds=settings.stuck_after / WATCHDOG_CHECKS_PER_PERIOD,
-        parked=lambda letters: read_model.forget_unplaced(d.key.decode() for d in letters if d.key),
-        switched=read_model.switched,
+        parked=lambda letters: writer.forget_unplaced(d.key.decode() for d in letters if d.key),
+        switched=read_model.database.switched,
         close=read_model.close,
     )

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
-from pizzashop.pipeline import PipelineSnapshot, PipelineWatch
+from pizzashop.operator.pipeline import PipelineSnapshot, PipelineWatch
 from pizzashop.web.limits import open_streams_of
 from pizzashop.web.pages import render
 from pizzashop.web.session import session_id

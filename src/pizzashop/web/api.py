@@ -16,20 +16,17 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from pizzashop import menu, ordering
-from pizzashop.cancelling import CancelAnswer, Outcome
-from pizzashop.contract import Order, Status
+from pizzashop import menu
+from pizzashop.commands import ordering
+from pizzashop.commands.cancelling import CancelAnswer, Outcome
+from pizzashop.commands.desk import KeyUsedForAnotherOrder, OrderDesk, Placement
+from pizzashop.commands.ordering import PlaceOrder
+from pizzashop.commands.rate_limit import TooManyOrders
+from pizzashop.contract import Status
+from pizzashop.operator.story import StoryRecord, StoryUnreadable
 from pizzashop.readmodel import OrderView
-from pizzashop.story import StoryRecord, StoryUnreadable
-from pizzashop.web.limits import TooManyOrders, open_streams_of
-from pizzashop.web.orders import (
-    KeyUsedForAnotherOrder,
-    OrderBook,
-    Placement,
-    StoryReader,
-    book_of,
-    story_reader_of,
-)
+from pizzashop.web.limits import open_streams_of
+from pizzashop.web.orders import StoryReader, book_of, desk_of, story_reader_of
 from pizzashop.web.session import (
     remember_write,
     required_customer,
@@ -64,9 +61,12 @@ def require_json(request: Request) -> None:
         raise HTTPException(415, "send JSON with Content-Type: application/json")
 
 
-def order_from(request_body: OrderRequest, customer: str) -> Order:
+def command_from(request_body: OrderRequest, key: str, customer: str) -> PlaceOrder:
+    """The command to place the body's order under the key, or the 422 that says what is wrong."""
     try:
-        return ordering.valid_order(customer, request_body.model_dump())
+        return PlaceOrder(customer, request_body.model_dump(), key)
+    except ordering.UnusableIdempotencyKey as e:
+        raise HTTPException(422, [{"field": "Idempotency-Key", "message": str(e)}]) from None
     except ordering.InvalidOrder as e:
         raise HTTPException(
             422, [{"field": f, "message": m} for f, m in e.problems.items()]
@@ -79,11 +79,11 @@ UNCONFIRMED = (
 )
 
 
-async def place(book: OrderBook, order: Order, key: str) -> Placement:
+async def place(desk: OrderDesk, command: PlaceOrder) -> Placement:
     """The key's order, placed or known; 503 only when it is surely not in the log."""
-    headers = {"Idempotency-Key": key}
+    headers = {"Idempotency-Key": command.idempotency_key}
     try:
-        return await book.place(order, key)
+        return await desk.place(command)
     except ordering.OrderNotAccepted as e:
         raise HTTPException(
             503,
@@ -138,11 +138,7 @@ async def api_place_order(
 ) -> dict[str, Any]:
     require_json(request)
     key = idempotency_key if idempotency_key is not None else ordering.new_idempotency_key()
-    problem = ordering.idempotency_key_problem(key)
-    if problem:
-        raise HTTPException(422, [{"field": "Idempotency-Key", "message": problem}])
-    order = order_from(body, required_customer(request))
-    placement = await place(book_of(request), order, key)
+    placement = await place(desk_of(request), command_from(body, key, required_customer(request)))
     order_id = placement.placed.order_id
     if placement.written is not None:
         remember_write(request, placement.written)
@@ -192,11 +188,12 @@ async def api_cancel_order(order_id: str, request: Request) -> JSONResponse:
     """The kitchen (bake) decides: an order is cancelled if and only if its cancel reaches
     bake before the pizza is out of the oven. 200 once cancelled (again: it changes nothing);
     409 when too late; 202 when not decided within a few seconds. Nothing to send in the body."""
-    book = book_of(request)
-    view = await book.order_seen_by(required_customer(request), order_id, writes_of(request))
+    view = await book_of(request).order_seen_by(
+        required_customer(request), order_id, writes_of(request)
+    )
     if view is None:
         raise HTTPException(404, f"no order {order_id} among yours")
-    answer = await run_in_threadpool(cancel, book, view)  # waits for bake's decision
+    answer = await cancel(desk_of(request), view)  # waits for bake's decision
     return JSONResponse(
         {
             "outcome": str(answer.outcome),
@@ -207,10 +204,10 @@ async def api_cancel_order(order_id: str, request: Request) -> JSONResponse:
     )
 
 
-def cancel(book: OrderBook, view: OrderView) -> CancelAnswer:
+async def cancel(desk: OrderDesk, view: OrderView) -> CancelAnswer:
     """The order's cancel, asked and decided (or not yet); 503 or 504 as when placing it."""
     try:
-        return book.cancel(view)
+        return await desk.cancel(view)
     except ordering.OrderNotAccepted as e:
         raise HTTPException(
             503, f"the kitchen cannot take a cancel right now ({e}); please try again"

@@ -22,19 +22,23 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pizzashop import contract, story
-from pizzashop.collector import spare_the_collector
+from pizzashop.commands.desk import OrderDesk
+from pizzashop.commands.ordering import OrderTaker
+from pizzashop.commands.rate_limit import OrderRateLimit
 from pizzashop.config import Settings, shop_secret
-from pizzashop.ordering import OrderTaker
-from pizzashop.pipeline import BrokerReader, PipelineWatch
-from pizzashop.readmodel import ReadModel
+from pizzashop.operator import story
+from pizzashop.operator.display import clock
+from pizzashop.operator.pipeline import BrokerReader, PipelineWatch
+from pizzashop.readmodel.store import ReadModel
+from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.web import admin, api, observing, pages
 from pizzashop.web.apidocs import serve_api_docs
 from pizzashop.web.changes import OrderChanges
-from pizzashop.web.limits import BodyLimit, OpenStreams, OrderRateLimit
+from pizzashop.web.limits import BodyLimit, OpenStreams
 from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
 from pizzashop.web.session import OnlyOpenSessions, WebSessions
+from pizzashop.web.sign_ins import SignIns
 
 log = logging.getLogger("pizzashop.web")
 
@@ -59,20 +63,39 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     secret = shop_secret(settings)
-    changes = OrderChanges(read_model, closing=lambda: bool(app.state.closing()))
-    app.state.book = OrderBook(
-        read_model, order_taker, secret, OrderRateLimit(settings.orders_per_minute), changes
-    )
-    app.state.sessions = sessions = WebSessions(read_model, settings.session_days)
+    _keep_in_state(app, settings, secret, read_model, order_taker, read_story)
+    _check_sign_ins(app, settings, secret, SignIns(read_model.database))
+    _serve_pages_and_api(app, settings)
+    return app
+
+
+def _keep_in_state(
+    app: FastAPI,
+    settings: Settings,
+    secret: str,
+    read_model: ReadModel,
+    order_taker: OrderTaker,
+    read_story: StoryReader | None,
+) -> None:
+    """What the routes find in `app.state`: the order book and desk, the pipeline, the templates."""
+    changes = OrderChanges(read_model.orders, closing=lambda: bool(app.state.closing()))
+    app.state.book = book = OrderBook(read_model.orders, changes)
+    rate_limit = OrderRateLimit(settings.orders_per_minute)
+    app.state.desk = OrderDesk(order_taker, secret, book, rate_limit)
     app.state.open_streams = OpenStreams(settings.streams_per_session)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
-    app.state.pipeline = PipelineWatch(read_model, BrokerReader(settings))
+    app.state.pipeline = PipelineWatch(read_model.pipeline, BrokerReader(settings))
     app.state.admin_token = settings.admin_token
     # Live streams end when this says the server is closing; `web_server` wires it up.
     app.state.closing = lambda: False
     app.state.templates = templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["clock"] = contract.clock
+    templates.env.filters["clock"] = clock
     templates.env.filters["duration"] = admin.duration_text
+
+
+def _check_sign_ins(app: FastAPI, settings: Settings, secret: str, sign_ins: SignIns) -> None:
+    """The signed session cookie, and on every request whether its sign-in is still open."""
+    app.state.sessions = sessions = WebSessions(sign_ins, settings.session_days)
     # The last added runs first: the cookie is read, then its sign-in checked.
     app.add_middleware(OnlyOpenSessions, sessions=sessions)
     app.add_middleware(
@@ -82,6 +105,11 @@ def create_app(
         max_age=sessions.lifetime_seconds,
         same_site="lax",
     )
+
+
+def _serve_pages_and_api(app: FastAPI, settings: Settings) -> None:
+    """The pages, the API, the static files and the error answers; then the two outermost
+    middlewares, so every answer passes them."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     serve_api_docs(app)
     app.include_router(api.router)
@@ -94,7 +122,6 @@ def create_app(
     app.add_exception_handler(Exception, _server_error)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)  # last, so outermost: every answer gets the headers
-    return app
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -151,11 +178,13 @@ def web_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
 def serve_web(settings: Settings) -> None:
     """Run the web app in the foreground (what `pizzashop web` and `pizzashop up` run)."""
     from pizzashop.observe import tracing
-    from pizzashop.readmodel.generations import LiveReadModel
+    from pizzashop.readmodel.generations import FOLLOW_SECONDS
+    from pizzashop.readmodel.store import open_readmodel
 
     tracing.start_tracing("web")
     # Follows a switch to a rebuilt read model by itself, within a second.
-    app = create_app(settings, LiveReadModel(settings.readmodel_url), OrderTaker(settings))
+    read_model = open_readmodel(settings.readmodel_url, follow_every=FOLLOW_SECONDS)
+    app = create_app(settings, read_model, OrderTaker(settings))
     log.info("The shop is open at http://%s:%d", settings.web_host, settings.web_port)
     spare_the_collector()
     try:

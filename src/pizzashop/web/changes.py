@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-from pizzashop.readmodel import ReadModel
+from pizzashop.readmodel.views import OrderViews
 
 log = logging.getLogger("pizzashop.web")
 
@@ -33,7 +33,7 @@ GAP_PATIENCE = 5.0  # seconds a missing seq is waited for before it counts as ne
 
 
 class OrderChanges:
-    def __init__(self, read_model: ReadModel, closing: Callable[[], bool]) -> None:
+    def __init__(self, read_model: OrderViews, closing: Callable[[], bool]) -> None:
         self._read_model = read_model
         self._closing = closing
         self._watchers: dict[str, set[asyncio.Event]] = {}

@@ -1,69 +1,16 @@
-"""What one session or one customer may ask of a web process: a few live streams at once, and
-so many orders a minute. Both are counted in this process's memory (see the README)."""
+"""What one session may ask of a web process: a few live streams at once, counted in this
+process's memory (see the README); and what one request may send: 64 KiB."""
 
 from __future__ import annotations
 
-import math
-import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
 
 from fastapi import HTTPException, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-ORDER_WINDOW = 60.0  # seconds: the "minute" of orders_per_minute
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-
-
-class TooManyOrders(Exception):
-    """The customer has placed as many orders as a minute allows; nothing was produced."""
-
-    def __init__(self, limit: int, retry_after: int) -> None:
-        super().__init__(
-            f"{limit} orders a minute is the most the shop takes from one customer: nothing "
-            f"was ordered. Please try again in {retry_after} s."
-        )
-        self.retry_after = retry_after
-
-
-class OrderRateLimit:
-    """A sliding window per customer: at most `per_minute` orders in any 60 seconds (0: no limit).
-
-    Only orders about to be produced count; a replayed idempotency key produces nothing."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._placed: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()  # orders are placed from the server's worker threads
-        self._last_sweep = clock()
-
-    def take(self, customer_id: str) -> None:
-        """Count one order of the customer, or raise TooManyOrders."""
-        if not self.per_minute:
-            return
-        now = self._clock()
-        with self._lock:
-            self._forget_quiet_customers(now)
-            placed = self._placed.setdefault(customer_id, deque())
-            while placed and placed[0] <= now - ORDER_WINDOW:
-                placed.popleft()
-            if len(placed) >= self.per_minute:
-                wait = placed[0] + ORDER_WINDOW - now
-                raise TooManyOrders(self.per_minute, max(1, math.ceil(wait)))
-            placed.append(now)
-
-    def _forget_quiet_customers(self, now: float) -> None:
-        """Once a window, drop customers with no order in the last one, so memory stays small."""
-        if now - self._last_sweep < ORDER_WINDOW:
-            return
-        self._last_sweep = now
-        for customer in [
-            c for c, t in self._placed.items() if not t or t[-1] <= now - ORDER_WINDOW
-        ]:
-            del self._placed[customer]
 
 
 class OpenStreams:

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pizzashop.observe import tracing
 from pizzashop.observe.metrics import HTTP_DURATION, HTTP_REQUESTS
-from pizzashop.web.orders import book_of
+from pizzashop.web.orders import book_of, desk_of
 
 router = APIRouter(include_in_schema=False)
 READY_TIMEOUT = 2.0  # seconds the broker has to answer a readiness probe
@@ -29,12 +29,12 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the broker and the read model both answer; 503 naming what does not."""
-    book = book_of(request)
+    book, taker = book_of(request), desk_of(request).taker
     missing = []
     try:
-        await run_in_threadpool(book.order_taker.broker_answers, READY_TIMEOUT)
+        await run_in_threadpool(taker.broker_answers, READY_TIMEOUT)
     except KafkaException as e:
-        missing.append(f"the broker at {book.order_taker.address} does not answer: {e}")
+        missing.append(f"the broker at {taker.address} does not answer: {e}")
     try:
         await run_in_threadpool(book.read_model.recent_orders, 1)
     except Exception as e:  # any database's error: what matters is that it does not answer

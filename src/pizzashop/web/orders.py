@@ -1,8 +1,9 @@
 """What the web app knows about orders: the read model, plus the orders it has just placed.
 
 An order's id comes from its customer and an idempotency key (`ordering.order_id_for`): the
-same key is the same order, in any web process, before and after a restart. An order this
-process or the read model already knows is answered from there and not produced again.
+same key is the same order, in any web process, before and after a restart. The order desk
+(commands/desk.py) answers an order this process or the read model already knows from here,
+and does not produce it again.
 
 Read-your-writes without a dual write: an order the broker has acknowledged is kept in a
 small in-memory list of this process until the read model has it, and shown from there at
@@ -25,17 +26,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from pizzashop.cancelling import DECISION_WAIT, CancelAnswer, cancel_order
-from pizzashop.contract import Order, OrderPlaced, Status, Topic
-from pizzashop.ordering import OrderTaker, Written, order_id_for
-from pizzashop.readmodel import OrderView, ReadModel, StatusEntry
-from pizzashop.story import StoryRecord
+from pizzashop.commands.desk import OrderDesk
+from pizzashop.commands.ordering import Written
+from pizzashop.contract import OrderPlaced, Status, Topic
+from pizzashop.operator.story import StoryRecord
+from pizzashop.readmodel import OrderView, StatusEntry
+from pizzashop.readmodel.views import OrderViews
 from pizzashop.web.changes import OrderChanges
-from pizzashop.web.limits import OrderRateLimit
 
 JUST_PLACED_LIMIT = 1000
 # How long a web process waits for the read model to catch up with a customer's orders
@@ -49,21 +49,16 @@ KEEP_ALIVE_EVERY = 15.0
 StoryReader = Callable[[OrderView], list[StoryRecord]]
 
 
-class KeyUsedForAnotherOrder(ValueError):
-    """An idempotency key that this customer used before, for a different order."""
-
-
-@dataclass(frozen=True)
-class Placement:
-    placed: OrderPlaced
-    replayed: bool  # the key's order was known already: nothing new was produced
-    written: Written | None = None  # where it was written, when it was produced now
-
-
 def book_of(request: Request) -> OrderBook:
     """The order book of the app serving this request."""
     book: OrderBook = request.app.state.book
     return book
+
+
+def desk_of(request: Request) -> OrderDesk:
+    """The order desk of the app serving this request: where it places and cancels orders."""
+    desk: OrderDesk = request.app.state.desk
+    return desk
 
 
 def story_reader_of(request: Request) -> StoryReader:
@@ -73,46 +68,15 @@ def story_reader_of(request: Request) -> StoryReader:
 
 
 class OrderBook:
-    def __init__(
-        self,
-        read_model: ReadModel,
-        order_taker: OrderTaker,
-        secret: str,
-        rate_limit: OrderRateLimit | None = None,
-        changes: OrderChanges | None = None,
-        cancel_wait: float = DECISION_WAIT,
-    ) -> None:
+    def __init__(self, read_model: OrderViews, changes: OrderChanges | None = None) -> None:
         self.read_model = read_model
         self.changes = changes or OrderChanges(read_model, closing=lambda: False)
-        self.order_taker = order_taker
-        self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
-        self.cancel_wait = cancel_wait  # seconds to wait for bake's decision on a cancel
-        self._secret = secret
         self._just_placed: OrderedDict[str, OrderPlaced] = OrderedDict()
         self._written_here: OrderedDict[Written, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def place(self, order: Order, idempotency_key: str) -> Placement:
-        """The order of this key: the one known already, or produced now and acknowledged.
-
-        OrderNotAccepted or OrderUnconfirmed (see ordering.py) when the broker did not say yes;
-        KeyUsedForAnotherOrder when the key's order is known with other contents;
-        TooManyOrders, before anything is produced, when the customer is over the rate limit
-        (a known order is answered whatever the limit: it produces nothing)."""
-        order_id = order_id_for(self._secret, order.customer_id, idempotency_key)
-        known = self._just_placed_view(order_id) or await asyncio.to_thread(
-            self.order_of, order.customer_id, order_id
-        )
-        if known is not None and known.order is not None and known.placed_at is not None:
-            if known.order != order:
-                raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
-            return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
-        self.rate_limit.take(order.customer_id)
-        placed, written = await self.order_taker.place_async(order, order_id)
-        self._remember(placed, written)
-        return Placement(placed, replayed=False, written=written)
-
-    def _remember(self, placed: OrderPlaced, written: Written) -> None:
+    def remember(self, placed: OrderPlaced, written: Written) -> None:
+        """An order this process has just placed, shown from here until the read model has it."""
         with self._lock:
             self._just_placed[placed.order_id] = placed
             self._written_here[written] = None
@@ -121,18 +85,19 @@ class OrderBook:
             while len(self._written_here) > JUST_PLACED_LIMIT:
                 self._written_here.popitem(last=False)
 
-    def order_of(self, customer_id: str, order_id: str) -> OrderView | None:
-        """The customer's order, or None: someone else's order is as unknown as no order."""
+    def get_order(self, order_id: str) -> OrderView | None:
+        """The order as this process knows it: the read model's, else one it has just placed."""
         view = self.read_model.get_order(order_id)
         if view is None or view.order is None:
             view = self._just_placed_view(order_id) or view
+        return view
+
+    def order_of(self, customer_id: str, order_id: str) -> OrderView | None:
+        """The customer's order, or None: someone else's order is as unknown as no order."""
+        view = self.get_order(order_id)
         if view is None or view.customer_id != customer_id:
             return None
         return view
-
-    def cancel(self, view: OrderView) -> CancelAnswer:
-        """Ask to cancel the customer's order and wait for bake's decision (cancelling.py)."""
-        return cancel_order(view, self.order_taker, self.read_model.get_order, self.cancel_wait)
 
     def orders_of(self, customer_id: str) -> list[OrderView]:
         known = self.read_model.orders_of(customer_id)
@@ -177,7 +142,7 @@ class OrderBook:
         of `writes`. True when there was something to wait for and the read model now has it."""
         deadline = time.monotonic() + CATCH_UP_WAIT
         while writes:
-            applied = await asyncio.to_thread(self.read_model.stored_offsets)
+            applied = await asyncio.to_thread(self.read_model.read_up_to)
             if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in writes.items()):
                 return True
             if time.monotonic() >= deadline:

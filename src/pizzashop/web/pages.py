@@ -7,13 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
-from pizzashop import menu, ordering
-from pizzashop.cancelling import Outcome, is_cancellable
+from pizzashop import menu
+from pizzashop.commands import ordering
+from pizzashop.commands.cancelling import Outcome, is_cancellable
+from pizzashop.commands.desk import KeyUsedForAnotherOrder
+from pizzashop.commands.ordering import PlaceOrder
+from pizzashop.commands.rate_limit import TooManyOrders
 from pizzashop.contract import Status
-from pizzashop.web.limits import TooManyOrders
-from pizzashop.web.orders import KeyUsedForAnotherOrder, book_of
+from pizzashop.web.orders import book_of, desk_of
 from pizzashop.web.session import (
     check_csrf,
     csrf_token,
@@ -106,45 +109,55 @@ async def place_order_form(request: Request) -> Response:
         return to_sign_in()
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
-    chosen = {
+    chosen = choices_of(form)
+    key = str(form.get("idempotency_key", ""))
+    if ordering.idempotency_key_problem(key):
+        key = ordering.new_idempotency_key()  # a form from before keys: one order per submission
+    try:
+        placement = await desk_of(request).place(PlaceOrder(customer, chosen, key))
+    except MENU_AGAIN as e:
+        return menu_again(request, chosen, key, e)
+    if placement.written is not None:
+        remember_write(request, placement.written)
+    return RedirectResponse(f"/orders/{placement.placed.order_id}?placed=1", status_code=303)
+
+
+def choices_of(form: FormData) -> dict[str, Any]:
+    """What the customer chose on the menu's form."""
+    return {
         "name": str(form.get("name", "")),
         "sauce": str(form.get("sauce", "")),
         "cheese": str(form.get("cheese", "")),
         "main_topping": str(form.get("main_topping", "")),
         "extra_toppings": [str(x) for x in form.getlist("extra_toppings")],
     }
-    key = str(form.get("idempotency_key", ""))
-    if ordering.idempotency_key_problem(key):
-        key = ordering.new_idempotency_key()  # a form from before keys: one order per submission
-    try:
-        order = ordering.valid_order(customer, chosen)
-    except ordering.InvalidOrder as e:
+
+
+def menu_again(
+    request: Request, chosen: dict[str, Any], key: str, error: Exception
+) -> HTMLResponse:
+    """The menu with the customer's choices and what kept the order from being placed."""
+    if isinstance(error, ordering.InvalidOrder):
         return render(
-            request, "menu.html", 422, chosen=chosen, errors=e.problems, idempotency_key=key
+            request, "menu.html", 422, chosen=chosen, errors=error.problems, idempotency_key=key
         )
-    try:
-        placement = await book_of(request).place(order, key)
-    except TooManyOrders as e:
+    if isinstance(error, TooManyOrders):
         # The same key: pressing Order again later is still this one order.
         page = render(
-            request, "menu.html", 429, chosen=chosen, errors={"order": str(e)}, idempotency_key=key
-        )
-        page.headers["Retry-After"] = str(e.retry_after)
-        return page
-    except (ordering.OrderNotAccepted, ordering.OrderUnconfirmed, KeyUsedForAnotherOrder) as e:
-        status, message = NOT_PLACED[type(e)]
-        key = ordering.new_idempotency_key() if isinstance(e, KeyUsedForAnotherOrder) else key
-        return render(
             request,
             "menu.html",
-            status,
+            429,
             chosen=chosen,
-            errors={"order": message},
+            errors={"order": str(error)},
             idempotency_key=key,
         )
-    if placement.written is not None:
-        remember_write(request, placement.written)
-    return RedirectResponse(f"/orders/{placement.placed.order_id}?placed=1", status_code=303)
+        page.headers["Retry-After"] = str(error.retry_after)
+        return page
+    status, message = NOT_PLACED[type(error)]
+    key = ordering.new_idempotency_key() if isinstance(error, KeyUsedForAnotherOrder) else key
+    return render(
+        request, "menu.html", status, chosen=chosen, errors={"order": message}, idempotency_key=key
+    )
 
 
 # The answer when an order did not go through: what happened, and what the customer can do.
@@ -164,6 +177,8 @@ NOT_PLACED: dict[type[Exception], tuple[int, str]] = {
         "choice and press Order again.",
     ),
 }
+# Every answer of the desk that shows the menu again, with the customer's choices.
+MENU_AGAIN: tuple[type[Exception], ...] = (ordering.InvalidOrder, TooManyOrders, *NOT_PLACED)
 
 
 @router.get("/orders")
@@ -217,15 +232,13 @@ async def cancel_order_form(request: Request, order_id: str, csrf: Text = "") ->
     if customer is None:
         return to_sign_in()
     check_csrf(request, csrf)
-    book = book_of(request)
-    view = await book.order_seen_by(customer, order_id, writes_of(request))
+    view = await book_of(request).order_seen_by(customer, order_id, writes_of(request))
     if view is None:
         raise HTTPException(
             404, "There is no such order among yours. Check the link, or see My orders."
         )
     try:
-        # In Starlette's pool of 40, not asyncio's small executor that sign-ins use: it waits.
-        answer = await run_in_threadpool(book.cancel, view)
+        answer = await desk_of(request).cancel(view)
     except (ordering.OrderNotAccepted, ordering.OrderUnconfirmed):
         return error_page(
             request, 503, "The kitchen could not take your cancel right now. Please try again."

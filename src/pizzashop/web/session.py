@@ -1,7 +1,7 @@
 """Who the customer is: a signed session cookie made at sign-in, and its anti-forgery token.
 
-The cookie carries a session id; the sign-in itself is kept in the read model's database, so
-a sign-out, or the sign-in's age, ends it for every copy of the cookie on every web process.
+The cookie carries a session id; the sign-in itself is kept in the read model's database
+(sign_ins.py), so a sign-out, or the sign-in's age, ends it for every copy of the cookie on every web process.
 It also carries where the customer's orders were written, so that any web process can wait
 for the read model to have them (see orders.py).
 """
@@ -18,9 +18,9 @@ from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pizzashop import menu
+from pizzashop.commands.ordering import Written
 from pizzashop.contract import now_ms
-from pizzashop.ordering import Written
-from pizzashop.readmodel import ReadModel
+from pizzashop.web.sign_ins import SignIns
 
 SESSION_ID = "session_id"
 CUSTOMER_ID = "customer_id"
@@ -31,23 +31,23 @@ DAY_SECONDS = 24 * 3600
 class WebSessions:
     """Sign-ins, kept in the read model's database: every web process reads the same ones."""
 
-    def __init__(self, read_model: ReadModel, lifetime_days: float) -> None:
-        self._read_model = read_model
+    def __init__(self, sign_ins: SignIns, lifetime_days: float) -> None:
+        self._sign_ins = sign_ins
         self.lifetime_seconds = round(lifetime_days * DAY_SECONDS)
 
     def start(self, customer_id: str) -> str:
         """A new session id for the customer; sign-ins past their lifetime are dropped here."""
         now = now_ms()
-        self._read_model.forget_web_sessions(started_before=self._oldest_open(now))
+        self._sign_ins.forget_started_before(self._oldest_open(now))
         session_id = secrets.token_urlsafe(24)
-        self._read_model.start_web_session(session_id, customer_id, started_at=now)
+        self._sign_ins.start(session_id, customer_id, started_at=now)
         return session_id
 
     def is_open(self, session_id: str) -> bool:
-        return self._read_model.web_session_is_open(session_id, self._oldest_open(now_ms()))
+        return self._sign_ins.is_open(session_id, self._oldest_open(now_ms()))
 
     def end(self, session_id: str) -> None:
-        self._read_model.end_web_session(session_id, ended_at=now_ms())
+        self._sign_ins.end(session_id, ended_at=now_ms())
 
     def _oldest_open(self, now: int) -> int:
         return now - self.lifetime_seconds * 1000

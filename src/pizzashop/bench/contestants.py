@@ -1,0 +1,143 @@
+"""The bench's contestants, started as processes of their own: the shop (its four services,
+and its web app when the orders go through the front door) and each pipeline beside it (a
+process for each hop of the reference chain, on topics of its own). Each is measured alike
+(measuring.py) and stopped after."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from pizzashop.bench.front_door import WebOrderPlacer
+from pizzashop.bench.groups import active_members, create_bench_topics, delete_groups, delete_topics
+from pizzashop.bench.load import OrderPlacer
+from pizzashop.bench.measuring import READY_TIMEOUT, Contestant, Rush, fail_if_any_died, measure
+from pizzashop.bench.pipelines import Pipeline, PipelineUnavailable
+from pizzashop.bench.plan import BenchError
+from pizzashop.bench.reference import Chain
+from pizzashop.bench.report import RunReport
+from pizzashop.bench.watch import ReadModelWatch, TopicWatch
+from pizzashop.config import Settings, as_environment
+from pizzashop.contract import SERVICES, Topic, group_id
+from pizzashop.kafka.lag import end_offsets
+from pizzashop.local.ports import free_port
+from pizzashop.local.shop import Child, start_part, stop_parts
+
+# --- the shop ------------------------------------------------------------------------------
+
+
+def run_shop(settings: Settings, rush: Rush) -> RunReport:
+    group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
+    _refuse_if_busy(settings, list(group_topics))
+    _start_read_model_at_the_end(settings)
+    logs = settings.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    through_web = rush.plan.through_web
+    if through_web:
+        settings = settings.replace(web_port=free_port())
+    parts = [*SERVICES, *(["web"] if through_web else [])]
+    children = [
+        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in parts
+    ]
+    try:
+        shop = Contestant(
+            "shop", children, group_topics,
+            open_placer=(
+                (lambda: _web_placer(settings, children, rush)) if through_web
+                else (lambda: OrderPlacer(settings, str(Topic.ORDERED)))
+            ),
+            open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
+        )  # fmt: skip
+        return measure(shop, settings, rush)
+    finally:
+        stop_parts(children)
+
+
+def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrderPlacer:
+    url = ready_web(settings, children)
+    assert settings.secret_key is not None, "set by the bench for its run"
+    return WebOrderPlacer(url, settings.secret_key, rush.plan.concurrency, len(rush.orders))
+
+
+def ready_web(settings: Settings, children: list[Child]) -> str:
+    """The address of the bench's web app, once it answers /readyz with 200."""
+    url = f"http://{settings.web_host}:{settings.web_port}"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _answers_ready(url):
+        fail_if_any_died(children, settings.state_dir / "logs")
+        if time.monotonic() > deadline:
+            raise BenchError(f"the web app at {url} was not ready within {READY_TIMEOUT:g}s")
+        time.sleep(0.1)  # a process starting up has nothing to wait on from outside
+    return url
+
+
+def _answers_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:  # refused while it starts, or 503 (an HTTPError) while not ready
+        return False
+
+
+def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
+    """Another shop on the same cluster would share the groups and take half the orders."""
+    busy = {g: n for g, n in active_members(settings, group_ids).items() if n}
+    if busy:
+        raise BenchError(
+            f"a shop is already running on {settings.bootstrap_servers} (members: {busy}); "
+            "stop it, or run the bench on its own local broker"
+        )
+
+
+def _start_read_model_at_the_end(settings: Settings) -> None:
+    """The bench's fresh read model starts where the topics end, so the status service does not
+    replay a shared cluster's history before the rush."""
+    from pizzashop.readmodel.store import open_readmodel
+
+    read_model = open_readmodel(settings.readmodel_url)
+    try:
+        read_model.writer.apply([], end_offsets(settings, SERVICES["status"]))
+    finally:
+        read_model.close()
+
+
+# --- the reference chain and the peers ------------------------------------------------------
+
+
+def run_pipeline(settings: Settings, rush: Rush, chain: Chain, pipeline: Pipeline) -> RunReport:
+    try:
+        commands = [
+            (name, pipeline.hop_command(settings, name, source, target))
+            for name, source, target in chain.hops()
+        ]
+    except PipelineUnavailable as e:
+        raise BenchError(str(e)) from None
+    create_bench_topics(settings, chain.topics, settings.partitions)
+    logs = settings.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    children = [_start_hop(settings, name, command, logs) for name, command in commands]
+    group_topics = {chain.group_of(name): [source] for name, source, _ in chain.hops()}
+    try:
+        contestant = Contestant(
+            pipeline.name, children, group_topics,
+            open_placer=lambda: OrderPlacer(settings, chain.topic("ordered")),
+            open_watch=lambda: TopicWatch(settings, chain.topic("delivered"), chain.hop_name("watch")),
+        )  # fmt: skip
+        return measure(contestant, settings, rush)
+    finally:
+        stop_parts(children)
+        delete_groups(settings, list(group_topics))
+        delete_topics(settings, chain.topics)
+
+
+def _start_hop(settings: Settings, name: str, command: list[str], logs: Path) -> Child:
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **as_environment(settings)},
+        stdout=(logs / f"{name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return Child(name, process)

@@ -1,0 +1,1 @@
+"""The shop on this machine: the supervisor behind `pizzashop up` and the ports its parts use."""
