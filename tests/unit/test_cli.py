@@ -57,15 +57,17 @@ def test_orders_and_order_status_read_the_read_model(tmp_path: Path) -> None:
     assert [h["status"] for h in as_json["history"]] == [100, 200]
 
 
+@pytest.mark.parametrize("order_id", ["-9abc", "-mQGdx0RBmlwpck9eghilA"])
 @pytest.mark.parametrize("command", ["order-status", "trace", "retry", "cancel"])
 def test_an_order_id_that_starts_with_a_dash_is_an_order_id_not_an_option(
-    tmp_path: Path, command: str
+    tmp_path: Path, command: str, order_id: str
 ) -> None:
-    # URL-safe base64: one order id in 64 starts with "-".
+    # URL-safe base64: one order id in 64 starts with "-"; the second holds an "h", as in -h.
     with_one_order(tmp_path)
-    result = CliRunner().invoke(main, [command, "-9abc"], env=env_for(tmp_path))
+    result = CliRunner().invoke(main, [command, order_id], env=env_for(tmp_path))
     assert "No such option" not in result.output, result.output
-    assert "-9abc" in result.output, result.output
+    assert "Usage:" not in result.output, result.output
+    assert order_id in result.output, result.output
 
 
 def test_an_unknown_order_is_a_clear_error(tmp_path: Path) -> None:

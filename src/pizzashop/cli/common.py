@@ -34,8 +34,10 @@ def existing_readmodel(settings: Settings) -> ReadModel:
     return open_readmodel(url)
 
 
-# An order id is URL-safe base64: one in 64 starts with "-", which is still the id, not an option.
-ORDER_ID_MAY_START_WITH_A_DASH = {"ignore_unknown_options": True}
+# An order id is URL-safe base64: one in 64 starts with "-", which is still the id, not an
+# option. Read as short options, "-mQh..." would hold -h and show the help: these commands take
+# no short option, and --help alone.
+ORDER_ID_MAY_START_WITH_A_DASH = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
 
 REPORT_FILE = click.Path(path_type=Path, dir_okay=False)
 F = TypeVar("F", bound=Callable[..., Any])
