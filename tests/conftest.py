@@ -100,7 +100,14 @@ def pytest_report_header(config: pytest.Config) -> str:
 # Run in parallel (pytest-xdist, `make test` does), each worker is a test session of its own
 # with its own broker. The tests that share a costlier fixture (a cluster or a shop of their
 # own, scoped to the session or a module) are kept on one worker, so it still starts once.
-SHARED_CLUSTERS = ("three_nodes", "cluster", "lopsided_cluster", "properties_file", "observed")
+SHARED_CLUSTERS = (
+    "three_nodes",
+    "cluster",
+    "lopsided_cluster",
+    "properties_file",
+    "observed",
+    "started_registry",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

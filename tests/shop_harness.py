@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import secrets
 import signal
@@ -132,7 +131,9 @@ def status_events(settings: Settings, order_ids: set[str]) -> Counter[tuple[str,
     for message in read_to_end(settings, str(Topic.STATUS), timeout=60):
         key = (message.key() or b"").decode()
         if key in order_ids:
-            seen[(key, json.loads(message.value() or b"")["status"])] += 1
+            event = contract.decode(str(Topic.STATUS), message.key(), message.value())
+            assert isinstance(event, contract.StatusChanged)
+            seen[(key, int(event.status))] += 1
     return seen
 
 

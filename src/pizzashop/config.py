@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # source of truth and the read model is rebuilt from it.
     retention_hours: float | None = Field(None, gt=0)
 
+    # A Schema Registry (Confluent's REST API: Confluent's own, Apicurio's ccompat, ...). Unset:
+    # records are plain JSON, as the seed's. Its credentials, and the URL too, may come from
+    # the properties file: schema.registry.url, basic.auth.user.info (as Confluent Cloud's).
+    schema_registry_url: str | None = None
+    registry_port: int = 8081  # the local registry's (`pizzashop registry start`, `up --registry`)
+
     # Where the local broker's data, the read model and logs live.
     state_dir: Path = Path(".pizzashop")
     cache_dir: Path = Path.home() / ".cache" / "pizzashop"
@@ -102,7 +108,8 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _config_file_source(settings_cls)
 
     @field_validator("bootstrap_servers", "kafka_properties_file", "database_url", "secret_key",
-                     "admin_token", "retention_hours", mode="before")  # fmt: skip
+                     "admin_token", "retention_hours", "schema_registry_url",
+                     mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -249,13 +256,32 @@ def kafka_client_config(settings: Settings, bootstrap_servers: str | None = None
     """The librdkafka settings every client of this shop starts from."""
     config: dict[str, Any] = {}
     if settings.kafka_properties_file is not None:
-        config.update(read_properties(settings.kafka_properties_file))
+        properties = read_properties(settings.kafka_properties_file)
+        config.update((k, v) for k, v in properties.items() if not k.startswith(REGISTRY_KEYS))
     if settings.log_level != "DEBUG":
         # librdkafka would print every failed reconnect; the shop reports problems once instead.
         config["log_level"] = 0
     config["bootstrap.servers"] = (
         bootstrap_servers or settings.bootstrap_servers or settings.local_bootstrap_servers
     )
+    return config
+
+
+# The properties file's lines for the Schema Registry's client, not librdkafka's.
+REGISTRY_KEYS = ("schema.registry.", "basic.auth.")
+
+
+def registry_client_config(settings: Settings) -> dict[str, Any] | None:
+    """The Schema Registry client's settings (None: no registry is configured)."""
+    properties = {}
+    if settings.kafka_properties_file is not None:
+        properties = read_properties(settings.kafka_properties_file)
+    url = settings.schema_registry_url or properties.get("schema.registry.url")
+    if not url:
+        return None
+    config: dict[str, Any] = {"url": url}
+    if "basic.auth.user.info" in properties:
+        config["basic.auth.user.info"] = properties["basic.auth.user.info"]
     return config
 
 

@@ -30,6 +30,10 @@ from pizzashop.contract.deadletter import (
 Schema: TypeAlias = dict[str, Any]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# The dialect a Schema Registry is given: the registries' compatibility checks (Confluent's,
+# Apicurio's) read drafts 4 to 7, and Apicurio's fails on 2020-12 ("could not determine
+# version"). The contract's schemas use nothing of 2020-12 but the name of `$defs`.
+REGISTRY_DIALECT = "http://json-schema.org/draft-07/schema#"
 ID_PREFIX = "urn:pizzashop:schema:"
 ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
 LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
@@ -84,6 +88,29 @@ def _value_schema(topic: Topic) -> Schema:
 def _published(title: str, schema: Schema) -> Schema:
     name = title.replace(" ", ".")
     return {**schema, "$schema": DIALECT, "$id": f"{ID_PREFIX}{name}", "title": title}
+
+
+def registry_schemas() -> dict[Topic, Schema]:
+    """The schema of each topic whose values are JSON, as a Schema Registry is given it:
+    the published one, in draft-07's words (`definitions` for `$defs`)."""
+    published = generated_schemas()
+    return {
+        topic: {**_in_draft_07(published[f"{topic}.value.json"]), "$schema": REGISTRY_DIALECT}
+        for topic in VALUE_MODELS
+    }
+
+
+def _in_draft_07(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_in_draft_07(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    renamed = {"definitions" if key == "$defs" else key: _in_draft_07(value)
+               for key, value in schema.items()}  # fmt: skip
+    ref = renamed.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        renamed["$ref"] = "#/definitions/" + ref.removeprefix("#/$defs/")
+    return renamed
 
 
 def schema_text(schema: Schema) -> str:

@@ -80,7 +80,7 @@ def _streams_hop_classes(settings: Settings) -> tuple[Path, Path]:
         settings,
         "bench/streams/pom.xml",
         f"kafka-streams-{settings.kafka_version}",
-        "Kafka Streams",
+        f"Kafka Streams {settings.kafka_version}",
     )
     source = STREAMS_HOP_SOURCE.read_bytes()
     classes = jars / f"streams-hop-{hashlib.sha256(source).hexdigest()[:12]}"

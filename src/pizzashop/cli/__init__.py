@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 
 from pizzashop.cli.common import ShopError
 from pizzashop.config import ConfigError, Settings, load_settings
-from pizzashop.kafka.reaching import Unreachable, broker_address
+from pizzashop.kafka.reaching import RegistryRefused, Unreachable, broker_address
 from pizzashop.readmodel import ReadModelUnusable
 
 log = logging.getLogger("pizzashop.cli")
@@ -38,6 +38,7 @@ COMMANDS = {
     "kafka": "kafka:kafka",
     "topics": "kafka:topics",
     "schemas": "kafka:schemas",
+    "registry": "registry:registry",
     "dlq": "dlq:dlq",
     "readmodel": "readmodel:readmodel",
     "bench": "bench:bench",
@@ -64,7 +65,7 @@ class ShopCommands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (Unreachable, ReadModelUnusable, ConfigError, TimeoutError) as e:
+        except (Unreachable, RegistryRefused, ReadModelUnusable, ConfigError, TimeoutError) as e:
             log.debug("%s failed:", ctx.invoked_subcommand, exc_info=True)
             raise ShopError(str(e)) from e
         except KafkaException as e:

@@ -101,9 +101,23 @@ def topics_create(
         click.echo(name)
 
 
-@click.group()
+class SchemaCommands(click.Group):
+    """`schemas`: `register` is loaded when asked for, with the registry's client."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, "register"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "register":
+            from pizzashop.cli.registry import schemas_register
+
+            return schemas_register
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=SchemaCommands)
 def schemas() -> None:
-    """The wire contract as JSON Schema, for producers in other languages."""
+    """The wire contract as JSON Schema, for producers in other languages and a Schema Registry."""
 
 
 @schemas.command("write")

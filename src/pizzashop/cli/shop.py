@@ -12,6 +12,7 @@ from pizzashop.kafka.topics import TopicsNotCoPartitioned
 from pizzashop.local.shop import run_shop
 from pizzashop.observe import tracing
 from pizzashop.observe.logs import configure_logging
+from pizzashop.registry import use_schema_registry
 from pizzashop.runtime import run_service
 from pizzashop.services import build_service
 
@@ -34,11 +35,22 @@ from pizzashop.services import build_service
     help="Nodes in the local KRaft cluster, when no cluster is configured (topics are then "
     "replicated to up to three).",
 )
+@click.option(
+    "--registry",
+    is_flag=True,
+    help="Start the local Schema Registry too: every record is framed with its schema's id.",
+)
 @click.pass_context
-def up(ctx: click.Context, no_web: bool, instances: int, nodes: int) -> None:
+def up(ctx: click.Context, no_web: bool, instances: int, nodes: int, registry: bool) -> None:
     """Run the whole shop in the foreground (broker if needed, topics, services, web) until Ctrl-C."""
     try:
-        code = run_shop(settings_of(ctx), with_web=not no_web, instances=instances, nodes=nodes)
+        code = run_shop(
+            settings_of(ctx),
+            with_web=not no_web,
+            instances=instances,
+            nodes=nodes,
+            registry=registry,
+        )
     except (KafkaSetupError, TopicsNotCoPartitioned) as e:
         raise ShopError(str(e)) from None
     ctx.exit(code)
@@ -65,6 +77,7 @@ def web(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     configure_logging("web", settings.log_level, settings.log_format)
     check_broker(settings)  # away at the start: a wrong address, most likely; said at once
+    use_schema_registry(settings)
     # The web stack takes seconds to load, so after that; and a service, whose command lives
     # here too, never loads it.
     from pizzashop.web.app import serve_web

@@ -23,6 +23,7 @@ from pizzashop.config import Settings, shop_secret
 from pizzashop.contract import CancelRequested, OrderPlaced, now_ms
 from pizzashop.kafka.reaching import check_broker
 from pizzashop.readmodel import OrderView
+from pizzashop.registry import use_schema_registry
 
 
 class KeyUsedForAnotherOrder(ValueError):
@@ -128,4 +129,5 @@ def desk_for_one_command(
     It asks the broker first: one that is away is Unreachable at once, in one line, and
     nothing is sent, so nothing is ordered (rather than a wait that ends unconfirmed)."""
     check_broker(settings)
+    use_schema_registry(settings)
     return OrderDesk(OrderTaker(settings), shop_secret(settings), orders, cancel_wait=cancel_wait)

@@ -1,8 +1,9 @@
 """The wire contract: topic names, event shapes, status codes and texts, encode and decode.
 
-Compatible with the seed's events: keys are order ids as UTF-8 text, values UTF-8 JSON.
-Nothing else in the shop spells a topic name or a JSON field. Each JSON value is one model
-here; `decoders` makes its fast decoder from it, `deadletter` holds the `pizza-dlq` record.
+Compatible with the seed's events: keys are order ids as UTF-8 text, values UTF-8 JSON,
+framed with a schema id when a Schema Registry is in use (`framing`). Nothing else in the
+shop spells a topic name or a JSON field. Each JSON value is one model here; `decoders` makes
+its fast decoder from it, `deadletter` holds the `pizza-dlq` record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated, Any, TypeAlias
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from pizzashop.contract import framing
 from pizzashop.contract.decoders import decoder_of
 
 
@@ -261,8 +263,9 @@ def encode(event: Event) -> Record:
     value = _value_of(event)
     # json, not msgspec, which cannot write the spaces after ':' and ',': the records (and
     # the seed's log lines showing them) stay byte for byte what they always were.
-    raw = b"" if value is None else json.dumps(value.model_dump()).encode()
-    return Record(TOPIC_OF[type(event)], event.order_id.encode(), raw)
+    topic = TOPIC_OF[type(event)]
+    raw = b"" if value is None else framing.framed(topic, json.dumps(value.model_dump()).encode())
+    return Record(topic, event.order_id.encode(), raw)
 
 
 def _value_of(event: Event) -> BaseModel | None:
@@ -292,6 +295,8 @@ def decode(
     if value is not None and len(value) > MAX_EVENT_BYTES:
         raise ContractError(f"value of {len(value)} bytes exceeds the limit of {MAX_EVENT_BYTES}")
     fallback_ts = timestamp if timestamp is not None and timestamp > 0 else now_ms()
+    if value and framing.is_framed(value):
+        value = _unframed(topic, value)
     match topic:
         case Topic.ORDERED:
             ordered = _parse(OrderedValue, value)
@@ -326,6 +331,17 @@ def _decode_key(key: bytes | None) -> str:
     ):
         raise ContractError(f"key {order_id[:80]!r} is not an order id")
     return order_id
+
+
+def _unframed(topic: str, value: bytes) -> bytes:
+    """The JSON of a framed value, once the registry in use has checked what it names."""
+    schema_id = framing.schema_id_of(value)
+    if schema_id is None:
+        raise ContractError(f"value of {len(value)} bytes starts with a 0 byte but names no schema")
+    in_use = framing.in_use()
+    if in_use is not None:
+        in_use.check(topic, schema_id, value[framing.FRAME_BYTES :])
+    return value[framing.FRAME_BYTES :]
 
 
 def _parse(model: type[BaseModel], value: bytes | None) -> Any:

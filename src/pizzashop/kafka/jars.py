@@ -42,13 +42,18 @@ class KafkaSetupError(RuntimeError):
 def kafka_jars(settings: Settings) -> Path:
     """The folder with the broker's jars, fetched by Maven on first use."""
     return fetched_jars(
-        settings, "kafka/pom.xml", f"kafka-{settings.kafka_version}", "Apache Kafka"
+        settings,
+        "kafka/pom.xml",
+        f"kafka-{settings.kafka_version}",
+        f"Apache Kafka {settings.kafka_version}",
     )
 
 
-def fetched_jars(settings: Settings, pom_resource: str, folder_name: str, what: str) -> Path:
+def fetched_jars(
+    settings: Settings, pom_resource: str, folder_name: str, what: str, unpack: bool = False
+) -> Path:
     """The jars a pom (a resource of this package) names, fetched by Maven into the cache once,
-    at the broker's Kafka version."""
+    at the broker's Kafka version; `unpack`: the archives it names, unpacked."""
     folder = settings.cache_dir / folder_name
     if (folder / ".complete").exists():
         return folder
@@ -58,17 +63,16 @@ def fetched_jars(settings: Settings, pom_resource: str, folder_name: str, what: 
             f"mvn not found: install Maven (Debian: apt-get install maven) to fetch {what}, "
             "or point the shop at a running cluster with PIZZASHOP_BOOTSTRAP_SERVERS"
         )
-    log.info("Fetching %s %s from Maven Central into %s", what, settings.kafka_version, folder)
+    log.info("Fetching %s from Maven Central into %s", what, folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Fetch next to the final folder, then rename: an interrupted fetch is never taken as complete.
     staging = Path(tempfile.mkdtemp(prefix=f"{folder_name}-", dir=folder.parent))
-    result = _copy_dependencies(mvn, pom_resource, staging, settings.kafka_version)
+    goal = "unpack-dependencies" if unpack else "copy-dependencies"
+    result = _fetch_dependencies(mvn, pom_resource, goal, staging, settings.kafka_version)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         output = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
-        raise KafkaSetupError(
-            f"Maven could not fetch {what} {settings.kafka_version}:\n" + "\n".join(output)
-        )
+        raise KafkaSetupError(f"Maven could not fetch {what}:\n" + "\n".join(output))
     (staging / ".complete").touch()
     if (folder / ".complete").exists():  # another process fetched them meanwhile
         shutil.rmtree(staging, ignore_errors=True)
@@ -78,8 +82,8 @@ def fetched_jars(settings: Settings, pom_resource: str, folder_name: str, what: 
     return folder
 
 
-def _copy_dependencies(
-    mvn: str, pom_resource: str, into: Path, kafka_version: str
+def _fetch_dependencies(
+    mvn: str, pom_resource: str, goal: str, into: Path, kafka_version: str
 ) -> subprocess.CompletedProcess[str]:
     pom = resources.files("pizzashop").joinpath(pom_resource)
     with resources.as_file(pom) as pom_path:
@@ -90,7 +94,7 @@ def _copy_dependencies(
                 "-B",
                 "-f",
                 str(pom_path),
-                "dependency:copy-dependencies",
+                f"dependency:{goal}",
                 f"-DoutputDirectory={into}",
                 f"-Dkafka.version={kafka_version}",
             ],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from pizzashop.kafka.jars import LOG_TAIL_LINES, KafkaSetupError
 from pizzashop.kafka.secure import LISTENER, SecuredListener
+from pizzashop.local.ports import can_listen_on
 
 STOP_TIMEOUT = 30.0
 EXEC_TIMEOUT = 5.0
@@ -204,21 +204,11 @@ def wait_until_exec(pid: int, properties_file: Path) -> None:
 
 
 def ports_in_use(node: Node, secure: bool) -> list[int]:
-    return [port for port in _ports_of(node, secure) if not _port_is_free(port)]
+    return [port for port in _ports_of(node, secure) if not can_listen_on(port)]
 
 
 def _ports_of(node: Node, secure: bool) -> tuple[int, ...]:
     return (node.port, node.controller_port, *((node.secure_port,) if secure else ()))
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_until_gone(pid: int) -> None:

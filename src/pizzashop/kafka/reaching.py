@@ -43,6 +43,15 @@ class BrokerRefused(Unreachable):
         ConnectionError.__init__(self, line)  # the whole line is said by `refusal`
 
 
+class RegistryRefused(ValueError):
+    """The Schema Registry answered and refused (a breaking schema, most likely, or the
+    credentials): what was asked and the registry's reason, in one line."""
+
+    def __init__(self, asked: str, http_status: object, reason: object) -> None:
+        said = " ".join(str(reason).split())
+        super().__init__(f"the Schema Registry refused {asked} (HTTP {http_status}): {said}")
+
+
 def broker_address(settings: Settings, bootstrap_servers: str | None = None) -> str:
     """The bootstrap servers every client of the shop starts from."""
     return str(kafka_client_config(settings, bootstrap_servers)["bootstrap.servers"])

@@ -15,6 +15,18 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def can_listen_on(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server may listen on `port` now: as servers do (SO_REUSEADDR), connections
+    of a server that just stopped, still in TIME_WAIT, do not hold it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))

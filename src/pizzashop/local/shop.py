@@ -2,7 +2,8 @@
 
 It starts the local broker when no cluster is configured, creates the topics, starts the
 four services and the web app (`instances` of each, the web processes on neighbouring
-ports), and on Ctrl-C (or SIGTERM) stops them all, then the broker.
+ports), and on Ctrl-C (or SIGTERM) stops them all, then the broker. With `--registry` it
+starts the local Schema Registry too, and every part frames its records with its ids.
 A part that exits on its own is restarted, with a loud log line and a growing wait; a part
 that keeps failing (5 exits within a minute) stops the whole shop with exit code 1, since a
 shop missing a service would only pile up work.
@@ -10,6 +11,7 @@ shop missing a service would only pile up work.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +30,7 @@ from pizzashop.local.ports import free_port
 from pizzashop.observe.health import Readiness
 from pizzashop.observe.metrics import PART_RESTARTS
 from pizzashop.observe.server import ObserveServer
+from pizzashop.registry import use_schema_registry
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 from pizzashop.services import SERVICE_NAMES
 
@@ -176,26 +179,30 @@ def describe_exit(returncode: int | None) -> str:
         return str(returncode)
 
 
-def run_shop(settings: Settings, with_web: bool = True, instances: int = 1, nodes: int = 1) -> int:
+def run_shop(
+    settings: Settings,
+    with_web: bool = True,
+    instances: int = 1,
+    nodes: int = 1,
+    registry: bool = False,
+) -> int:
     """Run until interrupted; the exit code is 0 after Ctrl-C, 1 if a part kept failing.
 
     `nodes` is the size of the local cluster started when no cluster is configured; its
-    topics are then replicated to up to three of them."""
-    broker = None
-    if settings.uses_local_broker:
-        from pizzashop.kafka.cluster import start_local_kafka
-
-        broker = start_local_kafka(settings, nodes=nodes)
-        bootstrap = broker.bootstrap_servers
-        settings = settings.replace(
-            replication_factor=max(settings.replication_factor, min(nodes, 3))
-        )
-    else:
-        bootstrap = settings.bootstrap_servers or ""
+    topics are then replicated to up to three of them. `registry`: with the local Schema
+    Registry, started here (and stopped at the end) and given to every part."""
+    started = contextlib.ExitStack()  # what is stopped at the end, last started first
     try:
+        if settings.uses_local_broker:
+            settings = _with_local_broker(settings, nodes, started)
+        if registry:
+            settings = _with_local_registry(settings, started)
+        # Registers the contract's schemas: a registry that is away or refuses one is one line
+        # now, not a failure in every part.
+        use_schema_registry(settings)
         from pizzashop.kafka.topics import create_topics
 
-        created = create_topics(settings, bootstrap_servers=bootstrap)
+        created = create_topics(settings)
         log.info("Topics ready: %s", ", ".join(created))
         if instances > settings.partitions:
             log.warning(
@@ -205,11 +212,35 @@ def run_shop(settings: Settings, with_web: bool = True, instances: int = 1, node
                 settings.partitions,
                 instances - settings.partitions,
             )
-        return _supervise(settings.replace(bootstrap_servers=bootstrap), with_web, instances)
+        return _supervise(settings, with_web, instances)
     finally:
-        if broker is not None:
-            log.info("Stopping the local Kafka broker")
-            broker.stop()
+        started.close()
+
+
+def _with_local_broker(settings: Settings, nodes: int, started: contextlib.ExitStack) -> Settings:
+    """The settings pointed at the local cluster, started now and stopped when `started` ends."""
+    from pizzashop.kafka.cluster import start_local_kafka
+
+    broker = start_local_kafka(settings, nodes=nodes)
+    started.callback(_stop, "the local Kafka broker", broker.stop)
+    return settings.replace(
+        bootstrap_servers=broker.bootstrap_servers,
+        replication_factor=max(settings.replication_factor, min(nodes, 3)),
+    )
+
+
+def _with_local_registry(settings: Settings, started: contextlib.ExitStack) -> Settings:
+    """The settings pointed at the local Schema Registry, started now and stopped at the end."""
+    from pizzashop.registry.local import start_local_registry
+
+    local = start_local_registry(settings)
+    started.callback(_stop, "the local Schema Registry", local.stop)
+    return settings.replace(schema_registry_url=local.url)
+
+
+def _stop(what: str, stop: Callable[[], object]) -> None:
+    log.info("Stopping %s", what)
+    stop()
 
 
 def part_names(instances: int, with_web: bool) -> list[str]:

@@ -21,6 +21,7 @@ import logging
 from pizzashop.config import Settings
 from pizzashop.observe import tracing
 from pizzashop.observe.server import ObserveServer
+from pizzashop.registry import use_schema_registry
 from pizzashop.runtime.clients import KAFKA, Clients
 from pizzashop.runtime.collector import spare_the_collector
 from pizzashop.runtime.kitchen_work import KitchenWork
@@ -42,6 +43,7 @@ def loop_for(service: Service, settings: Settings, clients: Clients = KAFKA) -> 
 
 def run_service(service: Service, settings: Settings) -> None:
     """Run one service until SIGTERM or SIGINT, with its health, metrics and traces."""
+    use_schema_registry(settings)  # away or refusing at the start: one line, before any record
     loop = loop_for(service, settings)
     loop.stop_on_signals()
     server = ObserveServer(
