@@ -48,6 +48,22 @@ SERVICES: dict[str, tuple[Topic, ...]] = {
     "status": (Topic.ORDERED, Topic.STATUS),
 }
 
+# And who sends what. The command side (the web app, `pizzashop order` and `cancel`) places
+# and cancels orders; each service writes its steps and statuses (status, the stuck mark)
+# and parks in `pizza-dlq` what it cannot handle; the operator sends again what stopped:
+# `pizzashop retry` an order's missing step, `pizzashop dlq replay` a parked record to the
+# topic it was read from.
+COMMAND_SIDE = "ordering"
+OPERATOR = "operator"
+PRODUCES: dict[str, tuple[Topic, ...]] = {
+    COMMAND_SIDE: (Topic.ORDERED, Topic.CANCEL),
+    "assemble": (Topic.ASSEMBLED, Topic.STATUS, Topic.DEAD_LETTER),
+    "bake": (Topic.BAKED, Topic.STATUS, Topic.DEAD_LETTER),
+    "delivery": (Topic.STATUS, Topic.DEAD_LETTER),
+    "status": (Topic.STATUS, Topic.DEAD_LETTER),
+    OPERATOR: PIPELINE_TOPICS,
+}
+
 
 def group_id(service: str) -> str:
     return f"pizza_{service}"
