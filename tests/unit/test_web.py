@@ -10,9 +10,11 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from pizzashop import contract, menu
+from pizzashop.asyncapi import asyncapi_text
 from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed, Written
 from pizzashop.config import load_settings
 from pizzashop.contract import CancelRequested, Event, Order, OrderPlaced, Status, StatusChanged
@@ -387,6 +389,19 @@ def test_the_openapi_description_lists_the_api(client: TestClient) -> None:
         "/api/orders/{order_id}/events",
         "/api/orders/{order_id}/records",
     } <= set(paths)
+
+
+def test_the_asyncapi_document_is_served_beside_the_openapi_one(client: TestClient) -> None:
+    as_yaml = client.get("/asyncapi.yaml")
+    assert as_yaml.status_code == 200
+    assert as_yaml.headers["content-type"] == "application/yaml"
+    assert as_yaml.text == asyncapi_text(), "the web serves what the contract makes"
+    as_json = client.get("/asyncapi.json")
+    assert as_json.headers["content-type"] == "application/json"
+    assert as_json.json() == yaml.safe_load(as_yaml.text)
+    assert "/asyncapi.yaml" not in client.get("/openapi.json").json()["paths"], (
+        "not part of the API"
+    )
 
 
 def test_an_orders_records_are_shown_to_its_customer_only(

@@ -75,7 +75,7 @@ def placed_order(client: TestClient) -> str:
 @pytest.mark.parametrize(
     "path",
     ["/signin", "/", "/api/orders", "/static/shop.css", "/no-such-page", "/api/orders/nope",
-     "/docs", "/openapi.json", "/healthz"],
+     "/docs", "/openapi.json", "/asyncapi.yaml", "/asyncapi.json", "/healthz"],
 )  # fmt: skip
 def test_every_answer_carries_the_security_headers(client: TestClient, path: str) -> None:
     response = client.get(path, follow_redirects=False)

@@ -1,5 +1,5 @@
 """Kafka from the terminal: the local broker (`kafka`), the shop's topics (`topics`) and the
-JSON Schemas of what the shop writes on them (`schemas`)."""
+JSON Schemas and AsyncAPI document of what the shop writes on them (`schemas`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pizzashop.asyncapi import write_asyncapi
 from pizzashop.cli.common import ShopError, settings_of
 from pizzashop.kafka.cluster import local_kafka_status, running_local_kafka, start_local_kafka
 from pizzashop.kafka.jars import KafkaSetupError
@@ -117,7 +118,8 @@ class SchemaCommands(click.Group):
 
 @click.group(cls=SchemaCommands)
 def schemas() -> None:
-    """The wire contract as JSON Schema, for producers in other languages and a Schema Registry."""
+    """The wire contract as JSON Schema and as an AsyncAPI document, for producers and
+    consumers in other languages, and in a Schema Registry."""
 
 
 @schemas.command("write")
@@ -133,11 +135,11 @@ def schemas() -> None:
     help="Write even a change that older records would not pass (for a change made on purpose).",
 )
 def schemas_write(directory: Path, allow_breaking: bool) -> None:
-    """Write each topic's key and value schema, made from the contract; refuse a change that
-    values allowed before would not pass."""
+    """Write each topic's key and value schema, and the AsyncAPI document (asyncapi.yaml),
+    made from the contract; refuse a change that values allowed before would not pass."""
     try:
         written = write_schemas(directory, allow_breaking)
     except IncompatibleSchemas as e:
         raise ShopError(f"{e} (nothing written; --allow-breaking writes it anyway)") from None
-    for path in written:
+    for path in [*written, write_asyncapi(directory)]:
         click.echo(path)

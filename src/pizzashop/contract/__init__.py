@@ -2,8 +2,9 @@
 
 Compatible with the seed's events: keys are order ids as UTF-8 text, values UTF-8 JSON,
 framed with a schema id when a Schema Registry is in use (`framing`). Nothing else in the
-shop spells a topic name or a JSON field. Each JSON value is one model here; `decoders` makes
-its fast decoder from it, `deadletter` holds the `pizza-dlq` record.
+shop spells a topic name or a JSON field. `topics` names the topics and who reads and sends
+each; each JSON value is one model here; `decoders` makes its fast decoder from it,
+`deadletter` holds the `pizza-dlq` record.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Annotated, Any, TypeAlias
 
 import msgspec
@@ -21,49 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from pizzashop.contract import framing
 from pizzashop.contract.decoders import decoder_of
 
-
-class Topic(StrEnum):
-    ORDERED = "pizza-ordered"
-    ASSEMBLED = "pizza-assembled"
-    BAKED = "pizza-baked"
-    STATUS = "pizza-status"
-    CANCEL = "pizza-cancel"
-    DEAD_LETTER = "pizza-dlq"
-
-
-# The topics an order passes through, co-partitioned: the steps, the statuses, and the
-# customer's cancel, which the front door produces to the order's partition number.
-PIPELINE_TOPICS: tuple[Topic, ...] = (
-    Topic.ORDERED,
-    Topic.ASSEMBLED,
-    Topic.BAKED,
-    Topic.STATUS,
-    Topic.CANCEL,
-)
-
-# The shop's services, the consumer group each forms and what each consumes. A service's
-# instances share its group; a kitchen service keeps its state in its own changelog topic.
-SERVICES: dict[str, tuple[Topic, ...]] = {
-    "assemble": (Topic.ORDERED,),
-    "bake": (Topic.ASSEMBLED, Topic.CANCEL),
-    "delivery": (Topic.ORDERED, Topic.BAKED),
-    "status": (Topic.ORDERED, Topic.STATUS),
-}
-
-
-def group_id(service: str) -> str:
-    return f"pizza_{service}"
-
-
-def state_topic(service: str) -> str:
-    return f"pizza_{service}-state"
-
-
-# Where an order's first event lands: librdkafka's default (CRC32) and the JVM clients'
-# (murmur2: Kafka Streams, ksqlDB, Connect, the console producer) disagree on the partition
-# of a key. The shop places orders where a JVM client would; every later event of an order
-# then goes to the partition number its input came from, whoever produced the first one.
-PARTITIONER = "murmur2_random"
+# Re-exported: the contract is read from one place, `pizzashop.contract`.
+from pizzashop.contract.topics import COMMAND_SIDE as COMMAND_SIDE
+from pizzashop.contract.topics import OPERATOR as OPERATOR
+from pizzashop.contract.topics import PARTITIONER as PARTITIONER
+from pizzashop.contract.topics import PIPELINE_TOPICS as PIPELINE_TOPICS
+from pizzashop.contract.topics import PRODUCES as PRODUCES
+from pizzashop.contract.topics import SERVICES as SERVICES
+from pizzashop.contract.topics import Topic as Topic
+from pizzashop.contract.topics import group_id as group_id
+from pizzashop.contract.topics import state_topic as state_topic
 
 
 class Status(IntEnum):
