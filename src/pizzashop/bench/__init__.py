@@ -45,6 +45,8 @@ from pizzashop.kafka.cluster import start_local_kafka
 from pizzashop.kafka.topics import create_topics
 from pizzashop.local.ports import free_port
 from pizzashop.local.shop import start_part, stop_parts
+from pizzashop.registry import use_schema_registry
+from pizzashop.registry.local import start_local_registry
 
 __all__ = ["BenchError", "BenchPlan", "BenchResult", "run_bench", "run_watchers"]
 
@@ -94,11 +96,14 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     schedule = placement_schedule(len(orders), plan.rate)
     try:
-        with _broker(settings) as (settings, broker_pids):
+        with (
+            _broker(settings) as (settings, broker_pids),
+            _registry(settings, plan) as (settings, registry_pids),
+        ):
             create_topics(settings)
             settings = settings.replace(partitions=_partitions(settings, plan))
             # The broker and the bench share the machine with what is measured: meter them too.
-            shared = {**broker_pids, "bench (places, watches)": os.getpid()}
+            shared = {**broker_pids, **registry_pids, "bench (places, watches)": os.getpid()}
             rush = Rush(orders, schedule, plan, shared)
             others = [
                 run_pipeline(settings, rush, Chain(p.label, run_id), p) for p in plan.pipelines
@@ -156,6 +161,23 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 @contextlib.contextmanager
+def _registry(settings: Settings, plan: BenchPlan) -> Iterator[tuple[Settings, dict[str, int]]]:
+    """With `plan.registry`, a local Schema Registry of the bench's own on a free port, its
+    schemas in the bench's state folder (and its pid); the bench's own records are framed too."""
+    if not plan.registry:
+        yield settings, {}
+        return
+    local = start_local_registry(settings.replace(registry_port=free_port()))
+    try:
+        settings = settings.replace(schema_registry_url=local.url)
+        use_schema_registry(settings)
+        yield settings, {"schema registry": pid} if (pid := local.pid()) else {}
+    finally:
+        use_schema_registry(settings.replace(schema_registry_url=None))
+        local.stop()
+
+
+@contextlib.contextmanager
 def _broker(settings: Settings) -> Iterator[tuple[Settings, dict[str, int]]]:
     """The configured cluster, or a local broker of the bench's own on free ports (and its pid)."""
     if not settings.uses_local_broker:
@@ -185,6 +207,7 @@ def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
         "processing_guarantee": settings.processing_guarantee,
         "metrics": settings.metrics,
         "tracing": plan.tracing,
+        "registry": plan.registry,
         "through": "web" if plan.through_web else "kafka",
         "concurrency": plan.concurrency if plan.through_web else None,
         "bootstrap_servers": settings.bootstrap_servers,

@@ -26,6 +26,7 @@ class BenchPlan:
     warm_up: float = 0.0  # seconds at `rate` before the measured orders, left out of the figures
     keep_state: bool = False
     tracing: bool = False  # the services export spans (to a sink of the bench's own)
+    registry: bool = False  # records framed, with a local Schema Registry of the bench's own
     through_web: bool = False  # orders placed with POST /api/orders, not produced to Kafka
     concurrency: int = 8  # requests at once, through the web
 

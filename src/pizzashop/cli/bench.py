@@ -36,6 +36,7 @@ class BenchOptions:
     guarantee: str | None
     metrics: bool | None
     tracing: bool
+    registry: bool
     keep_state: bool
     # what it is measured against
     reference: bool
@@ -87,6 +88,7 @@ class BenchOptions:
             warm_up=self.warm_up,
             keep_state=self.keep_state,
             tracing=self.tracing,
+            registry=self.registry,
             through_web=self.through == "web",
             concurrency=self.concurrency,
         )
@@ -146,6 +148,11 @@ class BenchOptions:
 )
 @click.option(
     "--tracing", is_flag=True, help="The services make and export spans (to a sink of the bench's)."
+)
+@click.option(
+    "--registry",
+    is_flag=True,
+    help="With a local Schema Registry of the bench's: every record framed with its schema id.",
 )
 @click.option(
     "--through",
