@@ -50,10 +50,14 @@ each topic, the shape of its records, who sends them and who receives them.
 
 Keys are the order id as UTF-8 text, not JSON (in `pizza-dlq`, the parked record's key).
 Values are UTF-8 JSON (`pizza-baked`'s is empty); a consumer tolerates extra fields and a
-missing `timestamp`. Orders are placed with librdkafka's `{PARTITIONER}` partitioner, where a
-JVM client's murmur2 puts the key, and every later record of an order goes to the partition
-number its order was placed on: the topics an order passes through have the same partition
-count, {DEFAULTS.partitions} unless `PIZZASHOP_PARTITIONS` says otherwise. What a service cannot
+missing `timestamp`. With a Schema Registry configured, JSON values are framed in Confluent's
+wire format (a 0 byte, the 4-byte schema id, then the JSON; the subject is the topic's name
+and `-value`); every consumer reads framed and plain values alike.
+
+Orders are placed with librdkafka's `{PARTITIONER}` partitioner, where a JVM client's murmur2
+puts the key, and every later record of an order goes to the partition number its order was
+placed on: the topics an order passes through have the same partition count,
+{DEFAULTS.partitions} unless `PIZZASHOP_PARTITIONS` says otherwise. What a service cannot
 decode or handle it parks in `pizza-dlq`, with where it came from and why in its headers.
 
 Made from the contract (`src/pizzashop/contract/`) by `pizzashop schemas write`, beside the
@@ -71,6 +75,9 @@ ROLES: dict[str, str] = {
     OPERATOR: "The operator: `pizzashop retry` sends a stopped order's missing step again, "
     "`pizzashop dlq replay` a parked record back to the topic it was read from.",
 }
+
+# Where a framed value carries its schema's id, when a Schema Registry is configured.
+REGISTRY_FRAMING = {"schemaIdLocation": "payload", "schemaIdPayloadEncoding": "confluent"}
 
 PARKED_HEADERS: dict[str, str] = {
     DLQ_SOURCE_TOPIC: "the topic the parked record was read from",
@@ -222,6 +229,7 @@ def _message(topic: Topic, schemas: dict[str, Schema]) -> dict[str, Any]:
                 # In place, not a $ref: the 3.0.0 schema's `oneOf` (a Reference or a Schema)
                 # refuses a key that is a $ref, since a $ref is both.
                 "key": schemas[f"{topic}.key"],
+                **({} if parked else REGISTRY_FRAMING),
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }
         },

@@ -39,6 +39,7 @@ PARALLEL_COMMANDS = 3  # each waits on a dead address, but starts Python first: 
 
 DEAD_BROKER = f"127.0.0.1:{free_port()}"
 DEAD_DATABASE = f"127.0.0.1:{free_port()}"
+DEAD_REGISTRY = f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"
 A_LONG_NAME = "x" * 2000
 
 
@@ -61,6 +62,7 @@ def order(*more: str, name: str = "Ann") -> tuple[str, ...]:
 
 
 POSTGRES_AWAY = {"PIZZASHOP_DATABASE_URL": f"postgresql://pizza@{DEAD_DATABASE}/shop"}
+REGISTRY_AWAY = {"PIZZASHOP_SCHEMA_REGISTRY_URL": DEAD_REGISTRY}
 NO_READ_MODEL = "no read model at"
 
 CASES = [
@@ -79,6 +81,8 @@ CASES = [
     Case(("orders",), DEAD_DATABASE, POSTGRES_AWAY),
     Case(("order-status", "abc"), DEAD_DATABASE, POSTGRES_AWAY),
     Case(("service", "status"), DEAD_DATABASE, POSTGRES_AWAY),
+    Case(("schemas", "register"), DEAD_REGISTRY, REGISTRY_AWAY),
+    Case(("registry", "status"), DEAD_REGISTRY, REGISTRY_AWAY),
     Case(("orders",), "PIZZASHOP_DATABASE_URL", {"PIZZASHOP_DATABASE_URL": "mysql://pizza@db/x"}),
     Case(("service", "assemble"), "PIZZASHOP_LOG_LEVEL", {"PIZZASHOP_LOG_LEVEL": "verbose"}),
     Case(order(name=A_LONG_NAME), "name: "),

@@ -5,9 +5,14 @@ refused by the registry, bad ids and values parked, and the registry away while 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -17,12 +22,13 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from pizzashop.config import Settings, kafka_client_config
+from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import CancelRequested, Topic, framing, now_ms
 from pizzashop.contract.deadletter import DLQ_ERROR
 from pizzashop.kafka.reaching import RegistryRefused
 from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import read_to_end
+from pizzashop.readmodel.store import open_readmodel
 from pizzashop.registry import client as registry_client
 from pizzashop.registry import use_schema_registry
 from pizzashop.registry.client import Registry, configured_registry, register_schemas, subject_of
@@ -246,7 +252,7 @@ def test_the_registry_stopped_while_the_shop_runs_orders_flow_and_registering_wo
         with pytest.raises(ConnectionError, match="cannot reach the Schema Registry at"):
             register_schemas(a_new_client(settings))  # a process starting now
         with pytest.raises(httpx2.HTTPError):
-            register_theirs(settings)  # a registration never made before
+            register_theirs(settings)  # confluent-kafka's client, a registration never made before
     finally:
         started_registry.local.start(started_registry.settings)
     assert register_schemas(a_new_client(settings)) == framed_ids(settings)  # the ids kept
@@ -262,7 +268,8 @@ def a_new_client(settings: Settings) -> Registry:
 def register_theirs(settings: Settings) -> int:
     subject = subject_of(Topic.ORDERED)
     schema = Schema(a_looser_schema_of_orders().replace("other team", "third team"), "JSON")
-    return a_new_client(settings).client.register_schema(subject, schema)
+    assert settings.schema_registry_url is not None
+    return client_of(settings.schema_registry_url).register_schema(subject, schema)
 
 
 def framed_ids(settings: Settings) -> dict[Topic, int]:
@@ -271,3 +278,30 @@ def framed_ids(settings: Settings) -> dict[Topic, int]:
         topic: int.from_bytes(framing.framed(str(topic), b"{}")[1:5], "big")
         for topic in registry_schemas()
     }
+
+
+def test_up_with_the_registry_frames_every_status_and_stops_the_registry_with_the_shop(
+    shop_settings: Settings, tmp_path: Path
+) -> None:
+    settings = shop_settings.replace(registry_port=free_port(), log_level="INFO")
+    local, since = LocalRegistry.of(settings), now_ms()
+    with (tmp_path / "up.log").open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "pizzashop", "up", "--no-web", "--registry"],
+            env={**os.environ, **as_environment(settings)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(local.pid, 120, "the local registry to start")
+        order_ids = [place(settings, an_order()) for _ in range(5)]
+        wait_until_delivered(open_readmodel(settings.readmodel_url), order_ids, timeout=120)
+        statuses = records_of(settings, Topic.STATUS, set(order_ids), since)
+        assert statuses and all(value[:1] == b"\x00" for value in statuses), statuses[:3]
+    finally:
+        up.send_signal(signal.SIGTERM)
+        code = up.wait(60)
+    shown = (tmp_path / "up.log").read_text(errors="replace")
+    assert code == 0, shown[-3000:]
+    assert local.pid() is None, "the registry outlived the shop"
+    assert "Stopping the local Schema Registry" in shown, shown[-3000:]

@@ -173,3 +173,17 @@ def test_verify_without_a_read_model_says_where_none_is_and_makes_none(tmp_path:
     )
     assert answer.exit_code == 1 and "no read model at" in answer.output, answer.output
     assert not list(tmp_path.iterdir()), "verify made a read model"
+
+
+def test_schemas_register_without_a_registry_says_how_to_configure_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["schemas", "register"], env=env_for(tmp_path))
+    assert result.exit_code == 1
+    assert "no Schema Registry is configured: set PIZZASHOP_SCHEMA_REGISTRY_URL" in result.output
+
+
+def test_registry_status_without_one_running_or_configured_exits_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["registry", "status"], env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert ": stopped" in result.output and "records are plain JSON" in result.output
+    stopped = CliRunner().invoke(main, ["registry", "stop"], env=env_for(tmp_path))
+    assert stopped.exit_code == 0 and "not running" in stopped.output

@@ -47,7 +47,8 @@ class RegistryRefused(ValueError):
     """The Schema Registry answered and refused (a breaking schema, most likely, or the
     credentials): what was asked and the registry's reason, in one line."""
 
-    def __init__(self, asked: str, http_status: object, reason: object) -> None:
+    def __init__(self, asked: str, http_status: int, reason: object) -> None:
+        self.http_status = http_status
         said = " ".join(str(reason).split())
         super().__init__(f"the Schema Registry refused {asked} (HTTP {http_status}): {said}")
 

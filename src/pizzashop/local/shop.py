@@ -235,6 +235,12 @@ def _with_local_registry(settings: Settings, started: contextlib.ExitStack) -> S
 
     local = start_local_registry(settings)
     started.callback(_stop, "the local Schema Registry", local.stop)
+    log.info(
+        "The Schema Registry is at %s; for the commands you run beside the shop: "
+        "export PIZZASHOP_SCHEMA_REGISTRY_URL=%s",
+        local.url,
+        local.url,
+    )
     return settings.replace(schema_registry_url=local.url)
 
 
