@@ -143,7 +143,16 @@ def test_bench_through_the_web_reports_the_front_door_beside_the_kitchen(
     assert door["latency_ms"].keys() >= SPREAD and door["orders_per_second"] > 0
     assert "web" in shop["processes"], "the web app's CPU and memory are metered too"
     assert report["settings"]["through"] == "web"
-    assert "front door: POST /api/orders, 4 clients at once" in result.output
+    assert "front door (shop): POST /api/orders, 4 clients at once" in result.output
+    bare = report["bare door"]
+    assert bare["orders_delivered"] == bare["orders_placed"] == 30, "the same kitchen behind it"
+    assert bare["front_door"]["answers"] == {"201": 30} and "bare door" in bare["processes"]
+    ratios = report["shop_vs_bare door"]
+    for figure in ("front_door_orders_per_second", "front_door_p99_latency",
+                   "front_door_cpu_per_order"):  # fmt: skip
+        assert ratios[figure] > 0, ratios
+    assert "front door (bare door): POST /api/orders" in result.output
+    assert "the front doors: " in result.output and "CPU per order x" in result.output
 
 
 def test_bench_watchers_reports_the_cost_of_open_streams(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pizzashop.bench.contestants import ready_web, run_pipeline, run_shop
+from pizzashop.bench.contestants import ready_web, run_bare_door, run_pipeline, run_shop
 from pizzashop.bench.groups import partition_counts
 from pizzashop.bench.load import bench_orders, placement_schedule
 from pizzashop.bench.measuring import Rush
@@ -108,6 +108,8 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             others = [
                 run_pipeline(settings, rush, Chain(p.label, run_id), p) for p in plan.pipelines
             ]
+            if plan.through_web:  # the same kitchen behind a hand-written front door first
+                others.append(run_bare_door(settings, rush))
             with spans_dropped() if plan.tracing else contextlib.nullcontext():
                 shop = run_shop(settings, rush)
     except BaseException:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from pizzashop.bench.front_door import WebOrderPlacer
 from pizzashop.bench.groups import active_members, create_bench_topics, delete_groups, delete_topics
-from pizzashop.bench.load import OrderPlacer
+from pizzashop.bench.load import OrderPlacer, Placer
 from pizzashop.bench.measuring import READY_TIMEOUT, Contestant, Rush, fail_if_any_died, measure
 from pizzashop.bench.pipelines import Pipeline, PipelineUnavailable
 from pizzashop.bench.plan import BenchError
@@ -26,34 +28,75 @@ from pizzashop.kafka.lag import end_offsets
 from pizzashop.local.ports import free_port
 from pizzashop.local.shop import Child, start_part, stop_parts
 
+BARE_DOOR = "bare door"
+
 # --- the shop ------------------------------------------------------------------------------
 
 
 def run_shop(settings: Settings, rush: Rush) -> RunReport:
-    group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
-    _refuse_if_busy(settings, list(group_topics))
-    _start_read_model_at_the_end(settings)
-    logs = settings.state_dir / "logs"
-    logs.mkdir(exist_ok=True)
+    """The shop: its four services, and its web app when the orders go through the front door."""
     through_web = rush.plan.through_web
     if through_web:
         settings = settings.replace(web_port=free_port())
-    parts = [*SERVICES, *(["web"] if through_web else [])]
-    children = [
-        start_part(name, settings, output=(logs / f"{name}.log").open("wb")) for name in parts
+    logs = _logs_folder(settings)
+    web = [start_part("web", settings, output=(logs / "web.log").open("wb"))] if through_web else []
+    return _run_kitchen(
+        settings, rush, "shop", web,
+        (lambda: _web_placer(settings, web, rush)) if through_web
+        else (lambda: OrderPlacer(settings, str(Topic.ORDERED))),
+    )  # fmt: skip
+
+
+def run_bare_door(settings: Settings, rush: Rush) -> RunReport:
+    """The same kitchen behind the bench's hand-written front door (bare_door.py), the
+    yardstick of the shop's own."""
+    port = free_port()
+    logs = _logs_folder(settings)
+    door = Child(
+        BARE_DOOR,
+        subprocess.Popen(
+            [sys.executable, "-m", "pizzashop.bench.bare_door", str(port),
+             str(settings.bootstrap_servers)],
+            stdout=(logs / "bare-door.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        ),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    return _run_kitchen(
+        settings, rush, BARE_DOOR, [door],
+        # It answers /openapi.json, as any FastAPI app does, once it is up.
+        lambda: WebOrderPlacer(_answering(url, [door], settings, "/openapi.json"), "",
+                               rush.plan.concurrency, len(rush.orders), bare=True),
+    )  # fmt: skip
+
+
+def _run_kitchen(
+    settings: Settings, rush: Rush, name: str, doors: list[Child], open_placer: Callable[[], Placer]
+) -> RunReport:
+    """The four services started beside `doors`, measured as contestant `name`, then stopped."""
+    group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
+    _refuse_if_busy(settings, list(group_topics))
+    _start_read_model_at_the_end(settings)
+    logs = _logs_folder(settings)
+    services = [
+        start_part(service, settings, output=(logs / f"{service}.log").open("wb"))
+        for service in SERVICES
     ]
+    children = [*services, *doors]
     try:
-        shop = Contestant(
-            "shop", children, group_topics,
-            open_placer=(
-                (lambda: _web_placer(settings, children, rush)) if through_web
-                else (lambda: OrderPlacer(settings, str(Topic.ORDERED)))
-            ),
+        contestant = Contestant(
+            name, children, group_topics, open_placer=open_placer,
             open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
         )  # fmt: skip
-        return measure(shop, settings, rush)
+        return measure(contestant, settings, rush)
     finally:
         stop_parts(children)
+
+
+def _logs_folder(settings: Settings) -> Path:
+    logs = settings.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    return logs
 
 
 def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrderPlacer:
@@ -64,19 +107,23 @@ def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrd
 
 def ready_web(settings: Settings, children: list[Child]) -> str:
     """The address of the bench's web app, once it answers /readyz with 200."""
-    url = f"http://{settings.web_host}:{settings.web_port}"
+    return _answering(f"http://{settings.web_host}:{settings.web_port}", children, settings)
+
+
+def _answering(url: str, children: list[Child], settings: Settings, path: str = "/readyz") -> str:
+    """`url`, once it answers `path` with 200."""
     deadline = time.monotonic() + READY_TIMEOUT
-    while not _answers_ready(url):
+    while not _answers_ready(url + path):
         fail_if_any_died(children, settings.state_dir / "logs")
         if time.monotonic() > deadline:
-            raise BenchError(f"the web app at {url} was not ready within {READY_TIMEOUT:g}s")
+            raise BenchError(f"{url} was not ready within {READY_TIMEOUT:g}s")
         time.sleep(0.1)  # a process starting up has nothing to wait on from outside
     return url
 
 
 def _answers_ready(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+        with urllib.request.urlopen(url, timeout=2) as answer:
             return bool(answer.status == 200)
     except OSError:  # refused while it starts, or 503 (an HTTPError) while not ready
         return False

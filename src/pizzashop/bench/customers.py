@@ -2,7 +2,10 @@
 the orders the bench sends it with `POST /api/orders`, so many requests at once (see
 front_door.py for what it says and why it is a process of its own).
 
-    python -m pizzashop.bench.customers URL CONCURRENCY CUSTOMERS
+    python -m pizzashop.bench.customers URL CONCURRENCY CUSTOMERS [--bare]
+
+With `--bare` the front door is the bench's hand-written one (bare_door.py): nobody signs in,
+and each order names its customer in its body.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(
 REFUSALS_KEPT = 20  # the first few answers other than 201, with what they said
 
 
-async def _customers(url: str, concurrency: int, customers: int) -> None:
+async def _customers(url: str, concurrency: int, customers: int, bare: bool) -> None:
     # aiohttp, not httpx: httpx's pool looked at every connection for every request, about
     # 5 ms of CPU a request with 50 connections, and made the load its own bottleneck.
     # A jar that keeps nothing: each request carries its own customer's cookie by hand (a
@@ -34,7 +37,10 @@ async def _customers(url: str, concurrency: int, customers: int) -> None:
         timeout=REQUEST_TIMEOUT,
         cookie_jar=aiohttp.DummyCookieJar(),
     ) as client:
-        cookies = await _sign_in(client, customers, concurrency)
+        if bare:
+            cookies = {f"bare-customer-{n}": "" for n in range(customers)}
+        else:
+            cookies = await _sign_in(client, customers, concurrency)
         _say({"customers": list(cookies)})
         waiting: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         outcome = _Outcome()
@@ -102,10 +108,15 @@ async def _place_orders(
     outcome: _Outcome,
 ) -> None:
     while (order := await waiting.get()) is not None:
-        headers = {"Cookie": cookies[order["customer"]], "Idempotency-Key": order["key"]}
+        headers = {"Idempotency-Key": order["key"]}
+        body = order["order"]
+        if cookie := cookies[order["customer"]]:
+            headers["Cookie"] = cookie
+        else:  # the bare front door: the customer is named in the order
+            body = {**body, "customer_id": order["customer"]}
         started = time.time()
         try:
-            async with client.post("/api/orders", json=order["order"], headers=headers) as answer:
+            async with client.post("/api/orders", json=body, headers=headers) as answer:
                 outcome.note(order["key"], started, answer.status, (await answer.text())[:200])
         except (aiohttp.ClientError, TimeoutError) as e:
             outcome.note(order["key"], started, 0, f"no answer: {e!r}")
@@ -129,4 +140,4 @@ def _say(message: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     address, at_once, how_many = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    asyncio.run(_customers(address, at_once, how_many))
+    asyncio.run(_customers(address, at_once, how_many, bare="--bare" in sys.argv[4:]))

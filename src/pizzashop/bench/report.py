@@ -52,6 +52,10 @@ class Spread:
         )
 
 
+# The processes that are a run's front door: the shop's web app, the bench's bare door.
+DOOR_PROCESSES = ("web", "bare door")
+
+
 @dataclass(frozen=True)
 class FrontDoorFigures:
     """What the customers saw of `POST /api/orders`."""
@@ -203,11 +207,28 @@ def ratios(shop: RunReport, reference: RunReport) -> dict[str, float]:
     def ratio(a: float, b: float) -> float:
         return round(a / b, 3) if b else math.nan
 
-    return {
+    figures = {
         "orders_per_second": ratio(shop.orders_per_second, reference.orders_per_second),
         "p50_latency": ratio(shop.end_to_end_ms.p50, reference.end_to_end_ms.p50),
         "p99_latency": ratio(shop.end_to_end_ms.p99, reference.end_to_end_ms.p99),
     }
+    ours, theirs = shop.front_door, reference.front_door
+    if ours is not None and theirs is not None:
+        figures["front_door_orders_per_second"] = ratio(
+            ours.orders_per_second, theirs.orders_per_second
+        )
+        figures["front_door_p99_latency"] = ratio(ours.latency_ms.p99, theirs.latency_ms.p99)
+        figures["front_door_cpu_per_order"] = ratio(door_cpu_ms(shop), door_cpu_ms(reference))
+    return figures
+
+
+def door_cpu_ms(run: RunReport) -> float:
+    """The CPU its front door's process used per order placed, in ms (the last one metered of
+    its own: the web app, or the bench's bare door)."""
+    door = next((name for name in reversed(run.processes) if name in DOOR_PROCESSES), None)
+    if door is None or not run.orders_placed:
+        return math.nan
+    return run.processes[door]["cpu_seconds"] * 1000 / run.orders_placed
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
@@ -229,7 +250,7 @@ def _nan_to_none(value: Any) -> Any:
 def table(shop: RunReport, pipelines: list[RunReport]) -> str:
     runs = [shop, *pipelines]
     figures = [_columns(_figure_rows(shop, runs)), *(_ratio_line(shop, o) for o in pipelines)]
-    front_door = [] if shop.front_door is None else [_front_door_lines(shop.front_door, shop)]
+    front_door = [_front_door_lines(r.front_door, r) for r in runs if r.front_door is not None]
     return "\n\n".join(
         [
             "\n".join(figures),
@@ -299,15 +320,16 @@ def _own_memory_line(run: RunReport) -> str:
     )
 
 
-def _front_door_lines(door: FrontDoorFigures, shop: RunReport) -> str:
+def _front_door_lines(door: FrontDoorFigures, run: RunReport) -> str:
     spread = door.latency_ms
     return "\n".join(
         [
-            f"front door: POST /api/orders, {door.concurrency} clients at once, "
-            f"{door.customers} signed-in customers",
+            f"front door ({run.name}): POST /api/orders, {door.concurrency} clients at once, "
+            f"{door.customers} customers",
             f"  {door.orders_per_second:.1f} orders/s answered 201 (end to end: "
-            f"{shop.orders_per_second:.1f}); latency p50 {_ms(spread.p50)} ms, "
-            f"p99 {_ms(spread.p99)} ms, max {_ms(spread.max)} ms",
+            f"{run.orders_per_second:.1f}); latency p50 {_ms(spread.p50)} ms, "
+            f"p99 {_ms(spread.p99)} ms, max {_ms(spread.max)} ms; "
+            f"{door_cpu_ms(run):.2f} ms of its CPU per order",
             f"  answers: {', '.join(f'{c} x{n}' for c, n in door.answers.items())}; "
             f"4xx {door.client_errors}, 5xx {door.server_errors}; the customers' client used "
             f"{door.client_cpu_seconds:.2f} CPU s",
@@ -317,10 +339,17 @@ def _front_door_lines(door: FrontDoorFigures, shop: RunReport) -> str:
 
 def _ratio_line(shop: RunReport, other: RunReport) -> str:
     r = ratios(shop, other)
-    return (
+    line = (
         f"shop vs {other.name}: {r['orders_per_second']:.0%} of its orders/s, "
         f"p50 latency x{r['p50_latency']:.1f}, p99 latency x{r['p99_latency']:.1f}"
     )
+    if "front_door_orders_per_second" in r:
+        line += (
+            f"\n  the front doors: {r['front_door_orders_per_second']:.0%} of its orders/s "
+            f"answered, answer p99 x{r['front_door_p99_latency']:.1f}, "
+            f"CPU per order x{r['front_door_cpu_per_order']:.1f}"
+        )
+    return line
 
 
 def _ms(value: float) -> str:
