@@ -13,6 +13,8 @@ from pizzashop.operator.story import (
     BEFORE_PLACED_MS,
     ORDERING,
     StoryRecord,
+    _shown,
+    _writer,
     window_of,
     with_time_between,
     writer_of,
@@ -139,3 +141,10 @@ def test_the_terminal_shows_one_line_per_record_with_its_place_writer_and_trace(
     assert "pizza-ordered[3]@15" in ordered and "ordering" in ordered and TRACE_ID in ordered
     assert "+1.500s" in baked and "(empty)" in baked and " - " in baked, "no trace: a dash"
     assert "(no value)" in forgotten, "a tombstone"
+
+
+def test_a_framed_status_names_its_writer_and_shows_its_json_with_its_schema() -> None:
+    framed = b"\x00\x00\x00\x00\x03" + b'{"status": 300, "timestamp": 5}'
+    assert _writer(str(Topic.STATUS), framed, []) == "bake"
+    assert _shown(framed) == '(schema 3) {"status":300,"timestamp":5}'
+    assert _shown(b'{"status": 300}') == '{"status":300}'

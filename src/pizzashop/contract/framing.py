@@ -60,3 +60,8 @@ def schema_id_of(value: bytes) -> int | None:
     if len(value) < FRAME_BYTES:
         return None
     return int.from_bytes(value[1:FRAME_BYTES], "big")
+
+
+def json_of(value: bytes) -> bytes:
+    """A value's JSON, framed or not, for those that only show it (its schema id unchecked)."""
+    return value[FRAME_BYTES:] if is_framed(value) and len(value) >= FRAME_BYTES else value

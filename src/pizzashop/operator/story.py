@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from pizzashop import contract
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Status, Topic
+from pizzashop.contract import PIPELINE_TOPICS, SERVICES, Status, Topic, framing
 from pizzashop.contract.deadletter import DLQ_SERVICE
 from pizzashop.kafka.reaching import REACH_TIMEOUT
 from pizzashop.kafka.records import record_headers
@@ -287,7 +287,7 @@ def _status_in(value: bytes | None) -> int | None:
     """The status a `pizza-status` value carries, read leniently: a bad one still has a writer
     to show when its number is readable."""
     try:
-        status = json.loads(value or b"").get("status")
+        status = json.loads(framing.json_of(value or b"")).get("status")
     except (ValueError, AttributeError):
         return None
     return status if isinstance(status, int) else None
@@ -296,9 +296,12 @@ def _status_in(value: bytes | None) -> int | None:
 def _shown(value: bytes | None) -> str | None:
     if value is None:
         return None
-    text = value.decode("utf-8", errors="replace")
+    schema_id = framing.schema_id_of(value) if framing.is_framed(value) else None
+    text = framing.json_of(value).decode("utf-8", errors="replace")
     with contextlib.suppress(ValueError):  # not JSON: shown as it is
         text = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    if schema_id is not None:
+        text = f"(schema {schema_id}) {text}"
     return text if len(text) <= SHOWN_VALUE_CHARACTERS else text[:SHOWN_VALUE_CHARACTERS] + "…"
 
 
