@@ -28,6 +28,7 @@ from pizzashop.contract.deadletter import DLQ_ERROR
 from pizzashop.kafka.reaching import RegistryRefused
 from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import read_to_end
+from pizzashop.operator.story import read_story
 from pizzashop.readmodel.store import open_readmodel
 from pizzashop.registry import client as registry_client
 from pizzashop.registry import use_schema_registry
@@ -167,6 +168,11 @@ def test_every_record_the_shop_writes_is_framed_and_jsondeserializer_reads_it_ba
             assert isinstance(deserializer(value, context), dict), f"{topic}: {value[:40]!r}"
     baked = records_of(settings, Topic.BAKED, set(order_ids), since, keep_empty=True)
     assert baked and not any(baked), "pizza-baked values are empty, framed or not"
+    view = framed_shop.read_model().orders.get_order(order_ids[1])
+    assert view is not None
+    statuses = [r for r in read_story(settings, view) if r.topic == Topic.STATUS]
+    assert [r.service for r in statuses] == ["assemble", "bake", "delivery"], statuses
+    assert all((r.value or "").startswith("(schema ") for r in statuses), statuses
 
 
 def records_of(
