@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pizzashop.config import load_settings
-from pizzashop.kafka.cluster import LocalKafka, local_kafka_status
+from pizzashop.kafka.cluster import LocalKafka, _java_hash, local_kafka_status, probe_groups
 from pizzashop.kafka.jars import KafkaSetupError, java_command, kafka_jars
 from tests.ports import free_port_block
 
@@ -74,3 +74,11 @@ def test_a_broker_that_does_not_come_up_in_time_shows_its_log_and_is_stopped(
         kafka.start()
     assert "last lines of" in str(failure.value) or "no log in" in str(failure.value)
     assert not kafka.is_running() and kafka.nodes[0].pid() is None, "a java process was left behind"
+
+
+def test_the_readiness_probe_has_a_group_on_every_partition_of_consumer_offsets() -> None:
+    assert _java_hash("hello") == 99162322  # Java: "hello".hashCode()
+    assert _java_hash("pizzashop-probe-12") == -2063735091  # Java, the same
+    for partitions in (1, 10, 50):
+        groups = probe_groups(partitions)
+        assert [abs(_java_hash(g)) % partitions for g in groups] == list(range(partitions))

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import KafkaException
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pizzashop.config import Settings
@@ -37,6 +37,8 @@ from pizzashop.kafka.node import (
 from pizzashop.kafka.secure import LISTENER, CertificatesNotMade, SecuredListener
 
 log = logging.getLogger("pizzashop.kafka")
+
+OFFSETS_TOPIC = "__consumer_offsets"
 
 
 class LocalKafka:
@@ -172,14 +174,16 @@ class LocalKafka:
         self._wait_for_group_coordinators(deadline)
 
     def _wait_for_group_coordinators(self, deadline: float) -> None:
-        """A restarted node answers metadata before it has loaded __consumer_offsets; until then
-        it refuses committed-offset requests (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS)."""
+        """A restarted node answers metadata before it coordinates the groups of each partition
+        of __consumer_offsets (it must lead the partition, then load it); until then it refuses
+        committed-offset requests (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS). So the very
+        request is asked, for one probe group of each partition, until every one answers."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
-        while errors := admin.list_consumer_groups(request_timeout=5).result().errors:
+        while refused := _coordinators_not_ready(admin):
             if time.monotonic() > deadline:
                 raise KafkaSetupError(
                     f"Kafka did not load its consumer groups within "
-                    f"{self.settings.kafka_start_timeout:g}s ({errors[0]})"
+                    f"{self.settings.kafka_start_timeout:g}s ({refused})"
                 )
             time.sleep(0.1)  # the broker gives no event for this; ask again shortly
 
@@ -248,6 +252,40 @@ class LocalKafka:
         if broker is not None:
             wait_until_gone(broker)
         node.pid_file.unlink(missing_ok=True)
+
+
+def _coordinators_not_ready(admin: AdminClient) -> str | None:
+    """Why a committed-offset request would be refused now (None: every coordinator answers)."""
+    topic = admin.list_topics(OFFSETS_TOPIC, timeout=5).topics.get(OFFSETS_TOPIC)
+    if topic is None or topic.error is not None:
+        return None  # no group has committed yet: a new cluster makes the topic then
+    for group in probe_groups(len(topic.partitions)):
+        asked = ConsumerGroupTopicPartitions(group)
+        try:
+            admin.list_consumer_group_offsets([asked], request_timeout=5)[group].result()
+        except KafkaException as e:
+            return f"{group}: {e.args[0].str() if e.args else e}"
+    return None
+
+
+def probe_groups(partitions: int) -> list[str]:
+    """A group id for each partition of __consumer_offsets: the broker places a group on
+    partition abs(Java's hashCode of its id) modulo their number."""
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < partitions:
+        group = f"pizzashop-probe-{n}"
+        found.setdefault(abs(_java_hash(group)) % partitions, group)
+        n += 1
+    return [found[p] for p in range(partitions)]
+
+
+def _java_hash(text: str) -> int:
+    """Java's String.hashCode, a signed 32-bit int."""
+    h = 0
+    for character in text:
+        h = (31 * h + ord(character)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
 
 
 # --- the API the CLI and the tests use ---------------------------------------------------------
