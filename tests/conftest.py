@@ -132,8 +132,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_testnodedown(node: Any, error: object) -> None:
-    """A parallel worker's broker, told to the main process for its summary."""
-    version = node.workeroutput.get("kafka_version")
+    """A parallel worker's broker, told to the main process for its summary. A worker that
+    crashed has no output: xdist then reports its test as failed and goes on with another."""
+    version = getattr(node, "workeroutput", {}).get("kafka_version")
     if version:
         node.config.stash[KAFKA_VERSIONS].add(version)
 
