@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from pizzashop.config import Settings
@@ -179,7 +179,7 @@ class LocalKafka:
         committed-offset requests (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS). So the very
         request is asked, for one probe group of each partition, until every one answers."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
-        while refused := _coordinators_not_ready(admin):
+        while refused := _coordinators_not_ready(admin, self.bootstrap_servers):
             if time.monotonic() > deadline:
                 raise KafkaSetupError(
                     f"Kafka did not load its consumer groups within "
@@ -254,17 +254,26 @@ class LocalKafka:
         node.pid_file.unlink(missing_ok=True)
 
 
-def _coordinators_not_ready(admin: AdminClient) -> str | None:
-    """Why a committed-offset request would be refused now (None: every coordinator answers)."""
+def _coordinators_not_ready(admin: AdminClient, bootstrap_servers: str) -> str | None:
+    """Why a committed-offset request would be refused now (None: every coordinator answers).
+    Asked with a consumer's `committed`, as the shop asks it: the admin client's
+    list_consumer_group_offsets crashed the process when asked while a node restarted."""
+    loading = admin.list_consumer_groups(request_timeout=5).result().errors
+    if loading:  # cheaper to ask first, and enough while a partition is still loading
+        return str(loading[0])
     topic = admin.list_topics(OFFSETS_TOPIC, timeout=5).topics.get(OFFSETS_TOPIC)
     if topic is None or topic.error is not None:
         return None  # no group has committed yet: a new cluster makes the topic then
     for group in probe_groups(len(topic.partitions)):
-        asked = ConsumerGroupTopicPartitions(group)
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap_servers, "group.id": group, "log_level": 0}
+        )
         try:
-            admin.list_consumer_group_offsets([asked], request_timeout=5)[group].result()
+            consumer.committed([TopicPartition(OFFSETS_TOPIC, 0)], timeout=5)
         except KafkaException as e:
             return f"{group}: {e.args[0].str() if e.args else e}"
+        finally:
+            consumer.close()
     return None
 
 
