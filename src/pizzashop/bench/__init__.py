@@ -40,7 +40,7 @@ from pizzashop.bench.report import RunReport, as_json, table, write_json, write_
 from pizzashop.bench.spans import spans_dropped
 from pizzashop.bench.watchers import WatchersReport, watch
 from pizzashop.config import Settings
-from pizzashop.contract import Topic
+from pizzashop.contract import Topic, framing
 from pizzashop.kafka.cluster import start_local_kafka
 from pizzashop.kafka.topics import create_topics
 from pizzashop.local.ports import free_port
@@ -175,7 +175,7 @@ def _registry(settings: Settings, plan: BenchPlan) -> Iterator[tuple[Settings, d
         use_schema_registry(settings)
         yield settings, {"schema registry": pid} if (pid := local.pid()) else {}
     finally:
-        use_schema_registry(settings.replace(schema_registry_url=None))
+        framing.use(None)  # the bench's own records plain again
         local.stop()
 
 

@@ -7,10 +7,8 @@ node's data lives under the state folder, so a restart keeps the topics and offs
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -31,6 +29,7 @@ from pizzashop.kafka.node import (
     ports_in_use,
     reap,
     run_storage_tool,
+    signal_group,
     wait_until_exec,
     wait_until_gone,
 )
@@ -234,8 +233,7 @@ class LocalKafka:
     def _signal(self, node: Node, sig: signal.Signals) -> None:
         pid = node.pid()
         if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, sig)
+            signal_group(pid, sig)
 
     def _wait_for_exit(self, node: Node) -> None:
         broker = node.pid()

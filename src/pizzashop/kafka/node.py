@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -62,12 +63,16 @@ class Node:
         return pid if pid is not None and is_broker_process(pid, self.properties_file) else None
 
     def log_tail(self) -> str:
-        for path in (self.log_file, self.console_file):
-            if path.exists():
-                lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-                if lines:
-                    return f"last lines of {path}:\n" + "\n".join(lines)
-        return f"(no log in {self.folder / 'logs'})"
+        found = tail_of(self.log_file) or tail_of(self.console_file)
+        return found or f"(no log in {self.folder / 'logs'})"
+
+
+def tail_of(log_file: Path) -> str | None:
+    """The last lines of a JVM's log, to show why it did not start (None: no lines there)."""
+    if not log_file.exists():
+        return None
+    lines = log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    return f"last lines of {log_file}:\n" + "\n".join(lines) if lines else None
 
 
 # Under the consumer group protocol (KIP-848) the broker holds the session: as for the classic
@@ -231,6 +236,12 @@ def _has_exited(pid: int) -> bool:
     except OSError:
         return True
     return all(stat.rpartition(")")[2].split()[0] in ("Z", "X") for stat in threads)
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal a JVM started in a session of its own, with every process of it (gone: nothing)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
 
 
 def reap(pid: int) -> None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pizzashop.config import Settings
-from pizzashop.kafka.jars import LOG_TAIL_LINES, KafkaSetupError, fetched_jars, java_command
+from pizzashop.kafka.jars import KafkaSetupError, fetched_jars, java_command
+from pizzashop.kafka.node import signal_group, tail_of
 from pizzashop.local.ports import can_listen_on
 
 APICURIO_VERSION = "2.6.13.Final"  # as registry/pom.xml says
@@ -133,10 +134,7 @@ class LocalRegistry:
             return False
 
     def log_tail(self) -> str:
-        if not self.log_file.exists():
-            return f"(no log at {self.log_file})"
-        lines = self.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        return f"last lines of {self.log_file}:\n" + "\n".join(lines)
+        return tail_of(self.log_file) or f"(no log at {self.log_file})"
 
     # --- stopping ------------------------------------------------------------------------
 
@@ -145,21 +143,16 @@ class LocalRegistry:
         pid = self.pid()
         if pid is None:
             return False
-        _signal(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         while self.pid() is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)  # our own child: reaped, so no zombie lingers
             if time.monotonic() > deadline:
-                _signal(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
             time.sleep(0.05)  # polling a process that may not be our child for its exit
         self.pid_file.unlink(missing_ok=True)
         return True
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
 
 
 def _server_folder(settings: Settings) -> Path:
