@@ -267,14 +267,24 @@ def test_pizzashop_cancel_says_what_became_of_the_order(
 
 
 class CancelBurst:
-    """Orders placed at a steady rate, each cancelled a random moment after it was placed."""
+    """Orders placed at a steady rate, each cancelled a random moment after it was placed; or,
+    with a read model, every fifth once the read model shows its pizza out of the oven, so that
+    some cancels come too late however far behind a loaded machine's kitchen runs."""
 
-    def __init__(self, settings: Settings, seed: int, latest_cancel: float) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        seed: int,
+        latest_cancel: float,
+        read_model: ReadModel | None = None,
+    ) -> None:
         self.settings = settings
         self.order_ids: list[str] = []
         self._random = random.Random(seed)
         self._latest_cancel = latest_cancel
+        self._read_model = read_model
         self._cancels: list[tuple[float, str]] = []
+        self._once_out: list[str] = []  # cancelled once out of the oven
         self._lock = threading.Lock()
         self._placing = threading.Thread(target=self._place_all, daemon=True)
         self._cancelling = threading.Thread(target=self._cancel_all, daemon=True)
@@ -285,7 +295,10 @@ class CancelBurst:
             cancel_at = time.monotonic() + self._random.uniform(0, self._latest_cancel)
             with self._lock:
                 self.order_ids.append(order_id)
-                self._cancels.append((cancel_at, order_id))
+                if self._read_model is not None and i % 5 == 4:
+                    self._once_out.append(order_id)
+                else:
+                    self._cancels.append((cancel_at, order_id))
             time.sleep(0.05)  # a steady rate, not a wait for anything
 
     def _cancel_all(self) -> None:
@@ -293,12 +306,19 @@ class CancelBurst:
         while sent < BURST:
             now = time.monotonic()
             with self._lock:
-                due = sorted(c for c in self._cancels if c[0] <= now)
+                due = [o for _, o in sorted(c for c in self._cancels if c[0] <= now)]
                 self._cancels = [c for c in self._cancels if c[0] > now]
-            for _, order_id in due:
+                due += [o for o in self._once_out if self._out_of_the_oven(o)]
+                self._once_out = [o for o in self._once_out if o not in due]
+            for order_id in due:
                 order_taker(self.settings).send(CancelRequested(order_id, contract.now_ms()))
                 sent += 1
             time.sleep(0.01)
+
+    def _out_of_the_oven(self, order_id: str) -> bool:
+        assert self._read_model is not None
+        view = self._read_model.orders.get_order(order_id)
+        return view is not None and any(e.status.leaves_the_oven for e in view.history)
 
     def __enter__(self) -> CancelBurst:
         self._placing.start()
@@ -329,7 +349,7 @@ def test_many_orders_each_cancelled_at_a_random_moment_end_cancelled_or_delivere
         shop.start(name)
     read_model = shop.read_model()
     try:
-        with CancelBurst(shop.settings, seed=20, latest_cancel=2.0) as burst:
+        with CancelBurst(shop.settings, seed=20, latest_cancel=2.0, read_model=read_model) as burst:
             pass
         wait_until_final(read_model, burst.order_ids, timeout=120)
         ended = assert_each_cancelled_or_delivered_once(shop.settings, read_model, burst.order_ids)
@@ -341,7 +361,11 @@ def test_many_orders_each_cancelled_at_a_random_moment_end_cancelled_or_delivere
         way: sum(way in r.getMessage() for r in caplog.records)
         for way in (BEFORE_THE_OVEN, IN_THE_OVEN, AFTER_THE_OVEN)
     }
-    assert all(races.values()), f"the cancels should land before, in and after the oven: {races}"
+    # Before and after the oven happen whatever the machine's load (a fifth of the cancels wait
+    # for 300); in the oven is tested on its own above, and counted here when it happens.
+    assert races[BEFORE_THE_OVEN] and races[AFTER_THE_OVEN], (
+        f"the cancels should land before and after the oven: {races}"
+    )
     assert ended[Status.CANCELLED] == races[BEFORE_THE_OVEN] + races[IN_THE_OVEN], (races, ended)
 
 
