@@ -240,6 +240,32 @@ def test_a_quiet_sink_commits_its_position_again_in_case_a_commit_was_lost() -> 
     assert kafka.commits == [{("pizza-status", 0): 7}] * 2, "the position was not sent again"
 
 
+def test_a_sink_that_starts_over_resumes_from_its_stores_offsets_not_the_start_of_the_log() -> None:
+    """Found when the broker restarted under a status service four seconds old: its group had
+    committed nothing yet, so starting over from the group's commits read the whole log again,
+    and the read model stood still for minutes. A sink's last commit is in its store."""
+    kafka, clock = MemoryKafka(), Clock()
+    stored: dict[tuple[str, int], int] = {}
+    seen: list[str] = []
+
+    def materialise(events: Any, offsets: Any, _sources: Any) -> None:
+        seen.extend(event.order_id for event in events)
+        stored.update(offsets)
+
+    service = SinkService("status", (Topic.STATUS,), materialise, lambda: dict(stored))
+    settings = Settings(log_level="WARNING")
+    sink = Running(
+        ServiceLoop(SinkWork(service, settings), settings, kafka.clients(), clock), kafka
+    )
+    kafka.fail_next("commit", transport_failure())  # its position: the broker is away
+    sink.turn(*[StatusChanged(f"order-{n}", Status.IN_OVEN) for n in range(5)])
+    assert kafka.committed == {} and stored, "stored with the view; the group committed nothing"
+    for _ in range(2):
+        sink.turn()  # starts over, then reads on
+    sink.turn(StatusChanged("order-5", Status.IN_OVEN))
+    assert seen == [f"order-{n}" for n in range(6)], "nothing was read twice"
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 

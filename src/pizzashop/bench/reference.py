@@ -20,7 +20,7 @@ from pizzashop.observe.metrics import ServiceMetrics
 from pizzashop.runtime.checkpoint import Cadence, Checkpoint
 from pizzashop.runtime.clients import ConsumerLike, TopicAdmin, reads_committed
 from pizzashop.runtime.loop import BATCH_SIZE, IDLE_POLL_SECONDS
-from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Retry, commit_policy
 
 STAGES = ("ordered", "assembled", "baked", "status", "delivered")
@@ -117,6 +117,11 @@ class PassThrough:
 
     def revoked(self, partitions: list[tuple[str, int]]) -> None:
         pass
+
+    def last_commit(
+        self, consumer: ConsumerLike, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        return consumer.committed(partitions, KAFKA_STEP_TIMEOUT)
 
     def forget(self, partitions: list[tuple[str, int]]) -> None:
         self._batches.clear()

@@ -23,7 +23,7 @@ from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Kitchen, Ticket
 from pizzashop.runtime.loop import BATCH_SIZE, IDLE_POLL_SECONDS, Source
 from pizzashop.runtime.memory import KitchenMemory
-from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Retry, commit_policy
 from pizzashop.runtime.tickets import ticket_of
 from pizzashop.service import NOTHING_TO_DO, KitchenService, Work
@@ -228,6 +228,11 @@ class KitchenWork:
         if dropped:
             log.info("Handed back %d order event(s) in the works to the next owner", dropped)
         self.memory.drop({partition for _, partition in partitions})
+
+    def last_commit(
+        self, consumer: ConsumerLike, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        return consumer.committed(partitions, KAFKA_STEP_TIMEOUT)
 
     def forget(self, partitions: list[Source]) -> None:
         self.kitchen.forget(partitions)

@@ -31,13 +31,7 @@ from pizzashop.runtime.clients import (
     consumer_config,
     reads_committed,
 )
-from pizzashop.runtime.problems import (
-    KAFKA_STEP_TIMEOUT,
-    Backoff,
-    ProblemLog,
-    StoppedWaiting,
-    keep_trying,
-)
+from pizzashop.runtime.problems import Backoff, ProblemLog, StoppedWaiting, keep_trying
 from pizzashop.runtime.producing import ProducerSetup, Retry
 from pizzashop.runtime.wedge import TransactionWatch
 
@@ -87,6 +81,12 @@ class ServiceWork(Protocol):
 
     def forget(self, partitions: list[Source]) -> None:
         """Before reading again from the last commit: drop what was taken since."""
+
+    def last_commit(
+        self, consumer: ConsumerLike, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """Where its last commit left each partition: the group's committed offsets for a
+        kitchen, the offsets stored with the read model for a sink."""
 
     def in_the_works(self) -> int: ...
 
@@ -266,7 +266,7 @@ class ServiceLoop:
         """Back to the last commit. Its offsets are asked for first: should the broker not
         answer, nothing has been forgotten and the next turn asks again."""
         assigned = consumer.assignment()
-        committed = consumer.committed(assigned, KAFKA_STEP_TIMEOUT)
+        committed = self.work.last_commit(consumer, assigned)
         self.work.forget([(tp.topic, tp.partition) for tp in assigned])
         for tp in committed:
             consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))

@@ -156,15 +156,26 @@ class SinkWork:
         return 0  # a batch is stored in the turn that read it
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
-        stored = self.service.stored_offsets()
-        for tp in partitions:
-            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        partitions = self.last_commit(self._consumer, partitions)
         if not partitions:
             return
         if assigns_incrementally(self.settings):  # the partitions handed over are added
             self._consumer.incremental_assign(partitions)
         else:  # the partitions handed over are the whole assignment
             self._consumer.assign(partitions)
+
+    def last_commit(
+        self, consumer: ConsumerLike, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """The offsets stored with the view it produced (the group's commits in Kafka only
+        show its position, and lag): from the start where none is stored yet."""
+        stored = self.service.stored_offsets()
+        return [
+            TopicPartition(
+                tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            )
+            for tp in partitions
+        ]
 
     def revoked(self, partitions: list[Source]) -> None:
         pass  # nothing is held between turns
