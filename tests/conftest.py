@@ -107,6 +107,7 @@ SHARED_CLUSTERS = (
     "properties_file",
     "observed",
     "started_registry",
+    "pantry_cluster",
 )
 
 

@@ -244,12 +244,13 @@ class ShopProcesses:
         instances.append(process)
         return process
 
-    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Kill the newest running instance of a service."""
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL, oldest: bool = False) -> None:
+        """Kill the newest running instance of a service (or the oldest)."""
         running = [p for p in self.processes.get(name, []) if p.poll() is None]
         assert running, f"no running instance of {name} to kill"
-        running[-1].send_signal(sig)
-        running[-1].wait(30)
+        victim = running[0 if oldest else -1]
+        victim.send_signal(sig)
+        victim.wait(30)
 
     def unexpected_exits(self) -> list[str]:
         """Instances that ended without being killed by the test."""

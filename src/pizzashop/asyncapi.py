@@ -66,14 +66,18 @@ JSON Schema of each topic's key and value: change the contract, not this documen
 
 # What each part of the shop is, as its operations say it.
 ROLES: dict[str, str] = {
-    COMMAND_SIDE: "The command side: the web app, `pizzashop order` and `pizzashop cancel`.",
-    "assemble": "assemble: assembles each order and sends it to the oven.",
-    "bake": "bake: bakes each assembled pizza, and decides each race between a cancel and "
-    "the oven.",
+    COMMAND_SIDE: "The command side: the web app, `pizzashop order` and `pizzashop cancel`, "
+    "and restocks from the operator's page.",
+    "assemble": "assemble: has the pantry reserve each order's ingredients, assembles it and "
+    "sends it to the oven, and decides each race between a cancel and the assembly.",
+    "pantry": "pantry: the one decider of every ask of the stock, all of an order's "
+    "ingredients or none; it answers on the order's partition and publishes each level.",
+    "bake": "bake: bakes each assembled pizza.",
     "delivery": "delivery: learns of each order early and delivers it once it is baked.",
     "status": "status: the query side's read model, and the watchdog that marks stuck orders.",
     OPERATOR: "The operator: `pizzashop retry` sends a stopped order's missing step again, "
-    "`pizzashop dlq replay` a parked record back to the topic it was read from.",
+    "`pizzashop dlq replay` a parked record back to the topic it was read from, "
+    "`pizzashop pantry restock` more of an ingredient.",
 }
 
 # Where a framed value carries its schema's id, when a Schema Registry is configured.

@@ -7,11 +7,12 @@ environment variables; everything is passed down from here.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -76,6 +77,12 @@ class Settings(BaseSettings):
     stuck_after: float = 120.0  # real seconds without progress before an order is stuck
     # Real seconds a service remembers an order it handled, to ignore it if it comes again.
     remember_orders_for: float = Field(24 * 3600.0, ge=0)
+    # The pantry's starting stock: `pantry_stock` of each ingredient it names (a JSON object in
+    # PIZZASHOP_PANTRY_STOCK), `pantry_default_stock` of every other. An ingredient takes it
+    # until its first reservation or restock; from then on its level is in pizza-stock.
+    pantry_default_stock: int = Field(10_000, ge=0)
+    # Kept as (ingredient, count) pairs, so that settings stay hashable.
+    pantry_stock: tuple[tuple[str, Annotated[int, Field(ge=0)]], ...] = ()
 
     # The web app.
     web_host: str = "127.0.0.1"
@@ -113,6 +120,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("pantry_stock", mode="before")
+    @classmethod
+    def _stock_pairs(cls, value: Any) -> Any:
+        return tuple(sorted(value.items())) if isinstance(value, dict) else value
 
     @field_validator("kafka_properties_file", "state_dir", "cache_dir")
     @classmethod
@@ -238,6 +250,8 @@ def as_environment(settings: Settings) -> dict[str, str]:
     environment = {}
     for name in Settings.model_fields:
         value = getattr(settings, name)
+        if name == "pantry_stock":
+            value = json.dumps(dict(value))  # read back as a JSON object
         if value is not None:
             environment[ENV_PREFIX + name.upper()] = str(value)
     return environment

@@ -4,7 +4,9 @@ shop's rules for an order, which the command side and the kitchen both apply."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
+from pizzashop.config import Settings
 from pizzashop.contract import Order
 
 SAUCES: tuple[str, ...] = ("Tomato", "Organic tomato", "Pesto", "Marinara", "Buffalo", "Hummus")
@@ -26,6 +28,7 @@ EXTRA_TOPPINGS: tuple[str, ...] = (
     "Fresh garlic",
 )
 
+INGREDIENTS: tuple[str, ...] = (*SAUCES, *CHEESES, *MAIN_TOPPINGS, *EXTRA_TOPPINGS)
 MAX_EXTRA_TOPPINGS = len(EXTRA_TOPPINGS)
 MAX_NAME_LENGTH = 40
 
@@ -68,3 +71,12 @@ def menu_errors(order: Order) -> dict[str, str]:
     elif len(set(extras)) != len(extras):
         errors["extra_toppings"] = "each extra topping at most once"
     return errors
+
+
+# How much of an ingredient the pantry starts with (the settings say), until it first moves.
+StartingStock = Callable[[str], int]
+
+
+def starting_stock(settings: Settings) -> StartingStock:
+    named, default = dict(settings.pantry_stock), settings.pantry_default_stock
+    return lambda ingredient: named.get(ingredient, default)

@@ -47,6 +47,12 @@ PARKED_VALUE = (
     f"{DLQ_SOURCE_OFFSET}, {DLQ_ERROR}, {DLQ_SERVICE}"
 )
 PARKED_KEY = "the parked record's key as it was read, any bytes, or none"
+# Keys that are not always an order's id, as UTF-8 text (not JSON).
+OTHER_KEYS: dict[Topic, str] = {
+    Topic.PANTRY: "as UTF-8 text (not JSON): the order id of a reserve, use or release ask; "
+    "a restock's own id, which makes it count once",
+    Topic.STOCK: "the ingredient's name as UTF-8 text (not JSON), as the menu spells it",
+}
 
 
 class IncompatibleSchemas(ValueError):
@@ -74,7 +80,10 @@ def generated_schemas() -> dict[str, Schema]:
 def _key_schema(topic: Topic) -> Schema:
     if topic is Topic.DEAD_LETTER:
         return {"description": PARKED_KEY}
-    return TypeAdapter(OrderIdKey).json_schema()
+    schema: Schema = TypeAdapter(OrderIdKey).json_schema()
+    if topic in OTHER_KEYS:
+        schema["description"] = OTHER_KEYS[topic]
+    return schema
 
 
 def _value_schema(topic: Topic) -> Schema:

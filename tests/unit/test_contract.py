@@ -173,4 +173,8 @@ def test_statuses_have_the_seeds_texts() -> None:
     assert Status.OUT_FOR_DELIVERY.text == "Your pizza is out for delivery"
     assert Status.DELIVERED.text == "Your pizza was delivered"
     assert all(s.text for s in Status)
-    assert [s for s in Status if s.is_error] == [Status.INVALID_ORDER, Status.STUCK]
+    assert [s for s in Status if s.is_error] == [
+        Status.INVALID_ORDER,
+        Status.STUCK,
+        Status.SOLD_OUT,
+    ]

@@ -100,7 +100,15 @@ def test_a_zero_byte_without_a_whole_schema_id_is_a_contract_error(value: bytes)
 
 def test_the_registry_is_given_draft_07_schemas_that_every_recorded_event_passes() -> None:
     schemas = registry_schemas()
-    assert set(schemas) == {Topic.ORDERED, Topic.ASSEMBLED, Topic.STATUS, Topic.CANCEL}
+    assert set(schemas) == {
+        Topic.ORDERED,
+        Topic.ASSEMBLED,
+        Topic.STATUS,
+        Topic.CANCEL,
+        Topic.PANTRY,
+        Topic.RESERVED,
+        Topic.STOCK,
+    }
     for topic, schema in schemas.items():
         assert schema["$schema"] == REGISTRY_DIALECT
         assert "$defs" not in json.dumps(schema), topic

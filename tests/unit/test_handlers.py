@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from pizzashop.contract import (
     CancelRequested,
+    EndReservation,
+    Order,
     OrderPlaced,
     PizzaAssembled,
     PizzaBaked,
+    ReservationDecided,
+    ReserveIngredients,
     Status,
     StatusChanged,
 )
 from pizzashop.service import HANDLED, NOTHING_TO_DO, Overdue, State
-from pizzashop.services.assemble import assemble, assembling_and_baking_time
-from pizzashop.services.bake import CANCEL_REQUESTED, bake
-from pizzashop.services.bake import overdue as cancel_overdue
+from pizzashop.services.assemble import (
+    CANCEL_REQUESTED,
+    RESERVING,
+    assemble,
+    assembling_and_baking_time,
+)
+from pizzashop.services.assemble import overdue as cancel_overdue
+from pizzashop.services.bake import bake
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery, overdue
 from tests.unit.shop_events import an_order
 
@@ -27,31 +36,49 @@ def statuses(work_outputs: object) -> list[Status]:
 
 
 def test_times_follow_the_seed_ranges_and_depend_only_on_ingredients() -> None:
+    def times(order: Order) -> tuple[int, int]:
+        return assembling_and_baking_time(order.ingredients())
+
     for sauce in ("Tomato", "Pesto", "Hummus"):
-        assembling, baking = assembling_and_baking_time(an_order(sauce=sauce))
+        assembling, baking = times(an_order(sauce=sauce))
         assert 2 <= assembling <= 6 and 10 <= baking <= 19
-    assert assembling_and_baking_time(an_order(name="A")) == assembling_and_baking_time(
-        an_order(name="B")
-    )
+    assert times(an_order(name="A")) == times(an_order(name="B"))
     reordered = an_order(extra_toppings=["Onion", "Mushroom"])
-    assert assembling_and_baking_time(reordered) == assembling_and_baking_time(
-        an_order(extra_toppings=["Mushroom", "Onion"])
-    )
+    assert times(reordered) == times(an_order(extra_toppings=["Mushroom", "Onion"]))
 
 
-def test_assemble_sends_the_pizza_to_the_oven_after_assembling() -> None:
-    work = assemble(placed(), {})
-    assembling, baking = assembling_and_baking_time(an_order())
+def reserved(order_id: str = "3c91b", sold_out: str | None = None) -> ReservationDecided:
+    return ReservationDecided(order_id, an_order().ingredients(), sold_out)
+
+
+def test_assemble_asks_the_pantry_then_sends_the_pizza_to_the_oven() -> None:
+    state: State = {}
+    asked = assemble(placed(), state)
+    assert asked.outputs == [ReserveIngredients("3c91b", an_order().ingredients())]
+    assert asked.seconds == 0 and not statuses(asked.outputs)
+    apply_state(state, asked)
+    assert state == {"3c91b": RESERVING}
+    work = assemble(reserved(), state)
+    assembling, baking = assembling_and_baking_time(an_order().ingredients())
     assert work.seconds == assembling
     assert PizzaAssembled("3c91b", baking) in work.outputs
+    assert EndReservation("3c91b", used=True) in work.outputs, "assembled uses the reservation"
     assert statuses(work.outputs) == [Status.IN_OVEN]
+
+
+def test_assemble_ends_an_order_the_pantry_is_short_for_as_sold_out() -> None:
+    state: State = {"3c91b": RESERVING}
+    work = assemble(reserved(sold_out="Mushroom"), state)
+    assert statuses(work.outputs) == [Status.SOLD_OUT] and work.seconds == 0
+    assert not any(isinstance(e, PizzaAssembled | EndReservation) for e in work.outputs)
+    assert work.state == {"3c91b": HANDLED}
 
 
 def test_assemble_rejects_an_order_that_is_not_on_the_menu() -> None:
     work = assemble(placed(sauce="Ketchup"), {})
     assert work.seconds == 0
     assert statuses(work.outputs) == [Status.INVALID_ORDER]
-    assert not any(isinstance(e, PizzaAssembled) for e in work.outputs)
+    assert not any(isinstance(e, PizzaAssembled | ReserveIngredients) for e in work.outputs)
 
 
 def test_bake_bakes_for_the_time_it_was_given() -> None:
@@ -102,10 +129,12 @@ def test_delivery_forgets_nothing_for_an_invalid_order() -> None:
 
 def test_assemble_makes_an_order_that_comes_twice_once() -> None:
     state: State = {}
-    first = assemble(placed(), state)
-    apply_state(state, first)
-    assert state == {"3c91b": HANDLED}
+    apply_state(state, assemble(placed(), state))
     assert assemble(placed(), state) is NOTHING_TO_DO, "a retry or a second producer's copy"
+    apply_state(state, assemble(reserved(), state))
+    assert state == {"3c91b": HANDLED}
+    assert assemble(placed(), state) is NOTHING_TO_DO
+    assert assemble(reserved(), state) is NOTHING_TO_DO, "the pantry's answer read again"
 
 
 def test_bake_bakes_an_order_sent_twice_once() -> None:
@@ -148,35 +177,47 @@ def cancel(order_id: str = "3c91b") -> CancelRequested:
     return CancelRequested(order_id, timestamp=1676235639999)
 
 
-def test_a_cancel_before_the_pizza_is_kept_and_the_pizza_then_cancelled_not_baked() -> None:
+def test_a_cancel_before_the_order_is_kept_and_the_order_then_cancelled_not_reserved() -> None:
     state: State = {}
-    kept = bake(cancel(), state)
+    kept = assemble(cancel(), state)
     assert not kept.outputs and kept.state == {"3c91b": CANCEL_REQUESTED} and not kept.withdraws
     apply_state(state, kept)
-    work = bake(PizzaAssembled("3c91b", 17), state)
-    assert work.seconds == 0, "a cancelled pizza does not go into the oven"
+    work = assemble(placed(), state)
     assert statuses(work.outputs) == [Status.CANCELLED]
-    assert not any(isinstance(e, PizzaBaked) for e in work.outputs)
+    assert not any(isinstance(e, ReserveIngredients) for e in work.outputs), "nothing to reserve"
     apply_state(state, work)
     assert state == {"3c91b": HANDLED}
-    assert bake(PizzaAssembled("3c91b", 17), state) is NOTHING_TO_DO, "its pizza coming again"
+    assert assemble(placed(), state) is NOTHING_TO_DO, "its order coming again"
 
 
-def test_a_cancel_asked_twice_before_the_pizza_is_kept_once() -> None:
+def test_a_cancel_while_the_pantry_decides_releases_what_it_reserves() -> None:
     state: State = {}
-    apply_state(state, bake(cancel(), state))
-    assert bake(cancel(), state) is NOTHING_TO_DO
+    apply_state(state, assemble(placed(), state))
+    work = assemble(cancel(), state)
+    assert statuses(work.outputs) == [Status.CANCELLED] and not work.withdraws
+    assert EndReservation("3c91b", used=False) in work.outputs
+    apply_state(state, work)
+    assert assemble(reserved(), state) is NOTHING_TO_DO, "its reservation then changes nothing"
 
 
-def test_a_cancel_of_a_pizza_bake_has_taken_asks_to_withdraw_the_baking() -> None:
+def test_a_cancel_asked_twice_before_the_order_is_kept_once() -> None:
     state: State = {}
-    apply_state(state, bake(PizzaAssembled("3c91b", 17), state))
-    work = bake(cancel(), state)
-    assert work.withdraws, "in the oven it wins; out of it, the runtime finds nothing to withdraw"
+    apply_state(state, assemble(cancel(), state))
+    assert assemble(cancel(), state) is NOTHING_TO_DO
+
+
+def test_a_cancel_of_an_order_being_assembled_asks_to_withdraw_the_assembly_and_release() -> None:
+    state: State = {}
+    for event in (placed(), reserved()):
+        apply_state(state, assemble(event, state))
+    work = assemble(cancel(), state)
+    assert work.withdraws, "during the assembly it wins; after it, nothing is withdrawn"
     assert statuses(work.outputs) == [Status.CANCELLED] and work.seconds == 0
+    assert EndReservation("3c91b", used=False) in work.outputs
 
 
-def test_a_cancel_whose_pizza_never_comes_is_forgotten_as_handled_orders_are() -> None:
+def test_a_cancel_whose_order_never_comes_is_forgotten_as_handled_orders_are() -> None:
     assert cancel_overdue("3c91b", CANCEL_REQUESTED, waited=99, forget_after=100) is None
     assert cancel_overdue("3c91b", CANCEL_REQUESTED, waited=100, forget_after=100) == Overdue()
     assert cancel_overdue("3c91b", HANDLED, waited=1e9, forget_after=100) is None
+    assert cancel_overdue("3c91b", RESERVING, waited=1e9, forget_after=100) is None

@@ -18,7 +18,7 @@ from pizzashop.local.shop import (
 )
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
 
-PARTS = ("assemble", "bake", "delivery", "status", "web")
+PARTS = ("assemble", "pantry", "bake", "delivery", "status", "web")
 _pids = itertools.count(1000)
 
 
@@ -178,14 +178,14 @@ def test_giving_up_names_the_part_that_kept_failing(
 
 
 def test_one_instance_of_each_part_keeps_its_plain_name() -> None:
-    assert part_names(1, with_web=True) == ["assemble", "bake", "delivery", "status", "web"]
+    assert part_names(1, with_web=True) == list(PARTS)
 
 
 def test_many_instances_are_numbered_and_each_runs_its_kind() -> None:
     names = part_names(3, with_web=True)
     assert names[:3] == ["assemble-1", "assemble-2", "assemble-3"]
     assert names[-3:] == ["web-1", "web-2", "web-3"]
-    assert len(names) == 15
+    assert len(names) == 18
     assert [kind_of(name) for name in ("bake-2", "web-3", "status")] == ["bake", "web", "status"]
 
 
@@ -195,7 +195,7 @@ def test_web_processes_serve_on_neighbouring_ports_and_services_show_themselves_
     assert [ports["web-1"], ports["web-2"]] == [8000, 8001]
     assert ports["shop"] == 9100
     services = [port for name, port in ports.items() if kind_of(name) not in ("web", "shop")]
-    assert sorted(services) == list(range(9101, 9109)), "each service its own port"
+    assert sorted(services) == list(range(9101, 9111)), "each service its own port"
     web_2 = settings_of_part(settings, "web-2", ports["web-2"])
     assert (web_2.web_port, web_2.observe_port) == (8001, 8001)
     assert settings_of_part(settings, "bake-2", ports["bake-2"]).web_port == 8000

@@ -586,7 +586,7 @@ def signed_in_customer(client: TestClient) -> str:
 def test_a_cancel_is_asked_on_the_orders_partition_and_answers_202_while_undecided(
     client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
-    order_id = an_order_of(client, read_model, Status.IN_OVEN)
+    order_id = an_order_of(client, read_model)
     client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
     response = client.post(f"/api/orders/{order_id}/cancel")
     assert response.status_code == 202, response.text
@@ -599,10 +599,12 @@ def test_a_cancel_is_asked_on_the_orders_partition_and_answers_202_while_undecid
 @pytest.mark.parametrize(
     ("steps", "status_code", "detail"),
     [
-        ((Status.IN_OVEN, Status.CANCELLED), 200, "cancelled"),
+        ((Status.CANCELLED,), 200, "cancelled"),
+        ((Status.IN_OVEN,), 409, "too late: your pizza is made"),
         ((Status.IN_OVEN, Status.OUT_FOR_DELIVERY), 409, "too late: your pizza is out for"),
         ((Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED), 409, "was delivered"),
         ((Status.INVALID_ORDER,), 409, "nothing to cancel"),
+        ((Status.SOLD_OUT,), 409, "nothing to cancel"),
     ],
 )
 def test_a_cancel_of_a_decided_order_answers_at_once_and_asks_nothing(
@@ -627,10 +629,10 @@ def test_a_cancel_of_someone_elses_order_is_404(client: TestClient, read_model: 
     assert client.post("/api/orders/no-such-order/cancel").status_code == 404
 
 
-def test_the_order_page_has_a_cancel_button_until_the_pizza_leaves_the_oven(
+def test_the_order_page_has_a_cancel_button_until_the_pizza_is_assembled(
     client: TestClient, read_model: ReadModel, taker: AcknowledgingTaker
 ) -> None:
-    order_id = an_order_of(client, read_model, Status.IN_OVEN)
+    order_id = an_order_of(client, read_model)
     page = client.get(f"/orders/{order_id}").text
     assert 'action="/orders/o1/cancel"' in page and "Cancel order" in page
     client.app.state.desk.cancel_wait = 0.0  # type: ignore[attr-defined]  # the app under test
@@ -640,9 +642,7 @@ def test_the_order_page_has_a_cancel_button_until_the_pizza_leaves_the_oven(
     assert answer.status_code == 303 and answer.headers["location"].endswith("?cancel=undecided")
     shown = client.get(answer.headers["location"]).text
     assert "The kitchen has your cancel and is deciding" in shown
-    read_model.writer.apply(
-        [StatusChanged(order_id, Status.OUT_FOR_DELIVERY, contract.now_ms())], {}
-    )
+    read_model.writer.apply([StatusChanged(order_id, Status.IN_OVEN, contract.now_ms())], {})
     assert "Cancel order" not in client.get(f"/orders/{order_id}").text
 
 

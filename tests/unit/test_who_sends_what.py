@@ -17,18 +17,22 @@ from pizzashop.contract import (
     PRODUCES,
     SERVICES,
     TOPIC_OF,
-    CancelRequested,
+    EndReservation,
     Event,
     OrderPlaced,
     PizzaAssembled,
     PizzaBaked,
+    ReservationDecided,
+    ReserveIngredients,
+    Restock,
     Topic,
 )
 from pizzashop.readmodel.store import ReadModel, open_readmodel
-from pizzashop.service import HANDLED
+from pizzashop.service import State, Work
 from pizzashop.services.assemble import assemble
-from pizzashop.services.bake import CANCEL_REQUESTED, bake
+from pizzashop.services.bake import bake
 from pizzashop.services.delivery import delivery
+from pizzashop.services.pantry import ORDER, pantry
 from pizzashop.services.status import orders_to_mark_stuck
 from tests.unit.shop_events import T0, an_order, placed, progress
 from tests.unit.test_web import GOOD, AcknowledgingTaker
@@ -53,17 +57,34 @@ def sent_by(part: str) -> set[Topic]:
 
 
 def test_assemble_sends_what_the_contract_says() -> None:
-    made = assemble(placed("a"), {})
+    asked = assemble(placed("a"), {})
+    ingredients = an_order().ingredients()
+    made = assemble(ReservationDecided("a", ingredients), {"a": "reserving"})
     off_the_menu = assemble(OrderPlaced("b", an_order(sauce="Ketchup"), T0), {})
-    assert topics_of([*made.outputs, *off_the_menu.outputs]) == sent_by("assemble")
+    outputs = [*asked.outputs, *made.outputs, *off_the_menu.outputs]
+    assert topics_of(outputs) == sent_by("assemble")
+
+
+def test_the_pantry_sends_what_the_contract_says() -> None:
+    def start(_: str) -> int:
+        return 1
+
+    def ask(event: Event, state: State) -> Work:
+        return pantry(event, state, start)
+
+    reserved = ask(ReserveIngredients("a", ("Tomato",), 2), {})
+    released = ask(
+        EndReservation("a", used=False), {ORDER + "a": {"ingredients": ["Tomato"], "partition": 2}}
+    )
+    sold_out = ask(ReserveIngredients("b", ("Tomato", "Tomato"), 2), {})
+    restocked = ask(Restock("r", "Tomato", 5), {})
+    outputs = [*reserved.outputs, *released.outputs, *sold_out.outputs, *restocked.outputs]
+    assert topics_of(outputs) == sent_by("pantry")
 
 
 def test_bake_sends_what_the_contract_says() -> None:
     baked = bake(PizzaAssembled("a", 10), {})
-    taken_out = bake(CancelRequested("b", T0), {"b": HANDLED})
-    never_in = bake(PizzaAssembled("c", 10), {"c": CANCEL_REQUESTED})
-    outputs = [*baked.outputs, *taken_out.outputs, *never_in.outputs]
-    assert topics_of(outputs) == sent_by("bake")
+    assert topics_of(baked.outputs) == sent_by("bake")
 
 
 def test_delivery_sends_what_the_contract_says() -> None:
@@ -93,6 +114,7 @@ def test_the_command_side_sends_orders_and_cancels(read_model: ReadModel) -> Non
     view = read_model.orders.get_order(placement.placed.order_id)
     assert view is not None
     asyncio.run(desk.cancel(view))
+    asyncio.run(desk.restock("Mushroom", 10))
     sent = [*taker.placed, *(event for event, _ in taker.sent)]
     assert topics_of(sent) == sent_by(COMMAND_SIDE)
 

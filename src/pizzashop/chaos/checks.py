@@ -3,9 +3,9 @@
 Plain data in, a verdict out: no broker here, so each rule is tested on hand-made records.
 
 An order's steps on `pizza-status`, in the partition's order (stuck marks set aside), follow
-one of two paths: 200 300 400 (delivered) or 200 450 (cancelled: bake decided the race before
-the pizza left the oven). A status twice, a step backwards, a step after 450, a path that
-stops short: each is a violation. Stuck marks (510) may come at any moment while an order
+one of three paths: 200 300 400 (delivered), 450 (cancelled: assemble decided the race before
+the pizza was assembled) or 520 (sold out: the pantry was short). A status twice, a step
+backwards, a step after 450, a path that stops short: each is a violation. Stuck marks (510) may come at any moment while an order
 waits through a fault; they are counted, and only an order still stuck at the end is wrong.
 """
 
@@ -33,19 +33,22 @@ from pizzashop.readmodel import OrderView
 Position = tuple[str, int, int]
 
 DELIVERED_PATH = (Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
-CANCELLED_PATH = (Status.IN_OVEN, Status.CANCELLED)
+CANCELLED_PATH = (Status.CANCELLED,)
+SOLD_OUT_PATH = (Status.SOLD_OUT,)
 # The steps that may follow each step (None: the first step on pizza-status).
 NEXT_STEPS: dict[Status | None, frozenset[Status]] = {
-    None: frozenset({Status.IN_OVEN}),
-    Status.IN_OVEN: frozenset({Status.OUT_FOR_DELIVERY, Status.CANCELLED}),
+    None: frozenset({Status.IN_OVEN, Status.CANCELLED, Status.SOLD_OUT}),
+    Status.IN_OVEN: frozenset({Status.OUT_FOR_DELIVERY}),
     Status.OUT_FOR_DELIVERY: frozenset({Status.DELIVERED}),
     Status.DELIVERED: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.SOLD_OUT: frozenset(),
 }
 STEP_RANK = {
+    Status.CANCELLED: 1,
+    Status.SOLD_OUT: 1,
     Status.IN_OVEN: 1,
     Status.OUT_FOR_DELIVERY: 2,
-    Status.CANCELLED: 2,
     Status.DELIVERED: 3,
 }
 
@@ -165,9 +168,9 @@ def _order_problems(order_id: str, trail: _Trail, placed: bool) -> list[str]:
         problems.append(f"{order_id}: {trail.assembled} records on {Topic.ASSEMBLED}")
     if trail.baked > 1:
         problems.append(f"{order_id}: {trail.baked} records on {Topic.BAKED}")
-    if Status.CANCELLED in trail.steps:
-        if trail.baked:
-            problems.append(f"{order_id}: cancelled, yet its pizza left the oven")
+    if Status.CANCELLED in trail.steps or Status.SOLD_OUT in trail.steps:
+        if trail.assembled:
+            problems.append(f"{order_id}: {_path(trail.steps)}, yet its pizza was assembled")
         if not trail.cancel_asked:
             problems.append(f"{order_id}: cancelled without a cancel asked")
     if tuple(trail.steps) == DELIVERED_PATH and (trail.assembled, trail.baked) != (1, 1):

@@ -41,6 +41,7 @@ COMMANDS = {
     "registry": "registry:registry",
     "dlq": "dlq:dlq",
     "readmodel": "readmodel:readmodel",
+    "pantry": "pantry:pantry",
     "bench": "bench:bench",
     "chaos": "chaos:chaos",
 }

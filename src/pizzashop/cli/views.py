@@ -18,7 +18,7 @@ def order_line(view: OrderView) -> str:
     what = f"{view.order.name}: {view.order.main_topping}" if view.order else "(order not seen yet)"
     return inert(
         f"{view.order_id:24}  {clock(view.placed_at, with_date=True)}  {view.status.value}  "
-        f"{view.status.text:40}  {what}"
+        f"{view.status_text:40}  {what}"
     )
 
 
@@ -32,7 +32,7 @@ def order_report(view: OrderView) -> str:
                 f"  for {pizza.name}: {pizza.sauce}, {pizza.cheese}, {pizza.main_topping}, {extras}"
             )
         )
-    lines.append(f"  now: {view.status.value} {view.status.text}")
+    lines.append(f"  now: {view.status.value} {inert(view.status_text)}")
     lines.extend(
         f"  {clock(e.timestamp, with_date=True)}  {e.status.value}  {e.status.text}"
         for e in view.history

@@ -1,11 +1,12 @@
-"""The order desk: where every front door hands its commands, placing and cancelling an order.
+"""The order desk: where every front door hands its commands: placing and cancelling an order,
+and restocking the pantry.
 
 The JSON API, the pages and the CLI each turn their input into a command (`PlaceOrder`, or the
 order to cancel), hand it to an `OrderDesk` in one call, and turn its answer or its exception
 into their own (a status code, a page, an exit status). The rules live here once: the same
 idempotency key is the same order, a known order is answered and not produced again, a key is
 never used for two orders, the rate limit, producing, and waiting for the broker's word (and,
-for a cancel, for bake's decision).
+for a cancel, for assemble's decision).
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from pizzashop.commands.cancelling import CHECK_EVERY, DECISION_WAIT, CancelAnsw
 from pizzashop.commands.ordering import OrderTaker, PlaceOrder, Written, order_id_for
 from pizzashop.commands.rate_limit import OrderRateLimit
 from pizzashop.config import Settings, shop_secret
-from pizzashop.contract import CancelRequested, OrderPlaced, now_ms
+from pizzashop.contract import CancelRequested, OrderPlaced, Restock, new_order_id, now_ms
+from pizzashop.contract.pantry import MAX_RESTOCK
 from pizzashop.kafka.reaching import check_broker
+from pizzashop.menu import INGREDIENTS
 from pizzashop.readmodel import OrderView
 from pizzashop.registry import use_schema_registry
 
 
 class KeyUsedForAnotherOrder(ValueError):
     """An idempotency key that this customer used before, for a different order."""
+
+
+class NotRestockable(ValueError):
+    """A restock of something not on the menu, or of an amount out of bounds."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class ReadModelOrders:
 class OrderDesk:
     """Places and cancels orders for one front door, which gives it the broker (`taker`), the
     shop's secret (an idempotency key's order id), the orders it knows, the rate limit and
-    how long a cancel waits for bake's decision. Awaited, so the web's event loop goes on
+    how long a cancel waits for assemble's decision. Awaited, so the web's event loop goes on
     meanwhile; the command line runs it with `asyncio.run`."""
 
     def __init__(
@@ -78,7 +85,7 @@ class OrderDesk:
         self.taker = taker
         self.orders = orders or ReadModelOrders()
         self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
-        self.cancel_wait = cancel_wait  # seconds to wait for bake's decision on a cancel
+        self.cancel_wait = cancel_wait  # seconds to wait for assemble's decision on a cancel
         self._secret = secret
 
     async def place(self, command: PlaceOrder) -> Placement:
@@ -120,6 +127,20 @@ class OrderDesk:
             if time.monotonic() >= deadline:
                 return CancelAnswer(Outcome.UNDECIDED, latest)
             await asyncio.sleep(CHECK_EVERY)
+
+    async def restock(self, ingredient: str, amount: int) -> Restock:
+        """More of an ingredient for the pantry, once the broker has acknowledged it; its own
+        id makes it count once however often it is delivered.
+
+        NotRestockable for an ingredient not on the menu or an amount out of bounds, before
+        anything is sent; OrderNotAccepted or OrderUnconfirmed (see ordering.py) as a cancel."""
+        if ingredient not in INGREDIENTS:
+            raise NotRestockable(f"{ingredient!r} is not on the menu")
+        if not 1 <= amount <= MAX_RESTOCK:
+            raise NotRestockable(f"a restock is 1 to {MAX_RESTOCK:,}, not {amount}")
+        restock = Restock(new_order_id(), ingredient, amount)
+        await self.taker.send_async(restock, 0)
+        return restock
 
 
 def desk_for_one_command(

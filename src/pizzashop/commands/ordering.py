@@ -301,6 +301,8 @@ def events_to_resume(view: OrderView) -> list[Event]:
     if reached is Status.RECEIVED:
         return [placed]
     if reached is Status.IN_OVEN:
-        return [PizzaAssembled(view.order_id, assembling_and_baking_time(view.order)[1])]
+        return [
+            PizzaAssembled(view.order_id, assembling_and_baking_time(view.order.ingredients())[1])
+        ]
     # Out for delivery: delivery may lack the early warning, the baked pizza, or both.
     return [placed, PizzaBaked(view.order_id)]

@@ -9,6 +9,7 @@ each; each JSON value is one model here; `decoders` makes its fast decoder from 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -17,13 +18,22 @@ from enum import IntEnum
 from typing import Annotated, Any, TypeAlias
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from pizzashop.contract import framing
-from pizzashop.contract.decoders import decoder_of
+from pizzashop.contract import framing, pantry
 
 # Re-exported: the contract is read from one place, `pizzashop.contract`.
+from pizzashop.contract.pantry import EndReservation as EndReservation
+from pizzashop.contract.pantry import PantryEvent, PantryValue, ReservedValue, StockValue
+from pizzashop.contract.pantry import ReservationDecided as ReservationDecided
+from pizzashop.contract.pantry import ReservationEnded as ReservationEnded
+from pizzashop.contract.pantry import ReserveIngredients as ReserveIngredients
+from pizzashop.contract.pantry import Restock as Restock
+from pizzashop.contract.pantry import StockLevel as StockLevel
+from pizzashop.contract.parsing import ContractError as ContractError
+from pizzashop.contract.parsing import decoder, parse
 from pizzashop.contract.topics import COMMAND_SIDE as COMMAND_SIDE
+from pizzashop.contract.topics import ONE_PARTITION_TOPICS as ONE_PARTITION_TOPICS
 from pizzashop.contract.topics import OPERATOR as OPERATOR
 from pizzashop.contract.topics import PARTITIONER as PARTITIONER
 from pizzashop.contract.topics import PIPELINE_TOPICS as PIPELINE_TOPICS
@@ -44,6 +54,8 @@ class Status(IntEnum):
     # Errors are >= 500 (or negative): they are not steps on the way to the customer.
     INVALID_ORDER = 500
     STUCK = 510
+    # Final: the pantry was short of one of the order's ingredients (pizza-reserved names it).
+    SOLD_OUT = 520
 
     @property
     def text(self) -> str:
@@ -54,13 +66,13 @@ class Status(IntEnum):
         return self >= 500 or self < 0
 
     @property
-    def leaves_the_oven(self) -> bool:
-        """A step of a pizza out of the oven: it is never one of a cancelled order."""
-        return self in (Status.OUT_FOR_DELIVERY, Status.DELIVERED)
+    def is_assembled(self) -> bool:
+        """A step of an assembled pizza: too late to cancel, never one of a cancelled order."""
+        return self in (Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
 
     @property
     def is_final(self) -> bool:
-        return self in (Status.DELIVERED, Status.CANCELLED, Status.INVALID_ORDER)
+        return self in (Status.DELIVERED, Status.CANCELLED, Status.INVALID_ORDER, Status.SOLD_OUT)
 
 
 STATUS_TEXTS: dict[Status, str] = {
@@ -71,6 +83,7 @@ STATUS_TEXTS: dict[Status, str] = {
     Status.CANCELLED: "Your order was cancelled",
     Status.INVALID_ORDER: "We could not make your order: it is not on our menu",
     Status.STUCK: "Your order is taking longer than it should; we are on it",
+    Status.SOLD_OUT: "We could not make your order: we ran out of one of its ingredients",
 }
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -84,10 +97,6 @@ OrderIdKey: TypeAlias = Annotated[
         description="the order id as UTF-8 text (not JSON): printable, no spaces around it",
     ),
 ]
-
-
-class ContractError(ValueError):
-    """An event that does not follow the wire contract. It goes to the dead-letter topic."""
 
 
 # --- the order -------------------------------------------------------------------------------
@@ -159,7 +168,9 @@ class StatusChanged:
     timestamp: int | None = None  # None: stamped when it is produced
 
 
-Event: TypeAlias = OrderPlaced | PizzaAssembled | PizzaBaked | StatusChanged | CancelRequested
+Event: TypeAlias = (
+    OrderPlaced | PizzaAssembled | PizzaBaked | StatusChanged | CancelRequested | PantryEvent
+)
 
 TOPIC_OF: dict[type, Topic] = {
     OrderPlaced: Topic.ORDERED,
@@ -167,6 +178,12 @@ TOPIC_OF: dict[type, Topic] = {
     PizzaBaked: Topic.BAKED,
     StatusChanged: Topic.STATUS,
     CancelRequested: Topic.CANCEL,
+    ReserveIngredients: Topic.PANTRY,
+    EndReservation: Topic.PANTRY,
+    Restock: Topic.PANTRY,
+    ReservationDecided: Topic.RESERVED,
+    ReservationEnded: Topic.RESERVED,
+    StockLevel: Topic.STOCK,
 }
 
 
@@ -210,11 +227,15 @@ VALUE_MODELS: dict[Topic, type[BaseModel]] = {
     Topic.ASSEMBLED: AssembledValue,
     Topic.STATUS: StatusValue,
     Topic.CANCEL: CancelValue,
+    Topic.PANTRY: PantryValue,
+    Topic.RESERVED: ReservedValue,
+    Topic.STOCK: StockValue,
 }
-# And each decoded fast, by msgspec, into a Struct made from its model: every service decodes
-# every event it consumes. When msgspec refuses a value, its model says why.
+# Values written without their absent fields: an ask holds only what its kind needs.
+SPARSE_VALUES: tuple[type[BaseModel], ...] = (PantryValue, ReservedValue)
+# And each decoded fast, by msgspec, into a Struct made from its model (parsing.py).
 DECODERS: dict[type[BaseModel], msgspec.json.Decoder[Any]] = {
-    model: decoder_of(model) for model in VALUE_MODELS.values()
+    model: decoder(model) for model in VALUE_MODELS.values()
 }
 
 
@@ -232,8 +253,27 @@ def encode(event: Event) -> Record:
     # json, not msgspec, which cannot write the spaces after ':' and ',': the records (and
     # the seed's log lines showing them) stay byte for byte what they always were.
     topic = TOPIC_OF[type(event)]
-    raw = b"" if value is None else framing.framed(topic, json.dumps(value.model_dump()).encode())
+    if value is None:
+        raw = b""
+    else:
+        dumped = value.model_dump(exclude_none=isinstance(value, SPARSE_VALUES))
+        raw = framing.framed(topic, json.dumps(dumped).encode())
     return Record(topic, event.order_id.encode(), raw)
+
+
+def addressed(event: Event, input_partition: int) -> tuple[Record, int]:
+    """An event as a record, and the partition it goes to: the one partition of the pantry's
+    own topics, the order's own for the pantry's answers, and otherwise the partition number
+    of the input it came from. An ask for an order's ingredients carries that partition, for
+    the answer to find its order."""
+    if isinstance(event, ReserveIngredients) and event.partition < 0:
+        event = dataclasses.replace(event, partition=input_partition)
+    record = encode(event)
+    if record.topic in ONE_PARTITION_TOPICS:
+        return record, 0
+    if isinstance(event, ReservationDecided | ReservationEnded) and event.partition >= 0:
+        return record, event.partition
+    return record, input_partition
 
 
 def _value_of(event: Event) -> BaseModel | None:
@@ -250,6 +290,8 @@ def _value_of(event: Event) -> BaseModel | None:
             return StatusValue(status=int(status), timestamp=now_ms() if ts is None else ts)
         case CancelRequested(timestamp=ts):
             return CancelValue(timestamp=ts)
+        case _:
+            return pantry.value_of(event)
 
 
 def decode(
@@ -267,22 +309,36 @@ def decode(
         value = _unframed(topic, value)
     match topic:
         case Topic.ORDERED:
-            ordered = _parse(OrderedValue, value)
+            ordered = parse(OrderedValue, value)
             return OrderPlaced(order_id, _order_of(ordered.order), ordered.timestamp or fallback_ts)
         case Topic.ASSEMBLED:
-            return PizzaAssembled(order_id, _parse(AssembledValue, value).baking_time)
+            return PizzaAssembled(order_id, parse(AssembledValue, value).baking_time)
         case Topic.BAKED:
             return PizzaBaked(order_id)
         case Topic.STATUS:
-            changed = _parse(StatusValue, value)
+            changed = parse(StatusValue, value)
             try:
                 status = Status(changed.status)
             except ValueError:
                 raise ContractError(f"unknown status {changed.status}") from None
             return StatusChanged(order_id, status, changed.timestamp or fallback_ts)
         case Topic.CANCEL:
-            return CancelRequested(order_id, _parse(CancelValue, value).timestamp)
+            return CancelRequested(order_id, parse(CancelValue, value).timestamp)
+        case Topic.PANTRY | Topic.RESERVED | Topic.STOCK:
+            return _pantry_event(topic, order_id, value)
     raise ContractError(f"topic {topic!r} is not part of the contract")
+
+
+def _pantry_event(topic: str, key: str, value: bytes | None) -> PantryEvent:
+    """`key` is an order id, a restock's id or an ingredient, by the topic and the ask."""
+    if topic == Topic.STOCK:
+        return StockLevel(key, parse(StockValue, value).left)
+    try:
+        if topic == Topic.RESERVED:
+            return pantry.reserved_of(key, parse(ReservedValue, value))
+        return pantry.ask_of(key, parse(PantryValue, value))
+    except ValueError as e:
+        raise ContractError(str(e)) from None
 
 
 def _decode_key(key: bytes | None) -> str:
@@ -312,43 +368,9 @@ def _unframed(topic: str, value: bytes) -> bytes:
     return value[framing.FRAME_BYTES :]
 
 
-def _parse(model: type[BaseModel], value: bytes | None) -> Any:
-    """A record's value, decoded into the Struct made from `model`."""
-    if not value:
-        raise ContractError("empty value")
-    decoder = DECODERS[model]
-    try:
-        # As text: msgspec does not check the UTF-8 of a field it skips, and pydantic does.
-        return decoder.decode(value.decode())
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        # The model says why, in the words the web app uses too. It also takes the little
-        # that msgspec alone refuses: NaN in an ignored field, a key repeated with a bad value
-        # before its last (good) one.
-        return msgspec.convert(_validated(model, value).model_dump(), decoder.type)
-
-
 def _order_of(decoded: msgspec.Struct) -> Order:
     # Validated already, by the same rules. Validating again in pydantic-core still costs
     # half of model_construct, which is Python; the validator itself, a third less than
     # model_validate.
     order: Order = Order.__pydantic_validator__.validate_python(msgspec.structs.asdict(decoded))
     return order
-
-
-def _validated(model: type[BaseModel], value: bytes) -> BaseModel:
-    try:
-        return model.model_validate_json(value)
-    except ValidationError as e:
-        if e.errors()[0]["type"] == "json_invalid":
-            raise ContractError(
-                f"value is not UTF-8 JSON: {e.errors()[0]['ctx']['error']}"
-            ) from None
-        raise ContractError(_describe(e)) from None
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"]) or "value"
-        parts.append(f"{where}: {problem['msg']}")
-    return "; ".join(parts)

@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, Resou
 from confluent_kafka.cimpl import NewTopic
 
 from pizzashop.config import Settings, kafka_client_config
-from pizzashop.contract import PIPELINE_TOPICS, Topic
+from pizzashop.contract import ONE_PARTITION_TOPICS, PIPELINE_TOPICS, Topic
 from pizzashop.kafka.reaching import check_broker
 
 if TYPE_CHECKING:
@@ -31,8 +31,13 @@ log = logging.getLogger("pizzashop.kafka.topics")
 
 CREATE_TIMEOUT = 30.0
 PIPELINE_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in PIPELINE_TOPICS)
-# Every topic of the shop's own: the pipeline's and the dead-letter topic.
-SHOP_TOPIC_NAMES: tuple[str, ...] = (*PIPELINE_TOPIC_NAMES, str(Topic.DEAD_LETTER))
+PANTRY_TOPIC_NAMES: tuple[str, ...] = tuple(str(t) for t in ONE_PARTITION_TOPICS)
+# Every topic of the shop's own: the pipeline's, the dead-letter topic and the pantry's.
+SHOP_TOPIC_NAMES: tuple[str, ...] = (
+    *PIPELINE_TOPIC_NAMES,
+    str(Topic.DEAD_LETTER),
+    *PANTRY_TOPIC_NAMES,
+)
 
 
 # The shop's own topics hold the truth: every order and every step of it. They keep it all
@@ -48,6 +53,8 @@ WHAT_SHORT_HISTORY_LOSES: dict[str, str] = {
     Topic.STATUS: "a read model rebuilt from the log would miss older orders' progress",
     Topic.CANCEL: "replaying the kitchen from the start would miss older orders' cancels",
     Topic.DEAD_LETTER: "older parked events could no longer be listed or replayed",
+    Topic.RESERVED: "a read model rebuilt from the log would not know what older orders ran out of",
+    Topic.PANTRY: "replaying the pantry from the start would miss older asks",
 }
 ANY_TOPIC_LOSES = "a replay from the start would miss older records"
 
@@ -67,17 +74,21 @@ def create_topics(
     replication_factor: int | None = None,
 ) -> list[str]:
     """Create the contract's topics and the dead-letter topic; existing ones are left as they are.
+    The pantry's asks and its stock have one partition each; the stock is compacted.
 
     TopicsNotCoPartitioned if the pipeline's topics, new or old, differ in partition count;
     Unreachable, within seconds, if the broker does not answer.
     """
     check_broker(settings, bootstrap_servers)
-    names = list(SHOP_TOPIC_NAMES)
     config = history_config(settings)
+    names = [*PIPELINE_TOPIC_NAMES, str(Topic.DEAD_LETTER)]
     counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config)
     co_partitioned_count({name: counts[name] for name in PIPELINE_TOPIC_NAMES})
-    warn_of_short_history(settings, names, bootstrap_servers)
-    return names
+    _create(settings, bootstrap_servers, [str(Topic.PANTRY)], 1, replication_factor, config)
+    compacted = {"cleanup.policy": "compact"}
+    _create(settings, bootstrap_servers, [str(Topic.STOCK)], 1, replication_factor, compacted)
+    warn_of_short_history(settings, [*names, str(Topic.PANTRY)], bootstrap_servers)
+    return list(SHOP_TOPIC_NAMES)
 
 
 def history_config(settings: Settings) -> dict[str, str]:

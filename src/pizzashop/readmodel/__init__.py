@@ -4,8 +4,9 @@ One part for each kind of user, all on one database (store.py opens them togethe
 status service's writer (writer.py), the order views of the web app and the CLI (views.py),
 the watchdog's queries (watchdog.py) and the pipeline page's (pipeline.py). SQLite is the
 embedded default, PostgreSQL the other database. Only the status service writes orders here,
-from `pizza-ordered` and `pizza-status`; applying the same events twice, or in another order,
-leaves the same view. The web app keeps its sign-ins in the same database (web/sign_ins.py).
+from `pizza-ordered` and `pizza-status`, and what it learns of the pantry from `pizza-reserved`
+and `pizza-stock` (pantry.py); applying the same events twice, or in another order, leaves the
+same view. The web app keeps its sign-ins in the same database (web/sign_ins.py).
 
 This module holds what the parts share: the shapes of what they answer, and the rule that a
 status never moves backwards.
@@ -28,7 +29,7 @@ Applied = Sequence[OrderPlaced | StatusChanged]
 # The shape of the read model's tables. A change of shape raises it, and is never made by
 # altering a database in place: `pizzashop readmodel rebuild` builds a new generation from the
 # log beside the old one, which serves until the new one has caught up.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the pantry's tables, `stock` and `sold_out`
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,12 @@ class OrderView:
     history: tuple[StatusEntry, ...]
     updated_at: int  # ms, when the order last moved
     partition: int | None = None  # the partition number it was placed on (None: not known)
+    sold_out: str | None = None  # the ingredient the pantry was short of, for this order
 
     @property
     def status_text(self) -> str:
+        if self.status is Status.SOLD_OUT and self.sold_out:
+            return f"Sold out: {self.sold_out}"
         return self.status.text
 
     @property
@@ -67,7 +71,8 @@ class OrderView:
             "order": self.order.model_dump(exclude=hidden) if self.order else None,
             "placed_at": self.placed_at,
             "status": self.status.value,
-            "status_text": self.status.text,
+            "status_text": self.status_text,
+            "sold_out": self.sold_out,
             "history": [
                 {"status": e.status.value, "text": e.status.text, "timestamp": e.timestamp}
                 for e in self.history

@@ -17,6 +17,13 @@ from pizzashop.contract import Status
 from pizzashop.readmodel import SCHEMA_VERSION, check_schema_version
 
 ORDER_COLUMNS = "order_id, customer_id, order_json, placed_at, status, updated_at, partition_number"
+# What a view reads of an order: its row and the ingredient it was sold out of. That one has a
+# table of its own: the pantry's answer may be read before the order it answers.
+VIEW_COLUMNS = (
+    f"{ORDER_COLUMNS}, (SELECT ingredient FROM sold_out WHERE sold_out.order_id = orders.order_id)"
+)
+# The schema version of a database made before versions were kept: the shape it has.
+UNVERSIONED = 1
 NOT_MOVING = ",".join(str(int(s)) for s in Status if s.is_final or s is Status.STUCK)
 # Spelled into the SQL, not bound: only then can the databases use the partial indexes.
 STUCK = int(Status.STUCK)
@@ -59,18 +66,17 @@ class SqlDatabase:
         self._stamp_schema_version()
 
     def _stamp_schema_version(self) -> None:
-        """A new database takes the code's version; one made before versions were kept has
-        the current shape (the partition column was its last change) and takes it too."""
+        """A new database takes the code's version. One made before versions were kept, and
+        holding anything, has the shape of version 1 (the partition column was its last
+        change) and takes that one: it is then refused, like any database of an older shape."""
         with self.transaction(writing=True) as cursor:
             cursor.execute("SELECT version FROM schema_version")
             rows = cursor.fetchall()
+            found = int(rows[0][0]) if rows else _version_of_unversioned(cursor)
             if not rows:
                 p = self.placeholder
-                cursor.execute(
-                    f"INSERT INTO schema_version (version) VALUES ({p})", (SCHEMA_VERSION,)
-                )
-        if rows:
-            check_schema_version(int(rows[0][0]))
+                cursor.execute(f"INSERT INTO schema_version (version) VALUES ({p})", (found,))
+        check_schema_version(found)
 
     @contextmanager
     def transaction(self, writing: bool) -> Iterator[Any]:
@@ -97,6 +103,15 @@ class SqlDatabase:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _version_of_unversioned(cursor: Any) -> int:
+    """Version 1 for a database without a version that holds anything; else a new one's."""
+    for table in ("orders", "applied_offsets", "web_sessions"):
+        cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+        if cursor.fetchall():
+            return UNVERSIONED
+    return SCHEMA_VERSION
 
 
 def query(database: Database, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -31,8 +31,8 @@ class Known:
         An order can stall more than once, so a stuck mark counts while it is newer than
         the order's last move; its history keeps the first mark only.
         """
-        if self.status is Status.CANCELLED and status.leaves_the_oven:
-            return False  # bake decided it: nothing of a cancelled pizza leaves the oven
+        if self.status is Status.CANCELLED and status.is_assembled:
+            return False  # assemble decided it: nothing of a cancelled pizza is assembled
         if status is not Status.STUCK:
             return status not in self.stored
         if self.status is not None and (self.status.is_final or self.status is Status.STUCK):

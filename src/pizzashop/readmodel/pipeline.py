@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pizzashop.contract import Status
 from pizzashop.readmodel import OrderView
-from pizzashop.readmodel.database import NOT_MOVING, ORDER_COLUMNS, STUCK, Database, query
+from pizzashop.readmodel.database import NOT_MOVING, STUCK, VIEW_COLUMNS, Database, query
 from pizzashop.readmodel.views import read_views
 
 
@@ -65,7 +65,7 @@ class PipelineQueries:
         p = self._database.placeholder
         return read_views(
             self._database,
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE status = {STUCK} "
+            f"SELECT {VIEW_COLUMNS} FROM orders WHERE status = {STUCK} "
             f"AND order_json IS NOT NULL ORDER BY updated_at, order_id LIMIT {p}",
             (limit,),
         )

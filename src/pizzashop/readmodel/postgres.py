@@ -59,6 +59,15 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     started_at  BIGINT NOT NULL,
     ended_at    BIGINT
 );
+CREATE TABLE IF NOT EXISTS stock (
+    ingredient  TEXT PRIMARY KEY,
+    left_count  INTEGER NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sold_out (
+    order_id    TEXT PRIMARY KEY,
+    ingredient  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 

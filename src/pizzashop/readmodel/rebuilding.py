@@ -2,10 +2,11 @@
 live one while the shop keeps running, then switched to; or into a scratch one, to check the
 live one against it.
 
-A rebuild reads what the status service reads, from the beginning, and applies it with the
-status service's own `apply_to` (writer.py), in batches that carry their offsets: after the
-switch the status service resumes from the offsets the new generation keeps, so no change is
-lost or applied twice.
+A rebuild reads what the status service reads (the orders, their statuses, and the pantry's
+answers and stock levels), from the beginning, and applies it with the status service's own
+`apply_to` (writer.py), in batches that carry their offsets: after the switch the status
+service resumes from the offsets the new generation keeps, so no change is lost or applied
+twice.
 """
 
 from __future__ import annotations
@@ -292,11 +293,13 @@ def _compared(view: OrderView | None) -> object:
     if view is None:
         return None
     history = [(e.status, e.timestamp) for e in view.history]
-    return (view.order, view.customer_id, view.placed_at, view.status, history, view.updated_at)
+    placing = (view.order, view.customer_id, view.placed_at)
+    return (*placing, view.status, history, view.updated_at, view.sold_out)
 
 
 def _shown(view: OrderView | None) -> str:
     if view is None:
         return "has no such order"
     steps = ", ".join(f"{int(e.status)}@{e.timestamp}" for e in view.history)
-    return f"status {int(view.status)} ({steps})"
+    short = f", sold out of {view.sold_out}" if view.sold_out else ""
+    return f"status {int(view.status)} ({steps}){short}"

@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     started_at  INTEGER NOT NULL,
     ended_at    INTEGER
 );
+CREATE TABLE IF NOT EXISTS stock (
+    ingredient  TEXT PRIMARY KEY,
+    left_count  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sold_out (
+    order_id    TEXT PRIMARY KEY,
+    ingredient  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 

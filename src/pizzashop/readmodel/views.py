@@ -9,13 +9,14 @@ from typing import Any
 from pizzashop.contract import Order, Status
 from pizzashop.readmodel import OrderView, StatusEntry
 from pizzashop.readmodel.database import (
-    ORDER_COLUMNS,
+    VIEW_COLUMNS,
     Database,
     chunks,
     marks,
     query,
     stored_offsets,
 )
+from pizzashop.readmodel.pantry import stored_stock
 
 
 class OrderViews:
@@ -25,7 +26,7 @@ class OrderViews:
     def get_order(self, order_id: str) -> OrderView | None:
         p = self._database.placeholder
         views = read_views(
-            self._database, f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = {p}", (order_id,)
+            self._database, f"SELECT {VIEW_COLUMNS} FROM orders WHERE order_id = {p}", (order_id,)
         )
         return views[0] if views else None
 
@@ -34,7 +35,7 @@ class OrderViews:
         p = self._database.placeholder
         return read_views(
             self._database,
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = {p} "
+            f"SELECT {VIEW_COLUMNS} FROM orders WHERE customer_id = {p} "
             f"ORDER BY placed_at DESC, order_id LIMIT {p}",
             (customer_id, limit),
         )
@@ -44,13 +45,13 @@ class OrderViews:
         p = self._database.placeholder
         return read_views(
             self._database,
-            f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}",
+            f"SELECT {VIEW_COLUMNS} FROM orders ORDER BY updated_at DESC, order_id LIMIT {p}",
             (limit,),
         )
 
     def every_order(self) -> list[OrderView]:
         """All orders, placed or only seen in status events, by id (to compare two models)."""
-        return read_views(self._database, f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY order_id")
+        return read_views(self._database, f"SELECT {VIEW_COLUMNS} FROM orders ORDER BY order_id")
 
     def history_after(self, order_id: str, seq: int) -> list[StatusEntry]:
         """Status entries of one order stored after `seq` (for live streams that reconnect)."""
@@ -84,6 +85,11 @@ class OrderViews:
         before it is here."""
         return stored_offsets(self._database)
 
+    def stock(self) -> dict[str, int]:
+        """Each ingredient's level as the pantry last told it; one never moved is absent (its
+        starting stock: `stock_levels` in pantry.py)."""
+        return stored_stock(self._database)
+
 
 def read_views(database: Database, sql: str, parameters: Sequence[Any] = ()) -> list[OrderView]:
     """Orders with their histories, read in one transaction so the two agree."""
@@ -91,19 +97,23 @@ def read_views(database: Database, sql: str, parameters: Sequence[Any] = ()) -> 
         cursor.execute(sql, parameters)
         rows = cursor.fetchall()
         histories = _histories(database, cursor, [row[0] for row in rows])
-    return [
-        OrderView(
-            order_id=order_id,
-            customer_id=customer_id,
-            order=Order.model_validate_json(order_json) if order_json else None,
-            placed_at=placed_at,
-            status=Status(status),
-            history=tuple(sorted(histories.get(order_id, []), key=_progress_order)),
-            updated_at=updated_at,
-            partition=partition,
-        )
-        for order_id, customer_id, order_json, placed_at, status, updated_at, partition in rows
-    ]
+    return [_view_of(row, histories.get(row[0], [])) for row in rows]
+
+
+def _view_of(row: Sequence[Any], history: list[StatusEntry]) -> OrderView:
+    """One order from its row (VIEW_COLUMNS) and its history."""
+    order_id, customer_id, order_json, placed_at, status, updated_at, partition, sold_out = row
+    return OrderView(
+        order_id=order_id,
+        customer_id=customer_id,
+        order=Order.model_validate_json(order_json) if order_json else None,
+        placed_at=placed_at,
+        status=Status(status),
+        history=tuple(sorted(history, key=_progress_order)),
+        updated_at=updated_at,
+        partition=partition,
+        sold_out=sold_out,
+    )
 
 
 def _histories(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pizzashop.contract import Status
 from pizzashop.readmodel import OrderView, UnplacedEvent
-from pizzashop.readmodel.database import NOT_MOVING, ORDER_COLUMNS, Database, query
+from pizzashop.readmodel.database import NOT_MOVING, VIEW_COLUMNS, Database, query
 from pizzashop.readmodel.views import read_views
 
 
@@ -18,7 +18,7 @@ class WatchdogQueries:
         p = self._database.placeholder
         return read_views(
             self._database,
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE status NOT IN ({NOT_MOVING}) AND updated_at < {p} "
+            f"SELECT {VIEW_COLUMNS} FROM orders WHERE status NOT IN ({NOT_MOVING}) AND updated_at < {p} "
             "AND order_json IS NOT NULL ORDER BY updated_at",
             (not_moved_since,),
         )

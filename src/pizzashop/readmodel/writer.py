@@ -19,6 +19,7 @@ from pizzashop.readmodel.folding import (
     remember,
     set_aside_unplaced,
 )
+from pizzashop.readmodel.pantry import PantryNews, write_pantry_news
 
 # Orders on their way that the writer keeps in memory between batches (about 300 bytes each),
 # so it need not read back what it wrote: past this many, it starts over from the database.
@@ -32,10 +33,12 @@ def apply_to(
     sources: Sequence[Source] | None = None,
 ) -> list[OrderPlaced | StatusChanged]:
     """Write a batch into the read model, the one way it is done (by the status service, and
-    by a rebuild from the log): the events it is made of, with the offsets they came from."""
+    by a rebuild from the log): the events it is made of, with the offsets they came from.
+    The orders' events are returned; what the pantry said is written beside them."""
     wanted = [i for i, e in enumerate(events) if isinstance(e, (OrderPlaced, StatusChanged))]
     updates = [e for e in events if isinstance(e, (OrderPlaced, StatusChanged))]
-    writer.apply(updates, offsets, None if sources is None else [sources[i] for i in wanted])
+    chosen = None if sources is None else [sources[i] for i in wanted]
+    writer.apply(updates, offsets, chosen, PantryNews.of(events))
     return updates
 
 
@@ -49,9 +52,14 @@ class OrderWriter:
         self._remembered: dict[str, Known] = {}
 
     def apply(
-        self, events: Applied, offsets: Offsets, sources: Sequence[Source] | None = None
+        self,
+        events: Applied,
+        offsets: Offsets,
+        sources: Sequence[Source] | None = None,
+        pantry: PantryNews | None = None,
     ) -> None:
-        """Apply events and record the offsets they came from, in one database transaction.
+        """Apply events (and what the pantry said) and record the offsets they came from, in
+        one database transaction.
 
         With `sources` (where each event was read from), status events of orders not placed
         are also kept aside, until the order is placed or they are parked as unknown.
@@ -68,6 +76,8 @@ class OrderWriter:
                 self._write_history(cursor, changes)
                 self._write_orders(cursor, known, changes)
                 self._write_unplaced(cursor, known, changes)
+                if pantry:
+                    write_pantry_news(cursor, self._database.placeholder, pantry)
                 self._write_offsets(cursor, offsets)
         except BaseException:
             self._remembered.clear()  # it was folded into, but not stored

@@ -162,10 +162,11 @@ class KitchenWork:
 
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
         """Its outputs, a dead letter, its state changes; all to the input's partition number
-        (the order stays where its first producer put it), all naming the handler's span."""
+        (the order stays where its first producer put it) but the pantry's, which
+        `contract.addressed` routes; all naming the handler's span."""
         headers = None if self._spans is None else self._spans.headers(ticket)
         records = [
-            OutgoingRecord.of(contract.encode(event), ticket.partition, headers)
+            OutgoingRecord.of(*contract.addressed(event, ticket.partition), headers)
             for event in work.outputs
         ]
         if work.dead_letter is not None:

@@ -1,58 +1,149 @@
-"""assemble: takes an order off `pizza-ordered`, assembles it, and sends it to the oven."""
+"""assemble: takes an order off `pizza-ordered`, has the pantry reserve its ingredients, then
+assembles it and sends it to the oven.
+
+assemble also decides each race between a customer's cancel and the assembly, in its own
+transaction: an order is cancelled if and only if its cancel reaches assemble before the
+pizza is assembled (before assemble writes 200). A cancel that comes first is kept until the
+order does; one that comes while the order waits for the pantry releases the reservation;
+one that comes during the assembly withdraws it (the runtime handles cancels at once, see
+`KitchenService.interrupting`) and releases too; one that comes later is too late, and the
+ingredients on the pizza stay used. Every reservation ends once: used, or released.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
+from pizzashop.config import Settings
 from pizzashop.contract import (
     SERVICES,
+    CancelRequested,
+    EndReservation,
     Event,
-    Order,
     OrderPlaced,
     PizzaAssembled,
+    ReservationDecided,
+    ReserveIngredients,
     Status,
     StatusChanged,
+    Topic,
 )
 from pizzashop.menu import menu_errors
-from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, State, Work
+from pizzashop.service import HANDLED, NOTHING_TO_DO, KitchenService, Overdue, State, Work
 
 log = logging.getLogger("pizzashop.assemble")
 
+RESERVING = "reserving"  # asked the pantry for the order's ingredients: waiting for its answer
+CANCEL_REQUESTED = "cancel-requested"  # the cancel came before the order: waiting for it
 
-def assembling_and_baking_time(order: Order) -> tuple[int, int]:
+
+def assembling_and_baking_time(ingredients: tuple[str, ...]) -> tuple[int, int]:
     """Seconds to assemble (2 to 6) and to bake (10 to 19), the same for the same ingredients."""
-    recipe = "|".join(sorted(order.ingredients()))
+    recipe = "|".join(sorted(ingredients))
     digest = int.from_bytes(hashlib.sha256(recipe.encode()).digest()[:8], "big")
     return 2 + digest % 5, 10 + (digest // 5) % 10
 
 
 def assemble(event: Event, state: State) -> Work:
-    assert isinstance(event, OrderPlaced)
-    if state.get(event.order_id) == HANDLED:
-        log.info("Order '%s' was taken before: ignoring it this time", event.order_id)
+    match event:
+        case OrderPlaced():
+            return order_placed(event, state)
+        case ReservationDecided():
+            return reservation_decided(event, state)
+        case CancelRequested():
+            return cancel_requested(event, state)
+    return NOTHING_TO_DO  # a reservation's end, which the pantry tells the status service
+
+
+def order_placed(event: OrderPlaced, state: State) -> Work:
+    order_id, known = event.order_id, state.get(event.order_id)
+    if known in (HANDLED, RESERVING):
+        log.info("Order '%s' was taken before: ignoring it this time", order_id)
         return NOTHING_TO_DO
+    if known == CANCEL_REQUESTED:
+        log.info("Order '%s' was cancelled before it was assembled", order_id)
+        return Work([StatusChanged(order_id, Status.CANCELLED)], state={order_id: HANDLED})
     errors = menu_errors(event.order)
     if errors:
         log.warning(
             "Rejecting order '%s': %s",
-            event.order_id,
+            order_id,
             "; ".join(f"{field}: {problem}" for field, problem in errors.items()),
         )
         return Work(
-            outputs=[StatusChanged(event.order_id, Status.INVALID_ORDER)],
-            state={event.order_id: HANDLED},
+            outputs=[StatusChanged(order_id, Status.INVALID_ORDER)], state={order_id: HANDLED}
         )
-    assembling, baking = assembling_and_baking_time(event.order)
-    log.info("Preparing order '%s', assembling time is %d second(s)", event.order_id, assembling)
+    ask = ReserveIngredients(order_id, event.order.ingredients())
+    return Work([ask], state={order_id: RESERVING})
+
+
+def reservation_decided(event: ReservationDecided, state: State) -> Work:
+    order_id = event.order_id
+    if state.get(order_id) != RESERVING:
+        log.info("Order '%s' is decided already: its reservation changes nothing", order_id)
+        return NOTHING_TO_DO
+    if not event.reserved:
+        log.info("Order '%s' cannot be made: sold out of %s", order_id, event.sold_out)
+        return Work([StatusChanged(order_id, Status.SOLD_OUT)], state={order_id: HANDLED})
+    assembling, baking = assembling_and_baking_time(event.ingredients)
+    log.info("Preparing order '%s', assembling time is %d second(s)", order_id, assembling)
     to_the_oven: list[Event] = [
-        PizzaAssembled(event.order_id, baking),
-        StatusChanged(event.order_id, Status.IN_OVEN),
+        PizzaAssembled(order_id, baking),
+        StatusChanged(order_id, Status.IN_OVEN),
+        EndReservation(order_id, used=True),
     ]
-    done = f"Order '{event.order_id}' is assembled!"
-    return Work(to_the_oven, assembling, state={event.order_id: HANDLED}, done_message=done)
+    done = f"Order '{order_id}' is assembled!"
+    return Work(to_the_oven, assembling, state={order_id: HANDLED}, done_message=done)
 
 
-def build(_settings: object) -> KitchenService:
-    handled = frozenset({Status.IN_OVEN, Status.INVALID_ORDER})
-    return KitchenService("assemble", SERVICES["assemble"], assemble, handled_statuses=handled)
+def cancel_requested(event: CancelRequested, state: State) -> Work:
+    order_id, known = event.order_id, state.get(event.order_id)
+    if known == CANCEL_REQUESTED:
+        log.info("Order '%s' was asked to be cancelled before: ignoring it this time", order_id)
+        return NOTHING_TO_DO
+    if known == RESERVING:
+        log.info("Order '%s' is cancelled while its ingredients were reserved", order_id)
+        return cancelled(order_id)
+    if known == HANDLED:
+        # Being assembled, or done: which one, only the runtime knows. Being assembled, the
+        # assembly is withdrawn and the order cancelled; done, the cancel is too late.
+        done = f"Order '{order_id}' taken off the counter: cancelled"
+        return Work(cancelled(order_id).outputs, withdraws=True, done_message=done)
+    log.info("Order '%s' is cancelled before it came: it will not be made", order_id)
+    return Work(state={order_id: CANCEL_REQUESTED})
+
+
+def cancelled(order_id: str) -> Work:
+    """Cancelled, and whatever the pantry holds for it goes back (it holds nothing when it
+    found the order sold out: it knows, and ends nothing)."""
+    outputs: list[Event] = [
+        StatusChanged(order_id, Status.CANCELLED),
+        EndReservation(order_id, used=False),
+    ]
+    return Work(outputs, state={order_id: HANDLED})
+
+
+def overdue(order_id: str, value: Any, waited: float, forget_after: float) -> Overdue | None:
+    """A cancel whose order never came is forgotten after `forget_after` seconds, as handled
+    orders are."""
+    if value == CANCEL_REQUESTED and waited >= forget_after:
+        log.info("Order '%s': never came after its cancel; forgetting it", order_id)
+        return Overdue()
+    return None
+
+
+def build(settings: Settings) -> KitchenService:
+    handled = frozenset({Status.IN_OVEN, Status.INVALID_ORDER, Status.SOLD_OUT, Status.CANCELLED})
+    forget_after = settings.remember_orders_for
+    return KitchenService(
+        "assemble",
+        SERVICES["assemble"],
+        assemble,
+        keeps_state=True,
+        handled_statuses=handled,
+        expire=lambda order_id, value, waited: overdue(order_id, value, waited, forget_after),
+        expire_after=forget_after,
+        interrupting=(Topic.CANCEL,),
+    )

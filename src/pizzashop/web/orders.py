@@ -208,7 +208,7 @@ def sse_event(entry: StatusEntry, order_status: Status) -> str:
             "order_status_text": order_status.text,
             "final": order_status.is_final,
             # False once a step says a cancel can no longer win: the page hides its button.
-            "cancellable": not order_status.is_final and not entry.status.leaves_the_oven,
+            "cancellable": not order_status.is_final and not entry.status.is_assembled,
         }
     )
     return f"id: {entry.seq}\nevent: status\ndata: {data}\n\n"

@@ -1,0 +1,216 @@
+"""The pantry on the real broker: every ingredient counted once, never sold twice.
+
+The pantry's state lives in Kafka and outlives a test, so these tests share a broker of their
+own, started with a known starting stock, and each test orders its own extra topping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
+from pizzashop.config import Settings
+from pizzashop.contract import Status, Topic
+from pizzashop.kafka.cluster import start_local_kafka
+from pizzashop.kafka.topics import create_topics, read_to_end
+from pizzashop.readmodel.store import ReadModel, open_readmodel
+from pizzashop.services import SERVICE_NAMES
+from tests.conftest import TEST_TIME_SCALE, broker_settings
+from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
+
+STOCK = {"Mushroom": 10, "Black olives": 0, "Green pepper": 1, "Fresh garlic": 0, "Onion": 40}
+THE_USUAL = ("Tomato", "Mozzarella", "Pepperoni")  # an_order's, of which there are thousands
+
+
+@pytest.fixture(scope="module")
+def pantry_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A broker of this module's own: the pantry starts from STOCK, whatever ran before."""
+    folder = tmp_path_factory.mktemp("pantry")
+    settings = broker_settings(folder / "kafka")
+    local = start_local_kafka(settings)
+    try:
+        settings = settings.replace(
+            bootstrap_servers=local.bootstrap_servers,
+            state_dir=folder / "state",
+            time_scale=TEST_TIME_SCALE,
+            web_port=0,
+            pantry_stock=tuple(sorted(STOCK.items())),
+        )
+        create_topics(settings)
+        yield settings
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def shop(pantry_cluster: Settings, tmp_path: Path) -> Iterator[RunningShop]:
+    running = RunningShop(pantry_cluster.replace(state_dir=tmp_path / "state"))
+    for name in SERVICE_NAMES:
+        running.start(name)
+    yield running
+    running.stop_all()
+    running.runners.clear()
+
+
+@pytest.fixture
+def read_model(shop: RunningShop) -> Iterator[ReadModel]:
+    model = shop.read_model()
+    yield model
+    model.close()
+
+
+def stock_left(settings: Settings) -> dict[str, int]:
+    """Each ingredient's last level on pizza-stock (read committed)."""
+    levels: dict[str, int] = {}
+    for message in read_to_end(settings, str(Topic.STOCK), timeout=60):
+        levels[(message.key() or b"").decode()] = json.loads(message.value() or b"")["left"]
+    return levels
+
+
+def pantry_answers(settings: Settings, order_ids: set[str]) -> dict[str, list[dict[str, object]]]:
+    """What pizza-reserved says of each order: its answer, then how its reservation ended."""
+    found: dict[str, list[dict[str, object]]] = {order_id: [] for order_id in order_ids}
+    for message in read_to_end(settings, str(Topic.RESERVED), timeout=60):
+        order_id = (message.key() or b"").decode()
+        if order_id in found:
+            found[order_id].append(json.loads(message.value() or b""))
+    return found
+
+
+def final_statuses(read_model: ReadModel, order_ids: list[str], timeout: float) -> list[Status]:
+    def all_final() -> list[Status] | None:
+        views = [read_model.orders.get_order(order_id) for order_id in order_ids]
+        if all(v is not None and v.status.is_final for v in views):
+            return [v.status for v in views if v is not None]
+        return None
+
+    return wait_for(all_final, timeout, "every order to end")
+
+
+def test_the_last_ten_mushrooms_go_to_ten_of_fifty_customers_ordering_at_once(
+    shop: RunningShop, read_model: ReadModel
+) -> None:
+    settings = shop.settings
+    with ThreadPoolExecutor(max_workers=10) as customers:
+        order_ids = list(
+            customers.map(
+                lambda i: place(settings, an_order(f"Customer {i}", ("Mushroom",))), range(50)
+            )
+        )
+    ended = final_statuses(read_model, order_ids, timeout=120)
+    assert ended.count(Status.DELIVERED) == 10, ended
+    assert ended.count(Status.SOLD_OUT) == 40, ended
+    answers = pantry_answers(settings, set(order_ids))
+    sold_out = [a for a in answers.values() if a and a[0].get("sold_out") == "Mushroom"]
+    assert len(sold_out) == 40, "each refused order names what ran out"
+    used = [
+        a for a in answers.values() if {"ended": "used"} in [{"ended": x.get("ended")} for x in a]
+    ]
+    assert len(used) == 10, "each assembled order used its reservation once"
+    assert all(len(a) == (1 if a[0].get("sold_out") else 2) for a in answers.values()), answers
+    assert stock_left(settings)["Mushroom"] == 0
+
+
+def test_an_order_short_of_one_ingredient_reserves_none_of_them(
+    shop: RunningShop, read_model: ReadModel
+) -> None:
+    settings = shop.settings
+    before = stock_left(settings)
+    order_id = place(settings, an_order("Short", ("Black olives",)))
+    assert final_statuses(read_model, [order_id], timeout=60) == [Status.SOLD_OUT]
+    (answer,) = pantry_answers(settings, {order_id})[order_id]
+    assert answer["sold_out"] == "Black olives"
+    after = stock_left(settings)
+    for ingredient in THE_USUAL:
+        assert after.get(ingredient) == before.get(ingredient), f"{ingredient} was taken"
+
+
+def test_a_cancel_before_the_assembly_releases_and_one_after_it_returns_nothing(
+    pantry_cluster: Settings, tmp_path: Path
+) -> None:
+    """Green pepper: one left. Assembly takes seconds here, so a cancel can land before it."""
+    slow = RunningShop(pantry_cluster.replace(state_dir=tmp_path / "state", time_scale=1.0))
+    for name in SERVICE_NAMES:
+        slow.start(name)
+    read_model = slow.read_model()
+    try:
+        settings = slow.settings
+        first = place(settings, an_order("Changed my mind", ("Green pepper",)))
+        wait_for(lambda: stock_left(settings).get("Green pepper") == 0, 60, "the reservation")
+        assert cancel(settings, read_model, first) == Status.CANCELLED
+        wait_for(lambda: stock_left(settings).get("Green pepper") == 1, 60, "the release")
+        second = place(settings, an_order("Keeps it", ("Green pepper",)))
+        wait_for(lambda: Status.IN_OVEN in statuses_of(read_model, second), 60, "the assembly")
+        assert cancel(settings, read_model, second) == Status.IN_OVEN, "too late: it goes on"
+        assert stock_left(settings)["Green pepper"] == 0, "nothing returns after the assembly"
+        answers = pantry_answers(settings, {first, second})
+        assert [a.get("ended") for a in answers[first]] == [None, "released"]
+        assert [a.get("ended") for a in answers[second]] == [None, "used"]
+    finally:
+        read_model.close()
+        slow.stop_all()
+        slow.runners.clear()
+
+
+def statuses_of(read_model: ReadModel, order_id: str) -> set[Status]:
+    view = read_model.orders.get_order(order_id)
+    return set() if view is None else {entry.status for entry in view.history}
+
+
+def cancel(settings: Settings, read_model: ReadModel, order_id: str) -> Status:
+    view = wait_for(lambda: read_model.orders.get_order(order_id), 60, "the order")
+    desk = desk_for_one_command(settings, ReadModelOrders(read_model.orders.get_order), 60)
+    return asyncio.run(desk.cancel(view)).view.status
+
+
+def test_a_restock_lets_orders_through_again_and_counts_once(
+    shop: RunningShop, read_model: ReadModel
+) -> None:
+    settings = shop.settings
+    refused = place(settings, an_order("Too early", ("Fresh garlic",)))
+    assert final_statuses(read_model, [refused], timeout=60) == [Status.SOLD_OUT]
+    desk = desk_for_one_command(settings)
+    restock = asyncio.run(desk.restock("Fresh garlic", 2))
+    wait_for(lambda: stock_left(settings).get("Fresh garlic") == 2, 60, "the restock")
+    order_taker(settings).send(restock, 0)  # the same restock delivered again counts once
+    served = [place(settings, an_order(f"Garlic {i}", ("Fresh garlic",))) for i in range(3)]
+    ended = final_statuses(read_model, served, timeout=60)
+    assert sorted(ended) == [Status.DELIVERED, Status.DELIVERED, Status.SOLD_OUT], ended
+    assert stock_left(settings)["Fresh garlic"] == 0
+
+
+@pytest.mark.faults
+def test_the_deciding_pantry_killed_mid_burst_and_another_taking_over_conserve_the_stock(
+    pantry_cluster: Settings, tmp_path: Path
+) -> None:
+    """Onion: 40 for 60 orders. A second pantry joins mid-burst (a rebalance), then the first,
+    which decided until then, is killed: the other goes on from the changelog. Exactly 40 get
+    onions, each reservation answered and ended once, none left."""
+    processes = ShopProcesses(pantry_cluster.replace(state_dir=tmp_path / "state"), tmp_path)
+    for name in SERVICE_NAMES:
+        processes.start(name)
+    read_model = open_readmodel(processes.settings.readmodel_url)
+    try:
+        settings = processes.settings
+        order_ids = [place(settings, an_order(f"Onion {i}", ("Onion",))) for i in range(20)]
+        wait_for(lambda: stock_left(settings).get("Onion", 40) < 40, 60, "the pantry deciding")
+        processes.start("pantry")
+        order_ids += [place(settings, an_order(f"Onion {i}", ("Onion",))) for i in range(20, 40)]
+        processes.kill("pantry", oldest=True)
+        order_ids += [place(settings, an_order(f"Onion {i}", ("Onion",))) for i in range(40, 60)]
+        ended = final_statuses(read_model, order_ids, timeout=180)
+        assert ended.count(Status.DELIVERED) == 40 and ended.count(Status.SOLD_OUT) == 20, ended
+        answers = pantry_answers(settings, set(order_ids))
+        assert all(len(a) == (1 if a[0].get("sold_out") else 2) for a in answers.values())
+        assert stock_left(settings)["Onion"] == 0
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{processes.log_tail()}") from None
+    finally:
+        read_model.close()
+        processes.stop_all()
