@@ -3,10 +3,11 @@
 Plain data in, a verdict out: no broker here, so each rule is tested on hand-made records.
 
 An order's steps on `pizza-status`, in the partition's order (stuck marks set aside), follow
-one of three paths: 200 300 400 (delivered), 450 (cancelled: assemble decided the race before
-the pizza was assembled) or 520 (sold out: the pantry was short). A status twice, a step
-backwards, a step after 450, a path that stops short: each is a violation. Stuck marks (510) may come at any moment while an order
-waits through a fault; they are counted, and only an order still stuck at the end is wrong.
+one of three paths: 200 300 400 (delivered), 450 (cancelled: assemble decided the race
+before the pizza was assembled) or 520 (sold out: the pantry was short). A status twice, a
+step backwards, a step after 450, a path that stops short: each is a violation. Stuck marks
+(510) may come at any moment while an order waits through a fault; they are counted, and
+only an order still stuck at the end is wrong.
 """
 
 from __future__ import annotations
