@@ -41,7 +41,7 @@ class OpenShop:
 @pytest.fixture
 def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
     # Slow enough to watch the status move in the page, fast enough for a test.
-    settings = shop_settings.replace(time_scale=0.2, web_port=free_port(), admin_token=ADMIN_TOKEN)
+    settings = shop_settings.replace(time_scale=0.5, web_port=free_port(), admin_token=ADMIN_TOKEN)
     services = RunningShop(settings)
     for name in SERVICE_NAMES:
         services.start(name)

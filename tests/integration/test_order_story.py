@@ -18,9 +18,11 @@ from pizzashop.readmodel import OrderView
 from tests.shop_harness import RunningShop, an_order, place, wait_for, wait_until_delivered
 
 DELIVERY_CHANGELOG = contract.state_topic("delivery")
-BAKE_CHANGELOG = contract.state_topic("bake")  # only a cancel that came before its pizza
+ASSEMBLE_CHANGELOG = contract.state_topic("assemble")  # waiting for the pantry, then done
 # Where a delivered order, never cancelled, has records.
-DELIVERED_ORDER_TOPICS = {*PIPELINE_TOPIC_NAMES, DELIVERY_CHANGELOG} - {str(Topic.CANCEL)}
+DELIVERED_ORDER_TOPICS = {*PIPELINE_TOPIC_NAMES, DELIVERY_CHANGELOG, ASSEMBLE_CHANGELOG} - {
+    str(Topic.CANCEL)
+}
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 Place = tuple[str, int, int]  # topic, partition, offset
 
@@ -28,7 +30,7 @@ Place = tuple[str, int, int]  # topic, partition, offset
 def read_directly(settings: Settings, order_id: str, partition: int) -> set[Place]:
     """Where the order's records are, read from the start of its partition of each topic."""
     found = set()
-    for topic in (*PIPELINE_TOPIC_NAMES, DELIVERY_CHANGELOG, BAKE_CHANGELOG):
+    for topic in (*PIPELINE_TOPIC_NAMES, DELIVERY_CHANGELOG, ASSEMBLE_CHANGELOG):
         for message in read_to_end(settings, topic, {partition}, timeout=60):
             if message.key() == order_id.encode():
                 found.add((topic, partition, int(message.offset() or 0)))
