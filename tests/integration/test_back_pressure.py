@@ -65,7 +65,7 @@ def test_a_burst_bigger_than_the_kitchen_waits_its_turn_and_nothing_is_lost(
         wait_until_delivered(shop.read_model(), order_ids, timeout=120)
 
         assert_each_delivered_exactly_once(settings, shop.read_model(), order_ids)
-        kitchens = {"assemble", "bake", "delivery"}
+        kitchens = {"assemble", "pantry", "bake", "delivery"}
         assert set(spy.most_at_once) == kitchens
         assert all(n <= CAPACITY for n in spy.most_at_once.values()), dict(spy.most_at_once)
         assert spy.paused >= {"assemble", "bake"}, (

@@ -67,6 +67,7 @@ def test_bench_delivers_every_order_and_reports_every_figure(
     # The session's cluster is an outside one to the bench: it meters its own process, no broker.
     assert set(report["shop"]["processes"]) == {
         "assemble",
+        "pantry",
         "bake",
         "delivery",
         "status",
@@ -75,7 +76,13 @@ def test_bench_delivers_every_order_and_reports_every_figure(
     memory = report["shop"]["own_memory_mb"]
     assert 0 < memory["pss"] < memory["rss"], "shared pages count once in PSS, in RSS each time"
     lag = report["shop"]["lag_at_end"]
-    assert {"pizza_assemble", "pizza_bake", "pizza_delivery", "pizza_status"} <= set(lag)
+    assert {
+        "pizza_assemble",
+        "pizza_pantry",
+        "pizza_bake",
+        "pizza_delivery",
+        "pizza_status",
+    } <= set(lag)
     # The status service shows its position to Kafka only once a second: it must still arrive.
     # (Under exactly-once each partition of pizza-status ends in a marker nobody consumes.)
     assert lag["pizza_status"] <= shop_settings.partitions, lag

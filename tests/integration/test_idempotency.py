@@ -138,7 +138,7 @@ def test_retry_resumes_an_order_at_its_missing_step_and_does_not_make_it_twice(
     shop_settings: Settings,
 ) -> None:
     shop = RunningShop(shop_settings)
-    for name in ("assemble", "delivery", "status"):  # no oven yet: orders stop at 200
+    for name in ("assemble", "pantry", "delivery", "status"):  # no oven yet: they stop at 200
         shop.start(name)
     try:
         order_id = (

@@ -39,12 +39,17 @@ def test_each_service_logs_the_seeds_lines(processes: ShopProcesses) -> None:
     wait_until_delivered(open_readmodel(processes.settings.readmodel_url), [order_id], timeout=60)
     expected = {
         "assemble": [
-            rf"\(msvc_assemble\) INFO {CLOCK} - Subscribed to topic\(s\): pizza-ordered\n",
+            rf"\(msvc_assemble\) INFO {CLOCK} - Subscribed to topic\(s\): pizza-ordered, "
+            rf"pizza-reserved, pizza-cancel\n",
             rf"\(msvc_assemble\) INFO {CLOCK} - Preparing order '{order_id}', "
             rf"assembling time is \d second\(s\)\n",
             rf"\(msvc_assemble\) INFO {CLOCK} - Order '{order_id}' is assembled!\n",
             produced("pizza-assembled", order_id, r'\{"baking_time": \d+\}'),
             produced("pizza-status", order_id, r'\{"status": 200, "timestamp": \d+\}'),
+        ],
+        "pantry": [
+            produced("pizza-reserved", order_id, r'\{"ingredients": \[[^]]+\]\}'),
+            produced("pizza-reserved", order_id, r'\{"ingredients": \[[^]]+\], "ended": "used"\}'),
         ],
         "bake": [
             rf"Preparing order '{order_id}', baking time is \d+ second\(s\)\n",

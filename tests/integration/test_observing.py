@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings, as_environment, load_settings
+from pizzashop.contract import SERVICES
 from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.observe.server import ObserveServer
 from pizzashop.readmodel.store import open_readmodel
@@ -121,7 +122,7 @@ def test_every_part_answers_health_and_readiness(observed: ObservedShop) -> None
         assert httpx.get(f"{address}/nothing-here", timeout=5).status_code == 404
     readiness = httpx.get(f"{observed.addresses['assemble']}/readyz", timeout=5).json()
     assert readiness["service"] == "assemble"
-    assert readiness["partitions"] == observed.settings.partitions
+    assert readiness["partitions"] == len(SERVICES["assemble"]) * observed.settings.partitions
 
 
 def test_metrics_count_what_each_part_did(observed: ObservedShop) -> None:

@@ -68,7 +68,9 @@ def test_the_story_of_a_delivered_order_is_every_record_of_it_on_its_partition(
             (Topic.STATUS, "assemble"),
             (Topic.STATUS, "bake"),
             (Topic.STATUS, "delivery"),
+            (Topic.RESERVED, "pantry"),
             (DELIVERY_CHANGELOG, "delivery"),
+            (ASSEMBLE_CHANGELOG, "assemble"),
         }, records
 
 

@@ -98,7 +98,7 @@ def test_orders_from_a_jvm_producer_and_a_librdkafka_producer_are_all_delivered_
     kafka_broker: Broker, shop_settings: Settings
 ) -> None:
     shop = RunningShop(shop_settings)
-    for name in ("assemble", "bake", "delivery", "delivery", "status", "status"):
+    for name in ("assemble", "pantry", "bake", "delivery", "delivery", "status", "status"):
         shop.start(name)
     try:
         for runner in shop.runners:

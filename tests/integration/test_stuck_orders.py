@@ -15,7 +15,7 @@ def test_a_stalled_order_is_marked_stuck_and_a_retry_gets_it_delivered(
 ) -> None:
     settings = shop_settings.replace(stuck_after=2.0)
     shop = RunningShop(settings)
-    for name in ("status", "bake", "delivery"):  # no one assembles: orders stall at 100
+    for name in ("status", "pantry", "bake", "delivery"):  # no one assembles: they stall at 100
         shop.start(name)
     try:
         order_id = place(settings, an_order(name="Patient"))

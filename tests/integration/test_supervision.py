@@ -154,13 +154,13 @@ def test_status_shows_every_part_up_runs_and_the_shop_counts_its_restarts(
         what="`pizzashop status` to find every part ready",
     )
     shown = pizzashop(settings, "status").stdout
-    for part in ("shop", "assemble", "bake", "delivery", "status"):
+    for part in ("shop", "assemble", "pantry", "bake", "delivery", "status"):
         assert re.search(rf"^{part}\s+ready\s", shown, re.MULTILINE), shown
     assert "Orders: " in shown
     parts = {
         p["part"]: p for p in json.loads(pizzashop(settings, "status", "--json").stdout)["parts"]
     }
-    assert parts["assemble"]["partitions"] == settings.partitions
+    assert parts["assemble"]["partitions"] == 3 * settings.partitions  # three topics
     kill_and_see_it_restarted(up, "bake")
     shop_metrics = httpx.get(f"{parts['shop']['address']}/metrics", timeout=5).text
     assert 'pizzashop_part_restarts_total{part="bake"} 1.0' in shop_metrics

@@ -89,11 +89,13 @@ def run_bench(settings: Settings, plan: BenchPlan) -> BenchResult:
 def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     run_id = secrets.token_hex(3)
     state_dir = Path(tempfile.mkdtemp(prefix=f"pizzashop-bench-{run_id}-"))
+    orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     settings = _quiet_in_its_own_folder(settings, state_dir).replace(
         # The bench works out the order ids the web app gives its orders (see front_door.py).
-        secret_key=settings.secret_key or secrets.token_urlsafe(32)
+        secret_key=settings.secret_key or secrets.token_urlsafe(32),
+        # A rush measures the kitchen, not the pantry running out: one of each for each order.
+        pantry_default_stock=max(settings.pantry_default_stock, len(orders)),
     )
-    orders = bench_orders(run_id, plan.warm_up_count + plan.count)
     schedule = placement_schedule(len(orders), plan.rate)
     try:
         with (

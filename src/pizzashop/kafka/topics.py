@@ -85,7 +85,7 @@ def create_topics(
     counts = _create(settings, bootstrap_servers, names, partitions, replication_factor, config)
     co_partitioned_count({name: counts[name] for name in PIPELINE_TOPIC_NAMES})
     _create(settings, bootstrap_servers, [str(Topic.PANTRY)], 1, replication_factor, config)
-    compacted = {"cleanup.policy": "compact"}
+    compacted = {**config, "cleanup.policy": "compact"}  # the last level of each ingredient
     _create(settings, bootstrap_servers, [str(Topic.STOCK)], 1, replication_factor, compacted)
     warn_of_short_history(settings, [*names, str(Topic.PANTRY)], bootstrap_servers)
     return list(SHOP_TOPIC_NAMES)

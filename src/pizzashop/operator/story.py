@@ -41,13 +41,15 @@ WRITER_OF_STEP: dict[Topic, str] = {
     Topic.ASSEMBLED: "assemble",
     Topic.BAKED: "bake",
     Topic.CANCEL: ORDERING,
+    Topic.RESERVED: "pantry",
 }
 WRITER_OF_STATUS: dict[int, str] = {  # by status code: a record may carry any number
     Status.RECEIVED: ORDERING,
     Status.IN_OVEN: "assemble",
     Status.INVALID_ORDER: "assemble",
     Status.OUT_FOR_DELIVERY: "bake",
-    Status.CANCELLED: "bake",
+    Status.CANCELLED: "assemble",
+    Status.SOLD_OUT: "assemble",
     Status.DELIVERED: "delivery",
     Status.STUCK: "status",
 }
