@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +35,29 @@ class KeyUsedForAnotherOrder(ValueError):
 
 class NotRestockable(ValueError):
     """A restock of something not on the menu, or of an amount out of bounds."""
+
+
+class SoldOut(ValueError):
+    """An order for a choice the pantry has none of left, as the front door last heard."""
+
+    def __init__(self, ingredient: str) -> None:
+        super().__init__(f"sold out: {ingredient}")
+        self.ingredient = ingredient
+
+
+class StockAtTheDoor(Protocol):
+    """What a front door knows of the pantry's stock: the first of some ingredients it has
+    none of left, or None. The pantry decides every order anyway; this spares the customer
+    an order that is sure to end sold out."""
+
+    async def sold_out(self, ingredients: Sequence[str]) -> str | None: ...
+
+
+class NoStockAtTheDoor:
+    """A front door that knows nothing of the stock (the command line): the pantry decides."""
+
+    async def sold_out(self, ingredients: Sequence[str]) -> str | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -81,10 +104,12 @@ class OrderDesk:
         orders: KnownOrders | None = None,
         rate_limit: OrderRateLimit | None = None,
         cancel_wait: float = DECISION_WAIT,
+        stock: StockAtTheDoor | None = None,
     ) -> None:
         self.taker = taker
         self.orders = orders or ReadModelOrders()
         self.rate_limit = rate_limit or OrderRateLimit(per_minute=0)
+        self.stock = stock or NoStockAtTheDoor()
         self.cancel_wait = cancel_wait  # seconds to wait for assemble's decision on a cancel
         self._secret = secret
 
@@ -94,7 +119,8 @@ class OrderDesk:
 
         KeyUsedForAnotherOrder when the key's order is known with other contents;
         TooManyOrders, before anything is produced, when the customer is over the rate limit
-        (a known order is answered whatever the limit: it produces nothing); OrderNotAccepted
+        (a known order is answered whatever the limit: it produces nothing); SoldOut, before
+        anything is produced, for a choice the door knows is gone; OrderNotAccepted
         or OrderUnconfirmed (see ordering.py) when the broker did not say yes."""
         order = command.order
         order_id = order_id_for(self._secret, order.customer_id, command.idempotency_key)
@@ -103,6 +129,9 @@ class OrderDesk:
             if known.order != order:
                 raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
             return Placement(OrderPlaced(order_id, known.order, known.placed_at), replayed=True)
+        short = await self.stock.sold_out(order.ingredients())
+        if short is not None:
+            raise SoldOut(short)
         self.rate_limit.take(order.customer_id)
         placed, written = await self.taker.place_async(order, order_id)
         self.orders.remember(placed, written)

@@ -33,8 +33,8 @@ NO_FIGURE = "\u2013"  # an en dash: nothing to show
 PUSH_EVERY = 1.0  # seconds between two snapshots on the live stream
 # The topics drawn on the arrow into each stage, as in the architecture diagram.
 ARROW_INTO: dict[str, tuple[Topic, ...]] = {
-    "assemble": (Topic.ORDERED,),
-    "bake": (Topic.ASSEMBLED, Topic.CANCEL),
+    "assemble": (Topic.ORDERED, Topic.RESERVED, Topic.CANCEL),
+    "bake": (Topic.ASSEMBLED,),
     "delivery": (Topic.BAKED,),
     "status": (Topic.STATUS,),
 }

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from pizzashop import menu
 from pizzashop.commands import ordering
 from pizzashop.commands.cancelling import CancelAnswer, Outcome
-from pizzashop.commands.desk import KeyUsedForAnotherOrder, OrderDesk, Placement
+from pizzashop.commands.desk import KeyUsedForAnotherOrder, OrderDesk, Placement, SoldOut
 from pizzashop.commands.ordering import PlaceOrder
 from pizzashop.commands.rate_limit import TooManyOrders
 from pizzashop.contract import Status
@@ -103,6 +103,8 @@ async def place(desk: OrderDesk, command: PlaceOrder) -> Placement:
         raise HTTPException(
             429, str(e), headers={**headers, "Retry-After": str(e.retry_after)}
         ) from None
+    except SoldOut as e:
+        raise HTTPException(409, str(e), headers=headers) from None
 
 
 @router.post("/session", status_code=201, summary="Sign in with a name")
@@ -150,6 +152,13 @@ async def api_place_order(
         "status": int(Status.RECEIVED),
         "links": {"self": f"/api/orders/{order_id}"},
     }
+
+
+@router.get("/stock", summary="How much of each ingredient is left")
+async def api_stock(request: Request) -> dict[str, dict[str, int]]:
+    """As the pantry last told the read model (at most half a second old here): 0 is sold
+    out, and an order for it is refused with 409."""
+    return {"stock": await request.app.state.stock.levels()}
 
 
 @router.get("/orders", summary="My orders, newest first")

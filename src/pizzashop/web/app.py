@@ -39,6 +39,7 @@ from pizzashop.web.orders import OrderBook, StoryReader
 from pizzashop.web.security import SECURITY_HEADERS, SecurityHeaders
 from pizzashop.web.session import OnlyOpenSessions, WebSessions
 from pizzashop.web.sign_ins import SignIns
+from pizzashop.web.stock import StockBoard
 
 log = logging.getLogger("pizzashop.web")
 
@@ -81,7 +82,8 @@ def _keep_in_state(
     changes = OrderChanges(read_model.orders, closing=lambda: bool(app.state.closing()))
     app.state.book = book = OrderBook(read_model.orders, changes)
     rate_limit = OrderRateLimit(settings.orders_per_minute)
-    app.state.desk = OrderDesk(order_taker, secret, book, rate_limit)
+    app.state.stock = stock = StockBoard(read_model.orders, settings)
+    app.state.desk = OrderDesk(order_taker, secret, book, rate_limit, stock=stock)
     app.state.open_streams = OpenStreams(settings.streams_per_session)
     app.state.read_story = read_story or functools.partial(story.read_story, settings)
     app.state.pipeline = PipelineWatch(read_model.pipeline, BrokerReader(settings))

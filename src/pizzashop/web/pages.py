@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from pizzashop import menu
 from pizzashop.commands import ordering
 from pizzashop.commands.cancelling import Outcome, is_cancellable
-from pizzashop.commands.desk import KeyUsedForAnotherOrder
+from pizzashop.commands.desk import KeyUsedForAnotherOrder, SoldOut
 from pizzashop.commands.ordering import PlaceOrder
 from pizzashop.commands.rate_limit import TooManyOrders
 from pizzashop.contract import Status
@@ -153,6 +153,11 @@ def menu_again(
         )
         page.headers["Retry-After"] = str(error.retry_after)
         return page
+    if isinstance(error, SoldOut):
+        message = f"Sorry, we have run out of {error.ingredient}: please choose something else."
+        return render(
+            request, "menu.html", 409, chosen=chosen, errors={"order": message}, idempotency_key=key
+        )
     status, message = NOT_PLACED[type(error)]
     key = ordering.new_idempotency_key() if isinstance(error, KeyUsedForAnotherOrder) else key
     return render(
@@ -178,7 +183,12 @@ NOT_PLACED: dict[type[Exception], tuple[int, str]] = {
     ),
 }
 # Every answer of the desk that shows the menu again, with the customer's choices.
-MENU_AGAIN: tuple[type[Exception], ...] = (ordering.InvalidOrder, TooManyOrders, *NOT_PLACED)
+MENU_AGAIN: tuple[type[Exception], ...] = (
+    ordering.InvalidOrder,
+    TooManyOrders,
+    SoldOut,
+    *NOT_PLACED,
+)
 
 
 @router.get("/orders")
