@@ -36,19 +36,20 @@ ADMIN_TOKEN = "operator-" + secrets.token_urlsafe(8)
 class OpenShop:
     url: str
     settings: Settings
+    kitchen: RunningShop  # its services, to stop and start one
 
 
 @pytest.fixture
 def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
     # Slow enough to watch the status move in the page, fast enough for a test.
-    settings = shop_settings.replace(time_scale=0.5, web_port=free_port(), admin_token=ADMIN_TOKEN)
+    settings = shop_settings.replace(time_scale=0.2, web_port=free_port(), admin_token=ADMIN_TOKEN)
     services = RunningShop(settings)
     for name in SERVICE_NAMES:
         services.start(name)
     app = create_app(settings, open_readmodel(settings.readmodel_url), OrderTaker(settings))
     try:
         with served(app, settings.web_port, start_timeout=30) as running:
-            yield OpenShop(running.url, settings)
+            yield OpenShop(running.url, settings, services)
     finally:
         services.stop_all()
 

@@ -68,14 +68,17 @@ def test_cancel_an_order_from_its_page_until_the_pizza_is_assembled(
             page.click("button[type=submit]")
 
             def order_a_pizza() -> None:
-                # The longest to assemble (6 s of shop time, 3 s here): time to cancel.
                 page.goto(open_shop.url + "/")
                 page.check("input[name=sauce][value='Tomato']")
-                page.check("input[name=cheese][value='Cheddar']")
-                page.check("input[name=main_topping][value='Pork']")
+                page.check("input[name=cheese][value='Mozzarella']")
+                page.check("input[name=main_topping][value='Pepperoni']")
                 page.click("#menu button[type=submit]")
                 expect(page.locator("#confirmation")).to_contain_text("your order is placed")
 
+            # With the pantry away, orders wait for their ingredients: nothing is assembled.
+            kitchen = open_shop.kitchen
+            (pantry,) = [runner for runner in kitchen.runners if runner.name == "pantry"]
+            kitchen.stop(pantry)
             order_a_pizza()
             page.click("#cancel-order button")
             expect(page.locator("#cancel-outcome")).to_have_text("Your order is cancelled.")
@@ -85,6 +88,7 @@ def test_cancel_an_order_from_its_page_until_the_pizza_is_assembled(
             # Left open, the page hides the button once the pizza is assembled.
             order_a_pizza()
             expect(page.locator("#cancel-order")).to_be_visible()
+            kitchen.start("pantry")
             expect(page.locator("#status-text")).to_have_text(
                 "Your pizza is in the oven", timeout=60_000
             )
