@@ -6,8 +6,6 @@ Every test runs against SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pizzashop.readmodel import SCHEMA_VERSION, ReadModelUnusable
@@ -16,16 +14,7 @@ from pizzashop.readmodel.rebuilding import carry_over_sign_ins
 from pizzashop.readmodel.store import open_readmodel
 from pizzashop.readmodel.writer import OrderWriter
 from pizzashop.web.sign_ins import SignIns
-from tests.postgres_cluster import Cluster
 from tests.unit.shop_events import placed, progress
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        cluster: Cluster = request.getfixturevalue("postgres_cluster")
-        return cluster.new_database()
-    return f"sqlite:///{tmp_path / 'readmodel.sqlite3'}"
 
 
 def test_a_new_read_model_is_generation_one(url: str) -> None:

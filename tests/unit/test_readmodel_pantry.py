@@ -6,8 +6,6 @@ Every test runs against SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pizzashop.config import Settings
@@ -24,18 +22,9 @@ from pizzashop.readmodel.generations import generations_of
 from pizzashop.readmodel.pantry import stock_levels
 from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.readmodel.writer import apply_to
-from tests.postgres_cluster import Cluster
 from tests.unit.shop_events import T0, placed
 
 ITS_INGREDIENTS = ("Tomato", "Mozzarella", "Pepperoni", "Mushroom")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        cluster: Cluster = request.getfixturevalue("postgres_cluster")
-        return cluster.new_database()
-    return f"sqlite:///{tmp_path / 'readmodel.sqlite3'}"
 
 
 def write(read_model: ReadModel, *events: Event) -> None:
