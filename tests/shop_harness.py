@@ -30,7 +30,7 @@ from pizzashop.readmodel import OrderView
 from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.runtime import ServiceLoop, loop_for
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
-from pizzashop.services import build_service
+from pizzashop.services import SERVICE_NAMES, build_service
 from pizzashop.web.app import web_server
 from tests.ports import free_port
 
@@ -109,6 +109,19 @@ class RunningShop:
 
     def read_model(self) -> ReadModel:
         return open_readmodel(self.settings.readmodel_url)
+
+
+@contextmanager
+def every_service(settings: Settings) -> Iterator[RunningShop]:
+    """Every service of the shop running in this process, stopped at the end."""
+    running = RunningShop(settings)
+    for name in SERVICE_NAMES:
+        running.start(name)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+        running.runners.clear()
 
 
 PROGRESS = [Status.RECEIVED, Status.IN_OVEN, Status.OUT_FOR_DELIVERY, Status.DELIVERED]

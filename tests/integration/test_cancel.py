@@ -34,7 +34,15 @@ from pizzashop.readmodel import OrderView
 from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.web.app import create_app
-from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
+from tests.shop_harness import (
+    RunningShop,
+    ShopProcesses,
+    an_order,
+    every_service,
+    order_taker,
+    place,
+    wait_for,
+)
 
 # Slow enough that a pizza is assembled for a second or more (2 to 6 s of shop time): a cancel
 # can be sent while it is.
@@ -48,12 +56,8 @@ DELIVERED_HISTORY = [Status.RECEIVED, Status.IN_OVEN, Status.OUT_FOR_DELIVERY, S
 
 @pytest.fixture
 def kitchen(shop_settings: Settings) -> Iterator[RunningShop]:
-    running = RunningShop(shop_settings.replace(time_scale=STAGE_TIME_SCALE))
-    for name in SERVICE_NAMES:
-        running.start(name)
-    yield running
-    running.stop_all()
-    running.runners.clear()
+    with every_service(shop_settings.replace(time_scale=STAGE_TIME_SCALE)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -22,7 +22,15 @@ from pizzashop.kafka.topics import create_topics, read_to_end
 from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import TEST_TIME_SCALE, broker_settings
-from tests.shop_harness import RunningShop, ShopProcesses, an_order, order_taker, place, wait_for
+from tests.shop_harness import (
+    RunningShop,
+    ShopProcesses,
+    an_order,
+    every_service,
+    order_taker,
+    place,
+    wait_for,
+)
 
 STOCK = {"Mushroom": 10, "Black olives": 0, "Green pepper": 1, "Fresh garlic": 0, "Onion": 40}
 THE_USUAL = ("Tomato", "Mozzarella", "Pepperoni")  # an_order's, of which there are thousands
@@ -50,12 +58,8 @@ def pantry_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 
 @pytest.fixture
 def shop(pantry_cluster: Settings, tmp_path: Path) -> Iterator[RunningShop]:
-    running = RunningShop(pantry_cluster.replace(state_dir=tmp_path / "state"))
-    for name in SERVICE_NAMES:
-        running.start(name)
-    yield running
-    running.stop_all()
-    running.runners.clear()
+    with every_service(pantry_cluster.replace(state_dir=tmp_path / "state")) as running:
+        yield running
 
 
 @pytest.fixture
@@ -135,27 +139,27 @@ def test_a_cancel_before_the_assembly_releases_and_one_after_it_returns_nothing(
     pantry_cluster: Settings, tmp_path: Path
 ) -> None:
     """Green pepper: one left. Assembly takes seconds here, so a cancel can land before it."""
-    slow = RunningShop(pantry_cluster.replace(state_dir=tmp_path / "state", time_scale=1.0))
-    for name in SERVICE_NAMES:
-        slow.start(name)
-    read_model = slow.read_model()
-    try:
-        settings = slow.settings
-        first = place(settings, an_order("Changed my mind", ("Green pepper",)))
-        wait_for(lambda: stock_left(settings).get("Green pepper") == 0, 60, "the reservation")
-        assert cancel(settings, read_model, first) == Status.CANCELLED
-        wait_for(lambda: stock_left(settings).get("Green pepper") == 1, 60, "the release")
-        second = place(settings, an_order("Keeps it", ("Green pepper",)))
-        wait_for(lambda: Status.IN_OVEN in statuses_of(read_model, second), 60, "the assembly")
-        assert cancel(settings, read_model, second) == Status.IN_OVEN, "too late: it goes on"
-        assert stock_left(settings)["Green pepper"] == 0, "nothing returns after the assembly"
-        answers = pantry_answers(settings, {first, second})
-        assert [a.get("ended") for a in answers[first]] == [None, "released"]
-        assert [a.get("ended") for a in answers[second]] == [None, "used"]
-    finally:
-        read_model.close()
-        slow.stop_all()
-        slow.runners.clear()
+    slow_settings = pantry_cluster.replace(state_dir=tmp_path / "state", time_scale=1.0)
+    with every_service(slow_settings) as slow:
+        read_model = slow.read_model()
+        try:
+            cancel_before_and_after_the_assembly(slow.settings, read_model)
+        finally:
+            read_model.close()
+
+
+def cancel_before_and_after_the_assembly(settings: Settings, read_model: ReadModel) -> None:
+    first = place(settings, an_order("Changed my mind", ("Green pepper",)))
+    wait_for(lambda: stock_left(settings).get("Green pepper") == 0, 60, "the reservation")
+    assert cancel(settings, read_model, first) == Status.CANCELLED
+    wait_for(lambda: stock_left(settings).get("Green pepper") == 1, 60, "the release")
+    second = place(settings, an_order("Keeps it", ("Green pepper",)))
+    wait_for(lambda: Status.IN_OVEN in statuses_of(read_model, second), 60, "the assembly")
+    assert cancel(settings, read_model, second) == Status.IN_OVEN, "too late: it goes on"
+    assert stock_left(settings)["Green pepper"] == 0, "nothing returns after the assembly"
+    answers = pantry_answers(settings, {first, second})
+    assert [a.get("ended") for a in answers[first]] == [None, "released"]
+    assert [a.get("ended") for a in answers[second]] == [None, "used"]
 
 
 def statuses_of(read_model: ReadModel, order_id: str) -> set[Status]:
