@@ -1,6 +1,7 @@
 """A short chaos run with a fixed seed: the whole shop on a three-node cluster of its own,
-two instances of each service, orders and cancels, every kind of fault at least once; then
-no order lost, none twice, every status in order, every poison record parked."""
+two instances of each service (the pantry's too), orders and cancels, scarce toppings and
+restocks, every kind of fault at least once; then no order lost, none twice, every status in
+order, every poison record parked, and every ingredient counted exactly once."""
 
 from __future__ import annotations
 
@@ -25,5 +26,6 @@ def test_a_short_chaos_run_keeps_every_guarantee(tmp_path: Path) -> None:
     assert report.violations == [], report.text()
     missing = [kind for kind in Kind if not report.faults_by_kind.get(kind)]
     assert not missing, f"fault kinds that never happened: {missing}\n{report.text()}"
-    assert report.delivered and report.cancelled, report.text()
+    assert report.delivered and report.cancelled and report.sold_out, report.text()
+    assert report.stock.released and report.stock.restocks_sent_twice, report.text()
     assert report.poison_parked == report.poison_written, report.text()

@@ -8,18 +8,22 @@ before the pizza was assembled) or 520 (sold out: the pantry was short). A statu
 step backwards, a step after 450, a path that stops short: each is a violation. Stuck marks
 (510) may come at any moment while an order waits through a fault; they are counted, and
 only an order still stuck at the end is wrong.
+
+The pantry's records are checked apart (stock.py): every ingredient counted exactly once.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pizzashop import contract
+from pizzashop.chaos.stock import StockVerdict, check_stock
 from pizzashop.contract import (
     CancelRequested,
     ContractError,
+    Event,
     OrderPlaced,
     PizzaAssembled,
     PizzaBaked,
@@ -28,6 +32,7 @@ from pizzashop.contract import (
     Topic,
 )
 from pizzashop.contract.deadletter import DeadLetter
+from pizzashop.contract.pantry import PantryEvent
 from pizzashop.readmodel import OrderView
 
 # (topic, partition, offset): where a record was written.
@@ -79,6 +84,8 @@ class Evidence:
     records: Sequence[Seen]  # the pipeline topics, each partition in offset order
     dead_letters: Sequence[DeadLetter]
     views: Mapping[str, OrderView | None]  # the read model's view of each order in the log
+    start: Callable[[str], int] = lambda ingredient: 0  # the pantry's starting stock
+    restocks_sent: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # id: what, how many
 
 
 @dataclass
@@ -86,10 +93,12 @@ class Verdict:
     orders_in_log: int = 0
     delivered: int = 0
     cancelled: int = 0
+    sold_out: int = 0
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     stuck_marks: int = 0
     poison_parked: int = 0
+    stock: StockVerdict = field(default_factory=StockVerdict)
     violations: list[str] = field(default_factory=list)
 
 
@@ -107,8 +116,8 @@ class _Trail:
 
 def check(evidence: Evidence) -> Verdict:
     verdict = Verdict()
-    poison = set(evidence.poison)
-    trails = _trails(evidence.records, poison, verdict.violations)
+    events = _events(evidence.records, set(evidence.poison), verdict.violations)
+    trails = _trails(e for e in events if not isinstance(e, PantryEvent))
     placed = {order_id for order_id, trail in trails.items() if trail.placed}
     verdict.orders_in_log = len(placed)
     for order_id in sorted(evidence.accepted - placed):
@@ -125,25 +134,36 @@ def check(evidence: Evidence) -> Verdict:
             verdict.delivered += 1
         elif tuple(trail.steps) == CANCELLED_PATH:
             verdict.cancelled += 1
+        elif tuple(trail.steps) == SOLD_OUT_PATH:
+            verdict.sold_out += 1
         elif order_id in placed and not any(s.is_final for s in trail.steps):
             verdict.lost.append(order_id)
+    assembled = {order_id for order_id, trail in trails.items() if trail.assembled}
+    pantry_events = [e for e in events if isinstance(e, PantryEvent)]
+    verdict.stock = check_stock(pantry_events, evidence.start, evidence.restocks_sent, assembled)
+    verdict.violations += verdict.stock.problems
+    poison = set(evidence.poison)
     verdict.poison_parked, parking_problems = _parking_problems(poison, evidence.dead_letters)
     verdict.violations += parking_problems
     return verdict
 
 
-def _trails(
-    records: Iterable[Seen], poison: set[Position], problems: list[str]
-) -> dict[str, _Trail]:
-    trails: dict[str, _Trail] = defaultdict(_Trail)
+def _events(records: Iterable[Seen], poison: set[Position], problems: list[str]) -> list[Event]:
+    """Every record decoded, poison left out; a record neither an event nor poison is a problem."""
+    events = []
     for record in records:
         if record.position in poison:
             continue
         try:
-            event = contract.decode(record.topic, record.key, record.value)
+            events.append(contract.decode(record.topic, record.key, record.value))
         except ContractError as e:
             problems.append(f"{_where(record.position)}: not a valid event, not poison: {e}")
-            continue
+    return events
+
+
+def _trails(events: Iterable[Event]) -> dict[str, _Trail]:
+    trails: dict[str, _Trail] = defaultdict(_Trail)
+    for event in events:
         trail = trails[event.order_id]
         match event:
             case OrderPlaced():
@@ -169,11 +189,11 @@ def _order_problems(order_id: str, trail: _Trail, placed: bool) -> list[str]:
         problems.append(f"{order_id}: {trail.assembled} records on {Topic.ASSEMBLED}")
     if trail.baked > 1:
         problems.append(f"{order_id}: {trail.baked} records on {Topic.BAKED}")
-    if Status.CANCELLED in trail.steps or Status.SOLD_OUT in trail.steps:
-        if trail.assembled:
-            problems.append(f"{order_id}: {_path(trail.steps)}, yet its pizza was assembled")
-        if not trail.cancel_asked:
-            problems.append(f"{order_id}: cancelled without a cancel asked")
+    never_made = Status.CANCELLED in trail.steps or Status.SOLD_OUT in trail.steps
+    if never_made and trail.assembled:
+        problems.append(f"{order_id}: {_path(trail.steps)}, yet its pizza was assembled")
+    if Status.CANCELLED in trail.steps and not trail.cancel_asked:
+        problems.append(f"{order_id}: cancelled without a cancel asked")
     if tuple(trail.steps) == DELIVERED_PATH and (trail.assembled, trail.baked) != (1, 1):
         problems.append(f"{order_id}: delivered without one assembled and one baked record")
     return problems

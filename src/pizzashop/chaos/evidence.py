@@ -1,5 +1,5 @@
-"""What the chaos run reads back: the topics (read committed) and the read model, after the
-run; and while it runs, the moment each order's final status was committed."""
+"""What the chaos run reads back: the topics (read committed), the read model and the pantry's
+starting stock, after the run; and while it runs, the moment each order's final status was committed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pizzashop.config import Settings, kafka_client_config
 from pizzashop.contract import ContractError, OrderPlaced, StatusChanged, Topic
 from pizzashop.contract.deadletter import DeadLetter
 from pizzashop.kafka.records import record_headers, record_position
-from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES, read_to_end
+from pizzashop.kafka.topics import PANTRY_TOPIC_NAMES, PIPELINE_TOPIC_NAMES, read_to_end
+from pizzashop.menu import starting_stock
 from pizzashop.readmodel.store import open_readmodel
 
 READ_TIMEOUT = 120.0
@@ -25,7 +26,7 @@ READ_TIMEOUT = 120.0
 def gather(settings: Settings, placed: Placed, poison: list[Position]) -> Evidence:
     records = [
         Seen(*record_position(m), m.key(), m.value())
-        for topic in PIPELINE_TOPIC_NAMES
+        for topic in (*PIPELINE_TOPIC_NAMES, *PANTRY_TOPIC_NAMES)
         for m in read_to_end(settings, topic, timeout=READ_TIMEOUT)
     ]
     letters = [
@@ -46,6 +47,8 @@ def gather(settings: Settings, placed: Placed, poison: list[Position]) -> Eviden
         records=records,
         dead_letters=letters,
         views=views,
+        start=starting_stock(settings),
+        restocks_sent=dict(placed.restocks_sent),
     )
 
 

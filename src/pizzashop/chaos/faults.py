@@ -35,7 +35,7 @@ class Kind(StrEnum):
     KILL = "kill"  # SIGKILL an instance; it is restarted a second later
     PAUSE = "pause"  # SIGSTOP an instance past the session timeout, then SIGCONT: a zombie
     NODE = "node"  # SIGKILL a broker node, start it again a few seconds later
-    POISON = "poison"  # a record that is not an event, into a pipeline topic
+    POISON = "poison"  # a record that is not an event, into a pipeline or pantry topic
     BURST = "burst"  # many orders at once
 
 
@@ -51,13 +51,15 @@ class Poison:
 POISONS: tuple[Poison, ...] = (
     *(
         Poison("garbage bytes", t, b"poison", b"\xff\x00\xfe{not json")
-        for t in (Topic.ORDERED, Topic.ASSEMBLED, Topic.STATUS, Topic.CANCEL)
+        for t in (Topic.ORDERED, Topic.ASSEMBLED, Topic.STATUS, Topic.CANCEL, Topic.PANTRY)
     ),
     Poison("wrong JSON", Topic.ORDERED, b"poison", b'{"order": "a pizza"}'),
     Poison("wrong JSON", Topic.ASSEMBLED, b"poison", b'{"baking_time": "soon"}'),
     Poison("wrong JSON", Topic.STATUS, b"poison", b'{"state": 400}'),
     Poison("wrong JSON", Topic.CANCEL, b"poison", b'{"when": "now"}'),
     Poison("unknown status", Topic.STATUS, b"poison", b'{"status": 999}'),
+    Poison("unknown ask", Topic.PANTRY, b"poison", b'{"ask": "everything"}'),
+    Poison("wrong JSON", Topic.RESERVED, b"poison", b'{"sold_out": 3}'),
     *(
         Poison("no key", t, None, b'{"status": 300}')
         for t in (Topic.ORDERED, Topic.ASSEMBLED, Topic.BAKED, Topic.STATUS, Topic.CANCEL)

@@ -1,6 +1,7 @@
 """The chaos run's customers: orders at a steady rate, a cancel for a share of them at a random
 moment, and a burst now and then; placed by the command side's own code, each with its
-idempotency key, and tried again with the same key while the broker does not say yes.
+idempotency key, and tried again with the same key while the broker does not say yes. And the
+pantry's supplier: a restock now and then, some of them sent twice with the same id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pizzashop import contract, menu
 from pizzashop.commands.ordering import OrderNotAccepted, OrderTaker, OrderUnconfirmed, order_id_for
 from pizzashop.config import Settings, shop_secret
-from pizzashop.contract import CancelRequested, Order
+from pizzashop.contract import CancelRequested, Order, Restock
 
 log = logging.getLogger("pizzashop.chaos")
 
@@ -35,6 +36,17 @@ class Placed:
     cancels_sent: dict[str, float] = field(default_factory=dict)
     retries: int = 0  # placements and cancels tried again with the same key
     given_up: list[str] = field(default_factory=list)  # never acknowledged: maybe in the log
+    restocks_sent: dict[str, tuple[str, int]] = field(default_factory=dict)  # id: what, how many
+
+
+@dataclass(frozen=True)
+class Restocking:
+    """Every `every` seconds, `amount` more of one of `ingredients`; a share sent twice."""
+
+    ingredients: tuple[str, ...]
+    every: float
+    amount: int
+    sent_twice: float = 0.3
 
 
 class Customers:
@@ -47,6 +59,7 @@ class Customers:
         rate: float,
         cancel_share: float,
         cancel_within: float,
+        restocking: Restocking | None = None,
     ) -> None:
         self._settings = settings
         self._secret = shop_secret(settings)
@@ -54,6 +67,7 @@ class Customers:
         self._rate = rate
         self._cancel_share = cancel_share
         self._cancel_within = cancel_within
+        self._restocking = restocking
         self._bursts: deque[int] = deque()
         self._cancels: list[tuple[float, str]] = []  # a heap of (when, order id)
         self._ordering = threading.Event()
@@ -81,11 +95,14 @@ class Customers:
             self._taker.close()
 
     def _run(self) -> None:
-        next_order = time.monotonic()
+        next_order = next_restock = time.monotonic()
         while not self._stopping.is_set() or self._cancels:
             now = time.monotonic()
             if self._cancels and self._cancels[0][0] <= now:
                 self._cancel(heapq.heappop(self._cancels)[1])
+            elif self._ordering.is_set() and self._restocking and now >= next_restock:
+                next_restock = now + self._restocking.every
+                self._restock(self._restocking)
             elif self._ordering.is_set() and self._bursts:
                 for _ in range(self._bursts.popleft()):
                     self._order()
@@ -118,6 +135,17 @@ class Customers:
         event = CancelRequested(order_id, contract.now_ms())
         if self._tell_the_broker(lambda: self._taker_().send(event), order_id):
             self.placed.cancels_sent[order_id] = time.monotonic()
+
+    def _restock(self, restocking: Restocking) -> None:
+        rng = self._rng
+        restock = Restock(
+            f"chaos-restock-{rng.getrandbits(64):016x}",
+            rng.choice(restocking.ingredients),
+            restocking.amount,
+        )
+        for _ in range(2 if rng.random() < restocking.sent_twice else 1):
+            if self._tell_the_broker(lambda: self._taker_().send(restock, 0), restock.restock_id):
+                self.placed.restocks_sent[restock.restock_id] = (restock.ingredient, restock.amount)
 
     def _tell_the_broker(self, send: Callable[[], object], order_id: str) -> bool:
         """Send until acknowledged, the same event each time (the key makes it the same order)."""

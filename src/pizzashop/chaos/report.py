@@ -2,7 +2,7 @@
 
 Recovery of a fault: from the moment the shop had its part back (the instance restarted or
 resumed, the node up again; for poison and a burst, the moment it was written) until every
-order accepted before that moment was final on `pizza-status` (delivered or cancelled). It
+order accepted before that moment was final on `pizza-status` (delivered, cancelled or sold out). It
 includes the time an order takes anyway, shown beside it as the median order time.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pizzashop.chaos.faults import Happened, Kind
+from pizzashop.chaos.stock import StockVerdict
 
 SHOWN_VIOLATIONS = 50
 
@@ -54,6 +55,8 @@ class ChaosReport:
     longest_recovery_by_kind: dict[str, float]
     drained_in: float  # seconds from the last fault's end until the shop was quiet
     wedged_restarts: int = 0  # instances restarted after a hung transactional call
+    sold_out: int = 0
+    stock: StockVerdict = field(default_factory=StockVerdict)
     violations: list[str] = field(default_factory=list)
     state_dir: str = ""
 
@@ -76,6 +79,7 @@ class ChaosReport:
             f"orders: {self.accepted} accepted ({self.retries} sends tried again), "
             f"{self.orders_in_log} in the log, {self.delivered} delivered, "
             f"{self.cancelled} cancelled ({self.cancels_sent} cancels sent)",
+            self._pantry_line(),
             f"lost: {self.lost}, duplicated: {self.duplicated}, stuck marks on the way: "
             f"{self.stuck_marks}",
             f"poison: {self.poison_written} written, {self.poison_parked} in pizza-dlq",
@@ -96,6 +100,15 @@ class ChaosReport:
             f"--duration {self.duration:g} --rate {self.rate:g} --cancel-share {self.cancel_share:g}`",
         ]
         return "\n".join(lines)
+
+    def _pantry_line(self) -> str:
+        stock = self.stock
+        return (
+            f"pantry: {stock.reserved} reserved ({stock.used} used, {stock.released} released), "
+            f"{self.sold_out} sold out; {stock.restocks} restocks ({stock.restocks_sent_twice} "
+            f"sent twice); start + restocked = used + reserved + left checked for "
+            f"{stock.ingredients} ingredients"
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}

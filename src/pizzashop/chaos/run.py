@@ -1,8 +1,9 @@
 """`pizzashop chaos`: the whole shop under load and random faults, then its invariants checked.
 
-A three-node cluster of its own, two instances of each service, customers ordering and
-cancelling; faults drawn from `random.Random(seed)` for `duration` seconds; then the faults
-stop, the shop drains, and the topics and the read model are checked (checks.py).
+A three-node cluster of its own, two instances of each service (the pantry's too), customers
+ordering and cancelling, main toppings scarce and restocked now and then; faults drawn from
+`random.Random(seed)` for `duration` seconds; then the faults stop, the shop drains, and the
+topics and the read model are checked (checks.py, and stock.py for the pantry's).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pizzashop.chaos.checks import Verdict, check
 from pizzashop.chaos.evidence import FinalStatuses, gather
 from pizzashop.chaos.faults import Injector, draw_faults
 from pizzashop.chaos.instances import ServiceInstances
-from pizzashop.chaos.load import Customers
+from pizzashop.chaos.load import Customers, Restocking
 from pizzashop.chaos.own_cluster import own_cluster, own_cluster_settings
 from pizzashop.chaos.report import (
     ChaosReport,
@@ -36,6 +37,7 @@ from pizzashop.chaos.report import (
 from pizzashop.config import Settings
 from pizzashop.kafka.cluster import LocalKafka
 from pizzashop.kafka.lag import admin_client, group_lag
+from pizzashop.menu import MAIN_TOPPINGS
 from pizzashop.readmodel.store import open_readmodel
 from pizzashop.readmodel.views import OrderViews
 
@@ -44,6 +46,7 @@ log = logging.getLogger("pizzashop.chaos")
 NODES = 3
 HEARTBEAT = 0.1  # the run's loop: look after the instances, inject what is due
 SHOP_UP_TIMEOUT = 180.0
+RESTOCK_EVERY = 4.0  # seconds between one restock and the next
 FAULTS_OVER_TIMEOUT = 120.0
 
 
@@ -59,6 +62,10 @@ class ChaosPlan:
     # pause or a node restart normally holds an order, so a mark means a real stall.
     stuck_after: float = 40.0
     fault_gap: tuple[float, float] = (2.0, 7.0)  # seconds between one fault and the next
+    # The share of the orders expected for each main topping that its stock holds at the
+    # start, and that restocks bring as the run goes: some orders sell out, some restocks
+    # come in time for the next.
+    scarcity: float = 0.5
     drain_timeout: float = 300.0
     state_dir: Path | None = None  # None: a folder of its own, removed after a clean run
 
@@ -66,7 +73,7 @@ class ChaosPlan:
 def run_chaos(settings: Settings, plan: ChaosPlan, say: Callable[[str], None]) -> ChaosReport:
     state_dir = plan.state_dir or Path(tempfile.mkdtemp(prefix="pizzashop-chaos-"))
     settings = own_cluster_settings(settings, state_dir, NODES, plan.time_scale).replace(
-        stuck_after=plan.stuck_after
+        stuck_after=plan.stuck_after, pantry_stock=scarce_main_toppings(plan)
     )
     say(f"chaos run, seed {plan.seed}, in {state_dir}")
     with own_cluster(settings, NODES) as (settings, kafka):
@@ -76,6 +83,18 @@ def run_chaos(settings: Settings, plan: ChaosPlan, say: Callable[[str], None]) -
         shutil.rmtree(state_dir, ignore_errors=True)
         report.state_dir = ""
     return report
+
+
+def scarce_main_toppings(plan: ChaosPlan) -> tuple[tuple[str, int], ...]:
+    wanted = plan.rate / len(MAIN_TOPPINGS) * plan.duration  # orders for each, roughly
+    return tuple((topping, max(1, round(wanted * plan.scarcity))) for topping in MAIN_TOPPINGS)
+
+
+def restocking(plan: ChaosPlan) -> Restocking:
+    """One main topping at a time: about `scarcity` of what the customers ask for."""
+    return Restocking(
+        MAIN_TOPPINGS, RESTOCK_EVERY, max(1, round(plan.rate * RESTOCK_EVERY * plan.scarcity))
+    )
 
 
 class ChaosRun:
@@ -95,6 +114,7 @@ class ChaosRun:
             # Within the time an order takes: some cancels come first, some in the oven,
             # some too late.
             cancel_within=30 * plan.time_scale,
+            restocking=restocking(plan),
         )
         self.injector = Injector(settings, kafka, self.instances, self.customers.burst, self.clock)
         self.violations: list[str] = []
@@ -144,6 +164,8 @@ class ChaosRun:
             orders_in_log=verdict.orders_in_log,
             delivered=verdict.delivered,
             cancelled=verdict.cancelled,
+            sold_out=verdict.sold_out,
+            stock=verdict.stock,
             lost=len(verdict.lost),
             duplicated=len(verdict.duplicated),
             stuck_marks=verdict.stuck_marks,
