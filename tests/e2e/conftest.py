@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -39,10 +40,10 @@ class OpenShop:
     kitchen: RunningShop  # its services, to stop and start one
 
 
-@pytest.fixture
-def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
-    # Slow enough to watch the status move in the page, fast enough for a test.
-    settings = shop_settings.replace(time_scale=0.2, web_port=free_port(), admin_token=ADMIN_TOKEN)
+@contextmanager
+def shop_open(settings: Settings) -> Iterator[OpenShop]:
+    """Every service and the web app (with the admin token, on a free port)."""
+    settings = settings.replace(web_port=free_port(), admin_token=ADMIN_TOKEN)
     services = RunningShop(settings)
     for name in SERVICE_NAMES:
         services.start(name)
@@ -52,6 +53,13 @@ def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
             yield OpenShop(running.url, settings, services)
     finally:
         services.stop_all()
+
+
+@pytest.fixture
+def open_shop(shop_settings: Settings) -> Iterator[OpenShop]:
+    # Slow enough to watch the status move in the page, fast enough for a test.
+    with shop_open(shop_settings.replace(time_scale=0.2)) as shop:
+        yield shop
 
 
 @pytest.fixture(scope="session")

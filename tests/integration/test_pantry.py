@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
-from pizzashop.config import Settings
+from pizzashop.config import Settings, shop_secret
 from pizzashop.contract import Status, Topic
 from pizzashop.kafka.cluster import start_local_kafka
 from pizzashop.kafka.topics import create_topics, read_to_end
 from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
 from tests.conftest import TEST_TIME_SCALE, broker_settings
+from tests.ports import free_port
 from tests.shop_harness import (
     RunningShop,
     ShopProcesses,
@@ -97,27 +104,133 @@ def final_statuses(read_model: ReadModel, order_ids: list[str], timeout: float) 
     return wait_for(all_final, timeout, "every order to end")
 
 
-def test_the_last_ten_mushrooms_go_to_ten_of_fifty_customers_ordering_at_once(
-    shop: RunningShop, read_model: ReadModel
+@pytest.fixture
+def two_web_processes(shop: RunningShop, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two `pizzashop web` processes on the shop's broker and read model, each on a free port."""
+    shop_secret(shop.settings)  # made once here, as `pizzashop up` does, not by both at once
+    processes = ShopProcesses(shop.settings, tmp_path)
+    ports = (free_port(), free_port())
+    for port in ports:
+        processes.start("web", shop.settings.replace(web_host="127.0.0.1", web_port=port))
+    webs = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
+    try:
+        for web in webs:
+            wait_for(lambda: answers_ready(web), 60, f"the web process at {web} to be ready")
+        yield webs
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{processes.log_tail()}") from None
+    finally:
+        processes.stop_all()
+
+
+def answers_ready(web: str) -> bool:
+    try:
+        return httpx.get(f"{web}/readyz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+MUSHROOM_PIZZA = {
+    "name": "Mushroom lover",
+    "sauce": "Tomato",
+    "cheese": "Mozzarella",
+    "main_topping": "Pepperoni",
+    "extra_toppings": ["Mushroom"],
+}
+CUSTOMERS = 50
+TRY_FOR = 60.0  # seconds a customer keeps sending the same order while the answer is 503 or 504
+
+
+def order_at_once(
+    customer: httpx.Client, everyone_signed_in: threading.Barrier
+) -> tuple[httpx.Client, httpx.Response]:
+    """A customer signs in, waits for everyone else, then orders a mushroom pizza; sent again
+    under the same key while the kitchen does not confirm it (it is one order, whatever)."""
+    assert customer.post("/api/session", json={"name": "Mushroom lover"}).status_code == 201
+    key = {"Idempotency-Key": secrets.token_urlsafe(16)}
+    everyone_signed_in.wait()
+    deadline = time.monotonic() + TRY_FOR
+    while True:
+        answer = customer.post("/api/orders", json=MUSHROOM_PIZZA, headers=key)
+        if answer.status_code not in (503, 504) or time.monotonic() > deadline:
+            return customer, answer
+        time.sleep(float(answer.headers.get("Retry-After", "1")))
+
+
+def seen_by(browser: httpx.Client, order_id: str) -> dict[str, Any]:
+    """The order as its customer sees it through the web process `browser` talks to."""
+    seen = browser.get(f"/api/orders/{order_id}")
+    assert seen.status_code == 200, f"{browser.base_url} does not show {order_id}: {seen.text}"
+    view: dict[str, Any] = seen.json()
+    return view
+
+
+def every_order_ended(placed: dict[str, tuple[httpx.Client, str]]) -> list[dict[str, Any]] | None:
+    """Each order as its customer sees it where they ordered it, once every one is final."""
+    seen = [seen_by(customer, order_id) for order_id, (customer, _) in placed.items()]
+    return seen if all(Status(view["status"]).is_final for view in seen) else None
+
+
+def seen_on_the_other(placed: dict[str, tuple[httpx.Client, str]]) -> list[dict[str, Any]]:
+    """Each order as its customer sees it on the web process they did not order on."""
+    seen = []
+    for order_id, (customer, other) in placed.items():
+        with httpx.Client(base_url=other, timeout=30, cookies=customer.cookies) as there:
+            seen.append(seen_by(there, order_id))
+    return seen
+
+
+def test_the_last_ten_mushrooms_go_to_ten_of_fifty_customers_ordering_at_once_on_two_web_processes(
+    shop: RunningShop, two_web_processes: tuple[str, str]
 ) -> None:
-    settings = shop.settings
-    with ThreadPoolExecutor(max_workers=10) as customers:
-        order_ids = list(
-            customers.map(
-                lambda i: place(settings, an_order(f"Customer {i}", ("Mushroom",))), range(50)
-            )
-        )
-    ended = final_statuses(read_model, order_ids, timeout=120)
-    assert ended.count(Status.DELIVERED) == 10, ended
-    assert ended.count(Status.SOLD_OUT) == 40, ended
-    answers = pantry_answers(settings, set(order_ids))
-    sold_out = [a for a in answers.values() if a and a[0].get("sold_out") == "Mushroom"]
-    assert len(sold_out) == 40, "each refused order names what ran out"
-    used = [
-        a for a in answers.values() if {"ended": "used"} in [{"ended": x.get("ended")} for x in a]
-    ]
-    assert len(used) == 10, "each assembled order used its reservation once"
-    assert all(len(a) == (1 if a[0].get("sold_out") else 2) for a in answers.values()), answers
+    """Half the customers order on each web process, and see their order on the other too.
+    Each gets an order that ends delivered or sold out, or a 409 at the door once the door's
+    levels say none is left: which of the two depends on how soon the read model hears."""
+    webs = two_web_processes
+    everyone_signed_in = threading.Barrier(CUSTOMERS, timeout=60)
+    with ExitStack() as closing, ThreadPoolExecutor(max_workers=CUSTOMERS) as pool:
+        customers = [
+            closing.enter_context(httpx.Client(base_url=webs[n % 2], timeout=30))
+            for n in range(CUSTOMERS)
+        ]
+        answers = list(pool.map(lambda c: order_at_once(c, everyone_signed_in), customers))
+        # Each order, its customer, and the web process they did not order on.
+        placed = {
+            a.json()["order_id"]: (c, webs[(n + 1) % 2])
+            for n, (c, a) in enumerate(answers)
+            if a.status_code == 201
+        }
+        at_the_door = {c: a for c, a in answers if a.status_code == 409}
+        assert len(placed) + len(at_the_door) == CUSTOMERS, [a.text for _, a in answers]
+        assert {a.json()["detail"] for a in at_the_door.values()} <= {"sold out: Mushroom"}
+        ended = wait_for(lambda: every_order_ended(placed), 120, "every order to end", 0.5)
+        elsewhere = seen_on_the_other(placed)
+        assert all(c.get("/api/orders").json() == [] for c in at_the_door), "a 409 placed it"
+    assert [v["status"] for v in elsewhere] == [v["status"] for v in ended], "one read model"
+    delivered = [view for view in elsewhere if view["status"] == Status.DELIVERED]
+    sold_out = [view for view in elsewhere if view["status"] == Status.SOLD_OUT]
+    assert len(delivered) == 10 and len(sold_out) + len(at_the_door) == 40, ended
+    assert {(v["status_text"], v["sold_out"]) for v in sold_out} <= {
+        ("Sold out: Mushroom", "Mushroom")
+    }
+    assert_the_pantry_used_ten(shop.settings, set(placed))
+
+
+def assert_the_pantry_used_ten(settings: Settings, order_ids: set[str]) -> None:
+    """Each order that came past the door answered once by the pantry: ten reserved, each
+    reservation then used, once; the others sold out of Mushroom; and none left."""
+
+    def each_reservation_ended() -> dict[str, list[dict[str, object]]] | None:
+        answers = pantry_answers(settings, order_ids)
+        pending = [a for a in answers.values() if not a or ("sold_out" not in a[0] and len(a) < 2)]
+        return None if pending else answers
+
+    answers = wait_for(each_reservation_ended, 60, "each reservation to end")
+    reserved = [a for a in answers.values() if "sold_out" not in a[0]]
+    assert len(reserved) == 10, answers
+    assert all([x.get("ended") for x in a] == [None, "used"] for a in reserved), answers
+    refused = [a for a in answers.values() if "sold_out" in a[0]]
+    assert all(len(a) == 1 and a[0]["sold_out"] == "Mushroom" for a in refused), answers
     assert stock_left(settings)["Mushroom"] == 0
 
 

@@ -12,6 +12,9 @@ for a cancel, for assemble's decision).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,9 +160,10 @@ class OrderDesk:
                 return CancelAnswer(Outcome.UNDECIDED, latest)
             await asyncio.sleep(CHECK_EVERY)
 
-    async def restock(self, ingredient: str, amount: int) -> Restock:
+    async def restock(self, ingredient: str, amount: int, form_key: str | None = None) -> Restock:
         """More of an ingredient for the pantry, once the broker has acknowledged it; its own
-        id makes it count once however often it is delivered.
+        id makes it count once however often it is delivered. A form's restock carries the
+        key the form was drawn with: the same form sent twice is then one restock.
 
         NotRestockable for an ingredient not on the menu or an amount out of bounds, before
         anything is sent; OrderNotAccepted or OrderUnconfirmed (see ordering.py) as a cancel."""
@@ -167,9 +171,23 @@ class OrderDesk:
             raise NotRestockable(f"{ingredient!r} is not on the menu")
         if not 1 <= amount <= MAX_RESTOCK:
             raise NotRestockable(f"a restock is 1 to {MAX_RESTOCK:,}, not {amount}")
-        restock = Restock(new_order_id(), ingredient, amount)
+        restock_id = (
+            new_order_id()
+            if form_key is None
+            else restock_id_for(self._secret, form_key, ingredient, amount)
+        )
+        restock = Restock(restock_id, ingredient, amount)
         await self.taker.send_async(restock, 0)
         return restock
+
+
+def restock_id_for(secret: str, form_key: str, ingredient: str, amount: int) -> str:
+    """The id of a form's restock: the same for the same form sent again, another when the form
+    was changed before it was sent again (so that one is not taken for the first and dropped);
+    never an order's id, and as unguessable as one."""
+    message = f"restock-id\0{form_key}\0{ingredient}\0{amount}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def desk_for_one_command(

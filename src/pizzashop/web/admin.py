@@ -1,8 +1,10 @@
-"""The operator's page: the pipeline, live, behind the admin token.
+"""The operator's page, behind the admin token: the pipeline, live, and the pantry's stock with
+a form to restock it.
 
 Without a token configured the page does not exist (404). The token comes once, as
 `?token=...` (then the signed session keeps a fingerprint of it, so the page's live stream
-needs no token in its address) or with every request as `Authorization: Bearer ...`.
+needs no token in its address) or with every request as `Authorization: Bearer ...`. The
+restock form also carries the session's anti-forgery token, as every form of the shop does.
 """
 
 from __future__ import annotations
@@ -20,15 +22,25 @@ from starlette.concurrency import run_in_threadpool
 
 from pizzashop.config import Settings
 from pizzashop.contract import Topic
+from pizzashop.contract.pantry import MAX_RESTOCK
 from pizzashop.operator.pipeline import PipelineSnapshot, PipelineWatch
 from pizzashop.web.limits import open_streams_of
+from pizzashop.web.orders import desk_of
 from pizzashop.web.pages import render
-from pizzashop.web.session import session_id
+from pizzashop.web.restocking import (
+    RestockForm,
+    RestockRefused,
+    form_sent,
+    restock_from,
+    restocked_note,
+)
+from pizzashop.web.session import check_csrf, session_id
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 PAGE = "/admin/pipeline"
 SESSION_KEY = "operator"
+RESTOCKED = "restocked"  # what the page says once, after the redirect that follows a restock
 NO_FIGURE = "\u2013"  # an en dash: nothing to show
 PUSH_EVERY = 1.0  # seconds between two snapshots on the live stream
 # The topics drawn on the arrow into each stage, as in the architecture diagram.
@@ -97,8 +109,41 @@ async def pipeline_page(request: Request, token: str | None = None) -> Response:
     check_operator(request, token)
     if token is not None:  # kept in the session now: out of the address bar and the history
         return RedirectResponse(PAGE, status_code=303)
+    return await operator_page(request)
+
+
+async def operator_page(
+    request: Request, status_code: int = 200, restock: RestockForm | None = None
+) -> Response:
+    """The page: the pipeline's snapshot, the stock, and the restock form (blank, with a new
+    key, unless a refused one is drawn again)."""
     snapshot = await run_in_threadpool(_watch(request).snapshot)
-    return render(request, "pipeline.html", snapshot=snapshot, arrow_into=ARROW_INTO)
+    return render(
+        request,
+        "pipeline.html",
+        status_code,
+        snapshot=snapshot,
+        arrow_into=ARROW_INTO,
+        stock=await request.app.state.stock.levels(),
+        restock=restock or RestockForm.blank(),
+        restocked=request.session.pop(RESTOCKED, None),
+        max_restock=MAX_RESTOCK,
+    )
+
+
+@router.post("/restock")
+async def restock_form(request: Request) -> Response:
+    """Send the form's restock, then show the page again (a reload sends nothing); a refused
+    one draws the page with the form as it was sent and what was wrong with it."""
+    check_operator(request, None)
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    try:
+        restock = await restock_from(desk_of(request), form_sent(form))
+    except RestockRefused as refused:
+        return await operator_page(request, refused.status_code, refused.form)
+    request.session[RESTOCKED] = restocked_note(restock)
+    return RedirectResponse(PAGE, status_code=303)
 
 
 @router.get("/pipeline.json")
