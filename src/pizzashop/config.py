@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     pantry_default_stock: int = Field(10_000, ge=0)
     # Kept as (ingredient, count) pairs, so that settings stay hashable.
     pantry_stock: tuple[tuple[str, Annotated[int, Field(ge=0)]], ...] = ()
+    # Off: stock is not counted. assemble makes every order on the menu at once, without
+    # asking the pantry, and `up` and the bench start no pantry (the bench compares the two).
+    count_stock: bool = True
 
     # The web app.
     web_host: str = "127.0.0.1"

@@ -1,5 +1,5 @@
-"""`pizzashop bench` on the session's broker: a small rush through the shop, the bare chain and
-both peers, every order delivered, every figure there.
+"""`pizzashop bench` on the session's broker: a small rush through the shop, the bare chain,
+both peers and the shop without its pantry, every order delivered, every figure there.
 
 Times are not asserted: a benchmark prints figures, the test only checks it can produce them.
 """
@@ -44,6 +44,7 @@ def test_bench_delivers_every_order_and_reports_every_figure(
             "--reference",
             "--peers",
             "quix,streams",
+            "--without-pantry",
             "--timeout",
             "120",
             "--json",
@@ -94,6 +95,14 @@ def test_bench_delivers_every_order_and_reports_every_figure(
         # Every hop committed what it passed on (a transaction's marker may stay behind).
         lag = report[chain]["lag_at_end"]
         assert len(lag) == len(HOPS) and max(lag.values()) <= shop_settings.partitions, lag
+    without = report["shop without pantry"]
+    assert without["orders_delivered"] == without["orders_placed"] == 20, without
+    assert without["stages_ms"]["placed->200"]["count"] == 20, "its kitchen stamps the stages"
+    assert "pantry" not in without["processes"] and "pizza_pantry" not in without["lag_at_end"]
+    assert {"assemble", "bake", "delivery", "status"} <= set(without["processes"])
+    assert report["settings"]["without_pantry"] is True
+    assert report["shop_vs_shop without pantry"]["orders_per_second"] > 0
+    assert "shop vs shop without pantry: " in result.output
     assert "end-to-end p99 ms" in result.output, "the table is printed"
     assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
 

@@ -84,7 +84,9 @@ def test_an_unknown_setting_in_the_file_is_refused_and_a_missing_file_is_said(
 
 
 def test_the_settings_pass_to_child_processes_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = load_settings(time_scale=0.25, partitions=2, state_dir=Path("/tmp/shop"))
+    settings = load_settings(
+        time_scale=0.25, partitions=2, state_dir=Path("/tmp/shop"), count_stock=False
+    )
     for name, value in as_environment(settings).items():
         monkeypatch.setenv(name, value)
     assert load_settings() == settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pizzashop.config import Settings
 from pizzashop.contract import (
     CancelRequested,
     EndReservation,
@@ -21,6 +22,7 @@ from pizzashop.services.assemble import (
     assemble,
     assembling_and_baking_time,
 )
+from pizzashop.services.assemble import build as build_assemble
 from pizzashop.services.assemble import overdue as cancel_overdue
 from pizzashop.services.bake import bake
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery, overdue
@@ -214,6 +216,26 @@ def test_a_cancel_of_an_order_being_assembled_asks_to_withdraw_the_assembly_and_
     assert work.withdraws, "during the assembly it wins; after it, nothing is withdrawn"
     assert statuses(work.outputs) == [Status.CANCELLED] and work.seconds == 0
     assert EndReservation("3c91b", used=False) in work.outputs
+
+
+def test_with_stock_not_counted_assemble_sends_each_order_to_the_oven_at_once() -> None:
+    assemble_alone = build_assemble(Settings(count_stock=False)).handle
+    work = assemble_alone(placed(), {})
+    assembling, baking = assembling_and_baking_time(an_order().ingredients())
+    assert work.outputs == [PizzaAssembled("3c91b", baking), StatusChanged("3c91b", Status.IN_OVEN)]
+    assert work.seconds == assembling and work.state == {"3c91b": HANDLED}, "nothing reserved"
+    assert statuses(assemble_alone(placed(sauce="Ketchup"), {}).outputs) == [Status.INVALID_ORDER]
+
+
+def test_with_stock_not_counted_a_cancel_of_an_order_being_assembled_releases_nothing() -> None:
+    state: State = {}
+    apply_state(state, assemble(placed(), state, count_stock=False))
+    work = assemble(cancel(), state, count_stock=False)
+    assert work.withdraws and work.outputs == [StatusChanged("3c91b", Status.CANCELLED)]
+    kept: State = {}
+    apply_state(kept, assemble(cancel(), kept, count_stock=False))
+    later = assemble(placed(), kept, count_stock=False)
+    assert later.outputs == [StatusChanged("3c91b", Status.CANCELLED)], "kept, as with stock"
 
 
 def test_a_cancel_whose_order_never_comes_is_forgotten_as_handled_orders_are() -> None:

@@ -17,6 +17,7 @@ from pizzashop.local.shop import (
     settings_of_part,
 )
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
+from pizzashop.services import SERVICE_NAMES, services_to_run
 
 PARTS = ("assemble", "pantry", "bake", "delivery", "status", "web")
 _pids = itertools.count(1000)
@@ -179,6 +180,12 @@ def test_giving_up_names_the_part_that_kept_failing(
 
 def test_one_instance_of_each_part_keeps_its_plain_name() -> None:
     assert part_names(1, with_web=True) == list(PARTS)
+
+
+def test_with_stock_not_counted_the_shop_runs_no_pantry() -> None:
+    services = services_to_run(load_settings(count_stock=False))
+    assert part_names(1, with_web=True, services=services) == [p for p in PARTS if p != "pantry"]
+    assert services_to_run(load_settings()) == SERVICE_NAMES
 
 
 def test_many_instances_are_numbered_and_each_runs_its_kind() -> None:

@@ -6,7 +6,8 @@ reports throughput, latency, consumer lag and what each process used. With `refe
 first runs the same rush through a bare pass-through chain on the same broker, to show the
 shop's figures against the practical limit of Kafka and the runtime's client settings; with
 `peers`, through the same chain built with Quix Streams or Kafka Streams, to show them against
-what a Python or a JVM user would otherwise pick (pipelines.py).
+what a Python or a JVM user would otherwise pick (pipelines.py); with `without_pantry`,
+through the same shop with stock not counted, to show what the pantry costs.
 
 - `plan.py`: what is asked; `contestants.py`: the shop and the pipelines, started as processes;
   `measuring.py`: each measured alike; `rush.py`: the orders placed and followed.
@@ -30,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pizzashop.bench.contestants import ready_web, run_bare_door, run_pipeline, run_shop
+from pizzashop.bench.contestants import (
+    ready_web,
+    run_bare_door,
+    run_pipeline,
+    run_shop,
+    run_shop_without_pantry,
+)
 from pizzashop.bench.groups import partition_counts
 from pizzashop.bench.load import bench_orders, placement_schedule
 from pizzashop.bench.measuring import Rush
@@ -78,6 +85,11 @@ class BenchResult:
 
 
 def run_bench(settings: Settings, plan: BenchPlan) -> BenchResult:
+    if plan.without_pantry and not settings.count_stock:
+        raise BenchError(
+            "--without-pantry sets the shop beside itself without its pantry, but stock is "
+            "not counted (PIZZASHOP_COUNT_STOCK=false): the shop has no pantry to compare"
+        )
     # SIGTERM unwinds like Ctrl-C, so the services and the bench's broker are stopped too.
     previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
@@ -107,12 +119,8 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             # The broker and the bench share the machine with what is measured: meter them too.
             shared = {**broker_pids, **registry_pids, "bench (places, watches)": os.getpid()}
             rush = Rush(orders, schedule, plan, shared)
-            others = [
-                run_pipeline(settings, rush, Chain(p.label, run_id), p) for p in plan.pipelines
-            ]
-            if plan.through_web:  # the same kitchen behind a hand-written front door first
-                others.append(run_bare_door(settings, rush))
-            with spans_dropped() if plan.tracing else contextlib.nullcontext():
+            others = _before_the_shop(settings, rush, run_id)
+            with _traced(plan):
                 shop = run_shop(settings, rush)
     except BaseException:
         log.error("The bench's logs are kept in %s", state_dir)
@@ -120,6 +128,23 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     if not plan.keep_state and shop.all_delivered:
         shutil.rmtree(state_dir, ignore_errors=True)
     return BenchResult(_described(settings, plan), shop, others, state_dir)
+
+
+def _before_the_shop(settings: Settings, rush: Rush, run_id: str) -> list[RunReport]:
+    """What the shop is set beside, run first, on the same broker: the pipelines, the same
+    kitchen behind a hand-written front door, the same shop without its pantry."""
+    plan = rush.plan
+    others = [run_pipeline(settings, rush, Chain(p.label, run_id), p) for p in plan.pipelines]
+    if plan.through_web:
+        others.append(run_bare_door(settings, rush))
+    if plan.without_pantry:
+        with _traced(plan):  # traced as the shop is, so that only the pantry differs
+            others.append(run_shop_without_pantry(settings, rush))
+    return others
+
+
+def _traced(plan: BenchPlan) -> contextlib.AbstractContextManager[None]:
+    return spans_dropped() if plan.tracing else contextlib.nullcontext()
 
 
 def run_watchers(settings: Settings, watchers: int, idle_seconds: float) -> WatchersReport:
@@ -202,6 +227,8 @@ def _described(settings: Settings, plan: BenchPlan) -> dict[str, Any]:
     return {
         "orders": plan.count,
         "pipelines": [p.name for p in plan.pipelines],
+        "without_pantry": plan.without_pantry,
+        "count_stock": settings.count_stock,
         "rate": plan.rate,
         "duration": plan.duration,
         "warm_up": plan.warm_up,

@@ -1,7 +1,7 @@
-"""The bench's contestants, started as processes of their own: the shop (its four services,
-and its web app when the orders go through the front door) and each pipeline beside it (a
-process for each hop of the reference chain, on topics of its own). Each is measured alike
-(measuring.py) and stopped after."""
+"""The bench's contestants, started as processes of their own: the shop (its services, and
+its web app when the orders go through the front door), the same shop without its pantry,
+and each pipeline beside it (a process for each hop of the reference chain, on topics of its
+own). Each is measured alike (measuring.py) and stopped after."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pizzashop.bench.front_door import WebOrderPlacer
@@ -27,24 +28,37 @@ from pizzashop.contract import SERVICES, Topic, group_id
 from pizzashop.kafka.lag import end_offsets
 from pizzashop.local.ports import free_port
 from pizzashop.local.shop import Child, start_part, stop_parts
+from pizzashop.services import services_to_run
 
 BARE_DOOR = "bare door"
+WITHOUT_PANTRY = "shop without pantry"
+WITHOUT_PANTRY_IDS = "-without-pantry"  # what ends the ids of its orders
 
 # --- the shop ------------------------------------------------------------------------------
 
 
-def run_shop(settings: Settings, rush: Rush) -> RunReport:
-    """The shop: its four services, and its web app when the orders go through the front door."""
+def run_shop(settings: Settings, rush: Rush, name: str = "shop") -> RunReport:
+    """The shop: its services, and its web app when the orders go through the front door."""
     through_web = rush.plan.through_web
     if through_web:
         settings = settings.replace(web_port=free_port())
     logs = _logs_folder(settings)
     web = [start_part("web", settings, output=(logs / "web.log").open("wb"))] if through_web else []
     return _run_kitchen(
-        settings, rush, "shop", web,
+        settings, rush, name, web,
         (lambda: _web_placer(settings, web, rush)) if through_web
         else (lambda: OrderPlacer(settings, str(Topic.ORDERED))),
     )  # fmt: skip
+
+
+def run_shop_without_pantry(settings: Settings, rush: Rush) -> RunReport:
+    """The same shop with stock not counted: no pantry, and assemble makes each order at once.
+    Its orders get ids of their own, since the shop that runs next on the same topics would
+    take the same ids for orders it has handled, and ignore them."""
+    own_ids = [(f"{order_id}{WITHOUT_PANTRY_IDS}", order) for order_id, order in rush.orders]
+    return run_shop(
+        settings.replace(count_stock=False), replace(rush, orders=own_ids), WITHOUT_PANTRY
+    )
 
 
 def run_bare_door(settings: Settings, rush: Rush) -> RunReport:
@@ -73,14 +87,15 @@ def run_bare_door(settings: Settings, rush: Rush) -> RunReport:
 def _run_kitchen(
     settings: Settings, rush: Rush, name: str, doors: list[Child], open_placer: Callable[[], Placer]
 ) -> RunReport:
-    """The four services started beside `doors`, measured as contestant `name`, then stopped."""
-    group_topics = {group_id(name): [str(t) for t in topics] for name, topics in SERVICES.items()}
+    """The shop's services started beside `doors`, measured as contestant `name`, then stopped."""
+    running = services_to_run(settings)
+    group_topics = {group_id(name): [str(t) for t in SERVICES[name]] for name in running}
     _refuse_if_busy(settings, list(group_topics))
     _start_read_model_at_the_end(settings)
     logs = _logs_folder(settings)
     services = [
         start_part(service, settings, output=(logs / f"{service}.log").open("wb"))
-        for service in SERVICES
+        for service in running
     ]
     children = [*services, *doors]
     try:

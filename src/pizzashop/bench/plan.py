@@ -1,5 +1,5 @@
-"""What a bench is asked to run: how many orders, how fast, through which door, and which
-pipelines go before the shop."""
+"""What a bench is asked to run: how many orders, how fast, through which door, and what
+goes before the shop (pipelines, the shop without its pantry)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class BenchPlan:
     keep_state: bool = False
     tracing: bool = False  # the services export spans (to a sink of the bench's own)
     registry: bool = False  # records framed, with a local Schema Registry of the bench's own
+    # The same shop with stock not counted (no pantry) takes the rush before the shop.
+    without_pantry: bool = False
     through_web: bool = False  # orders placed with POST /api/orders, not produced to Kafka
     concurrency: int = 8  # requests at once, through the web
 

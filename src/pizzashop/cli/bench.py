@@ -42,6 +42,7 @@ class BenchOptions:
     reference: bool
     peer_names: tuple[str, ...]
     peer_list: str | None
+    without_pantry: bool
     # the report
     json_path: Path | None
     plot_path: Path | None
@@ -84,6 +85,7 @@ class BenchOptions:
             partitions=self.partitions,
             reference=self.reference,
             peers=self.peers(known_peers),
+            without_pantry=self.without_pantry,
             timeout=self.timeout,
             warm_up=self.warm_up,
             keep_state=self.keep_state,
@@ -126,6 +128,12 @@ class BenchOptions:
 )
 @click.option(
     "--peers", "peer_list", metavar="NAMES", help="Peers as a list: --peers quix,streams."
+)
+@click.option(
+    "--without-pantry",
+    is_flag=True,
+    help="Before the shop, run the same rush through it with stock not counted (no pantry), "
+    "to show what the pantry costs.",
 )
 @click.option("--json", "json_path", type=REPORT_FILE, help="Write the report as JSON.")
 @click.option(
@@ -180,7 +188,7 @@ class BenchOptions:
 def bench(ctx: click.Context, /, **given: Any) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
 
-    Starts the four services (and a local broker, unless a cluster is configured) itself.
+    Starts the shop's services (and a local broker, unless a cluster is configured) itself.
     """
     options = BenchOptions(**given)
     try:  # the bench's extras (psutil, matplotlib, aiohttp, Quix Streams) are optional

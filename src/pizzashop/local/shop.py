@@ -1,9 +1,10 @@
 """`pizzashop up`: the whole shop in the foreground, each service in its own process.
 
 It starts the local broker when no cluster is configured, creates the topics, starts the
-four services and the web app (`instances` of each, the web processes on neighbouring
-ports), and on Ctrl-C (or SIGTERM) stops them all, then the broker. With `--registry` it
-starts the local Schema Registry too, and every part frames its records with its ids.
+services (no pantry while stock is not counted) and the web app (`instances` of each, the
+web processes on neighbouring ports), and on Ctrl-C (or SIGTERM) stops them all, then the
+broker. With `--registry` it starts the local Schema Registry too, and every part frames its
+records with its ids.
 A part that exits on its own is restarted, with a loud log line and a growing wait; a part
 that keeps failing (5 exits within a minute) stops the whole shop with exit code 1, since a
 shop missing a service would only pile up work.
@@ -32,7 +33,7 @@ from pizzashop.observe.metrics import PART_RESTARTS
 from pizzashop.observe.server import ObserveServer
 from pizzashop.registry import use_schema_registry
 from pizzashop.runtime.wedge import WEDGED_EXIT_CODE
-from pizzashop.services import SERVICE_NAMES
+from pizzashop.services import SERVICE_NAMES, services_to_run
 
 log = logging.getLogger("pizzashop.local.shop")
 
@@ -249,10 +250,12 @@ def _stop(what: str, stop: Callable[[], object]) -> None:
     stop()
 
 
-def part_names(instances: int, with_web: bool) -> list[str]:
-    """The parts `up` runs: each service (and the web app) by its name, or, with more than
-    one instance of each, `assemble-1`, `assemble-2`, ... `web-1`, `web-2`, ..."""
-    kinds = [*SERVICE_NAMES, *(["web"] if with_web else [])]
+def part_names(
+    instances: int, with_web: bool, services: Iterable[str] = SERVICE_NAMES
+) -> list[str]:
+    """The parts `up` runs: each of `services` (and the web app) by its name, or, with more
+    than one instance of each, `assemble-1`, `assemble-2`, ... `web-1`, `web-2`, ..."""
+    kinds = [*services, *(["web"] if with_web else [])]
     if instances == 1:
         return kinds
     return [f"{kind}-{number}" for kind in kinds for number in range(1, instances + 1)]
@@ -335,7 +338,7 @@ def _supervise(settings: Settings, with_web: bool, instances: int) -> int:
     # Before the first start, so that a Ctrl-C while starting still stops what was started.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    names = part_names(instances, with_web)
+    names = part_names(instances, with_web, services_to_run(settings))
     if with_web:
         shop_secret(settings)  # made once here, not by several web processes at once
     ports = observe_ports(settings, names)

@@ -12,6 +12,11 @@ from pizzashop.service import Service
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
 
+def services_to_run(settings: Settings) -> tuple[str, ...]:
+    """The services a shop runs: every one, but the pantry only while it counts the stock."""
+    return tuple(name for name in SERVICE_NAMES if settings.count_stock or name != "pantry")
+
+
 def build_service(name: str, settings: Settings) -> Service:
     if name not in SERVICE_NAMES:
         raise ValueError(f"no service called {name!r} (one of: {', '.join(SERVICE_NAMES)})")

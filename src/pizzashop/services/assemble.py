@@ -8,6 +8,9 @@ order does; one that comes while the order waits for the pantry releases the res
 one that comes during the assembly withdraws it (the runtime handles cancels at once, see
 `KitchenService.interrupting`) and releases too; one that comes later is too late, and the
 ingredients on the pizza stay used. Every reservation ends once: used, or released.
+
+With stock not counted (`count_stock` off) assemble asks the pantry nothing: it assembles
+every order on the menu at once, and a cancel has no reservation to release.
 """
 
 from __future__ import annotations
@@ -46,18 +49,18 @@ def assembling_and_baking_time(ingredients: tuple[str, ...]) -> tuple[int, int]:
     return 2 + digest % 5, 10 + (digest // 5) % 10
 
 
-def assemble(event: Event, state: State) -> Work:
+def assemble(event: Event, state: State, count_stock: bool = True) -> Work:
     match event:
         case OrderPlaced():
-            return order_placed(event, state)
+            return order_placed(event, state, count_stock)
         case ReservationDecided():
             return reservation_decided(event, state)
         case CancelRequested():
-            return cancel_requested(event, state)
+            return cancel_requested(event, state, count_stock)
     return NOTHING_TO_DO  # a reservation's end, which the pantry tells the status service
 
 
-def order_placed(event: OrderPlaced, state: State) -> Work:
+def order_placed(event: OrderPlaced, state: State, count_stock: bool) -> Work:
     order_id, known = event.order_id, state.get(event.order_id)
     if known in (HANDLED, RESERVING):
         log.info("Order '%s' was taken before: ignoring it this time", order_id)
@@ -75,6 +78,8 @@ def order_placed(event: OrderPlaced, state: State) -> Work:
         return Work(
             outputs=[StatusChanged(order_id, Status.INVALID_ORDER)], state={order_id: HANDLED}
         )
+    if not count_stock:
+        return assembled(order_id, event.order.ingredients(), reserved=False)
     ask = ReserveIngredients(order_id, event.order.ingredients())
     return Work([ask], state={order_id: RESERVING})
 
@@ -87,18 +92,24 @@ def reservation_decided(event: ReservationDecided, state: State) -> Work:
     if not event.reserved:
         log.info("Order '%s' cannot be made: sold out of %s", order_id, event.sold_out)
         return Work([StatusChanged(order_id, Status.SOLD_OUT)], state={order_id: HANDLED})
-    assembling, baking = assembling_and_baking_time(event.ingredients)
+    return assembled(order_id, event.ingredients, reserved=True)
+
+
+def assembled(order_id: str, ingredients: tuple[str, ...], reserved: bool) -> Work:
+    """The pizza assembled and sent to the oven; its reservation, if it has one, used."""
+    assembling, baking = assembling_and_baking_time(ingredients)
     log.info("Preparing order '%s', assembling time is %d second(s)", order_id, assembling)
     to_the_oven: list[Event] = [
         PizzaAssembled(order_id, baking),
         StatusChanged(order_id, Status.IN_OVEN),
-        EndReservation(order_id, used=True),
     ]
+    if reserved:
+        to_the_oven.append(EndReservation(order_id, used=True))
     done = f"Order '{order_id}' is assembled!"
     return Work(to_the_oven, assembling, state={order_id: HANDLED}, done_message=done)
 
 
-def cancel_requested(event: CancelRequested, state: State) -> Work:
+def cancel_requested(event: CancelRequested, state: State, count_stock: bool) -> Work:
     order_id, known = event.order_id, state.get(event.order_id)
     if known == CANCEL_REQUESTED:
         log.info("Order '%s' was asked to be cancelled before: ignoring it this time", order_id)
@@ -110,18 +121,18 @@ def cancel_requested(event: CancelRequested, state: State) -> Work:
         # Being assembled, or done: which one, only the runtime knows. Being assembled, the
         # assembly is withdrawn and the order cancelled; done, the cancel is too late.
         done = f"Order '{order_id}' taken off the counter: cancelled"
-        return Work(cancelled(order_id).outputs, withdraws=True, done_message=done)
+        outputs = cancelled(order_id, release=count_stock).outputs
+        return Work(outputs, withdraws=True, done_message=done)
     log.info("Order '%s' is cancelled before it came: it will not be made", order_id)
     return Work(state={order_id: CANCEL_REQUESTED})
 
 
-def cancelled(order_id: str) -> Work:
-    """Cancelled, and whatever the pantry holds for it goes back (it holds nothing when it
-    found the order sold out: it knows, and ends nothing)."""
-    outputs: list[Event] = [
-        StatusChanged(order_id, Status.CANCELLED),
-        EndReservation(order_id, used=False),
-    ]
+def cancelled(order_id: str, release: bool = True) -> Work:
+    """Cancelled, and with `release` whatever the pantry holds for it goes back (it holds
+    nothing when it found the order sold out: it knows, and ends nothing)."""
+    outputs: list[Event] = [StatusChanged(order_id, Status.CANCELLED)]
+    if release:
+        outputs.append(EndReservation(order_id, used=False))
     return Work(outputs, state={order_id: HANDLED})
 
 
@@ -136,11 +147,11 @@ def overdue(order_id: str, value: Any, waited: float, forget_after: float) -> Ov
 
 def build(settings: Settings) -> KitchenService:
     handled = frozenset({Status.IN_OVEN, Status.INVALID_ORDER, Status.SOLD_OUT, Status.CANCELLED})
-    forget_after = settings.remember_orders_for
+    forget_after, count_stock = settings.remember_orders_for, settings.count_stock
     return KitchenService(
         "assemble",
         SERVICES["assemble"],
-        assemble,
+        lambda event, state: assemble(event, state, count_stock),
         keeps_state=True,
         handled_statuses=handled,
         expire=lambda order_id, value, waited: overdue(order_id, value, waited, forget_after),
