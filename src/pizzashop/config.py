@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -242,10 +243,24 @@ def shop_secret(settings: Settings) -> str:
         return settings.secret_key
     path = settings.state_dir / "web-secret"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        _make_once(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _make_once(path: Path, text: str) -> None:
+    """Writes `text` to `path` unless it exists, whole or not at all: processes starting
+    together (two web processes) each write a file of their own and link it in place; the
+    first link wins and every process reads that one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.link(written, path)
+    except FileExistsError:
+        pass  # another process made it first
+    finally:
+        os.unlink(written)
 
 
 def as_environment(settings: Settings) -> dict[str, str]:

@@ -3,11 +3,12 @@ value the shop cannot use is one clear line."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from pizzashop.config import ConfigError, Settings, as_environment, load_settings
+from pizzashop.config import ConfigError, Settings, as_environment, load_settings, shop_secret
 
 
 @pytest.fixture
@@ -90,3 +91,14 @@ def test_the_settings_pass_to_child_processes_as_they_are(monkeypatch: pytest.Mo
     for name, value in as_environment(settings).items():
         monkeypatch.setenv(name, value)
     assert load_settings() == settings
+
+
+def test_processes_starting_together_share_one_shop_secret_made_whole(tmp_path: Path) -> None:
+    """Two web processes started at once each read the one secret the first of them made:
+    otherwise a cookie signed by one is refused by the other."""
+    settings = Settings(state_dir=tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        secrets_read = set(pool.map(lambda _: shop_secret(settings), range(32)))
+    assert len(secrets_read) == 1 and len(secrets_read.pop()) >= 32
+    assert [p.name for p in tmp_path.iterdir()] == ["web-secret"]  # no file left half-made
+    assert (tmp_path / "web-secret").stat().st_mode & 0o777 == 0o600
