@@ -12,14 +12,23 @@ from confluent_kafka import KafkaError, KafkaException
 from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import Event, PizzaAssembled, PizzaBaked, Status, StatusChanged, Topic
+from pizzashop.contract.topics import state_topic
 from pizzashop.runtime import checkpoint
 from pizzashop.runtime.checkpoint import Checkpoint
 from pizzashop.runtime.clients import ConsumerLike
 from pizzashop.runtime.kitchen_work import KitchenWork
 from pizzashop.runtime.loop import ServiceLoop
+from pizzashop.runtime.problems import ProblemLog
+from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 from pizzashop.runtime.sink_work import POSITION_AGAIN_SECONDS, POSITION_SECONDS, SinkWork
 from pizzashop.service import NOTHING_TO_DO, KitchenService, SinkService, State, Work
-from tests.unit.memory_kafka import MemoryConsumer, MemoryKafka, transport_failure
+from tests.unit.memory_kafka import (
+    MemoryConsumer,
+    MemoryKafka,
+    MemoryProducer,
+    no_retry,
+    transport_failure,
+)
 
 ASSEMBLED, BAKED = str(Topic.ASSEMBLED), str(Topic.BAKED)
 
@@ -116,6 +125,36 @@ def test_a_transaction_that_fails_is_aborted_and_its_work_redone_once() -> None:
     kitchen.turn()  # back to the last commit, and the order baked again
     assert len(kafka.values(BAKED)) == 1, "its outputs are in the log exactly once"
     assert kafka.committed == {(ASSEMBLED, 0): 1}
+
+
+def test_a_transaction_writes_only_the_last_record_of_each_key_to_a_compacted_topic() -> None:
+    """Levels and state changed many times in one transaction: its readers see it whole, and
+    compaction would keep only the last of each key, so only the last is written."""
+    kafka = MemoryKafka()
+    setup = ProducerSetup(
+        Settings(log_level="WARNING"),
+        "pantry",
+        [],
+        ProblemLog(),
+        retry=no_retry,
+        make_producer=lambda config: MemoryProducer(kafka, transactional=True),
+    )
+    commits: Transactions[None] = Transactions(setup, MemoryConsumer(kafka))
+    stock, state = str(Topic.STOCK), state_topic("pantry")
+    for left in (9, 8, 7):
+        commits.send(
+            [
+                OutgoingRecord(str(Topic.RESERVED), f"order-{left}".encode(), b"{}"),
+                OutgoingRecord(stock, b"Flour", f'{{"left":{left}}}'.encode()),
+                OutgoingRecord(state, b"stock:Flour", str(left).encode()),
+            ],
+            None,
+        )
+    commits.send([OutgoingRecord(stock, b"Salt", b'{"left":1}')], None)
+    assert commits.commit({(str(Topic.PANTRY), 0): 3})
+    assert len(kafka.values(str(Topic.RESERVED))) == 3, "every record to a topic not compacted"
+    assert kafka.values(stock) == [b'{"left":7}', b'{"left":1}']
+    assert kafka.values(state) == [b"7"]
 
 
 # --- at least once --------------------------------------------------------------------------------

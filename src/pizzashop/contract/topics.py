@@ -70,6 +70,12 @@ def state_topic(service: str) -> str:
     return f"pizza_{service}-state"
 
 
+def is_compacted(topic: str) -> bool:
+    """Whether a topic keeps only the last record of each key: the stock levels, and every
+    service's state (its changelog)."""
+    return topic == Topic.STOCK or (topic.startswith("pizza_") and topic.endswith("-state"))
+
+
 # Where an order's first event lands: librdkafka's default (CRC32) and the JVM clients'
 # (murmur2: Kafka Streams, ksqlDB, Connect, the console producer) disagree on the partition
 # of a key. The shop places orders where a JVM client would; every later event of an order

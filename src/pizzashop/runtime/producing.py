@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, Topic
 
 from pizzashop.config import Settings
 from pizzashop.contract import Record
+from pizzashop.contract.topics import is_compacted
 from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import PIPELINE_TOPIC_NAMES
 from pizzashop.observe import tracing
@@ -168,7 +169,7 @@ class Transactions(Generic[T]):
         try:
             if positions:
                 self._send_offsets(positions)
-            held, self._held = self._held, []
+            held, self._held = last_of_each_key(self._held), []
             for record in held:
                 produce(self.producer, record, None, transactional=True)
             self._watch.call(
@@ -220,6 +221,15 @@ class Transactions(Generic[T]):
         self.producer.flush(0)
         self._open = False
         self.producer = self._setup.new_producer(transactional=True)
+
+
+def last_of_each_key(records: Sequence[OutgoingRecord]) -> list[OutgoingRecord]:
+    """One transaction's records, but of those to a compacted topic only the last of each key.
+    A reader (read committed) sees the transaction whole and compaction keeps only the last,
+    so the ones before it would only cost the broker and every reader: the pantry changes an
+    ingredient's level many times in one transaction, and a service its state."""
+    last = {(r.topic, r.key): n for n, r in enumerate(records) if is_compacted(r.topic)}
+    return [r for n, r in enumerate(records) if last.get((r.topic, r.key), n) == n]
 
 
 class Acknowledgements(Generic[T]):
