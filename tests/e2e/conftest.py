@@ -1,4 +1,4 @@
-"""The whole shop for the browser: four services on the session's broker, and the web app."""
+"""The whole shop for the browser: five services on the session's broker, and the web app."""
 
 from __future__ import annotations
 
