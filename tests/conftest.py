@@ -93,6 +93,39 @@ def shop_settings(kafka_broker: Broker, tmp_path: Path) -> Settings:
     )
 
 
+# The pantry cluster's starting stock: each scarce ingredient is one test's own, so that a
+# level one test leaves (the pantry keeps it in its changelog) is no other test's start.
+PANTRY_CLUSTER_STOCK = {
+    "Mushroom": 10,
+    "Black olives": 0,
+    "Green pepper": 1,
+    "Fresh garlic": 0,
+    "Onion": 40,
+    "Eggs": 1,  # the browser's sold-out test
+}
+
+
+@pytest.fixture(scope="session")
+def pantry_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A broker of the pantry's tests: its pantry starts from PANTRY_CLUSTER_STOCK, whatever
+    ran on the session's broker (the bench, for one, orders across the whole menu)."""
+    folder = tmp_path_factory.mktemp("pantry")
+    settings = broker_settings(folder / "kafka")
+    local = start_local_kafka(settings)
+    try:
+        settings = settings.replace(
+            bootstrap_servers=local.bootstrap_servers,
+            state_dir=folder / "state",
+            time_scale=TEST_TIME_SCALE,
+            web_port=0,
+            pantry_stock=tuple(sorted(PANTRY_CLUSTER_STOCK.items())),
+        )
+        create_topics(settings)
+        yield settings
+    finally:
+        local.stop()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return "pizzashop: integration tests run against a real Apache Kafka broker started for the session"
 

@@ -18,16 +18,22 @@ from tests.e2e.test_browser import PHONE
 from tests.e2e.test_pipeline_page import DESKTOP
 from tests.shop_harness import an_order, place
 
-# An extra topping no other test orders on the session's broker: its level is this test's own.
+# On the pantry tests' broker, whose pantry starts with one (tests/conftest.py), and which no
+# other test there orders: its level is this test's own.
 SCARCE = "Eggs"
 SOLD_OUT = re.compile(r"\bsold-out\b")
 SEEN_WITHIN = 30_000  # ms: the read model, the door's half-second levels, menu.js's two seconds
 
 
 @pytest.fixture
-def scarce_shop(shop_settings: Settings) -> Iterator[OpenShop]:
-    """The shop at full speed, its pantry starting with one egg."""
-    with shop_open(shop_settings.replace(pantry_stock=((SCARCE, 1),))) as shop:
+def scarce_shop(pantry_cluster: Settings, shop_settings: Settings) -> Iterator[OpenShop]:
+    """The shop at full speed on the pantry tests' broker, its pantry holding one egg."""
+    on_the_pantry_cluster = shop_settings.replace(
+        bootstrap_servers=pantry_cluster.bootstrap_servers,
+        replication_factor=pantry_cluster.replication_factor,
+        pantry_stock=pantry_cluster.pantry_stock,
+    )
+    with shop_open(on_the_pantry_cluster) as shop:
         yield shop
 
 

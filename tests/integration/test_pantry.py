@@ -23,11 +23,10 @@ import pytest
 from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
 from pizzashop.config import Settings, shop_secret
 from pizzashop.contract import Status, Topic
-from pizzashop.kafka.cluster import start_local_kafka
-from pizzashop.kafka.topics import create_topics, read_to_end
+from pizzashop.kafka.topics import read_to_end
 from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.services import SERVICE_NAMES
-from tests.conftest import TEST_TIME_SCALE, broker_settings
+from tests.conftest import PANTRY_CLUSTER_STOCK
 from tests.ports import free_port
 from tests.shop_harness import (
     RunningShop,
@@ -39,28 +38,8 @@ from tests.shop_harness import (
     wait_for,
 )
 
-STOCK = {"Mushroom": 10, "Black olives": 0, "Green pepper": 1, "Fresh garlic": 0, "Onion": 40}
+STOCK = PANTRY_CLUSTER_STOCK
 THE_USUAL = ("Tomato", "Mozzarella", "Pepperoni")  # an_order's, of which there are thousands
-
-
-@pytest.fixture(scope="module")
-def pantry_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A broker of this module's own: the pantry starts from STOCK, whatever ran before."""
-    folder = tmp_path_factory.mktemp("pantry")
-    settings = broker_settings(folder / "kafka")
-    local = start_local_kafka(settings)
-    try:
-        settings = settings.replace(
-            bootstrap_servers=local.bootstrap_servers,
-            state_dir=folder / "state",
-            time_scale=TEST_TIME_SCALE,
-            web_port=0,
-            pantry_stock=tuple(sorted(STOCK.items())),
-        )
-        create_topics(settings)
-        yield settings
-    finally:
-        local.stop()
 
 
 @pytest.fixture

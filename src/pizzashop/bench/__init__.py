@@ -45,9 +45,10 @@ from pizzashop.bench.plan import BenchError, BenchPlan
 from pizzashop.bench.reference import Chain
 from pizzashop.bench.report import RunReport, as_json, table, write_json, write_plot
 from pizzashop.bench.spans import spans_dropped
+from pizzashop.bench.stocking import stock_for_the_rush
 from pizzashop.bench.watchers import WatchersReport, watch
 from pizzashop.config import Settings
-from pizzashop.contract import Topic, framing
+from pizzashop.contract import Order, Topic, framing
 from pizzashop.kafka.cluster import start_local_kafka
 from pizzashop.kafka.topics import create_topics
 from pizzashop.local.ports import free_port
@@ -106,7 +107,7 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
         # The bench works out the order ids the web app gives its orders (see front_door.py).
         secret_key=settings.secret_key or secrets.token_urlsafe(32),
         # A rush measures the kitchen, not the pantry running out: one of each for each order.
-        pantry_default_stock=max(settings.pantry_default_stock, len(orders)),
+        pantry_default_stock=max(settings.pantry_default_stock, _stock_needed(plan, orders)),
     )
     schedule = placement_schedule(len(orders), plan.rate)
     try:
@@ -115,6 +116,7 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
             _registry(settings, plan) as (settings, registry_pids),
         ):
             create_topics(settings)
+            stock_for_the_rush(settings, settings.pantry_default_stock)
             settings = settings.replace(partitions=_partitions(settings, plan))
             # The broker and the bench share the machine with what is measured: meter them too.
             shared = {**broker_pids, **registry_pids, "bench (places, watches)": os.getpid()}
@@ -128,6 +130,12 @@ def _run(settings: Settings, plan: BenchPlan) -> BenchResult:
     if not plan.keep_state and shop.all_delivered:
         shutil.rmtree(state_dir, ignore_errors=True)
     return BenchResult(_described(settings, plan), shop, others, state_dir)
+
+
+def _stock_needed(plan: BenchPlan, orders: list[tuple[str, Order]]) -> int:
+    """One of each ingredient for each order of each run with a pantry: the shop's, and the
+    same kitchen's behind the bare door."""
+    return len(orders) * (2 if plan.through_web else 1)
 
 
 def _before_the_shop(settings: Settings, rush: Rush, run_id: str) -> list[RunReport]:
