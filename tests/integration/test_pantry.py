@@ -20,6 +20,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from pizzashop.bench.stocking import recorded_levels
 from pizzashop.commands.desk import ReadModelOrders, desk_for_one_command
 from pizzashop.config import Settings, shop_secret
 from pizzashop.contract import Status, Topic
@@ -57,10 +58,7 @@ def read_model(shop: RunningShop) -> Iterator[ReadModel]:
 
 def stock_left(settings: Settings) -> dict[str, int]:
     """Each ingredient's last level on pizza-stock (read committed)."""
-    levels: dict[str, int] = {}
-    for message in read_to_end(settings, str(Topic.STOCK), timeout=60):
-        levels[(message.key() or b"").decode()] = json.loads(message.value() or b"")["left"]
-    return levels
+    return recorded_levels(settings, timeout=60)
 
 
 def pantry_answers(settings: Settings, order_ids: set[str]) -> dict[str, list[dict[str, object]]]:

@@ -35,13 +35,13 @@ from pizzashop.registry import use_schema_registry
 from pizzashop.registry.client import Registry, configured_registry, register_schemas, subject_of
 from pizzashop.registry.local import LocalRegistry, start_local_registry
 from pizzashop.schemas import registry_schemas
-from pizzashop.services import SERVICE_NAMES
 from tests.conftest import Broker
 from tests.ports import free_port
 from tests.shop_harness import (
     RunningShop,
     an_order,
     assert_each_delivered_exactly_once,
+    every_service,
     order_taker,
     place,
     wait_for,
@@ -87,14 +87,10 @@ def framed_shop(shop_settings: Settings, schema_registry: str) -> Iterator[Runni
     """The four services with the registry configured, each framing what it writes."""
     settings = shop_settings.replace(schema_registry_url=schema_registry)
     use_schema_registry(settings)
-    running = RunningShop(settings)
-    for name in SERVICE_NAMES:
-        running.start(name)
     try:
-        yield running
+        with every_service(settings) as running:
+            yield running
     finally:
-        running.stop_all()
-        running.runners.clear()
         framing.use(None)  # the next test's records are plain again
 
 

@@ -12,16 +12,16 @@ from pizzashop import contract
 from pizzashop.commands.ordering import OrderTaker
 from pizzashop.config import Settings
 from pizzashop.contract import ContractError, Restock, StockLevel, Topic
-from pizzashop.kafka.topics import read_to_end
+from pizzashop.kafka.topics import CREATE_TIMEOUT, read_to_end
 from pizzashop.menu import INGREDIENTS
 
 log = logging.getLogger("pizzashop.bench")
 
 
-def recorded_levels(settings: Settings) -> dict[str, int]:
+def recorded_levels(settings: Settings, timeout: float = CREATE_TIMEOUT) -> dict[str, int]:
     """Each ingredient's last level on `pizza-stock`: only those the pantry ever moved."""
     levels = {}
-    for message in read_to_end(settings, str(Topic.STOCK)):
+    for message in read_to_end(settings, str(Topic.STOCK), timeout=timeout):
         try:
             event = contract.decode(str(Topic.STOCK), message.key(), message.value())
         except ContractError:
