@@ -1,5 +1,5 @@
 """`pizzashop bench` on the session's broker: a small rush through the shop, the bare chain,
-both peers and the shop without its pantry, every order delivered, every figure there.
+both peers, and (apart) the shop without its pantry, every order delivered, every figure there.
 
 Times are not asserted: a benchmark prints figures, the test only checks it can produce them.
 """
@@ -44,7 +44,6 @@ def test_bench_delivers_every_order_and_reports_every_figure(
             "--reference",
             "--peers",
             "quix,streams",
-            "--without-pantry",
             "--timeout",
             "120",
             "--json",
@@ -95,6 +94,27 @@ def test_bench_delivers_every_order_and_reports_every_figure(
         # Every hop committed what it passed on (a transaction's marker may stay behind).
         lag = report[chain]["lag_at_end"]
         assert len(lag) == len(HOPS) and max(lag.values()) <= shop_settings.partitions, lag
+    assert "end-to-end p99 ms" in result.output, "the table is printed"
+    assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
+
+
+def test_bench_sets_the_shop_beside_itself_without_its_pantry(
+    shop_settings: Settings, tmp_path: Path
+) -> None:
+    """A test of its own, beside the one above rather than in it: the suite runs them on two
+    workers at once."""
+    report_file = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--orders", "20", "--time-scale", "0", "--without-pantry"]
+        + ["--timeout", "120", "--json", str(report_file)],
+        env=as_environment(shop_settings),
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_file.read_text())
+    assert report["shop"]["orders_delivered"] == report["shop"]["orders_placed"] == 20
     without = report["shop without pantry"]
     assert without["orders_delivered"] == without["orders_placed"] == 20, without
     assert without["stages_ms"]["placed->200"]["count"] == 20, "its kitchen stamps the stages"
@@ -103,8 +123,6 @@ def test_bench_delivers_every_order_and_reports_every_figure(
     assert report["settings"]["without_pantry"] is True
     assert report["shop_vs_shop without pantry"]["orders_per_second"] > 0
     assert "shop vs shop without pantry: " in result.output
-    assert "end-to-end p99 ms" in result.output, "the table is printed"
-    assert plot_file.read_bytes().startswith(b"\x89PNG"), "the plot is a PNG"
 
 
 def test_bench_refuses_a_partition_count_the_clusters_topics_do_not_have(

@@ -76,6 +76,8 @@ CASES = [
     Case(("dlq", "list"), DEAD_BROKER),
     Case(("dlq", "replay", "0:5"), DEAD_BROKER),
     Case(("topics", "create"), DEAD_BROKER),
+    Case(("pantry",), NO_READ_MODEL),
+    Case(("pantry", "restock", "Eggs", "5"), DEAD_BROKER),
     Case(("status",), "no shop is running"),
     Case(("kafka", "status"), DEAD_BROKER),
     Case(("web",), DEAD_BROKER),
