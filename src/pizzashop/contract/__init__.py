@@ -9,7 +9,6 @@ each; each JSON value is one model here; `decoders` makes its fast decoder from 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 import time
@@ -262,18 +261,23 @@ def encode(event: Event) -> Record:
 
 
 def addressed(event: Event, input_partition: int) -> tuple[Record, int]:
-    """An event as a record, and the partition it goes to: the one partition of the pantry's
-    own topics, the order's own for the pantry's answers, and otherwise the partition number
-    of the input it came from. An ask for an order's ingredients carries that partition, for
-    the answer to find its order."""
+    """An event as a record, and the partition it goes to (see `routed`)."""
+    event, partition = routed(event, input_partition)
+    return encode(event), partition
+
+
+def routed(event: Event, input_partition: int) -> tuple[Event, int]:
+    """The event as it goes out, and the partition it goes to: the one partition of the
+    pantry's own topics, the order's own for the pantry's answers, and otherwise the partition
+    number of the input it came from. An ask for an order's ingredients carries that
+    partition, for the answer to find its order."""
     if isinstance(event, ReserveIngredients) and event.partition < 0:
-        event = dataclasses.replace(event, partition=input_partition)
-    record = encode(event)
-    if record.topic in ONE_PARTITION_TOPICS:
-        return record, 0
+        event = ReserveIngredients(event.order_id, event.ingredients, input_partition)
+    if TOPIC_OF[type(event)] in ONE_PARTITION_TOPICS:
+        return event, 0
     if isinstance(event, ReservationDecided | ReservationEnded) and event.partition >= 0:
-        return record, event.partition
-    return record, input_partition
+        return event, event.partition
+    return event, input_partition
 
 
 def _value_of(event: Event) -> BaseModel | None:

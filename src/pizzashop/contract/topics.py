@@ -3,6 +3,7 @@ sends each, and how an order's first record picks its partition."""
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 
@@ -70,6 +71,7 @@ def state_topic(service: str) -> str:
     return f"pizza_{service}-state"
 
 
+@functools.cache  # asked of every record a kitchen service sends
 def is_compacted(topic: str) -> bool:
     """Whether a topic keeps only the last record of each key: the stock levels, and every
     service's state (its changelog)."""

@@ -6,6 +6,7 @@ What it remembers is memory.py's."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 
@@ -13,6 +14,7 @@ from confluent_kafka import Message, TopicPartition
 
 from pizzashop import contract
 from pizzashop.config import Settings
+from pizzashop.contract.topics import is_compacted
 from pizzashop.kafka.topics import SHOP_TOPIC_NAMES
 from pizzashop.observe import tracing
 from pizzashop.observe.metrics import ServiceMetrics
@@ -29,6 +31,24 @@ from pizzashop.runtime.tickets import ticket_of
 from pizzashop.service import NOTHING_TO_DO, KitchenService, Work
 
 log = logging.getLogger("pizzashop.runtime")
+
+
+def output_record(
+    event: contract.Event, input_partition: int, headers: list[tuple[str, str]] | None
+) -> OutgoingRecord:
+    """An output as a record; to a compacted topic (a stock level), encoded only if sent."""
+    event, partition = contract.routed(event, input_partition)
+    topic = contract.TOPIC_OF[type(event)]
+    if not is_compacted(topic):
+        return OutgoingRecord.of(contract.encode(event), partition, headers)
+    return OutgoingRecord(
+        str(topic),
+        event.order_id.encode(),
+        None,
+        partition,
+        headers,
+        encoding=lambda: contract.encode(event).value or None,
+    )
 
 
 class KitchenWork:
@@ -163,12 +183,9 @@ class KitchenWork:
     def _records_of(self, ticket: Ticket, work: Work) -> list[OutgoingRecord]:
         """Its outputs, a dead letter, its state changes; all to the input's partition number
         (the order stays where its first producer put it) but the pantry's, which
-        `contract.addressed` routes; all naming the handler's span."""
+        `contract.routed` routes; all naming the handler's span."""
         headers = None if self._spans is None else self._spans.headers(ticket)
-        records = [
-            OutgoingRecord.of(*contract.addressed(event, ticket.partition), headers)
-            for event in work.outputs
-        ]
+        records = [output_record(event, ticket.partition, headers) for event in work.outputs]
         if work.dead_letter is not None:
             self.metrics.dead_lettered()
             letter = dead_letter_of(ticket, work.dead_letter, self.name)
@@ -178,9 +195,10 @@ class KitchenWork:
                 OutgoingRecord(
                     self.memory.state_topic,
                     key.encode(),
-                    changelog_value(value),
+                    None,
                     ticket.partition,
                     headers,
+                    encoding=functools.partial(changelog_value, value),
                 )
                 for key, value in work.state.items()
             )

@@ -51,11 +51,19 @@ class GroupMember(Protocol):
 
 @dataclass(slots=True)  # not frozen, as a Ticket: one is made for every record produced
 class OutgoingRecord:
+    """A record to send. Its value is `value`, or with `encoding` set, what that gives once the
+    record is sent: a record to a compacted topic that a later one of the same key replaces
+    in its transaction (see `last_of_each_key`) is never encoded."""
+
     topic: str
     key: bytes | None
     value: bytes | None
     partition: int = -1  # -1: chosen by the partitioner from the key
     headers: list[tuple[str, str]] | None = None
+    encoding: Callable[[], bytes | None] | None = None
+
+    def payload(self) -> bytes | None:
+        return self.value if self.encoding is None else self.encoding()
 
     @classmethod
     def of(
@@ -330,7 +338,7 @@ def produce(
             producer.produce(
                 record.topic,
                 key=record.key,
-                value=record.value,
+                value=record.payload(),
                 partition=record.partition,
                 # Copied into the list type produce() takes (ours holds str values only).
                 headers=None if record.headers is None else list(record.headers),
