@@ -195,20 +195,26 @@ def test_the_last_ten_mushrooms_go_to_ten_of_fifty_customers_ordering_at_once_on
 
 def assert_the_pantry_used_ten(settings: Settings, order_ids: set[str]) -> None:
     """Each order that came past the door answered once by the pantry: ten reserved, each
-    reservation then used, once; the others sold out of Mushroom; and none left."""
-
-    def each_reservation_ended() -> dict[str, list[dict[str, object]]] | None:
-        answers = pantry_answers(settings, order_ids)
-        pending = [a for a in answers.values() if not a or ("sold_out" not in a[0] and len(a) < 2)]
-        return None if pending else answers
-
-    answers = wait_for(each_reservation_ended, 60, "each reservation to end")
-    reserved = [a for a in answers.values() if "sold_out" not in a[0]]
+    reservation used by its pizza's assembly (on pizza-assembled; none released); the others
+    sold out of Mushroom; and none left. Every order has ended by now."""
+    answers = pantry_answers(settings, order_ids)
+    reserved = {order_id for order_id, a in answers.items() if a and "sold_out" not in a[0]}
     assert len(reserved) == 10, answers
-    assert all([x.get("ended") for x in a] == [None, "used"] for a in reserved), answers
-    refused = [a for a in answers.values() if "sold_out" in a[0]]
+    assert all(len(answers[order_id]) == 1 for order_id in reserved), "none released"
+    assert assembled(settings, order_ids) == reserved, "used, each by its assembly"
+    refused = [a for a in answers.values() if a and "sold_out" in a[0]]
+    assert len(refused) + len(reserved) == len(order_ids), answers
     assert all(len(a) == 1 and a[0]["sold_out"] == "Mushroom" for a in refused), answers
     assert stock_left(settings)["Mushroom"] == 0
+
+
+def assembled(settings: Settings, order_ids: set[str]) -> set[str]:
+    """Which of these orders pizza-assembled holds."""
+    keys = {
+        (message.key() or b"").decode()
+        for message in read_to_end(settings, str(Topic.ASSEMBLED), timeout=60)
+    }
+    return keys & order_ids
 
 
 def test_an_order_short_of_one_ingredient_reserves_none_of_them(
@@ -249,7 +255,8 @@ def cancel_before_and_after_the_assembly(settings: Settings, read_model: ReadMod
     assert stock_left(settings)["Green pepper"] == 0, "nothing returns after the assembly"
     answers = pantry_answers(settings, {first, second})
     assert [a.get("ended") for a in answers[first]] == [None, "released"]
-    assert [a.get("ended") for a in answers[second]] == [None, "used"]
+    assert [a.get("ended") for a in answers[second]] == [None], "used by its assembly"
+    assert assembled(settings, {first, second}) == {second}
 
 
 def statuses_of(read_model: ReadModel, order_id: str) -> set[Status]:
@@ -285,7 +292,7 @@ def test_the_deciding_pantry_killed_mid_burst_and_another_taking_over_conserve_t
 ) -> None:
     """Onion: 40 for 60 orders. A second pantry joins mid-burst (a rebalance), then the first,
     which decided until then, is killed: the other goes on from the changelog. Exactly 40 get
-    onions, each reservation answered and ended once, none left."""
+    onions, each answered once and used by its assembly, none left."""
     processes = ShopProcesses(pantry_cluster.replace(state_dir=tmp_path / "state"), tmp_path)
     for name in SERVICE_NAMES:
         processes.start(name)
@@ -301,7 +308,9 @@ def test_the_deciding_pantry_killed_mid_burst_and_another_taking_over_conserve_t
         ended = final_statuses(read_model, order_ids, timeout=180)
         assert ended.count(Status.DELIVERED) == 40 and ended.count(Status.SOLD_OUT) == 20, ended
         answers = pantry_answers(settings, set(order_ids))
-        assert all(len(a) == (1 if a[0].get("sold_out") else 2) for a in answers.values())
+        assert all(len(a) == 1 for a in answers.values()), "each answered once, none released"
+        reserved = {order_id for order_id, a in answers.items() if not a[0].get("sold_out")}
+        assert assembled(settings, set(order_ids)) == reserved, "each used by its assembly"
         assert stock_left(settings)["Onion"] == 0
     except AssertionError as e:
         raise AssertionError(f"{e}\n{processes.log_tail()}") from None

@@ -34,12 +34,12 @@ def check(
 
 
 def a_clean_ledger() -> list[PantryEvent]:
-    """a used, b released, c sold out of Truffle, and 3 more Mushroom sent twice."""
+    """a used by its assembly, b released, c sold out of Truffle, and 3 more Mushroom sent
+    twice."""
     restock = Restock("r1", "Mushroom", 3)
     return [
         *reserved("a", *levels(4)),
         *reserved("b", *levels(3)),
-        ended("a", used=True),
         ended("b", used=False),
         *levels(4),
         ReservationDecided("c", ("Tomato", "Gouda", "Truffle"), sold_out="Truffle"),
@@ -82,6 +82,17 @@ def test_a_reservation_ended_twice_is_named_and_counted_once() -> None:
 def test_a_reservation_released_for_an_assembled_pizza_is_named() -> None:
     verdict = check(a_clean_ledger(), assembled={"a", "b"})
     assert verdict.problems == ["b: its reservation was released, yet it was assembled"]
+
+
+def test_a_use_ask_for_an_assembled_pizza_is_not_a_second_end() -> None:
+    verdict = check([*a_clean_ledger(), ended("a", used=True)], assembled={"a"})
+    assert verdict.problems == [] and verdict.used == 1
+
+
+def test_a_reservation_used_for_a_pizza_never_assembled_is_named() -> None:
+    events = [*reserved("a", *levels(4)), ended("a", used=True)]
+    verdict = check(events, assembled=set())
+    assert verdict.problems == ["a: its reservation was used, yet it was not assembled"]
 
 
 def test_a_reservation_that_never_ended_is_named_and_still_balances() -> None:

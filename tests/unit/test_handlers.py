@@ -26,6 +26,7 @@ from pizzashop.services.assemble import build as build_assemble
 from pizzashop.services.assemble import overdue as cancel_overdue
 from pizzashop.services.bake import bake
 from pizzashop.services.delivery import BAKED, DELIVERY_SECONDS, delivery, overdue
+from pizzashop.services.pantry import overdue as pantry_overdue
 from tests.unit.shop_events import an_order
 
 
@@ -64,7 +65,7 @@ def test_assemble_asks_the_pantry_then_sends_the_pizza_to_the_oven() -> None:
     assembling, baking = assembling_and_baking_time(an_order().ingredients())
     assert work.seconds == assembling
     assert PizzaAssembled("3c91b", baking) in work.outputs
-    assert EndReservation("3c91b", used=True) in work.outputs, "assembled uses the reservation"
+    assert not any(isinstance(e, EndReservation) for e in work.outputs), "the assembly uses it"
     assert statuses(work.outputs) == [Status.IN_OVEN]
 
 
@@ -243,3 +244,12 @@ def test_a_cancel_whose_order_never_comes_is_forgotten_as_handled_orders_are() -
     assert cancel_overdue("3c91b", CANCEL_REQUESTED, waited=100, forget_after=100) == Overdue()
     assert cancel_overdue("3c91b", HANDLED, waited=1e9, forget_after=100) is None
     assert cancel_overdue("3c91b", RESERVING, waited=1e9, forget_after=100) is None
+
+
+def test_the_pantry_forgets_an_orders_entry_and_a_restocks_in_time_and_never_a_level() -> None:
+    reservation = {"ingredients": ["Mushroom"], "partition": 3}
+    assert pantry_overdue("order:3c91b", reservation, waited=99, forget_after=100) is None
+    assert pantry_overdue("order:3c91b", reservation, waited=100, forget_after=100) == Overdue()
+    assert pantry_overdue("order:3c91b", "released", waited=100, forget_after=100) == Overdue()
+    assert pantry_overdue("restock:r-1", "restocked", waited=100, forget_after=100) == Overdue()
+    assert pantry_overdue("stock:Mushroom", 7, waited=1e9, forget_after=100) is None

@@ -2,10 +2,11 @@
 counted exactly once.
 
 For each ingredient: start + restocked = used + reserved + left, where `restocked` counts
-each restock id in `pizza-pantry` once (however often it was sent), `used` and `reserved` come
-from the pantry's answers and reservation ends on `pizza-reserved`, and `left` is the last
-level on `pizza-stock`. No level below zero; every order decided once; every reservation
-ended once, used if and only if its pizza was assembled; no pizza assembled without one.
+each restock id in `pizza-pantry` once (however often it was sent), `used` counts the
+reservations (the pantry's answers on `pizza-reserved`) whose pizza was assembled, `reserved`
+those neither assembled nor released, and `left` is the last level on `pizza-stock`. No level
+below zero; every order decided once; every reservation ended once, used by its assembly or
+released, never both; no pizza assembled without one.
 
 Plain data in, problems out, like checks.py: no broker here.
 """
@@ -102,18 +103,21 @@ def _ledger(
             verdict.sold_out += 1
             continue
         verdict.reserved += 1
+        # As the pantry counted it: a release put the stock back, whatever else went wrong.
         ends = reservation.ended
-        if not ends:
-            ledger.reserved.update(decision.ingredients)
-        elif ends[0].used:
+        if ends and not ends[0].used:
+            verdict.released += 1
+        elif ends or order_id in assembled:
             verdict.used += 1
             ledger.used.update(decision.ingredients)
         else:
-            verdict.released += 1
+            ledger.reserved.update(decision.ingredients)
     return ledger
 
 
 def _reservation_problems(reservation: _Reservation, assembled: bool) -> list[str]:
+    """A reservation ends used by its assembly (a "use" ask's record says the same, and is
+    not a second end), or released by the pantry: never both, and once."""
     decided, ended = reservation.decided, reservation.ended
     if not decided:
         return [f"a reservation ended ({len(ended)} times) that the pantry never decided"]
@@ -128,7 +132,7 @@ def _reservation_problems(reservation: _Reservation, assembled: bool) -> list[st
     if ended and ended[0].used != assembled:
         how = "used" if ended[0].used else "released"
         return [f"its reservation was {how}, yet it was {'' if assembled else 'not '}assembled"]
-    if not ended:  # checked once the shop has drained: every order is final by then
+    if not ended and not assembled:  # checked once the shop has drained: every order is final
         return ["its ingredients are still reserved"]
     return []
 

@@ -7,7 +7,9 @@ pizza is assembled (before assemble writes 200). A cancel that comes first is ke
 order does; one that comes while the order waits for the pantry releases the reservation;
 one that comes during the assembly withdraws it (the runtime handles cancels at once, see
 `KitchenService.interrupting`) and releases too; one that comes later is too late, and the
-ingredients on the pizza stay used. Every reservation ends once: used, or released.
+ingredients on the pizza stay used. Every reservation ends once: used by the assembly itself
+(its record on `pizza-assembled`, in the same transaction; the pantry is not asked, as a use
+changes no level), or released.
 
 With stock not counted (`count_stock` off) assemble asks the pantry nothing: it assembles
 every order on the menu at once, and a cancel has no reservation to release.
@@ -57,7 +59,7 @@ def assemble(event: Event, state: State, count_stock: bool = True) -> Work:
             return reservation_decided(event, state)
         case CancelRequested():
             return cancel_requested(event, state, count_stock)
-    return NOTHING_TO_DO  # a reservation's end, which the pantry tells the status service
+    return NOTHING_TO_DO  # a reservation's release, which the pantry tells the status service
 
 
 def order_placed(event: OrderPlaced, state: State, count_stock: bool) -> Work:
@@ -79,7 +81,7 @@ def order_placed(event: OrderPlaced, state: State, count_stock: bool) -> Work:
             outputs=[StatusChanged(order_id, Status.INVALID_ORDER)], state={order_id: HANDLED}
         )
     if not count_stock:
-        return assembled(order_id, event.order.ingredients(), reserved=False)
+        return assembled(order_id, event.order.ingredients())
     ask = ReserveIngredients(order_id, event.order.ingredients())
     return Work([ask], state={order_id: RESERVING})
 
@@ -92,19 +94,17 @@ def reservation_decided(event: ReservationDecided, state: State) -> Work:
     if not event.reserved:
         log.info("Order '%s' cannot be made: sold out of %s", order_id, event.sold_out)
         return Work([StatusChanged(order_id, Status.SOLD_OUT)], state={order_id: HANDLED})
-    return assembled(order_id, event.ingredients, reserved=True)
+    return assembled(order_id, event.ingredients)
 
 
-def assembled(order_id: str, ingredients: tuple[str, ...], reserved: bool) -> Work:
-    """The pizza assembled and sent to the oven; its reservation, if it has one, used."""
+def assembled(order_id: str, ingredients: tuple[str, ...]) -> Work:
+    """The pizza assembled and sent to the oven; its reservation, if it has one, used by that."""
     assembling, baking = assembling_and_baking_time(ingredients)
     log.info("Preparing order '%s', assembling time is %d second(s)", order_id, assembling)
     to_the_oven: list[Event] = [
         PizzaAssembled(order_id, baking),
         StatusChanged(order_id, Status.IN_OVEN),
     ]
-    if reserved:
-        to_the_oven.append(EndReservation(order_id, used=True))
     done = f"Order '{order_id}' is assembled!"
     return Work(to_the_oven, assembling, state={order_id: HANDLED}, done_message=done)
 

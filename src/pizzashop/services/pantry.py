@@ -7,6 +7,12 @@ it ended) is kept in its changelog topic in the same transaction as its answers,
 from there by whichever instance owns the partition next. docs/architecture/pantry.md says why
 this design, and what the others would cost.
 
+A reservation is used by the assembly itself: assemble writes the pizza to `pizza-assembled`
+in the transaction that takes the pantry's answer, and a use changes no level, so the pantry is
+not asked. It is asked to release a reservation (a cancel before the assembly), and still takes
+a "use" ask from whoever sends one. A reservation it holds stays releasable for
+`remember_orders_for`, far longer than any order waits for its assembly, then is forgotten.
+
 State keys: `stock:<ingredient>` holds a level (absent: the starting stock), `order:<id>` a
 reservation (`{"ingredients": [...], "partition": p}` while it holds; then how it ended), and
 `restock:<id>` a restock counted.
@@ -37,7 +43,6 @@ log = logging.getLogger("pizzashop.pantry")
 STOCK, ORDER, RESTOCK = "stock:", "order:", "restock:"
 # How an order's entry ends; entries that ended are forgotten after `remember_orders_for`.
 USED, RELEASED, SOLD_OUT, RESTOCKED = "used", "released", "sold-out", "restocked"
-ENDED = frozenset({USED, RELEASED, SOLD_OUT, RESTOCKED})
 
 
 def stock_left(state: State, ingredient: str, start: StartingStock) -> int:
@@ -110,8 +115,9 @@ def restock(event: Restock, state: State, start: StartingStock) -> Work:
 
 
 def overdue(key: str, value: Any, waited: float, forget_after: float) -> Overdue | None:
-    """What ended is forgotten after `forget_after` seconds; levels and reservations stay."""
-    if value in ENDED and waited >= forget_after:
+    """An order's entry (a reservation, or how it ended) and a restock's are forgotten after
+    `forget_after` seconds; levels stay."""
+    if key.startswith((ORDER, RESTOCK)) and waited >= forget_after:
         return Overdue()
     return None
 
