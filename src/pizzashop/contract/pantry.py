@@ -24,7 +24,7 @@ class Ask:
     """What an ask on `pizza-pantry` asks for."""
 
     RESERVE = "reserve"  # every ingredient of an order, or none of them
-    USE = "use"  # the order was assembled: its reservation is used
+    USE = "use"  # the order was assembled: taken, though the shop's assembly is the use itself
     RELEASE = "release"  # the order was cancelled before assembly: its ingredients go back
     RESTOCK = "restock"  # more of one ingredient
 
@@ -45,7 +45,8 @@ class ReserveIngredients:
 
 @dataclass(frozen=True)
 class EndReservation:
-    """assemble ends an order's reservation: used (assembled) or released (cancelled)."""
+    """An order's reservation ended by its asker: released (cancelled before the assembly),
+    or used (assembled; the shop's assemble does not ask, its assembly is the use)."""
 
     order_id: str
     used: bool
@@ -132,7 +133,8 @@ class PantryValue(BaseModel):
 class ReservedValue(BaseModel):
     """What became of an order's ingredients: the value of `pizza-reserved`. The pantry's
     answer first: `sold_out` names the ingredient it was short of (nothing is reserved then);
-    absent, every one is reserved. Then, once, how the reservation `ended`: used or released."""
+    absent, every one is reserved. Then, at most once, how the reservation `ended`: released
+    (or used, when a "use" ask was sent; an assembly uses it without one)."""
 
     model_config = ConfigDict(extra="ignore")
     ingredients: Annotated[list[Ingredient], Field(max_length=64)]
