@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pizzashop.commands.ordering import OrderUnconfirmed
 from pizzashop.contract import Event, Restock, StockLevel
@@ -17,6 +19,7 @@ from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.readmodel.writer import apply_to
 from pizzashop.service import NOTHING_TO_DO
 from pizzashop.services.pantry import pantry
+from tests.unit.test_bad_input import ANY_TEXT, QUICK
 from tests.unit.test_operator_page import BEARER, TOKEN, operator_client
 from tests.unit.test_web import AcknowledgingTaker
 
@@ -185,3 +188,31 @@ def test_a_restock_the_broker_refused_is_a_503_and_one_unconfirmed_a_504_safe_to
     assert unconfirmed.status_code == 504
     assert "Sending this form again is safe: it counts once." in unconfirmed.text
     assert hidden(unconfirmed.text, "restock_key") == form["restock_key"]
+
+
+@QUICK
+@given(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            "ingredient": ANY_TEXT | st.sampled_from(["Mushroom", "Onion"]),
+            "amount": ANY_TEXT | st.integers().map(str),
+            "restock_key": ANY_TEXT,
+        },
+    )
+)
+def test_any_restock_form_is_answered_without_a_5xx_and_a_refused_one_sends_nothing(
+    operator: TestClient, taker: AcknowledgingTaker, fields: dict[str, str]
+) -> None:
+    """Whatever the fields hold (or lack), as a browser would send them."""
+    before = len(taker.sent)
+    sendable = {
+        k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in fields.items()
+    }
+    form = {**the_form(operator), **sendable}
+    answer = operator.post("/admin/restock", data=form, follow_redirects=False)
+    assert answer.status_code < 500, (answer.status_code, answer.text)
+    if answer.status_code >= 400:
+        assert len(taker.sent) == before, "a refused restock was sent"
+    else:
+        assert len(taker.sent) in (before, before + 1), "one restock at most"
