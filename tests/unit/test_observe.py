@@ -71,7 +71,6 @@ def test_a_service_is_ready_only_as_a_steady_member_heard_from_lately() -> None:
         "failing commit": service_readiness(
             "bake", steady, {"commit": "could not commit"}, 0, now=steady.at
         ),
-        "restoring": service_readiness("bake", steady, {}, 0, now=steady.at, restoring=True),
     }
     for case, readiness in not_ready.items():
         assert not readiness.ready and readiness.missing, case

@@ -93,23 +93,14 @@ def _run_kitchen(
     _refuse_if_busy(settings, list(group_topics))
     _start_read_model_at_the_end(settings)
     logs = _logs_folder(settings)
-    observed = {service: settings.replace(observe_port=free_port()) for service in running}
     services = [
-        start_part(service, observed[service], output=(logs / f"{service}.log").open("wb"))
+        start_part(service, settings, output=(logs / f"{service}.log").open("wb"))
         for service in running
     ]
     children = [*services, *doors]
-
-    def placer_once_restored() -> Placer:
-        """A service given its partitions first rebuilds its state (what an earlier run on
-        the same broker handled): the rush waits for that, as it waits for the assignment."""
-        for service in observed.values():
-            _answering(f"http://{service.observe_host}:{service.observe_port}", children, settings)
-        return open_placer()
-
     try:
         contestant = Contestant(
-            name, children, group_topics, open_placer=placer_once_restored,
+            name, children, group_topics, open_placer=open_placer,
             open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
         )  # fmt: skip
         return measure(contestant, settings, rush)

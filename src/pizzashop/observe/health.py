@@ -77,15 +77,11 @@ def service_readiness(
     problems: dict[str, str],
     orders_in_the_works: int,
     now: float | None = None,
-    restoring: bool = False,
 ) -> Readiness:
-    """Ready: a steady member of its group, its state restored, heard from lately, no failing
-    commit or retry."""
+    """Ready: a steady member of its group, heard from lately, no failing commit or retry."""
     now = time.monotonic() if now is None else now
     missing = [detail for what, detail in problems.items() if what not in HARMLESS_PROBLEMS]
-    if restoring:
-        missing.append("restoring its state of the partitions just assigned")
-    elif view is None:
+    if view is None:
         missing.append("not connected to Kafka yet")
     elif now - view.at > STALE_AFTER_SECONDS:
         missing.append(f"no word from its Kafka client for {now - view.at:.0f}s")

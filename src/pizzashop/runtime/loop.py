@@ -110,7 +110,6 @@ class ServiceLoop:
         self.watch = TransactionWatch()  # exits the process if a transactional call hangs
         self.assigned: frozenset[Source] = frozenset()
         self.group_view: GroupView | None = None  # the consumer's last statistics
-        self.restoring = False  # rebuilding the state of partitions just assigned
         self._checkpoint: Checkpoint[Any] | None = None
         self._stopping = threading.Event()
         self._backoff = Backoff()
@@ -121,11 +120,7 @@ class ServiceLoop:
 
     def readiness(self) -> Readiness:
         return service_readiness(
-            self.name,
-            self.group_view,
-            self.problems.active(),
-            self.work.in_the_works(),
-            restoring=self.restoring,
+            self.name, self.group_view, self.problems.active(), self.work.in_the_works()
         )
 
     def _stats(self, stats_json: str) -> None:
@@ -282,13 +277,10 @@ class ServiceLoop:
     def _assigned(self, consumer: object, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
         self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
-        self.restoring = True  # read by /readyz, from the observe server's thread
         try:
             self.work.assigned(partitions)
         except Exception as e:
             self._keep_raised(e)
-        finally:
-            self.restoring = False
 
     def _revoked(self, consumer: object, partitions: list[TopicPartition]) -> None:
         log.info("Revoked %s", _describe(partitions))
