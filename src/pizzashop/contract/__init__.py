@@ -260,12 +260,6 @@ def encode(event: Event) -> Record:
     return Record(topic, event.order_id.encode(), raw)
 
 
-def addressed(event: Event, input_partition: int) -> tuple[Record, int]:
-    """An event as a record, and the partition it goes to (see `routed`)."""
-    event, partition = routed(event, input_partition)
-    return encode(event), partition
-
-
 def routed(event: Event, input_partition: int) -> tuple[Event, int]:
     """The event as it goes out, and the partition it goes to: the one partition of the
     pantry's own topics, the order's own for the pantry's answers, and otherwise the partition

@@ -41,7 +41,8 @@ from pizzashop.service import NOTHING_TO_DO, KitchenService, Overdue, State, Wor
 log = logging.getLogger("pizzashop.pantry")
 
 STOCK, ORDER, RESTOCK = "stock:", "order:", "restock:"
-# How an order's entry ends; entries that ended are forgotten after `remember_orders_for`.
+# How an order's entry ends; an order's entry, held or ended, is forgotten after
+# `remember_orders_for` (see `overdue`).
 USED, RELEASED, SOLD_OUT, RESTOCKED = "used", "released", "sold-out", "restocked"
 
 
