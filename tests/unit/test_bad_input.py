@@ -77,6 +77,13 @@ def post_json(client: TestClient, path: str, body: object, **headers: str) -> An
     )
 
 
+def as_a_browser_sends(form: dict[str, str]) -> dict[str, str]:
+    """Form fields as a browser encodes them: what UTF-8 cannot carry becomes U+FFFD."""
+    return {
+        k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in form.items()
+    }
+
+
 def answered_well(response: Any, taker: AcknowledgingTaker, placed_before: int) -> None:
     assert response.status_code < 500, (response.status_code, response.text)
     if response.status_code >= 400:
@@ -142,10 +149,7 @@ def test_any_form_fields_are_answered_without_a_5xx(
 ) -> None:
     before = len(taker.placed)
     csrf = csrf_of(app_client.get("/").text)
-    fields = {
-        k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in form.items()
-    }
-    response = app_client.post("/orders", data={**fields, "csrf": csrf})
+    response = app_client.post("/orders", data={**as_a_browser_sends(form), "csrf": csrf})
     answered_well(response, taker, before)
 
 

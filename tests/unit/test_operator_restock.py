@@ -19,7 +19,7 @@ from pizzashop.readmodel.store import ReadModel, open_readmodel
 from pizzashop.readmodel.writer import apply_to
 from pizzashop.service import NOTHING_TO_DO
 from pizzashop.services.pantry import pantry
-from tests.unit.test_bad_input import ANY_TEXT, QUICK
+from tests.unit.test_bad_input import ANY_TEXT, QUICK, as_a_browser_sends
 from tests.unit.test_operator_page import BEARER, TOKEN, operator_client
 from tests.unit.test_web import AcknowledgingTaker
 
@@ -206,10 +206,7 @@ def test_any_restock_form_is_answered_without_a_5xx_and_a_refused_one_sends_noth
 ) -> None:
     """Whatever the fields hold (or lack), as a browser would send them."""
     before = len(taker.sent)
-    sendable = {
-        k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in fields.items()
-    }
-    form = {**the_form(operator), **sendable}
+    form = {**the_form(operator), **as_a_browser_sends(fields)}
     answer = operator.post("/admin/restock", data=form, follow_redirects=False)
     assert answer.status_code < 500, (answer.status_code, answer.text)
     if answer.status_code >= 400:
