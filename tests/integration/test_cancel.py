@@ -32,6 +32,7 @@ from pizzashop.contract import CancelRequested, Status, Topic
 from pizzashop.kafka.topics import read_to_end
 from pizzashop.readmodel import OrderView
 from pizzashop.readmodel.store import ReadModel, open_readmodel
+from pizzashop.runtime import KitchenWork
 from pizzashop.services import SERVICE_NAMES
 from pizzashop.web.app import create_app
 from tests.shop_harness import (
@@ -167,8 +168,12 @@ def test_a_cancel_during_the_assembly_withdraws_it_and_cancels_the_order(
 ) -> None:
     caplog.set_level(logging.INFO, logger="pizzashop.runtime")
     (assemble,) = [runner for runner in kitchen.runners if runner.name == "assemble"]
+    assert isinstance(assemble.work, KitchenWork)
+    in_progress = assemble.work.kitchen.has_work_in_progress
     view = placed_and_at(kitchen.settings, read_model, Status.RECEIVED)
-    wait_for(lambda: assemble.work.in_the_works() > 0, 30, "the pizza to be assembled")
+    # Assembled once the pantry has reserved its ingredients: a cancel before that is no
+    # withdrawal (test_a_cancel_before_the_assembly_cancels_the_order).
+    wait_for(lambda: in_progress(view.order_id), 30, "the pizza to be assembled")
     answer = cancelled(kitchen.settings, read_model, view)
     assert answer.outcome is Outcome.CANCELLED, answer.view
     assert any(

@@ -205,6 +205,7 @@ def test_a_cancel_is_handled_at_once_and_withdraws_its_orders_baking() -> None:
     baking = ticket(0, "a")
     oven.take(baking, now=0.0)
     oven.take(ticket(1, "b"), now=0.0)
+    assert oven.kitchen.has_work_in_progress("a")
     oven.take(a_cancel(0, "a"), now=1.0)
     assert oven.withdrawn == [baking], "the cancel does not wait for the baking to be done"
     assert oven.kitchen.committable() == {}, "nothing is finished before the cancel's outputs"
@@ -220,6 +221,7 @@ def test_a_cancel_after_the_baking_is_out_withdraws_nothing() -> None:
     oven = Oven()
     oven.take(ticket(0, "a"), now=0.0)
     assert [t.key for t in oven.serve(now=10.0)] == ["a"]
+    assert not oven.kitchen.has_work_in_progress("a")
     oven.take(a_cancel(0, "a"), now=11.0)
     assert oven.withdrawn == [None], "too late: the baking's outputs are out"
 
@@ -230,6 +232,7 @@ def test_a_cancel_does_not_withdraw_work_without_outputs() -> None:
     kitchen.take(ignored)
     kitchen.ready_to_start()
     kitchen.start(ignored, Work(), 0.0, now=0.0)  # a copy of an order handled before
+    assert not kitchen.has_work_in_progress("a")
     cancel = a_cancel(0, "a")
     kitchen.take(cancel)
     assert kitchen.ready_to_start() == [cancel]

@@ -147,10 +147,10 @@ class Kitchen:
         its outputs when the interrupting one is finished, so both offsets are committed with
         the interrupting ticket's outputs, or neither. None: nothing of that order is still in
         progress (its work is out already, or there never was any)."""
-        cooking = self._cooking.get(interrupting.key)
-        timer = next((t for t in self._timers if t[2] is cooking and t[3].outputs), None)
-        if cooking is None or timer is None:
+        timer = self._work_in_progress(interrupting.key)
+        if timer is None:
             return None
+        cooking = timer[2]
         self._timers.remove(timer)
         heapq.heapify(self._timers)
         del self._cooking[interrupting.key]
@@ -158,6 +158,16 @@ class Kitchen:
         self._line_up_next_of(interrupting.key)
         self._move_the_line()
         return cooking
+
+    def has_work_in_progress(self, key: str) -> bool:
+        """Whether an event of `key` would withdraw work (its outputs still to come)."""
+        return self._work_in_progress(key) is not None
+
+    def _work_in_progress(self, key: str) -> tuple[float, int, Ticket, Work] | None:
+        cooking = self._cooking.get(key)
+        if cooking is None:
+            return None
+        return next((t for t in self._timers if t[2] is cooking and t[3].outputs), None)
 
     # --- work coming out ---------------------------------------------------------------------
 
