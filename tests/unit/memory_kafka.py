@@ -46,6 +46,9 @@ class MemoryKafka:
         self.consumers: list[MemoryConsumer] = []
         self.producers: list[MemoryProducer] = []
         self.holding_acknowledgements = False
+        # A partition assigned without an offset is never read, as when librdkafka's own ask
+        # for the committed offset is answered "not coordinator" as a whole (its issue 5586).
+        self.losing_its_own_offset_fetch = False
         self._failing: dict[str, list[Exception]] = defaultdict(list)
 
     def clients(self) -> Clients:
@@ -161,8 +164,12 @@ class MemoryConsumer:
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             source = (tp.topic, tp.partition)
-            start = tp.offset if tp.offset >= 0 else self.kafka.committed.get(source, 0)
-            self.positions[source] = start
+            if tp.offset == OFFSET_INVALID:  # the client asks for the committed offset itself
+                if self.kafka.losing_its_own_offset_fetch:
+                    continue
+                self.positions[source] = self.kafka.committed.get(source, 0)
+            else:
+                self.positions[source] = max(tp.offset, 0)  # OFFSET_BEGINNING is -2
 
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         self.kafka.called("position")

@@ -334,6 +334,20 @@ def test_what_a_rebalance_callback_raises_is_raised_in_the_loop_not_lost_in_cons
     assert kitchen.loop.next_batch(consumer, 0.0) == [], "raised once, then forgotten"
 
 
+def test_partitions_assigned_are_read_from_the_last_commit_asked_for_until_answered() -> None:
+    """Found when a node of three died as the pantry's group rebalanced: librdkafka's own ask
+    for the committed offsets, answered "not coordinator" as a whole, left the partition unread
+    for good (its issue 5586). The loop asks itself, again until answered, and assigns each
+    partition from there."""
+    kafka = MemoryKafka()
+    kafka.losing_its_own_offset_fetch = True
+    kafka.committed[(ASSEMBLED, 0)] = 1  # order-0 was baked before
+    kafka.fail_next("committed", KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)))
+    kitchen, _ = a_kitchen(kafka)
+    kitchen.turn(*assembled(0, 1))
+    assert [m.key() for m in kafka.logs[(BAKED, 0)]] == [b"order-1"], "read from offset 1"
+
+
 def test_on_the_way_out_the_work_done_is_committed_and_the_group_left() -> None:
     kafka = MemoryKafka()
     kitchen, _ = a_kitchen(kafka, "at_least_once")

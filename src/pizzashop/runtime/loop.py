@@ -28,6 +28,7 @@ from pizzashop.runtime.clients import (
     Clients,
     ConsumerLike,
     TopicAdmin,
+    assigns_incrementally,
     consumer_config,
     reads_committed,
 )
@@ -274,13 +275,38 @@ class ServiceLoop:
     # librdkafka calls these from within consume(): an exception leaving one would break that
     # call ("returned NULL without setting an exception") and lose what it was, so each keeps
     # what it raised for `_consume` to raise in the loop, where it is handled as any other.
-    def _assigned(self, consumer: object, partitions: list[TopicPartition]) -> None:
+    def _assigned(self, consumer: ConsumerLike, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
         self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
         try:
             self.work.assigned(partitions)
+            self._assign_from_the_last_commit(consumer, partitions)
+        except StoppedWaiting:
+            pass  # stopping: the loop ends after this turn
         except Exception as e:
             self._keep_raised(e)
+
+    def _assign_from_the_last_commit(
+        self, consumer: ConsumerLike, partitions: list[TopicPartition]
+    ) -> None:
+        """Each partition from where the last commit left it, asked for here and retried until
+        answered, rather than left to librdkafka: its own ask, answered "not coordinator" as a
+        whole while the group's coordinator moves, leaves the partition unread for good
+        (librdkafka issue 5586)."""
+        if not partitions:
+            return
+        committed = self.retry(
+            "find where the last commit left the partitions assigned",
+            lambda: _answered(self.work.last_commit(consumer, partitions)),
+        )
+        starting = [
+            TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
+            for tp in committed
+        ]
+        if assigns_incrementally(self.settings):  # the partitions handed over are added
+            consumer.incremental_assign(starting)
+        else:  # the partitions handed over are the whole assignment
+            consumer.assign(starting)
 
     def _revoked(self, consumer: object, partitions: list[TopicPartition]) -> None:
         log.info("Revoked %s", _describe(partitions))
@@ -308,6 +334,14 @@ class ServiceLoop:
         # Refused credentials or an untrusted certificate are said plainly, once.
         line = refusal(error, broker_address(self.settings), self.settings)
         self.problems.report("client", line or str(error))
+
+
+def _answered(offsets: list[TopicPartition]) -> list[TopicPartition]:
+    """The offsets, or the first partition's own error raised (to be asked again)."""
+    for tp in offsets:
+        if tp.error is not None:
+            raise KafkaException(tp.error)
+    return offsets
 
 
 def _describe(partitions: list[TopicPartition]) -> str:

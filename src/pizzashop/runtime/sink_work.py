@@ -19,7 +19,7 @@ from pizzashop.kafka.topics import SHOP_TOPIC_NAMES
 from pizzashop.observe import logs, tracing
 from pizzashop.observe.metrics import ServiceMetrics
 from pizzashop.runtime.checkpoint import Cadence, Checkpoint
-from pizzashop.runtime.clients import ConsumerLike, TopicAdmin, assigns_incrementally
+from pizzashop.runtime.clients import ConsumerLike, TopicAdmin
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
 from pizzashop.runtime.loop import IDLE_POLL_SECONDS, Source
@@ -156,13 +156,7 @@ class SinkWork:
         return 0  # a batch is stored in the turn that read it
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
-        partitions = self.last_commit(self._consumer, partitions)
-        if not partitions:
-            return
-        if assigns_incrementally(self.settings):  # the partitions handed over are added
-            self._consumer.incremental_assign(partitions)
-        else:  # the partitions handed over are the whole assignment
-            self._consumer.assign(partitions)
+        """Nothing to restore: the loop assigns them from the offsets stored (last_commit)."""
 
     def last_commit(
         self, consumer: ConsumerLike, partitions: list[TopicPartition]
