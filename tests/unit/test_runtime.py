@@ -346,6 +346,7 @@ def test_partitions_assigned_are_read_from_the_last_commit_asked_for_until_answe
     kitchen, _ = a_kitchen(kafka)
     kitchen.turn(*assembled(0, 1))
     assert [m.key() for m in kafka.logs[(BAKED, 0)]] == [b"order-1"], "read from offset 1"
+    assert kitchen.loop.restored == 1, "its state restored and the partition assigned"
 
 
 def test_on_the_way_out_the_work_done_is_committed_and_the_group_left() -> None:

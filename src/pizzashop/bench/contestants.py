@@ -5,17 +5,25 @@ own). Each is measured alike (measuring.py) and stopped after."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from pizzashop.bench.front_door import WebOrderPlacer
-from pizzashop.bench.groups import active_members, create_bench_topics, delete_groups, delete_topics
+from pizzashop.bench.groups import (
+    active_members,
+    create_bench_topics,
+    delete_groups,
+    delete_topics,
+    partition_counts,
+)
 from pizzashop.bench.load import OrderPlacer, Placer
 from pizzashop.bench.measuring import READY_TIMEOUT, Contestant, Rush, fail_if_any_died, measure
 from pizzashop.bench.pipelines import Pipeline, PipelineUnavailable
@@ -93,14 +101,22 @@ def _run_kitchen(
     _refuse_if_busy(settings, list(group_topics))
     _start_read_model_at_the_end(settings)
     logs = _logs_folder(settings)
+    observed = {service: settings.replace(observe_port=free_port()) for service in running}
     services = [
-        start_part(service, settings, output=(logs / f"{service}.log").open("wb"))
+        start_part(service, observed[service], output=(logs / f"{service}.log").open("wb"))
         for service in running
     ]
     children = [*services, *doors]
+
+    def placer_once_restored() -> Placer:
+        """A service given its partitions first rebuilds its state from what an earlier run
+        on the same broker left: the rush waits for that, as it waits for the assignment."""
+        _wait_until_restored(settings, observed, children)
+        return open_placer()
+
     try:
         contestant = Contestant(
-            name, children, group_topics, open_placer=open_placer,
+            name, children, group_topics, open_placer=placer_once_restored,
             open_watch=lambda: ReadModelWatch(settings.state_dir / "readmodel.sqlite3"),
         )  # fmt: skip
         return measure(contestant, settings, rush)
@@ -134,6 +150,40 @@ def _answering(url: str, children: list[Child], settings: Settings, path: str = 
             raise BenchError(f"{url} was not ready within {READY_TIMEOUT:g}s")
         time.sleep(0.1)  # a process starting up has nothing to wait on from outside
     return url
+
+
+def _wait_until_restored(
+    settings: Settings, observed: dict[str, Settings], children: list[Child]
+) -> None:
+    """Until each service says, on /readyz, that every partition it holds has its state."""
+    topics = {str(topic) for service in observed for topic in SERVICES[service]}
+    partitions = partition_counts(settings, topics)
+    waiting = {
+        service: (
+            f"http://{its.observe_host}:{its.observe_port}/readyz",
+            sum(partitions[str(topic)] for topic in SERVICES[service]),
+        )
+        for service, its in observed.items()
+    }
+    deadline = time.monotonic() + READY_TIMEOUT
+    while waiting:
+        waiting = {s: (url, n) for s, (url, n) in waiting.items() if _partitions_restored(url) < n}
+        fail_if_any_died(children, settings.state_dir / "logs")
+        if waiting and time.monotonic() > deadline:
+            raise BenchError(f"{', '.join(waiting)}: state not restored within {READY_TIMEOUT:g}s")
+        time.sleep(0.1)  # a restore has nothing to wait on from outside
+
+
+def _partitions_restored(url: str) -> int:
+    """What /readyz says, ready (200) or not (503, while it joins or after a failure)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+    except OSError:  # refused while it starts
+        return 0
+    return int(json.loads(body).get("partitions_restored", 0))
 
 
 def _answers_ready(url: str) -> bool:

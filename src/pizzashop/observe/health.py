@@ -77,6 +77,7 @@ def service_readiness(
     problems: dict[str, str],
     orders_in_the_works: int,
     now: float | None = None,
+    partitions_restored: int = 0,
 ) -> Readiness:
     """Ready: a steady member of its group, heard from lately, no failing commit or retry."""
     now = time.monotonic() if now is None else now
@@ -94,5 +95,8 @@ def service_readiness(
         "partitions": None if view is None else view.partitions,
         "lag": None if view is None else view.total_lag,
         "orders_in_the_works": orders_in_the_works,
+        # Partitions whose state it has rebuilt (what readiness does not wait for: after a
+        # broker restart that can take as long as an open transaction). The bench waits for it.
+        "partitions_restored": partitions_restored,
     }
     return Readiness(not missing, missing, detail)

@@ -110,6 +110,7 @@ class ServiceLoop:
         self.read_committed = reads_committed(settings)
         self.watch = TransactionWatch()  # exits the process if a transactional call hangs
         self.assigned: frozenset[Source] = frozenset()
+        self.restored = 0  # of the partitions assigned, those whose state is rebuilt
         self.group_view: GroupView | None = None  # the consumer's last statistics
         self._checkpoint: Checkpoint[Any] | None = None
         self._stopping = threading.Event()
@@ -121,7 +122,11 @@ class ServiceLoop:
 
     def readiness(self) -> Readiness:
         return service_readiness(
-            self.name, self.group_view, self.problems.active(), self.work.in_the_works()
+            self.name,
+            self.group_view,
+            self.problems.active(),
+            self.work.in_the_works(),
+            partitions_restored=self.restored,
         )
 
     def _stats(self, stats_json: str) -> None:
@@ -281,6 +286,7 @@ class ServiceLoop:
         try:
             self.work.assigned(partitions)
             self._assign_from_the_last_commit(consumer, partitions)
+            self.restored = len(self.assigned)
         except StoppedWaiting:
             pass  # stopping: the loop ends after this turn
         except Exception as e:
@@ -321,6 +327,7 @@ class ServiceLoop:
                 self._keep_raised(e)
             self._checkpoint.forget(gone)
         self.assigned = self.assigned - set(gone)
+        self.restored = min(self.restored, len(self.assigned))
         self.work.revoked(gone)
 
     def _keep_raised(self, error: Exception) -> None:
