@@ -144,6 +144,10 @@ SHARED_CLUSTERS = (
 )
 
 
+# Before xdist's own hook, which reads the groups to send each group's tests to one worker: run
+# after it (the default order), the groups came too late and each worker started the clusters
+# its tests needed, two or three times over.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for cluster in SHARED_CLUSTERS:
