@@ -349,6 +349,28 @@ def test_partitions_assigned_are_read_from_the_last_commit_asked_for_until_answe
     assert kitchen.loop.restored == 1, "its state restored and the partition assigned"
 
 
+def test_a_partition_whose_restore_failed_is_still_assigned_and_read_after_the_start_over() -> None:
+    """Found when a node died while the pantry restored: the failed restore left the partition
+    to librdkafka's own assignment, its ask for the offset was lost, and every start over
+    after failed to seek a partition that was not being read, for minutes."""
+    kafka = MemoryKafka()
+    kafka.losing_its_own_offset_fetch = True
+    kafka.committed[(ASSEMBLED, 0)] = 1
+    kitchen, work = a_kitchen(kafka)
+    restore, failures = work.assigned, [transport_failure()]
+
+    def restore_failing_once(partitions: list[Any]) -> None:
+        if failures:
+            raise failures.pop()
+        restore(partitions)
+
+    work.assigned = restore_failing_once  # type: ignore[method-assign]
+    for _ in range(3):  # fails, starts over, reads
+        kitchen.turn(*assembled(0, 1) if not kafka.logs[(ASSEMBLED, 0)] else [])
+    assert [m.key() for m in kafka.logs[(BAKED, 0)]] == [b"order-1"]
+    assert kitchen.loop.restored == 1
+
+
 def test_on_the_way_out_the_work_done_is_committed_and_the_group_left() -> None:
     kafka = MemoryKafka()
     kitchen, _ = a_kitchen(kafka, "at_least_once")

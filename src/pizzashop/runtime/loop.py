@@ -276,6 +276,7 @@ class ServiceLoop:
         self.work.forget([(tp.topic, tp.partition) for tp in assigned])
         for tp in committed:
             consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
+        self.restored = len(assigned)
 
     # librdkafka calls these from within consume(): an exception leaving one would break that
     # call ("returned NULL without setting an exception") and lose what it was, so each keeps
@@ -283,14 +284,25 @@ class ServiceLoop:
     def _assigned(self, consumer: ConsumerLike, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
         self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
-        try:
-            self.work.assigned(partitions)
-            self._assign_from_the_last_commit(consumer, partitions)
+        # Assigned from the last commit even when the restore failed: the loop then starts over,
+        # restores again and seeks, which needs partitions the client is reading.
+        restored = self._kept_raising(lambda: self.work.assigned(partitions))
+        assigned = self._kept_raising(
+            lambda: self._assign_from_the_last_commit(consumer, partitions)
+        )
+        if restored and assigned:
             self.restored = len(self.assigned)
+
+    def _kept_raising(self, step: Callable[[], None]) -> bool:
+        """`step()`, what it raises kept for the loop (see above); whether it worked."""
+        try:
+            step()
         except StoppedWaiting:
-            pass  # stopping: the loop ends after this turn
+            return False  # stopping: the loop ends after this turn
         except Exception as e:
             self._keep_raised(e)
+            return False
+        return True
 
     def _assign_from_the_last_commit(
         self, consumer: ConsumerLike, partitions: list[TopicPartition]
