@@ -93,6 +93,12 @@ Source = tuple[str, int, int]
 Materialise = Callable[[Sequence[Event], Offsets, Sequence[Source]], None]
 
 
+class StaleBatch(Exception):
+    """A batch that starts before the offsets its store keeps for its partitions: another
+    instance has applied it (this one was paused past its session, a zombie). Nothing of it
+    is written; the sink goes back to the offsets the store keeps."""
+
+
 @dataclass(frozen=True)
 class SinkService:
     """A service that writes batches into a store of its own, with the offsets they came from."""

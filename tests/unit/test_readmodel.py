@@ -13,6 +13,8 @@ import pytest
 from pizzashop.contract import OrderPlaced, Status, StatusChanged
 from pizzashop.readmodel import OrderView, status_after
 from pizzashop.readmodel.store import ReadModel
+from pizzashop.readmodel.writer import OrderWriter
+from pizzashop.service import StaleBatch
 from tests.unit.conftest import OpenReadModel
 from tests.unit.shop_events import T0, placed, progress, stuck
 
@@ -300,6 +302,25 @@ def test_a_writer_given_partitions_back_reads_what_another_wrote_meanwhile(tmp_p
     finally:
         first.close()
         second.close()
+
+
+def test_a_batch_another_writer_applied_meanwhile_is_refused_whole(read_model: ReadModel) -> None:
+    """Found by a 20-minute chaos run: a status instance paused past its session came back
+    with a batch it had read before the pause, and what it kept in memory of its orders;
+    another instance had applied that batch meanwhile. Refused, nothing of it is written."""
+    zombie, other = read_model.writer, OrderWriter(read_model.database)
+    events, status_0 = progress("a"), ("pizza-status", 0)
+
+    def read_at(*offsets: int) -> list[tuple[str, int, int]]:
+        return [(*status_0, offset) for offset in offsets]
+
+    zombie.apply(events[:2], {status_0: 2}, read_at(0, 1))
+    other.stored_offsets()  # the partition moves to another instance while this one is paused
+    other.apply(events[2:], {status_0: 4}, read_at(2, 3))
+    with pytest.raises(StaleBatch, match=r"pizza-status\[0\]"):
+        zombie.apply(events[2:], {status_0: 4}, read_at(2, 3))
+    assert statuses(read_model, "a") == [100, 200, 300, 400]
+    other.apply([stuck("a", T0 + 60)], {status_0: 5}, read_at(4))  # the next batch goes on
 
 
 def test_status_after_keeps_final_statuses() -> None:

@@ -21,7 +21,7 @@ from pizzashop.runtime.loop import ServiceLoop
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Transactions
 from pizzashop.runtime.sink_work import POSITION_AGAIN_SECONDS, POSITION_SECONDS, SinkWork
-from pizzashop.service import NOTHING_TO_DO, KitchenService, SinkService, State, Work
+from pizzashop.service import NOTHING_TO_DO, KitchenService, SinkService, StaleBatch, State, Work
 from tests.unit.memory_kafka import (
     MemoryConsumer,
     MemoryKafka,
@@ -303,6 +303,29 @@ def test_a_sink_that_starts_over_resumes_from_its_stores_offsets_not_the_start_o
         sink.turn()  # starts over, then reads on
     sink.turn(StatusChanged("order-5", Status.IN_OVEN))
     assert seen == [f"order-{n}" for n in range(6)], "nothing was read twice"
+
+
+def test_a_sink_whose_batch_another_instance_applied_reads_on_from_the_stored_offsets() -> None:
+    """Back from a pause past its session, a status instance's batch was applied meanwhile by
+    the instance that took its partitions: refused by the store (StaleBatch), and the sink
+    reads again from the offsets the store keeps, skipping what was applied."""
+    kafka, stored, seen = MemoryKafka(), dict[tuple[str, int], int](), list[str]()
+    refusals = [StaleBatch("applied already by another instance: pizza-status[0]")]
+
+    def materialise(events: Any, offsets: Any, _sources: Any) -> None:
+        if refusals:
+            stored[(str(Topic.STATUS), 0)] = 3  # the other instance applied order-0 to -2
+            raise refusals.pop()
+        seen.extend(event.order_id for event in events)
+        stored.update(offsets)
+
+    service = SinkService("status", (Topic.STATUS,), materialise, lambda: dict(stored))
+    settings = Settings(log_level="WARNING")
+    loop = ServiceLoop(SinkWork(service, settings), settings, kafka.clients(), Clock())
+    sink = Running(loop, kafka)
+    sink.turn(*[StatusChanged(f"order-{n}", Status.IN_OVEN) for n in range(5)])
+    sink.turn()
+    assert seen == ["order-3", "order-4"]
 
 
 # --- failures -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pizzashop.readmodel.folding import (
     set_aside_unplaced,
 )
 from pizzashop.readmodel.pantry import PantryNews, write_pantry_news
+from pizzashop.service import StaleBatch
 
 # Orders on their way that the writer keeps in memory between batches (about 300 bytes each),
 # so it need not read back what it wrote: past this many, it starts over from the database.
@@ -66,6 +67,8 @@ class OrderWriter:
         """
         try:
             with self._database.transaction(writing=True) as cursor:
+                if sources:
+                    self._refuse_if_applied(cursor, sources)
                 known = self._known(cursor, {e.order_id for e in events})
                 changes = Changes()
                 for event in events:
@@ -137,6 +140,20 @@ class OrderWriter:
             for order_id, status, timestamp in cursor.fetchall():
                 remember(known.setdefault(order_id, Known()), Status(status), timestamp)
         return known
+
+    def _refuse_if_applied(self, cursor: Any, sources: Sequence[Source]) -> None:
+        """StaleBatch when a partition's stored offset is past where the batch starts on it:
+        whoever stored it applied these events, and what this writer kept in memory of their
+        orders is out of date (the read model's own fence against a zombie)."""
+        starts: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in sources:
+            starts[(topic, partition)] = min(offset, starts.get((topic, partition), offset))
+        cursor.execute("SELECT topic, partition_number, next_offset FROM applied_offsets")
+        stored = {(topic, partition): offset for topic, partition, offset in cursor.fetchall()}
+        applied = [f"{t}[{p}]" for (t, p), start in sorted(starts.items())
+                   if stored.get((t, p), start) > start]  # fmt: skip
+        if applied:
+            raise StaleBatch(f"applied already by another instance: {', '.join(applied)}")
 
     def _write_history(self, cursor: Any, changes: Changes) -> None:
         p = self._database.placeholder

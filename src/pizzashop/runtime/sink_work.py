@@ -26,7 +26,7 @@ from pizzashop.runtime.loop import IDLE_POLL_SECONDS, Source
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import Acknowledgements, OutgoingRecord, ProducerSetup, Retry
 from pizzashop.runtime.tickets import ticket_of
-from pizzashop.service import Routed, SinkService
+from pizzashop.service import Routed, SinkService, StaleBatch
 
 log = logging.getLogger("pizzashop.runtime")
 
@@ -96,11 +96,16 @@ class SinkWork:
         spans = self._start_spans(decoded)
         started = time.perf_counter()
         with logs.traces_of({t.key: tracing.trace_id_of(span) or "" for t, span in spans}):
-            self._retry(
-                "update the read model",
-                lambda: self.service.materialise(events, offsets, sources),
-                where="the read model",
-            )
+            try:
+                self._retry(
+                    "update the read model",
+                    lambda: self.service.materialise(events, offsets, sources),
+                    where="the read model",
+                )
+            except StaleBatch as e:
+                log.warning("A batch read before a pause was %s: going back to its offsets", e)
+                self._resume_from_stored()
+                return
         self.metrics.committed(time.perf_counter() - started)
         for _, span in spans:
             span.end()
@@ -141,16 +146,19 @@ class SinkWork:
         keeps, for the partitions held: nothing after them is lost, nothing before applied twice."""
         if not self.service.switched():
             return False
+        held = self._resume_from_stored()
+        log.info("The read model was switched: resuming %d partition(s) from its offsets", held)
+        return True
+
+    def _resume_from_stored(self) -> int:
+        """Each partition held read again from the offset its store keeps; how many."""
         stored = self.service.stored_offsets()
         held = self._consumer.assignment()
         for tp in held:
             offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         self._checkpoint.forget((tp.topic, tp.partition) for tp in held)
-        log.info(
-            "The read model was switched: resuming %d partition(s) from its offsets", len(held)
-        )
-        return True
+        return len(held)
 
     def in_the_works(self) -> int:
         return 0  # a batch is stored in the turn that read it
