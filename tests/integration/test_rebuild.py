@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pizzashop.cli import main
 from pizzashop.config import Settings, as_environment
 from pizzashop.readmodel.generations import SqliteGenerations, generations_of
-from pizzashop.readmodel.rebuilding import rebuild, verify
+from pizzashop.readmodel.rebuilding import Difference, rebuild, verify
 from pizzashop.readmodel.store import open_readmodel
 from tests.postgres_cluster import Cluster
 from tests.shop_harness import RunningShop, an_order, place, wait_until_delivered
@@ -52,7 +52,8 @@ def test_a_rebuild_while_orders_arrive_loses_no_change_and_verify_agrees(shop: R
     live = open_readmodel(settings.readmodel_url)
     wait_until_delivered(live, first + second + third, timeout=60)
     delete_the_old_generation(settings)
-    assert verify(settings) == [], "the rebuilt read model differs from the log"
+    differences = of_these(verify(settings), first + second + third)
+    assert differences == [], "the rebuilt read model differs from the log"
     answer = CliRunner().invoke(main, ["readmodel", "verify"], env=as_environment(settings))
     assert answer.exit_code == 0, answer.output
     assert "agrees with the log" in answer.output
@@ -65,11 +66,19 @@ def test_verify_names_an_order_the_read_model_got_wrong(shop: RunningShop) -> No
     wait_until_delivered(read_model, order_ids, timeout=60)
     damage(settings, order_ids[0])
 
-    differences = verify(settings)
+    differences = of_these(verify(settings), order_ids)
 
     assert [d.order_id for d in differences] == [order_ids[0]], differences
     answer = CliRunner().invoke(main, ["readmodel", "verify"], env=as_environment(settings))
     assert answer.exit_code == 1 and order_ids[0] in answer.output, answer.output
+
+
+def of_these(differences: list[Difference], order_ids: list[str]) -> list[Difference]:
+    """The differences of a test's own orders. The session's broker holds every other test's
+    records too: an order another test left half-way is placed in this test's new read model,
+    marked stuck by its watchdog while `verify` reads, and seen once as a difference (a run
+    where the Schema Registry's test ran first on the same broker)."""
+    return [d for d in differences if d.order_id in order_ids]
 
 
 def delete_the_old_generation(settings: Settings) -> None:
