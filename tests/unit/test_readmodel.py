@@ -228,6 +228,38 @@ def test_an_order_stuck_twice_shows_stuck_with_its_first_mark_once(read_model: R
     )
 
 
+STUCK_MARK = stuck("a", T0 + 50)
+
+
+@pytest.mark.parametrize(
+    "on_the_status_topic",
+    [
+        [STUCK_MARK],
+        [StatusChanged("a", Status.IN_OVEN, T0 + 1), STUCK_MARK],
+        [StatusChanged("a", Status.IN_OVEN, T0 + 1), STUCK_MARK, progress("a")[2]],
+    ],
+    ids=["stuck-as-placed", "stuck-in-the-oven", "moved-on"],
+)
+def test_an_order_shows_the_same_wherever_its_placing_is_read_among_its_statuses(
+    read_model: ReadModel, on_the_status_topic: list[StatusChanged]
+) -> None:
+    """The placing and the statuses are on two topics: the status service and a rebuild
+    each read them interleaved their own way, and must show the same (a rebuild's `verify`
+    once found a stuck order shown as just placed)."""
+    shown: dict[str, object] = {}
+    for where in range(len(on_the_status_topic) + 1):
+        events: list[OrderPlaced | StatusChanged] = [*on_the_status_topic]
+        events.insert(where, placed("a"))
+        for batches in ([events], [[e] for e in events]):
+            order_id = f"a{where}-{len(batches)}"
+            for batch in batches:
+                read_model.writer.apply([_renamed(e, order_id) for e in batch], {})
+            view = view_of(read_model, order_id)
+            history = [(e.status, e.timestamp) for e in view.history]
+            shown[order_id] = (view.status, view.updated_at, history)
+    assert len(set(map(repr, shown.values()))) == 1, shown
+
+
 def test_a_stale_stuck_mark_replayed_changes_nothing(read_model: ReadModel) -> None:
     a = progress("a")
     read_model.writer.apply(
@@ -340,6 +372,7 @@ def test_status_after_leaves_stuck_only_for_real_progress() -> None:
         is Status.DELIVERED
     )
     assert status_after(Status.STUCK, Status.IN_OVEN) is Status.IN_OVEN, "furthest step unknown"
+    assert status_after(Status.STUCK, Status.RECEIVED) is Status.STUCK, "placed before marked"
 
 
 def _renamed(event: OrderPlaced | StatusChanged, order_id: str) -> OrderPlaced | StatusChanged:

@@ -96,7 +96,9 @@ def status_after(current: Status | None, new: Status, reached: Status | None = N
 
     A final status (delivered, invalid) stays. `STUCK` shows until the order moves on,
     past `reached` (the furthest step seen before, if known): a late step from before
-    the stuck mark does not count as moving on.
+    the stuck mark does not count as moving on. Nor does the order's placing: only a
+    placed order is marked, so a placing read after the mark (its topic read later, as a
+    rebuild may) is from before it.
     """
     if current is None:
         return new
@@ -107,7 +109,7 @@ def status_after(current: Status | None, new: Status, reached: Status | None = N
     if new is Status.INVALID_ORDER:
         return new
     if current is Status.STUCK:
-        return new if reached is None or new > reached else Status.STUCK
+        return new if new > (reached or Status.RECEIVED) else Status.STUCK
     return max(current, new)
 
 
