@@ -28,9 +28,8 @@ def can_listen_on(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free now, for a server about to listen on it (see `free_port_block`)."""
+    return free_port_block(1, host)
 
 
 def _ephemeral_ports_start() -> int:
@@ -42,7 +41,7 @@ def _ephemeral_ports_start() -> int:
         return 32_768
 
 
-def free_port_block(size: int) -> int:
+def free_port_block(size: int, host: str = "127.0.0.1") -> int:
     """The first of `size` consecutive free ports (a cluster's nodes take neighbouring ports).
 
     Below the kernel's ports for outgoing connections: one of those can be taken by any
@@ -50,6 +49,6 @@ def free_port_block(size: int) -> int:
     top = max(_ephemeral_ports_start(), 20_000 + 1_000)
     for _ in range(200):
         base = random.randrange(20_000, top - size)
-        if all(is_free(base + i) for i in range(size)):
+        if all(is_free(base + i, host) for i in range(size)):
             return base
-    raise RuntimeError(f"no block of {size} free ports found on 127.0.0.1")
+    raise RuntimeError(f"no block of {size} free ports found on {host}")
