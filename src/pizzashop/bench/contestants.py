@@ -143,12 +143,7 @@ def ready_web(settings: Settings, children: list[Child]) -> str:
 
 def _answering(url: str, children: list[Child], settings: Settings, path: str = "/readyz") -> str:
     """`url`, once it answers `path` with 200."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while not _answers_ready(url + path):
-        fail_if_any_died(children, settings.state_dir / "logs")
-        if time.monotonic() > deadline:
-            raise BenchError(f"{url} was not ready within {READY_TIMEOUT:g}s")
-        time.sleep(0.1)  # a process starting up has nothing to wait on from outside
+    _until(lambda: _answers_ready(url + path), lambda: f"{url} was not ready", children, settings)
     return url
 
 
@@ -165,13 +160,27 @@ def _wait_until_restored(
         )
         for service, its in observed.items()
     }
+
+    def all_restored() -> bool:
+        for service, (url, held) in list(waiting.items()):
+            if _partitions_restored(url) >= held:
+                del waiting[service]
+        return not waiting
+
+    _until(all_restored, lambda: f"{', '.join(waiting)}: state not restored", children, settings)
+
+
+def _until(
+    done: Callable[[], bool], failure: Callable[[], str], children: list[Child], settings: Settings
+) -> None:
+    """Until `done()`; a BenchError saying `failure()` after READY_TIMEOUT, or at once when
+    one of `children` died."""
     deadline = time.monotonic() + READY_TIMEOUT
-    while waiting:
-        waiting = {s: (url, n) for s, (url, n) in waiting.items() if _partitions_restored(url) < n}
+    while not done():
         fail_if_any_died(children, settings.state_dir / "logs")
-        if waiting and time.monotonic() > deadline:
-            raise BenchError(f"{', '.join(waiting)}: state not restored within {READY_TIMEOUT:g}s")
-        time.sleep(0.1)  # a restore has nothing to wait on from outside
+        if time.monotonic() > deadline:
+            raise BenchError(f"{failure()} within {READY_TIMEOUT:g}s")
+        time.sleep(0.1)  # a process starting up or restoring has nothing to wait on from outside
 
 
 def _partitions_restored(url: str) -> int:
