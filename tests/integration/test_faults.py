@@ -192,6 +192,12 @@ def test_an_instance_paused_past_its_session_is_a_zombie_whose_work_counts_once(
                 what="the paused instance's session to end and its partitions to move",
             )
             zombie.send_signal(signal.SIGCONT)  # it wakes up a zombie: its commits are fenced
+            woken = tmp_path / "assemble-1.log"  # the second assemble's (see ShopProcesses)
+            wait_for(
+                lambda: "dropping what is not committed" in woken.read_text(),
+                timeout=60,
+                what="the zombie to let its lost partitions go without committing",
+            )
         finish_and_check(processes, burst.order_ids)
     finally:
         processes.stop_all()

@@ -116,11 +116,15 @@ class MemoryConsumer:
         self.closed = False
         self._on_assign: Rebalanced | None = None
         self._on_revoke: Rebalanced | None = None
+        self._on_lost: Rebalanced | None = None
+        self._losing = False
         self._coming: list[TopicPartition] = []
         self._going: list[TopicPartition] = []
 
-    def subscribe(self, topics: list[str], on_assign: Rebalanced, on_revoke: Rebalanced) -> None:
-        self._on_assign, self._on_revoke = on_assign, on_revoke
+    def subscribe(
+        self, topics: list[str], on_assign: Rebalanced, on_revoke: Rebalanced, on_lost: Rebalanced
+    ) -> None:
+        self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
         partitions = range(self.kafka.partitions)
         self._coming = [
             TopicPartition(topic, p, OFFSET_INVALID) for topic in topics for p in partitions
@@ -129,6 +133,12 @@ class MemoryConsumer:
     def hand_over(self, topic: str, partition: int) -> None:
         """At the next consume, the partition goes to another member (a rebalance)."""
         self._going.append(TopicPartition(topic, partition))
+
+    def lose_everything(self) -> None:
+        """At the next consume, every partition is found taken by another member, as when this
+        one was paused past its session."""
+        self._going = self.assignment()
+        self._losing = True
 
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
         """What has come, up to `num_messages`; never waits (nothing comes while it would)."""
@@ -143,9 +153,10 @@ class MemoryConsumer:
         return taken
 
     def _rebalance(self) -> None:
-        if self._going and self._on_revoke is not None:
+        if self._going and self._on_revoke is not None and self._on_lost is not None:
             going, self._going = self._going, []
-            self._on_revoke(self, going)
+            (self._on_lost if self._losing else self._on_revoke)(self, going)
+            self._losing = False
             for tp in going:
                 self.positions.pop((tp.topic, tp.partition), None)
         if self._coming and self._on_assign is not None:

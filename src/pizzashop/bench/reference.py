@@ -19,9 +19,9 @@ from pizzashop.kafka.records import record_position
 from pizzashop.observe.metrics import ServiceMetrics
 from pizzashop.runtime.checkpoint import Cadence, Checkpoint
 from pizzashop.runtime.clients import ConsumerLike, TopicAdmin, reads_committed
-from pizzashop.runtime.loop import BATCH_SIZE, IDLE_POLL_SECONDS
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Retry, commit_policy
+from pizzashop.runtime.work import BATCH_SIZE, IDLE_POLL_SECONDS
 
 STAGES = ("ordered", "assembled", "baked", "status", "delivered")
 # Hop i copies STAGES[i] to STAGES[i + 1]; "status" stands for the status service, whose

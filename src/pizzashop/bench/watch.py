@@ -15,7 +15,7 @@ from pizzashop import contract
 from pizzashop.config import Settings
 from pizzashop.contract import Status
 from pizzashop.runtime.clients import consumer_config
-from pizzashop.runtime.loop import BATCH_SIZE
+from pizzashop.runtime.work import BATCH_SIZE
 
 Sighting = tuple[str, int, int]  # order id, status, the status's own timestamp (ms)
 ROWS_PER_LOOK = 5000

@@ -23,11 +23,11 @@ from pizzashop.runtime.checkpoint import Checkpoint, kitchen_cadence
 from pizzashop.runtime.clients import ConsumerLike, TopicAdmin, reads_committed
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Kitchen, Ticket
-from pizzashop.runtime.loop import BATCH_SIZE, IDLE_POLL_SECONDS, Source
 from pizzashop.runtime.memory import KitchenMemory
 from pizzashop.runtime.problems import KAFKA_STEP_TIMEOUT, ProblemLog
 from pizzashop.runtime.producing import OutgoingRecord, ProducerSetup, Retry, commit_policy
 from pizzashop.runtime.tickets import ticket_of
+from pizzashop.runtime.work import BATCH_SIZE, IDLE_POLL_SECONDS, Source
 from pizzashop.service import NOTHING_TO_DO, KitchenService, Work
 
 log = logging.getLogger("pizzashop.runtime")

@@ -1,7 +1,7 @@
 """The loop every service runs, written once: read a batch, hand it to the work, commit.
 
-`ServiceLoop` is assembled from parts: the service's work (`ServiceWork`: a kitchen's in
-kitchen_work.py, a sink's in sink_work.py, the bench's pass-through hop), the checkpoint that
+`ServiceLoop` is assembled from parts: the service's work (`ServiceWork`, work.py: a kitchen's
+in kitchen_work.py, a sink's in sink_work.py, the bench's pass-through hop), the checkpoint that
 commits it (checkpoint.py), and the Kafka clients, made by the factories it is given
 (clients.py). It owns what happens to the clients: subscribing, rebalances, a broker that
 goes away (start over from the last commit), a stop on SIGTERM.
@@ -13,85 +13,31 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
 from pizzashop.config import Settings
 from pizzashop.kafka.reaching import broker_address, refusal
 from pizzashop.observe.health import GroupView, Readiness, service_readiness
-from pizzashop.observe.metrics import ServiceMetrics
 from pizzashop.runtime.checkpoint import Checkpoint
 from pizzashop.runtime.clients import (
     KAFKA,
     Clients,
     ConsumerLike,
-    TopicAdmin,
     assigns_incrementally,
     consumer_config,
     reads_committed,
 )
-from pizzashop.runtime.problems import Backoff, ProblemLog, StoppedWaiting, keep_trying
-from pizzashop.runtime.producing import ProducerSetup, Retry
+from pizzashop.runtime.problems import Backoff, StoppedWaiting, keep_trying
+from pizzashop.runtime.producing import ProducerSetup
 from pizzashop.runtime.wedge import TransactionWatch
+from pizzashop.runtime.work import ServiceWork, Source
 
 log = logging.getLogger("pizzashop.runtime")
 
 T = TypeVar("T")
-BATCH_SIZE = 500  # events taken at most per turn
-IDLE_POLL_SECONDS = 0.1
-Source = tuple[str, int]
-
-
-class ServiceWork(Protocol):
-    """What a kind of service does with the batches its loop reads."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def consumes(self) -> Sequence[str]: ...
-    @property
-    def output_topics(self) -> Sequence[str]: ...
-    @property
-    def batch_size(self) -> int:
-        """Events taken at most per turn."""
-
-    @property
-    def metrics(self) -> ServiceMetrics: ...
-    @property
-    def problems(self) -> ProblemLog: ...
-
-    def prepare(self, admin: TopicAdmin, retry: Retry) -> None:
-        """Before the clients are made: what must be so first (the kitchen's topics)."""
-
-    def connect(self, consumer: ConsumerLike, producing: ProducerSetup) -> Checkpoint[Any]:
-        """The clients are made: its checkpoint, with the producer its guarantee wants."""
-
-    def take(self, messages: list[Message], now: float) -> None:
-        """Do the service's work on a batch (possibly empty)."""
-
-    def poll_timeout(self, now: float) -> float: ...
-
-    def after_turn(self, now: float) -> None:
-        """What it does once a turn besides its work: back-pressure, timers."""
-
-    def assigned(self, partitions: list[TopicPartition]) -> None: ...
-
-    def revoked(self, partitions: list[Source]) -> None: ...
-
-    def forget(self, partitions: list[Source]) -> None:
-        """Before reading again from the last commit: drop what was taken since."""
-
-    def last_commit(
-        self, consumer: ConsumerLike, partitions: list[TopicPartition]
-    ) -> list[TopicPartition]:
-        """Where its last commit left each partition: the group's committed offsets for a
-        kitchen, the offsets stored with the read model for a sink."""
-
-    def in_the_works(self) -> int: ...
-
-    def close(self) -> None: ...
 
 
 class ServiceLoop:
@@ -175,7 +121,12 @@ class ServiceLoop:
             self.clients.producer,
         )
         self._checkpoint = checkpoint = self.work.connect(consumer, producing)
-        consumer.subscribe(list(self.work.consumes), self._assigned, self._revoked)
+        consumer.subscribe(
+            list(self.work.consumes),
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._lost,
+        )
         log.info("Subscribed to topic(s): %s", ", ".join(self.work.consumes))
         return consumer, checkpoint
 
@@ -272,11 +223,22 @@ class ServiceLoop:
         """Back to the last commit. Its offsets are asked for first: should the broker not
         answer, nothing has been forgotten and the next turn asks again."""
         assigned = consumer.assignment()
-        committed = self.work.last_commit(consumer, assigned)
+        starting = self._where_the_last_commit_left(consumer, assigned)
         self.work.forget([(tp.topic, tp.partition) for tp in assigned])
-        for tp in committed:
-            consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING)))
+        for tp in starting:
+            consumer.seek(tp)
         self.restored = len(assigned)
+
+    def _where_the_last_commit_left(
+        self, consumer: ConsumerLike, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """Each partition's committed offset (its start if none), or a partition's own error
+        raised, to be asked again."""
+        committed = _answered(self.work.last_commit(consumer, partitions))
+        return [
+            TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
+            for tp in committed
+        ]
 
     # librdkafka calls these from within consume(): an exception leaving one would break that
     # call ("returned NULL without setting an exception") and lose what it was, so each keeps
@@ -284,12 +246,20 @@ class ServiceLoop:
     def _assigned(self, consumer: ConsumerLike, partitions: list[TopicPartition]) -> None:
         log.info("Assigned %s", _describe(partitions))
         self.assigned = self.assigned | {(tp.topic, tp.partition) for tp in partitions}
+        # The last commit is asked for before the state is restored. A transaction of the last
+        # owner (paused past its session, its offsets already with the group) may still end
+        # in a commit; Kafka answers the ask only once it has ended (offsets asked for under
+        # read_committed are stable ones), so the restore that follows reads what it wrote.
+        starting: list[TopicPartition] = []
+        asked = self._kept_raising(
+            lambda: starting.extend(self._asked_until_answered(consumer, partitions))
+        )
+        if not asked:
+            return  # stopping, or raised for the loop
         # Assigned from the last commit even when the restore failed: the loop then starts over,
         # restores again and seeks, which needs partitions the client is reading.
         restored = self._kept_raising(lambda: self.work.assigned(partitions))
-        assigned = self._kept_raising(
-            lambda: self._assign_from_the_last_commit(consumer, partitions)
-        )
+        assigned = self._kept_raising(lambda: self._assign(consumer, starting))
         if restored and assigned:
             self.restored = len(self.assigned)
 
@@ -304,23 +274,23 @@ class ServiceLoop:
             return False
         return True
 
-    def _assign_from_the_last_commit(
+    def _asked_until_answered(
         self, consumer: ConsumerLike, partitions: list[TopicPartition]
-    ) -> None:
-        """Each partition from where the last commit left it, asked for here and retried until
+    ) -> list[TopicPartition]:
+        """Where the last commit left each partition, asked for here and retried until
         answered, rather than left to librdkafka: its own ask, answered "not coordinator" as a
         whole while the group's coordinator moves, leaves the partition unread for good
         (librdkafka issue 5586)."""
         if not partitions:
-            return
-        committed = self.retry(
+            return []
+        return self.retry(
             "find where the last commit left the partitions assigned",
-            lambda: _answered(self.work.last_commit(consumer, partitions)),
+            lambda: self._where_the_last_commit_left(consumer, partitions),
         )
-        starting = [
-            TopicPartition(tp.topic, tp.partition, max(tp.offset, OFFSET_BEGINNING))
-            for tp in committed
-        ]
+
+    def _assign(self, consumer: ConsumerLike, starting: list[TopicPartition]) -> None:
+        if not starting:
+            return
         if assigns_incrementally(self.settings):  # the partitions handed over are added
             consumer.incremental_assign(starting)
         else:  # the partitions handed over are the whole assignment
@@ -328,7 +298,6 @@ class ServiceLoop:
 
     def _revoked(self, consumer: object, partitions: list[TopicPartition]) -> None:
         log.info("Revoked %s", _describe(partitions))
-        gone = [(tp.topic, tp.partition) for tp in partitions]
         if self._checkpoint is not None:
             try:
                 self._checkpoint.settle()  # acknowledgements arrive, so finished work is committed
@@ -337,6 +306,26 @@ class ServiceLoop:
                 log.warning("Could not commit before handing partitions over: %s", e)
             except Exception as e:
                 self._keep_raised(e)
+        self._let_go(partitions)
+
+    def _lost(self, consumer: object, partitions: list[TopicPartition]) -> None:
+        """Taken while this instance could not answer (paused, or cut off, past its session):
+        their new owner may have read the last commit and restored its state already, so what
+        is not committed is dropped, never committed now. A late commit would land behind that
+        owner's back: its work done twice, or (the pantry's ask) its state missing an order."""
+        log.warning(
+            "Lost %s to another instance: dropping what is not committed", _describe(partitions)
+        )
+        if self._checkpoint is not None:
+            checkpoint = self._checkpoint
+            self._kept_raising(
+                lambda: checkpoint.start_over(KafkaError(KafkaError._ASSIGNMENT_LOST))
+            )
+        self._let_go(partitions)
+
+    def _let_go(self, partitions: list[TopicPartition]) -> None:
+        gone = [(tp.topic, tp.partition) for tp in partitions]
+        if self._checkpoint is not None:
             self._checkpoint.forget(gone)
         self.assigned = self.assigned - set(gone)
         self.restored = min(self.restored, len(self.assigned))

@@ -22,10 +22,10 @@ from pizzashop.runtime.checkpoint import Cadence, Checkpoint
 from pizzashop.runtime.clients import ConsumerLike, TopicAdmin
 from pizzashop.runtime.deadletters import dead_letter_of, dead_letter_record
 from pizzashop.runtime.kitchen import Ticket
-from pizzashop.runtime.loop import IDLE_POLL_SECONDS, Source
 from pizzashop.runtime.problems import ProblemLog
 from pizzashop.runtime.producing import Acknowledgements, OutgoingRecord, ProducerSetup, Retry
 from pizzashop.runtime.tickets import ticket_of
+from pizzashop.runtime.work import IDLE_POLL_SECONDS, Source
 from pizzashop.service import Routed, SinkService, StaleBatch
 
 log = logging.getLogger("pizzashop.runtime")
