@@ -22,9 +22,11 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+import pizzashop
 from pizzashop.config import Settings, as_environment, kafka_client_config
 from pizzashop.contract import CancelRequested, Topic, framing, now_ms
 from pizzashop.contract.deadletter import DLQ_ERROR
+from pizzashop.kafka.jars import MAVEN_NOTES
 from pizzashop.kafka.reaching import RegistryRefused
 from pizzashop.kafka.records import record_headers
 from pizzashop.kafka.topics import read_to_end
@@ -33,7 +35,7 @@ from pizzashop.readmodel.store import open_readmodel
 from pizzashop.registry import client as registry_client
 from pizzashop.registry import use_schema_registry
 from pizzashop.registry.client import Registry, configured_registry, register_schemas, subject_of
-from pizzashop.registry.local import LocalRegistry, start_local_registry
+from pizzashop.registry.local import LocalRegistry, runner_jar, server_folder, start_local_registry
 from pizzashop.schemas import registry_schemas
 from tests.conftest import Broker
 from tests.ports import free_port
@@ -307,3 +309,14 @@ def test_up_with_the_registry_frames_every_status_and_stops_the_registry_with_th
     assert code == 0, shown[-3000:]
     assert local.pid() is None, "the registry outlived the shop"
     assert "Stopping the local Schema Registry" in shown, shown[-3000:]
+
+
+def test_a_fetch_into_an_empty_cache_unpacks_the_registry_and_writes_nothing_beside_its_pom(
+    tmp_path: Path,
+) -> None:
+    """Maven notes what it unpacked; beside the pom, in the package, a note once committed
+    by mistake could make a later fetch into an empty cache skip the unpacking."""
+    folder = server_folder(Settings(cache_dir=tmp_path))
+    assert runner_jar(folder).is_file()
+    assert not (folder / MAVEN_NOTES).exists()
+    assert not (Path(pizzashop.__file__).parent / "registry" / "target").exists()

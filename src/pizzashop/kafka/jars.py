@@ -15,6 +15,7 @@ from pizzashop.config import Settings
 log = logging.getLogger("pizzashop.kafka")
 
 LOG_TAIL_LINES = 20
+MAVEN_NOTES = ".maven-markers"  # what Maven notes of the archives it unpacked, while it fetches
 JVM_OPTIONS = [
     # Started at 256 MB, the heap grew during the broker's first rush, which paid for the
     # garbage collection that took: the bench's bare chain of four hops, which runs first,
@@ -73,6 +74,7 @@ def fetched_jars(
         shutil.rmtree(staging, ignore_errors=True)
         output = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
         raise KafkaSetupError(f"Maven could not fetch {what}:\n" + "\n".join(output))
+    shutil.rmtree(staging / MAVEN_NOTES, ignore_errors=True)
     (staging / ".complete").touch()
     if (folder / ".complete").exists():  # another process fetched them meanwhile
         shutil.rmtree(staging, ignore_errors=True)
@@ -96,6 +98,10 @@ def _fetch_dependencies(
                 str(pom_path),
                 f"dependency:{goal}",
                 f"-DoutputDirectory={into}",
+                # Its notes of what it unpacked, in the fetch's own folder: by default they go
+                # beside the pom, in the installed package, and a note left there would skip
+                # the unpacking of a later fetch into an empty cache.
+                f"-DmarkersDirectory={into / MAVEN_NOTES}",
                 f"-Dkafka.version={kafka_version}",
             ],
             capture_output=True,

@@ -77,7 +77,7 @@ class LocalRegistry:
                     f"port {self.port} on 127.0.0.1 is in use by another program: stop it, or "
                     "choose another with PIZZASHOP_REGISTRY_PORT"
                 )
-            self._launch(java_command(), _server_folder(settings))
+            self._launch(java_command(), server_folder(settings))
         self.wait_until_ready()
 
     def _launch(self, java: str, server: Path) -> None:
@@ -88,7 +88,7 @@ class LocalRegistry:
         }
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
-                [java, *JVM_OPTIONS, *self._server_options(), "-jar", str(_runner_jar(server))],
+                [java, *JVM_OPTIONS, *self._server_options(), "-jar", str(runner_jar(server))],
                 cwd=self.folder,
                 env=environment,
                 stdout=log,
@@ -155,7 +155,8 @@ class LocalRegistry:
         return True
 
 
-def _server_folder(settings: Settings) -> Path:
+def server_folder(settings: Settings) -> Path:
+    """The registry's server, unpacked from Maven Central into the cache on first use."""
     return fetched_jars(
         settings,
         "registry/pom.xml",
@@ -165,7 +166,7 @@ def _server_folder(settings: Settings) -> Path:
     )
 
 
-def _runner_jar(server: Path) -> Path:
+def runner_jar(server: Path) -> Path:
     return server / f"apicurio-registry-app-{APICURIO_VERSION}-runner.jar"
 
 
