@@ -133,5 +133,11 @@ def chunks(items: list[str]) -> Iterable[list[str]]:
 
 def stored_offsets(database: Database) -> dict[tuple[str, int], int]:
     """The offsets the writer stored with the view: where the status service resumes."""
-    rows = query(database, "SELECT topic, partition_number, next_offset FROM applied_offsets")
-    return {(topic, partition): offset for topic, partition, offset in rows}
+    with database.transaction(writing=False) as cursor:
+        return stored_offsets_in(cursor)
+
+
+def stored_offsets_in(cursor: Any) -> dict[tuple[str, int], int]:
+    """The same, read in a transaction already open (a batch's, before it writes)."""
+    cursor.execute("SELECT topic, partition_number, next_offset FROM applied_offsets")
+    return {(topic, partition): offset for topic, partition, offset in cursor.fetchall()}

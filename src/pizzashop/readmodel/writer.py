@@ -10,7 +10,14 @@ from typing import Any
 
 from pizzashop.contract import Event, OrderPlaced, Status, StatusChanged
 from pizzashop.readmodel import Applied, Offsets, Source
-from pizzashop.readmodel.database import ORDER_COLUMNS, Database, chunks, marks, stored_offsets
+from pizzashop.readmodel.database import (
+    ORDER_COLUMNS,
+    Database,
+    chunks,
+    marks,
+    stored_offsets,
+    stored_offsets_in,
+)
 from pizzashop.readmodel.folding import (
     Changes,
     Known,
@@ -148,8 +155,7 @@ class OrderWriter:
         starts: dict[tuple[str, int], int] = {}
         for topic, partition, offset in sources:
             starts[(topic, partition)] = min(offset, starts.get((topic, partition), offset))
-        cursor.execute("SELECT topic, partition_number, next_offset FROM applied_offsets")
-        stored = {(topic, partition): offset for topic, partition, offset in cursor.fetchall()}
+        stored = stored_offsets_in(cursor)
         applied = [f"{t}[{p}]" for (t, p), start in sorted(starts.items())
                    if stored.get((t, p), start) > start]  # fmt: skip
         if applied:
