@@ -225,6 +225,7 @@ class Transactions(Generic[T]):
             except KafkaException as e:
                 if not e.args[0].fatal():
                     raise
+                error = e.args[0]  # the abort's own error says why (fenced, most often)
         log.warning("The producer cannot go on (%s): starting a new one", error)
         self.producer.flush(0)
         self._open = False
