@@ -314,7 +314,9 @@ class ServiceLoop:
         is not committed is dropped, never committed now. A late commit would land behind that
         owner's back: its work done twice, or (the pantry's ask) its state missing an order."""
         log.warning(
-            "Lost %s to another instance: dropping what is not committed", _describe(partitions)
+            "Lost %s (out of touch with the group past the session, so they may be another "
+            "instance's now): dropping what is not committed",
+            _describe(partitions),
         )
         if self._checkpoint is not None:
             checkpoint = self._checkpoint
