@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from pizzashop.commands.ordering import OrderNotAccepted, OrderUnconfirmed
@@ -158,12 +159,25 @@ def test_the_broker_stopped_and_restarted_mid_burst_loses_nothing(
     finish_and_check(processes, burst.order_ids)
 
 
+# What a group's coordinator answers while it loads or moves; asked again, it answers.
+COORDINATOR_MOVING = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+}
+
+
 def members_with_partitions(settings: Settings, service: str) -> int:
     """How many members of a service's consumer group hold partitions now, as the broker
     says (a member that is still joining is counted once it has its share)."""
     admin = AdminClient(kafka_client_config(settings))
     group = group_id(service)
-    members = admin.describe_consumer_groups([group])[group].result(timeout=10).members
+    try:
+        members = admin.describe_consumer_groups([group])[group].result(timeout=10).members
+    except KafkaException as e:
+        if e.args[0].code() not in COORDINATOR_MOVING:
+            raise
+        return -1  # not known yet (a fresh broker's coordinator still loading): ask again
     return sum(1 for m in members if m.assignment and m.assignment.topic_partitions)
 
 
