@@ -28,7 +28,7 @@ from pizzashop.contract import CancelRequested, OrderPlaced, Restock, new_order_
 from pizzashop.contract.pantry import MAX_RESTOCK
 from pizzashop.kafka.reaching import check_broker
 from pizzashop.menu import INGREDIENTS
-from pizzashop.readmodel import OrderView
+from pizzashop.readmodel import OrderView, reading
 from pizzashop.registry import use_schema_registry
 
 
@@ -127,7 +127,7 @@ class OrderDesk:
         or OrderUnconfirmed (see ordering.py) when the broker did not say yes."""
         order = command.order
         order_id = order_id_for(self._secret, order.customer_id, command.idempotency_key)
-        known = await asyncio.to_thread(self.orders.get_order, order_id)
+        known = await reading.read(self.orders.get_order, order_id)
         if known is not None and known.order is not None and known.placed_at is not None:
             if known.order != order:
                 raise KeyUsedForAnotherOrder("this idempotency key was used for another order")
@@ -152,7 +152,7 @@ class OrderDesk:
         await self.taker.send_async(cancel, view.partition_to_send_to)
         deadline = time.monotonic() + self.cancel_wait
         while True:
-            latest = await asyncio.to_thread(self.orders.get_order, view.order_id) or view
+            latest = await reading.read(self.orders.get_order, view.order_id) or view
             outcome = decided(latest)
             if outcome is not None:
                 return CancelAnswer(outcome, latest)

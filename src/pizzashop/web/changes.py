@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from pizzashop.readmodel import reading
 from pizzashop.readmodel.views import OrderViews
 
 log = logging.getLogger("pizzashop.web")
@@ -81,7 +82,7 @@ class OrderChanges:
         while True:
             try:
                 if not ready.is_set():
-                    self._floor = await asyncio.to_thread(self._read_model.last_history_seq)
+                    self._floor = await reading.read(self._read_model.last_history_seq)
                     self._seen_above_floor.clear()
                     ready.set()
                 elif self._closing():
@@ -96,9 +97,7 @@ class OrderChanges:
             await asyncio.sleep(LOOK_EVERY)
 
     async def _look(self) -> None:
-        changes = await asyncio.to_thread(
-            self._read_model.changes_after, self._floor, CHANGES_PER_LOOK
-        )
+        changes = await reading.read(self._read_model.changes_after, self._floor, CHANGES_PER_LOOK)
         now = time.monotonic()
         for seq, order_id in changes:
             if seq in self._seen_above_floor:

@@ -33,7 +33,7 @@ from pizzashop.commands.desk import OrderDesk
 from pizzashop.commands.ordering import Written
 from pizzashop.contract import OrderPlaced, Status, Topic
 from pizzashop.operator.story import StoryRecord
-from pizzashop.readmodel import OrderView, StatusEntry
+from pizzashop.readmodel import OrderView, StatusEntry, reading
 from pizzashop.readmodel.views import OrderViews
 from pizzashop.web.changes import OrderChanges
 
@@ -123,9 +123,9 @@ class OrderBook:
         offset): an order found neither in the read model nor among this process's just
         placed ones was placed through another process, so it is looked for again once the
         read model has read past all of them."""
-        view = await asyncio.to_thread(self.order_of, customer_id, order_id)
+        view = await reading.read(self.order_of, customer_id, order_id)
         if view is None and await self.catch_up(writes):
-            view = await asyncio.to_thread(self.order_of, customer_id, order_id)
+            view = await reading.read(self.order_of, customer_id, order_id)
         return view
 
     async def orders_seen_by(self, customer_id: str, writes: Mapping[int, int]) -> list[OrderView]:
@@ -135,14 +135,14 @@ class OrderBook:
         with self._lock:
             elsewhere = {p: o for p, o in writes.items() if Written(p, o) not in self._written_here}
         await self.catch_up(elsewhere)
-        return await asyncio.to_thread(self.orders_of, customer_id)
+        return await reading.read(self.orders_of, customer_id)
 
     async def catch_up(self, writes: Mapping[int, int]) -> bool:
         """Waits, up to CATCH_UP_WAIT, until the read model has read `pizza-ordered` past each
         of `writes`. True when there was something to wait for and the read model now has it."""
         deadline = time.monotonic() + CATCH_UP_WAIT
         while writes:
-            applied = await asyncio.to_thread(self.read_model.read_up_to)
+            applied = await reading.read(self.read_model.read_up_to)
             if all(applied.get((str(Topic.ORDERED), p), 0) > o for p, o in writes.items()):
                 return True
             if time.monotonic() >= deadline:
@@ -164,7 +164,7 @@ class OrderBook:
         async with self.changes.watching(order_id) as moved:
             while not await over():
                 moved.clear()
-                entries, view = await asyncio.to_thread(self._news_of, order_id, last)
+                entries, view = await reading.read(self._news_of, order_id, last)
                 for entry in entries:
                     last = entry.seq
                     yield sse_event(entry, view.status if view else entry.status)

@@ -3,11 +3,11 @@ every half second, for the menu page's sold-out marks and the front door's 409."
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 
 from pizzashop.config import Settings
+from pizzashop.readmodel import reading
 from pizzashop.readmodel.pantry import stock_levels
 from pizzashop.readmodel.views import OrderViews
 
@@ -24,7 +24,7 @@ class StockBoard:
         """Every ingredient on the menu and how much is left, as the read model last said."""
         now = time.monotonic()
         if now - self._read_at >= self._fresh_for:
-            stored = await asyncio.to_thread(self._views.stock)
+            stored = await reading.read(self._views.stock)
             self._levels, self._read_at = stock_levels(stored, self._settings), now
         return self._levels
 
