@@ -124,34 +124,47 @@ def api_sign_out(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/orders", status_code=201, summary="Place an order")
-async def api_place_order(
-    body: OrderRequest,
-    request: Request,
-    response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Any unique string per order (a UUID, say): the same key is the same order, "
-            "so a retry never makes a second pizza. Made up and returned when not sent.",
-        ),
-    ] = None,
-) -> dict[str, Any]:
+# Read by hand, not as a FastAPI `Header` parameter: resolving that, and a `Response`
+# parameter for the answer's headers, cost a tenth of the CPU of placing an order.
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Any unique string per order (a UUID, say): the same key is the same order, "
+    "so a retry never makes a second pizza. Made up and returned when not sent.",
+}
+PLACED = {
+    "description": "Placed: the broker has the order",
+    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+}
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    summary="Place an order",
+    response_class=JSONResponse,
+    responses={201: PLACED},
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
+)
+async def api_place_order(body: OrderRequest, request: Request) -> JSONResponse:
     require_json(request)
-    key = idempotency_key if idempotency_key is not None else ordering.new_idempotency_key()
+    sent_key = request.headers.get("idempotency-key")
+    key = sent_key if sent_key is not None else ordering.new_idempotency_key()
     placement = await place(desk_of(request), command_from(body, key, required_customer(request)))
     order_id = placement.placed.order_id
     if placement.written is not None:
         remember_write(request, placement.written)
-    response.headers["Idempotency-Key"] = key
+    headers = {"Idempotency-Key": key}
     if placement.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return {
+        headers["Idempotent-Replayed"] = "true"
+    answer = {
         "order_id": order_id,
         "status": int(Status.RECEIVED),
         "links": {"self": f"/api/orders/{order_id}"},
     }
+    return JSONResponse(answer, status_code=201, headers=headers)
 
 
 @router.get("/stock", summary="How much of each ingredient is left")

@@ -111,10 +111,10 @@ def _check_sign_ins(app: FastAPI, settings: Settings, secret: str, sign_ins: Sig
 
 def _serve_pages_and_api(app: FastAPI, settings: Settings) -> None:
     """The pages, the API, the static files and the error answers; then the two outermost
-    middlewares, so every answer passes them."""
+    middlewares, so every answer passes them. The API first: routes are matched in turn."""
+    app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     serve_api_docs(app)
-    app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(observing.router)
     observing.observe_requests(app, settings.metrics)
