@@ -150,6 +150,7 @@ FRONT_DOOR_FIGURES = {
     "client_errors",
     "server_errors",
     "client_cpu_seconds",
+    "slowest_sent_s",
 }
 
 
@@ -178,6 +179,9 @@ def test_bench_through_the_web_reports_the_front_door_beside_the_kitchen(
     assert "web" in shop["processes"], "the web app's CPU and memory are metered too"
     assert report["settings"]["through"] == "web"
     assert "front door (shop): POST /api/orders, 4 clients at once" in result.output
+    first, median, last = door["slowest_sent_s"]
+    assert 0 <= first <= median <= last, "when the slowest answers were asked, in the rush"
+    assert "the slowest 1% were sent " in result.output
     bare = report["bare door"]
     assert bare["orders_delivered"] == bare["orders_placed"] == 30, "the same kitchen behind it"
     assert bare["front_door"]["answers"] == {"201": 30} and "bare door" in bare["processes"]

@@ -72,6 +72,7 @@ class _Outcome:
     def __init__(self) -> None:
         self.answers: Counter[int] = Counter()
         self.latencies_ms: list[float] = []
+        self.answered_sent: list[float] = []  # when each of latencies_ms was sent (epoch s)
         self.refused: list[str] = []
         self.sent_ms: dict[str, int] = {}  # idempotency key -> when its request was sent
         self.first_request = math.inf
@@ -86,6 +87,7 @@ class _Outcome:
         self.answers[code] += 1
         if code == 201:
             self.latencies_ms.append(round((ended - started) * 1000, 2))
+            self.answered_sent.append(started)
         elif len(self.refused) < REFUSALS_KEPT:
             self.refused.append(f"{code}: {detail}")
 
@@ -93,6 +95,7 @@ class _Outcome:
         return {
             "answers": dict(self.answers),
             "latencies_ms": self.latencies_ms,
+            "answered_sent": self.answered_sent,
             "sent_ms": self.sent_ms,
             "refused": self.refused,
             "first_request": self.first_request if self.answers else 0.0,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 from typing import IO, Any
@@ -108,4 +109,21 @@ def _figures(outcome: dict[str, Any], concurrency: int, customers: int) -> Front
         client_errors=sum(n for code, n in answers.items() if code.startswith("4")),
         server_errors=sum(n for code, n in answers.items() if code.startswith("5")),
         client_cpu_seconds=round(outcome["cpu_seconds"], 2),
+        slowest_sent_s=slowest_sent(
+            outcome["latencies_ms"], outcome["answered_sent"], outcome["first_request"]
+        ),
     )
+
+
+def slowest_sent(
+    latencies_ms: list[float], sent_at: list[float], first_request: float
+) -> tuple[float, float, float]:
+    """When the slowest 1% of the answered orders were sent, in seconds after the first
+    request (the first, the median, the last): at one moment is a pause somewhere, at the
+    start is the rush warming up, all along is the load itself."""
+    if not latencies_ms:
+        return (math.nan, math.nan, math.nan)
+    count = max(1, len(latencies_ms) // 100)
+    slowest = sorted(range(len(latencies_ms)), key=latencies_ms.__getitem__)[-count:]
+    moments = sorted(sent_at[i] - first_request for i in slowest)
+    return (round(moments[0], 2), round(statistics.median(moments), 2), round(moments[-1], 2))

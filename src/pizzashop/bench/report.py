@@ -69,6 +69,8 @@ class FrontDoorFigures:
     client_errors: int  # 4xx
     server_errors: int  # 5xx
     client_cpu_seconds: float  # what the customers' HTTP client used while placing
+    # When the slowest 1% of the 201s were sent, s after the first request: first, median, last.
+    slowest_sent_s: tuple[float, float, float] = (math.nan, math.nan, math.nan)
 
 
 @dataclass
@@ -321,6 +323,7 @@ def _own_memory_line(run: RunReport) -> str:
 
 def _front_door_lines(door: FrontDoorFigures, run: RunReport) -> str:
     spread = door.latency_ms
+    first, median, last = door.slowest_sent_s
     return "\n".join(
         [
             f"front door ({run.name}): POST /api/orders, {door.concurrency} clients at once, "
@@ -332,6 +335,8 @@ def _front_door_lines(door: FrontDoorFigures, run: RunReport) -> str:
             f"  answers: {', '.join(f'{c} x{n}' for c, n in door.answers.items())}; "
             f"4xx {door.client_errors}, 5xx {door.server_errors}; the customers' client used "
             f"{door.client_cpu_seconds:.2f} CPU s",
+            f"  the slowest 1% were sent {first:.2f} to {last:.2f} s into the rush (median "
+            f"{median:.2f} s)",
         ]
     )
 
