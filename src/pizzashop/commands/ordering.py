@@ -31,6 +31,7 @@ from pizzashop.contract import Event, Order, OrderPlaced, PizzaAssembled, PizzaB
 from pizzashop.menu import menu_errors
 from pizzashop.observe import tracing
 from pizzashop.readmodel import OrderView
+from pizzashop.readmodel.reading import settle_from_thread
 from pizzashop.services.assemble import assembling_and_baking_time
 
 ACKNOWLEDGE_TIMEOUT = 5.0
@@ -230,9 +231,7 @@ class OrderTaker:
         answered: asyncio.Future[Outcome] = loop.create_future()
 
         def tell(outcome: Outcome) -> None:
-            # A report that comes after the loop has ended (a command line's) has no one to tell.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, answered, outcome)
+            settle_from_thread(loop, answered, outcome)
 
         with self._send_span(event) as headers:
             self._hand_over(event, partition, headers, tell)
@@ -327,8 +326,3 @@ def events_to_resume(view: OrderView) -> list[Event]:
         ]
     # Out for delivery: delivery may lack the early warning, the baked pizza, or both.
     return [placed, PizzaBaked(view.order_id)]
-
-
-def _settle(answered: asyncio.Future[Outcome], outcome: Outcome) -> None:
-    if not answered.done():  # a caller that stopped waiting has cancelled it
-        answered.set_result(outcome)

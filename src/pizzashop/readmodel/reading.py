@@ -52,16 +52,28 @@ def _serve() -> None:
     while True:
         loop, answered, function = _asked.get()
         try:
-            settle = functools.partial(_give, answered, function(), None)
+            result = function()
         except BaseException as e:  # the caller's to handle, as if it had read itself
-            settle = functools.partial(_give, answered, None, e)
-        # An event loop that has ended (a command line's) has no one to tell.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle)
+            settle_from_thread(loop, answered, error=e)
+        else:
+            settle_from_thread(loop, answered, result)
+
+
+def settle_from_thread(
+    loop: asyncio.AbstractEventLoop,
+    answered: asyncio.Future[T],
+    result: T | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Settle an event loop's future from another thread: `error` raised to its awaiter, else
+    `result`. Nothing when the loop has ended (a command line's) or its awaiter stopped
+    waiting. The read model's thread and the order taker's reports answer with it."""
+    with contextlib.suppress(RuntimeError):  # the loop has ended: no one to tell
+        loop.call_soon_threadsafe(_give, answered, result, error)
 
 
 def _give(answered: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if answered.done():  # its caller stopped waiting
+    if answered.done():  # its awaiter stopped waiting
         return
     if error is None:
         answered.set_result(result)
