@@ -70,7 +70,7 @@ class FrontDoorFigures:
     server_errors: int  # 5xx
     client_cpu_seconds: float  # what the customers' HTTP client used while placing
     # When the slowest 1% of the 201s were sent, s after the first request: first, median, last.
-    slowest_sent_s: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    slowest_sent_s: tuple[float, float, float]
 
 
 @dataclass
