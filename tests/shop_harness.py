@@ -187,18 +187,27 @@ def order_taker(settings: Settings) -> OrderTaker:
 def wait_until_delivered(
     read_model: ReadModel, order_ids: list[str], timeout: float
 ) -> list[OrderView]:
+    # Delivered and its placing read: a status service still reading other tests' orders on
+    # the shared broker can read an order's statuses before its placing, which comes later.
+    def done(view: OrderView | None) -> bool:
+        return (
+            view is not None
+            and view.status is contract.Status.DELIVERED
+            and view.placed_at is not None
+        )
+
     def all_delivered() -> list[OrderView] | None:
         views = [read_model.orders.get_order(order_id) for order_id in order_ids]
-        if all(v is not None and v.status is contract.Status.DELIVERED for v in views):
+        if all(done(v) for v in views):
             return views  # type: ignore[return-value]  # none is None: checked just above
         return None
 
     def missing() -> str:
         views = {i: read_model.orders.get_order(i) for i in order_ids}
         late = {
-            i: (v.status if v else None)
+            i: (v.status if v else None, "placed" if v and v.placed_at else "placing not read")
             for i, v in views.items()
-            if v is None or v.status is not contract.Status.DELIVERED
+            if not done(v)
         }
         return f"{len(order_ids)} orders delivered; not yet: {dict(list(late.items())[:5])}"
 
