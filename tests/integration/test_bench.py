@@ -210,3 +210,26 @@ def test_bench_watchers_reports_the_cost_of_open_streams(
     assert report["change_to_stream_ms"]["count"] == 20
     assert report["idle_cpu_share"] >= 0 and report["change_to_stream_ms"]["p99"] > 0
     assert "20 open event streams on one web process" in result.output
+
+
+def test_bench_door_rounds_alternates_the_two_front_doors_before_one_kitchen(
+    shop_settings: Settings, tmp_path: Path
+) -> None:
+    report_file = tmp_path / "doors.json"
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--door-rounds", "2", "--orders", "20", "--concurrency", "4"]
+        + ["--json", str(report_file)],
+        env=as_environment(shop_settings),
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_file.read_text())
+    rounds = report["rounds"]
+    assert [r["door"] for r in rounds] == ["bare door", "shop"], "the bare door first"
+    for each in rounds:
+        assert each["answers"] == {"201": 20}, "every order answered 201"
+        assert each["cpu_ms_per_order"] > 0 and each["orders_per_second"] > 0
+    assert len(report["pairs"]) == 1
+    assert "pair 1: orders/s x" in result.output and "CPU per order x" in result.output

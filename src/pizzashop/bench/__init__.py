@@ -38,6 +38,7 @@ from pizzashop.bench.contestants import (
     run_shop,
     run_shop_without_pantry,
 )
+from pizzashop.bench.door_rounds import DoorRounds, door_rounds
 from pizzashop.bench.groups import partition_counts
 from pizzashop.bench.load import bench_orders, placement_schedule
 from pizzashop.bench.measuring import Rush
@@ -153,6 +154,16 @@ def _before_the_shop(settings: Settings, rush: Rush, run_id: str) -> list[RunRep
 
 def _traced(plan: BenchPlan) -> contextlib.AbstractContextManager[None]:
     return spans_dropped() if plan.tracing else contextlib.nullcontext()
+
+
+def run_door_rounds(settings: Settings, rounds: int, orders: int, concurrency: int) -> DoorRounds:
+    """The shop's front door and the bare one in alternating rounds (see door_rounds.py)."""
+    state_dir = Path(tempfile.mkdtemp(prefix="pizzashop-bench-doors-"))
+    settings = _quiet_in_its_own_folder(settings, state_dir)
+    with _broker(settings) as (settings, _pids):
+        report = door_rounds(settings, rounds, orders, concurrency)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return report
 
 
 def run_watchers(settings: Settings, watchers: int, idle_seconds: float) -> WatchersReport:

@@ -87,7 +87,7 @@ def run_bare_door(settings: Settings, rush: Rush) -> RunReport:
     return _run_kitchen(
         settings, rush, BARE_DOOR, [door],
         # It answers /openapi.json, as any FastAPI app does, once it is up.
-        lambda: WebOrderPlacer(_answering(url, [door], settings, "/openapi.json"), "",
+        lambda: WebOrderPlacer(answering(url, [door], settings, "/openapi.json"), "",
                                rush.plan.concurrency, len(rush.orders), bare=True),
     )  # fmt: skip
 
@@ -99,7 +99,7 @@ def _run_kitchen(
     running = services_to_run(settings)
     group_topics = {group_id(name): [str(t) for t in SERVICES[name]] for name in running}
     _refuse_if_busy(settings, list(group_topics))
-    _start_read_model_at_the_end(settings)
+    start_read_model_at_the_end(settings)
     logs = _logs_folder(settings)
     observed = {service: settings.replace(observe_port=free_port()) for service in running}
     services = [
@@ -111,7 +111,7 @@ def _run_kitchen(
     def placer_once_restored() -> Placer:
         """A service given its partitions first rebuilds its state from what an earlier run
         on the same broker left: the rush waits for that, as it waits for the assignment."""
-        _wait_until_restored(settings, observed, children)
+        wait_until_restored(settings, observed, children)
         return open_placer()
 
     try:
@@ -138,16 +138,16 @@ def _web_placer(settings: Settings, children: list[Child], rush: Rush) -> WebOrd
 
 def ready_web(settings: Settings, children: list[Child]) -> str:
     """The address of the bench's web app, once it answers /readyz with 200."""
-    return _answering(f"http://{settings.web_host}:{settings.web_port}", children, settings)
+    return answering(f"http://{settings.web_host}:{settings.web_port}", children, settings)
 
 
-def _answering(url: str, children: list[Child], settings: Settings, path: str = "/readyz") -> str:
+def answering(url: str, children: list[Child], settings: Settings, path: str = "/readyz") -> str:
     """`url`, once it answers `path` with 200."""
     _until(lambda: _answers_ready(url + path), lambda: f"{url} was not ready", children, settings)
     return url
 
 
-def _wait_until_restored(
+def wait_until_restored(
     settings: Settings, observed: dict[str, Settings], children: list[Child]
 ) -> None:
     """Until each service says, on /readyz, that every partition it holds has its state."""
@@ -213,7 +213,7 @@ def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
         )
 
 
-def _start_read_model_at_the_end(settings: Settings) -> None:
+def start_read_model_at_the_end(settings: Settings) -> None:
     """The bench's fresh read model starts where the topics end, so the status service does not
     replay a shared cluster's history before the rush."""
     from pizzashop.readmodel.store import open_readmodel

@@ -15,6 +15,8 @@ from pizzashop.config import Settings
 
 if TYPE_CHECKING:
     from pizzashop.bench import BenchPlan
+    from pizzashop.bench.door_rounds import DoorRounds
+    from pizzashop.bench.watchers import WatchersReport
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class BenchOptions:
     # instead of a rush: order event streams that watch
     watchers: int | None
     idle: float
+    # instead of a rush: the two front doors in turn
+    door_rounds: int | None
 
     def shop_settings(self, settings: Settings) -> Settings:
         """The settings with the run's own time scale, and whatever else the options set."""
@@ -184,6 +188,12 @@ class BenchOptions:
     "its CPU while nothing changes and each change's delay when every order moves.",
 )
 @number_option("--idle", 1, 10.0, "With --watchers: seconds measured while nothing changes.")
+@click.option(
+    "--door-rounds",
+    type=click.IntRange(2),
+    help="Instead of a rush: N rounds of --orders through the shop's front door and the bare "
+    "one in turn, one kitchen behind both, each door's CPU per order, rate and p99 a round.",
+)
 @click.pass_context
 def bench(ctx: click.Context, /, **given: Any) -> None:
     """Measure the shop: place a rush of orders through the real broker and follow each one.
@@ -192,15 +202,15 @@ def bench(ctx: click.Context, /, **given: Any) -> None:
     """
     options = BenchOptions(**given)
     try:  # the bench's extras (psutil, matplotlib, aiohttp, Quix Streams) are optional
-        from pizzashop.bench import BenchError, run_bench, run_watchers
+        from pizzashop.bench import BenchError, run_bench
         from pizzashop.bench.pipelines import PEERS
         from pizzashop.bench.report import write_json
     except ImportError as e:
         raise ShopError(
             f"the bench needs its extras ({e.name} is missing): pip install 'pizzashop[bench]'"
         ) from None
-    if options.watchers is not None:
-        report = run_watchers(settings_of(ctx), options.watchers, options.idle)
+    if options.door_rounds is not None or options.watchers is not None:
+        report = _apart_from_a_rush(options, options.shop_settings(settings_of(ctx)))
         click.echo(report.table())
         if options.json_path is not None:
             write_json(options.json_path, report.as_json())
@@ -217,3 +227,15 @@ def bench(ctx: click.Context, /, **given: Any) -> None:
         result.write_plot(options.plot_path)
     if not result.all_delivered:
         raise ShopError(f"not every order was delivered; logs kept in {result.state_dir}")
+
+
+def _apart_from_a_rush(options: BenchOptions, settings: Settings) -> DoorRounds | WatchersReport:
+    """What `--door-rounds` or `--watchers` measures instead of a rush: a report with a
+    table and its JSON."""
+    from pizzashop.bench import run_door_rounds, run_watchers
+
+    if options.door_rounds is not None:
+        orders = options.orders or 4000
+        return run_door_rounds(settings, options.door_rounds, orders, options.concurrency)
+    assert options.watchers is not None, "one of the two is asked for"
+    return run_watchers(settings, options.watchers, options.idle)

@@ -1,0 +1,200 @@
+"""The two front doors in alternating rounds: the shop's web app and the bench's hand-written
+door (bare_door.py) side by side, on one broker and in front of one kitchen, each taking the
+same load in turn.
+
+Two bench runs one after another are minutes apart, and on a shared machine the cost of the
+same work moves by a fifth in that time; rounds a few seconds apart see the same machine.
+Each round places `orders` orders through one door (`concurrency` requests at once, signed-in
+customers for the shop), measures the door's own CPU per order, its rate and its answers'
+latency, then waits until the kitchen has taken everything, so the next round starts from
+the same quiet shop. The doors take turns in the order bare, shop, shop, bare, ...: a drift
+of the machine weighs on both alike. Each round of the shop beside the bare door's round
+next to it is a pair.
+
+    pizzashop bench --door-rounds 6 --orders 4000 --concurrency 50
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psutil
+
+from pizzashop.bench.contestants import (
+    answering,
+    ready_web,
+    start_read_model_at_the_end,
+    wait_until_restored,
+)
+from pizzashop.bench.front_door import WebOrderPlacer
+from pizzashop.bench.groups import group_lag
+from pizzashop.bench.load import bench_orders
+from pizzashop.bench.stocking import stock_for_the_rush
+from pizzashop.config import Settings
+from pizzashop.contract import SERVICES, group_id
+from pizzashop.kafka.topics import create_topics
+from pizzashop.local.ports import free_port
+from pizzashop.local.shop import Child, start_part, stop_parts
+from pizzashop.services import services_to_run
+
+SHOP, BARE = "shop", "bare door"
+WARM_UP = 200  # orders through each door, not measured, before the first round
+KITCHEN_WAIT = 120.0  # seconds for the kitchen to take a round's orders before the next
+
+
+@dataclass(frozen=True)
+class DoorRound:
+    door: str
+    orders_per_second: float
+    p99_ms: float
+    cpu_ms_per_order: float
+    answers: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DoorRounds:
+    orders: int
+    concurrency: int
+    rounds: list[DoorRound]
+
+    def pairs(self) -> list[tuple[DoorRound, DoorRound]]:
+        """(shop, bare door) of each two rounds next to each other."""
+        twos = [self.rounds[i : i + 2] for i in range(0, len(self.rounds) - 1, 2)]
+        return [(a, b) if a.door == SHOP else (b, a) for a, b in twos]
+
+    def table(self) -> str:
+        lines = [f"{self.orders} orders a round, {self.concurrency} requests at once"]
+        lines += [_round_line(r) for r in self.rounds]
+        lines.append("shop / bare door, pair by pair:")
+        for n, (shop, bare) in enumerate(self.pairs(), start=1):
+            rate = shop.orders_per_second / bare.orders_per_second
+            p99 = shop.p99_ms / bare.p99_ms
+            cpu = shop.cpu_ms_per_order / bare.cpu_ms_per_order
+            lines.append(
+                f"  pair {n}: orders/s x{rate:.2f}, p99 x{p99:.2f}, CPU per order x{cpu:.2f}"
+            )
+        for door in (SHOP, BARE):
+            each = [r.cpu_ms_per_order for r in self.rounds if r.door == door]
+            lines.append(f"{door}: median {statistics.median(each):.3f} ms of CPU per order")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "pairs": [[asdict(s), asdict(b)] for s, b in self.pairs()]}
+
+
+def _round_line(r: DoorRound) -> str:
+    answers = ", ".join(f"{code} x{n}" for code, n in r.answers.items())
+    return (
+        f"  {r.door:9}  {r.orders_per_second:7.1f} orders/s  p99 {r.p99_ms:6.1f} ms  "
+        f"{r.cpu_ms_per_order:.3f} ms CPU per order  ({answers})"
+    )
+
+
+def door_rounds(settings: Settings, rounds: int, orders: int, concurrency: int) -> DoorRounds:
+    """`rounds` rounds, alternating the doors, on the broker of `settings`, which has the
+    bench's fresh topics and read model."""
+    settings = settings.replace(
+        web_port=free_port(),
+        secret_key=settings.secret_key or secrets.token_urlsafe(32),
+        pantry_default_stock=max(settings.pantry_default_stock, rounds * orders + 2 * WARM_UP),
+    )
+    create_topics(settings)
+    stock_for_the_rush(settings, settings.pantry_default_stock)
+    start_read_model_at_the_end(settings)
+    with _doors(settings) as doors:
+        for door, (url, pid) in doors.items():  # warm-up: the first orders cost every part more
+            _round(door, url, pid, settings, f"warm-{door.replace(' ', '-')}", WARM_UP, concurrency)
+        _wait_for_the_kitchen(settings)
+        measured = []
+        for n in range(rounds):
+            door = (BARE, SHOP, SHOP, BARE)[n % 4]
+            url, pid = doors[door]
+            measured.append(_round(door, url, pid, settings, f"r{n}", orders, concurrency))
+            _wait_for_the_kitchen(settings)
+    return DoorRounds(orders, concurrency, measured)
+
+
+@contextmanager
+def _doors(settings: Settings) -> Iterator[dict[str, tuple[str, int]]]:
+    """The kitchen, the shop's web app and the bare door, running: each door's address and pid."""
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    observed = {
+        name: settings.replace(observe_port=free_port()) for name in services_to_run(settings)
+    }
+    started = [start_part(name, its, _log(logs, name)) for name, its in observed.items()]
+    web = start_part("web", settings, _log(logs, "web"))
+    bare_port = free_port()
+    bare = Child(
+        BARE,
+        subprocess.Popen(
+            [sys.executable, "-m", "pizzashop.bench.bare_door", str(bare_port),
+             str(settings.bootstrap_servers)],
+            stdout=_log(logs, "bare-door"), stderr=subprocess.STDOUT,
+        ),
+    )  # fmt: skip
+    children = [*started, web, bare]
+    try:
+        wait_until_restored(settings, observed, children)
+        shop_url = ready_web(settings, children)
+        # It answers /openapi.json, as any FastAPI app does, once it is up.
+        bare_url = answering(f"http://127.0.0.1:{bare_port}", children, settings, "/openapi.json")
+        yield {SHOP: (shop_url, web.process.pid), BARE: (bare_url, bare.process.pid)}
+    finally:
+        stop_parts(children)
+
+
+def _log(logs: Any, name: str) -> Any:
+    return (logs / f"{name}.log").open("wb")
+
+
+def _round(
+    door: str, url: str, pid: int, settings: Settings, run: str, orders: int, concurrency: int
+) -> DoorRound:
+    """One round of `orders` through one door, measured from the first order to the last
+    answer (signing the customers in before it is not counted). Its orders' ids start with
+    `run`."""
+    assert settings.secret_key is not None, "set for the run"
+    placer = WebOrderPlacer(url, settings.secret_key, concurrency, orders, bare=door == BARE)
+    cpu_before = _cpu_seconds(pid)
+    for order_id, order in bench_orders(run, orders):
+        placer.place(order_id, order)
+    placer.close()
+    cpu = _cpu_seconds(pid) - cpu_before
+    figures = placer.figures
+    assert figures is not None, "set by close()"
+    return DoorRound(
+        door=door,
+        orders_per_second=figures.orders_per_second,
+        p99_ms=figures.latency_ms.p99 or math.nan,
+        cpu_ms_per_order=round(1000 * cpu / orders, 3),
+        answers=figures.answers,
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _wait_for_the_kitchen(settings: Settings, timeout: float = KITCHEN_WAIT) -> None:
+    """Until every service of the kitchen has taken every record on its topics."""
+    groups = {group_id(s): [str(t) for t in SERVICES[s]] for s in services_to_run(settings)}
+    _until(lambda: all(group_lag(settings, g, t) == 0 for g, t in groups.items()), timeout)
+
+
+def _until(done: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the kitchen did not take a round's orders within {timeout:g}s")
+        time.sleep(0.2)  # the groups' commits have no event to wait on from outside
