@@ -56,30 +56,3 @@ def test_reads_from_two_event_loops_each_come_back_to_their_own() -> None:
     for t in threads:
         t.join(timeout=10)
     assert answers == {"first": "FIRST", "second": "SECOND"}
-
-
-def test_settlements_go_back_to_each_loop_together_skipping_a_future_given_up() -> None:
-    settlements = reading.Settlements()
-
-    async def awaited(count: int) -> list[object]:
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in range(count)]
-        futures[0].cancel()  # its awaiter stopped waiting: settling it must not fail
-        for n, future in enumerate(futures[1:], start=1):
-            error = ValueError(f"no {n}") if n == 1 else None
-            settlements.add(loop, future, n, error=error)
-        settlements.add(loop, futures[0], 0)
-        await asyncio.to_thread(settlements.hand_over)  # from another thread, as the reports'
-        settled = await asyncio.gather(*futures[1:], return_exceptions=True)
-        return [str(s) if isinstance(s, ValueError) else s for s in settled]
-
-    assert asyncio.run(awaited(4)) == ["no 1", 2, 3]
-
-
-def test_a_hand_over_to_a_loop_that_has_ended_tells_no_one_and_goes_on() -> None:
-    settlements = reading.Settlements()
-    ended = asyncio.new_event_loop()
-    settlements.add(ended, ended.create_future(), "late")
-    ended.close()
-    settlements.hand_over()  # no error: the command line that asked has gone
-    settlements.hand_over()  # and nothing is left to hand over again

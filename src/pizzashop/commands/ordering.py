@@ -31,7 +31,7 @@ from pizzashop.contract import Event, Order, OrderPlaced, PizzaAssembled, PizzaB
 from pizzashop.menu import menu_errors
 from pizzashop.observe import tracing
 from pizzashop.readmodel import OrderView
-from pizzashop.readmodel.reading import Settlements
+from pizzashop.readmodel.reading import settle_from_thread
 from pizzashop.services.assemble import assembling_and_baking_time
 
 ACKNOWLEDGE_TIMEOUT = 5.0
@@ -184,8 +184,6 @@ class OrderTaker:
             }
         )
         self._closed = threading.Event()
-        # The reports of one poll go back to each event loop together (see reading.py).
-        self._settlements = Settlements()
         self._reports = threading.Thread(
             target=self._serve_reports, name="order-acknowledgements", daemon=True
         )
@@ -233,7 +231,7 @@ class OrderTaker:
         answered: asyncio.Future[Outcome] = loop.create_future()
 
         def tell(outcome: Outcome) -> None:
-            self._settlements.add(loop, answered, outcome)
+            settle_from_thread(loop, answered, outcome)
 
         with self._send_span(event) as headers:
             self._hand_over(event, partition, headers, tell)
@@ -287,7 +285,6 @@ class OrderTaker:
     def _serve_reports(self) -> None:
         while not self._closed.is_set():
             self._producer.poll(REPORTS_POLL_SECONDS)
-            self._settlements.hand_over()
 
     def _unanswered(self, event: Event) -> OrderUnconfirmed:
         return OrderUnconfirmed(
@@ -308,7 +305,6 @@ class OrderTaker:
         self._producer.flush(self.wait)
         self._closed.set()
         self._reports.join()
-        self._settlements.hand_over()  # the reports the flush served here
 
 
 def events_to_resume(view: OrderView) -> list[Event]:

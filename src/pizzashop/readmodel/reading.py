@@ -7,10 +7,6 @@ thread only for it to wait on that lock, and the hand-overs cost more CPU than t
 under load it finds the next one waiting without being woken. It is a queue and a thread
 rather than a one-thread executor: the executor's locks and its future, wrapped for the
 event loop, were a tenth of the web process's CPU when placing an order.
-
-The answers of the reads waiting together go back to their event loop together
-(`Settlements`): one hand-over to the loop for all of them, not one each. The order taker's
-delivery reports go back the same way.
 """
 
 from __future__ import annotations
@@ -28,10 +24,6 @@ T = TypeVar("T")
 
 # A read asked: the loop that awaits it, the future it settles there, and the read itself.
 Asked = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
-
-# An outcome for a loop's future: the future, its result, or the error to raise instead.
-Settled = tuple["asyncio.Future[Any]", Any, BaseException | None]
-ANSWERED_TOGETHER = 64  # at most this many reads' answers go back in one hand-over
 
 _asked: queue.SimpleQueue[Asked] = queue.SimpleQueue()
 _starting = threading.Lock()
@@ -57,58 +49,33 @@ def _start_once() -> None:
 
 
 def _serve() -> None:
-    settlements = Settlements()
     while True:
-        asked = [_asked.get()]
-        with contextlib.suppress(queue.Empty):
-            while len(asked) < ANSWERED_TOGETHER:
-                asked.append(_asked.get_nowait())
-        for loop, answered, function in asked:
-            try:
-                result = function()
-            except BaseException as e:  # the caller's to handle, as if it had read itself
-                settlements.add(loop, answered, error=e)
-            else:
-                settlements.add(loop, answered, result)
-        settlements.hand_over()
-
-
-class Settlements:
-    """Futures of event loops, settled from another thread in batches: `add` each outcome,
-    then `hand_over` gives each loop all of its own at once. Every hand-over wakes the loop's
-    thread, and a thread switch costs more than settling a future: the web process switched
-    threads a third less often per order with its answers handed over together."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # the reports' thread and a closing taker's may both add
-        self._waiting: dict[asyncio.AbstractEventLoop, list[Settled]] = {}
-
-    def add(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        answered: asyncio.Future[T],
-        result: T | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        """`error` to be raised to the future's awaiter, else `result`, at the next hand-over."""
-        with self._lock:
-            self._waiting.setdefault(loop, []).append((answered, result, error))
-
-    def hand_over(self) -> None:
-        """Settle what was added, each loop's in one call on its own thread. Nothing for a loop
-        that has ended (a command line's) or a future whose awaiter stopped waiting."""
-        with self._lock:
-            waiting, self._waiting = self._waiting, {}
-        for loop, settled in waiting.items():
-            with contextlib.suppress(RuntimeError):  # the loop has ended: no one to tell
-                loop.call_soon_threadsafe(_settle_all, settled)
-
-
-def _settle_all(settled: list[Settled]) -> None:
-    for answered, result, error in settled:
-        if answered.done():  # its awaiter stopped waiting
-            continue
-        if error is None:
-            answered.set_result(result)
+        loop, answered, function = _asked.get()
+        try:
+            result = function()
+        except BaseException as e:  # the caller's to handle, as if it had read itself
+            settle_from_thread(loop, answered, error=e)
         else:
-            answered.set_exception(error)
+            settle_from_thread(loop, answered, result)
+
+
+def settle_from_thread(
+    loop: asyncio.AbstractEventLoop,
+    answered: asyncio.Future[T],
+    result: T | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Settle an event loop's future from another thread: `error` raised to its awaiter, else
+    `result`. Nothing when the loop has ended (a command line's) or its awaiter stopped
+    waiting. The read model's thread and the order taker's reports answer with it."""
+    with contextlib.suppress(RuntimeError):  # the loop has ended: no one to tell
+        loop.call_soon_threadsafe(_give, answered, result, error)
+
+
+def _give(answered: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if answered.done():  # its awaiter stopped waiting
+        return
+    if error is None:
+        answered.set_result(result)
+    else:
+        answered.set_exception(error)
