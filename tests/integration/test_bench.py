@@ -218,7 +218,8 @@ def test_bench_door_rounds_alternates_the_two_front_doors_before_one_kitchen(
     report_file = tmp_path / "doors.json"
     result = CliRunner().invoke(
         main,
-        ["bench", "--door-rounds", "2", "--orders", "20", "--concurrency", "4"]
+        # 100 orders a round: enough CPU for the process's clock ticks (10 ms) to count it
+        ["bench", "--door-rounds", "2", "--orders", "100", "--concurrency", "4"]
         + ["--json", str(report_file)],
         env=as_environment(shop_settings),
         catch_exceptions=False,
@@ -229,7 +230,7 @@ def test_bench_door_rounds_alternates_the_two_front_doors_before_one_kitchen(
     rounds = report["rounds"]
     assert [r["door"] for r in rounds] == ["bare door", "shop"], "the bare door first"
     for each in rounds:
-        assert each["answers"] == {"201": 20}, "every order answered 201"
+        assert each["answers"] == {"201": 100}, "every order answered 201"
         assert each["cpu_ms_per_order"] > 0 and each["orders_per_second"] > 0
     assert len(report["pairs"]) == 1
     assert "pair 1: orders/s x" in result.output and "CPU per order x" in result.output

@@ -110,15 +110,16 @@ def door_rounds(settings: Settings, rounds: int, orders: int, concurrency: int) 
     create_topics(settings)
     stock_for_the_rush(settings, settings.pantry_default_stock)
     start_read_model_at_the_end(settings)
+    run = secrets.token_hex(3)  # the bare door's order ids are its keys: new ones each run
     with _doors(settings) as doors:
         for door, (url, pid) in doors.items():  # warm-up: the first orders cost every part more
-            _round(door, url, pid, settings, f"warm-{door.replace(' ', '-')}", WARM_UP, concurrency)
+            _round(door, url, pid, settings, f"{run}-warm-{door[0]}", WARM_UP, concurrency)
         _wait_for_the_kitchen(settings)
         measured = []
         for n in range(rounds):
             door = (BARE, SHOP, SHOP, BARE)[n % 4]
             url, pid = doors[door]
-            measured.append(_round(door, url, pid, settings, f"r{n}", orders, concurrency))
+            measured.append(_round(door, url, pid, settings, f"{run}-{n}", orders, concurrency))
             _wait_for_the_kitchen(settings)
     return DoorRounds(orders, concurrency, measured)
 
