@@ -98,7 +98,7 @@ def _run_kitchen(
     """The shop's services started beside `doors`, measured as contestant `name`, then stopped."""
     running = services_to_run(settings)
     group_topics = {group_id(name): [str(t) for t in SERVICES[name]] for name in running}
-    _refuse_if_busy(settings, list(group_topics))
+    refuse_if_busy(settings, list(group_topics))
     start_read_model_at_the_end(settings)
     logs = _logs_folder(settings)
     observed = {service: settings.replace(observe_port=free_port()) for service in running}
@@ -203,7 +203,7 @@ def _answers_ready(url: str) -> bool:
         return False
 
 
-def _refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
+def refuse_if_busy(settings: Settings, group_ids: list[str]) -> None:
     """Another shop on the same cluster would share the groups and take half the orders."""
     busy = {g: n for g, n in active_members(settings, group_ids).items() if n}
     if busy:

@@ -25,13 +25,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import psutil
 
 from pizzashop.bench.contestants import (
     answering,
     ready_web,
+    refuse_if_busy,
     start_read_model_at_the_end,
     wait_until_restored,
 )
@@ -108,6 +110,7 @@ def door_rounds(settings: Settings, rounds: int, orders: int, concurrency: int) 
         pantry_default_stock=max(settings.pantry_default_stock, rounds * orders + 2 * WARM_UP),
     )
     create_topics(settings)
+    refuse_if_busy(settings, list(_kitchen_groups(settings)))
     stock_for_the_rush(settings, settings.pantry_default_stock)
     start_read_model_at_the_end(settings)
     run = secrets.token_hex(3)  # the bare door's order ids are its keys: new ones each run
@@ -154,7 +157,7 @@ def _doors(settings: Settings) -> Iterator[dict[str, tuple[str, int]]]:
         stop_parts(children)
 
 
-def _log(logs: Any, name: str) -> Any:
+def _log(logs: Path, name: str) -> IO[bytes]:
     return (logs / f"{name}.log").open("wb")
 
 
@@ -189,8 +192,13 @@ def _cpu_seconds(pid: int) -> float:
 
 def _wait_for_the_kitchen(settings: Settings, timeout: float = KITCHEN_WAIT) -> None:
     """Until every service of the kitchen has taken every record on its topics."""
-    groups = {group_id(s): [str(t) for t in SERVICES[s]] for s in services_to_run(settings)}
+    groups = _kitchen_groups(settings)
     _until(lambda: all(group_lag(settings, g, t) == 0 for g, t in groups.items()), timeout)
+
+
+def _kitchen_groups(settings: Settings) -> dict[str, list[str]]:
+    """Each service's consumer group, and the topics it reads."""
+    return {group_id(s): [str(t) for t in SERVICES[s]] for s in services_to_run(settings)}
 
 
 def _until(done: Callable[[], bool], timeout: float) -> None:
