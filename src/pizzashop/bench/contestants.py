@@ -72,24 +72,39 @@ def run_shop_without_pantry(settings: Settings, rush: Rush) -> RunReport:
 def run_bare_door(settings: Settings, rush: Rush) -> RunReport:
     """The same kitchen behind the bench's hand-written front door (bare_door.py), the
     yardstick of the shop's own."""
+    door, url = start_bare_door(settings)
+    return _run_kitchen(
+        settings, rush, BARE_DOOR, [door],
+        lambda: WebOrderPlacer(bare_door_answering(url, [door], settings), "",
+                               rush.plan.concurrency, len(rush.orders), bare=True),
+    )  # fmt: skip
+
+
+def start_bare_door(settings: Settings) -> tuple[Child, str]:
+    """The bench's hand-written front door (bare_door.py), started on a free port: its
+    process, and its address."""
     port = free_port()
-    logs = _logs_folder(settings)
     door = Child(
         BARE_DOOR,
         subprocess.Popen(
             [sys.executable, "-m", "pizzashop.bench.bare_door", str(port),
              str(settings.bootstrap_servers)],
-            stdout=(logs / "bare-door.log").open("wb"),
+            stdout=(_logs_folder(settings) / "bare-door.log").open("wb"),
             stderr=subprocess.STDOUT,
         ),
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    return _run_kitchen(
-        settings, rush, BARE_DOOR, [door],
-        # It answers /openapi.json, as any FastAPI app does, once it is up.
-        lambda: WebOrderPlacer(answering(url, [door], settings, "/openapi.json"), "",
-                               rush.plan.concurrency, len(rush.orders), bare=True),
-    )  # fmt: skip
+    return door, f"http://127.0.0.1:{port}"
+
+
+def bare_door_answering(url: str, children: list[Child], settings: Settings) -> str:
+    """The bare door's address, once it answers /openapi.json, as any FastAPI app does once
+    it is up."""
+    return answering(url, children, settings, "/openapi.json")
+
+
+def kitchen_groups(settings: Settings) -> dict[str, list[str]]:
+    """Each service's consumer group, and the topics it reads."""
+    return {group_id(name): [str(t) for t in SERVICES[name]] for name in services_to_run(settings)}
 
 
 def _run_kitchen(
@@ -97,7 +112,7 @@ def _run_kitchen(
 ) -> RunReport:
     """The shop's services started beside `doors`, measured as contestant `name`, then stopped."""
     running = services_to_run(settings)
-    group_topics = {group_id(name): [str(t) for t in SERVICES[name]] for name in running}
+    group_topics = kitchen_groups(settings)
     refuse_if_busy(settings, list(group_topics))
     start_read_model_at_the_end(settings)
     logs = _logs_folder(settings)
@@ -143,7 +158,7 @@ def ready_web(settings: Settings, children: list[Child]) -> str:
 
 def answering(url: str, children: list[Child], settings: Settings, path: str = "/readyz") -> str:
     """`url`, once it answers `path` with 200."""
-    _until(lambda: _answers_ready(url + path), lambda: f"{url} was not ready", children, settings)
+    until(lambda: _answers_ready(url + path), lambda: f"{url} was not ready", children, settings)
     return url
 
 
@@ -167,19 +182,23 @@ def wait_until_restored(
                 del waiting[service]
         return not waiting
 
-    _until(all_restored, lambda: f"{', '.join(waiting)}: state not restored", children, settings)
+    until(all_restored, lambda: f"{', '.join(waiting)}: state not restored", children, settings)
 
 
-def _until(
-    done: Callable[[], bool], failure: Callable[[], str], children: list[Child], settings: Settings
+def until(
+    done: Callable[[], bool],
+    failure: Callable[[], str],
+    children: list[Child],
+    settings: Settings,
+    timeout: float = READY_TIMEOUT,
 ) -> None:
-    """Until `done()`; a BenchError saying `failure()` after READY_TIMEOUT, or at once when
-    one of `children` died."""
-    deadline = time.monotonic() + READY_TIMEOUT
+    """Until `done()`; a BenchError saying `failure()` after `timeout` seconds, or at once
+    when one of `children` died."""
+    deadline = time.monotonic() + timeout
     while not done():
         fail_if_any_died(children, settings.state_dir / "logs")
         if time.monotonic() > deadline:
-            raise BenchError(f"{failure()} within {READY_TIMEOUT:g}s")
+            raise BenchError(f"{failure()} within {timeout:g}s")
         time.sleep(0.1)  # a process starting up or restoring has nothing to wait on from outside
 
 

@@ -19,10 +19,7 @@ from __future__ import annotations
 import math
 import secrets
 import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,24 +28,28 @@ from typing import IO, Any
 import psutil
 
 from pizzashop.bench.contestants import (
-    answering,
+    BARE_DOOR,
+    bare_door_answering,
+    kitchen_groups,
     ready_web,
     refuse_if_busy,
+    start_bare_door,
     start_read_model_at_the_end,
+    until,
     wait_until_restored,
 )
 from pizzashop.bench.front_door import WebOrderPlacer
 from pizzashop.bench.groups import group_lag
 from pizzashop.bench.load import bench_orders
+from pizzashop.bench.meter import cpu_seconds
 from pizzashop.bench.stocking import stock_for_the_rush
 from pizzashop.config import Settings
-from pizzashop.contract import SERVICES, group_id
 from pizzashop.kafka.topics import create_topics
 from pizzashop.local.ports import free_port
 from pizzashop.local.shop import Child, start_part, stop_parts
 from pizzashop.services import services_to_run
 
-SHOP, BARE = "shop", "bare door"
+SHOP, BARE = "shop", BARE_DOOR
 WARM_UP = 200  # orders through each door, not measured, before the first round
 KITCHEN_WAIT = 120.0  # seconds for the kitchen to take a round's orders before the next
 
@@ -110,26 +111,27 @@ def door_rounds(settings: Settings, rounds: int, orders: int, concurrency: int) 
         pantry_default_stock=max(settings.pantry_default_stock, rounds * orders + 2 * WARM_UP),
     )
     create_topics(settings)
-    refuse_if_busy(settings, list(_kitchen_groups(settings)))
+    refuse_if_busy(settings, list(kitchen_groups(settings)))
     stock_for_the_rush(settings, settings.pantry_default_stock)
     start_read_model_at_the_end(settings)
     run = secrets.token_hex(3)  # the bare door's order ids are its keys: new ones each run
-    with _doors(settings) as doors:
+    with _doors(settings) as (doors, children):
         for door, (url, pid) in doors.items():  # warm-up: the first orders cost every part more
             _round(door, url, pid, settings, f"{run}-warm-{door[0]}", WARM_UP, concurrency)
-        _wait_for_the_kitchen(settings)
+        _wait_for_the_kitchen(settings, children)
         measured = []
         for n in range(rounds):
             door = (BARE, SHOP, SHOP, BARE)[n % 4]
             url, pid = doors[door]
             measured.append(_round(door, url, pid, settings, f"{run}-{n}", orders, concurrency))
-            _wait_for_the_kitchen(settings)
+            _wait_for_the_kitchen(settings, children)
     return DoorRounds(orders, concurrency, measured)
 
 
 @contextmanager
-def _doors(settings: Settings) -> Iterator[dict[str, tuple[str, int]]]:
-    """The kitchen, the shop's web app and the bare door, running: each door's address and pid."""
+def _doors(settings: Settings) -> Iterator[tuple[dict[str, tuple[str, int]], list[Child]]]:
+    """The kitchen, the shop's web app and the bare door, running: each door's address and
+    pid, and every process started."""
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     observed = {
@@ -137,22 +139,14 @@ def _doors(settings: Settings) -> Iterator[dict[str, tuple[str, int]]]:
     }
     started = [start_part(name, its, _log(logs, name)) for name, its in observed.items()]
     web = start_part("web", settings, _log(logs, "web"))
-    bare_port = free_port()
-    bare = Child(
-        BARE,
-        subprocess.Popen(
-            [sys.executable, "-m", "pizzashop.bench.bare_door", str(bare_port),
-             str(settings.bootstrap_servers)],
-            stdout=_log(logs, "bare-door"), stderr=subprocess.STDOUT,
-        ),
-    )  # fmt: skip
+    bare, bare_url = start_bare_door(settings)
     children = [*started, web, bare]
     try:
         wait_until_restored(settings, observed, children)
         shop_url = ready_web(settings, children)
-        # It answers /openapi.json, as any FastAPI app does, once it is up.
-        bare_url = answering(f"http://127.0.0.1:{bare_port}", children, settings, "/openapi.json")
-        yield {SHOP: (shop_url, web.process.pid), BARE: (bare_url, bare.process.pid)}
+        bare_door_answering(bare_url, children, settings)
+        doors = {SHOP: (shop_url, web.process.pid), BARE: (bare_url, bare.process.pid)}
+        yield doors, children
     finally:
         stop_parts(children)
 
@@ -169,11 +163,12 @@ def _round(
     `run`."""
     assert settings.secret_key is not None, "set for the run"
     placer = WebOrderPlacer(url, settings.secret_key, concurrency, orders, bare=door == BARE)
-    cpu_before = _cpu_seconds(pid)
+    door_process = psutil.Process(pid)
+    cpu_before = cpu_seconds(door_process)
     for order_id, order in bench_orders(run, orders):
         placer.place(order_id, order)
     placer.close()
-    cpu = _cpu_seconds(pid) - cpu_before
+    cpu = cpu_seconds(door_process) - cpu_before
     figures = placer.figures
     assert figures is not None, "set by close()"
     return DoorRound(
@@ -185,25 +180,13 @@ def _round(
     )
 
 
-def _cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-def _wait_for_the_kitchen(settings: Settings, timeout: float = KITCHEN_WAIT) -> None:
+def _wait_for_the_kitchen(settings: Settings, children: list[Child]) -> None:
     """Until every service of the kitchen has taken every record on its topics."""
-    groups = _kitchen_groups(settings)
-    _until(lambda: all(group_lag(settings, g, t) == 0 for g, t in groups.items()), timeout)
-
-
-def _kitchen_groups(settings: Settings) -> dict[str, list[str]]:
-    """Each service's consumer group, and the topics it reads."""
-    return {group_id(s): [str(t) for t in SERVICES[s]] for s in services_to_run(settings)}
-
-
-def _until(done: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the kitchen did not take a round's orders within {timeout:g}s")
-        time.sleep(0.2)  # the groups' commits have no event to wait on from outside
+    groups = kitchen_groups(settings)
+    until(
+        lambda: all(group_lag(settings, g, t) == 0 for g, t in groups.items()),
+        lambda: "the kitchen did not take a round's orders",
+        children,
+        settings,
+        KITCHEN_WAIT,
+    )

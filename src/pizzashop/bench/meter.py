@@ -38,7 +38,7 @@ class ProcessMeter:
     def start(self) -> ProcessMeter:
         self._start = time.monotonic()
         # CPU spent starting up is not the rush's: it is taken off at the end.
-        self._baseline = {name: _cpu(p) for name, p in self._processes.items()}
+        self._baseline = {name: cpu_seconds(p) for name, p in self._processes.items()}
         self._sample()  # and at the end: a run shorter than a sample is measured too
         self._thread.start()
         return self
@@ -50,7 +50,7 @@ class ProcessMeter:
         self._sample()
         for name, process in self._processes.items():
             try:
-                self.usage[name].cpu_seconds = _cpu(process) - self._baseline[name]
+                self.usage[name].cpu_seconds = cpu_seconds(process) - self._baseline[name]
             except psutil.NoSuchProcess:
                 self.usage[name].cpu_seconds = float("nan")  # it died; the bench reports that
         return self.usage
@@ -72,6 +72,7 @@ class ProcessMeter:
             usage.peak_pss = max(usage.peak_pss, memory.pss)
 
 
-def _cpu(process: psutil.Process) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
+    """The CPU time the process has used so far, user and system, in seconds."""
     times = process.cpu_times()
     return float(times.user + times.system)

@@ -21,6 +21,7 @@ import aiohttp
 import psutil
 
 from pizzashop import contract, menu
+from pizzashop.bench.meter import cpu_seconds
 from pizzashop.bench.report import Spread
 from pizzashop.config import Settings
 from pizzashop.contract import Order, OrderPlaced, Status, StatusChanged
@@ -69,10 +70,10 @@ async def watch(
         arrived: dict[str, float] = {}
         streams = await _open_streams(client, orders, arrived)
         idle_share = await _cpu_share(web, idle)
-        started = _cpu(web), time.monotonic()
+        started = cpu_seconds(web), time.monotonic()
         moved = await _move(read_model.writer, list(orders))
         await _until(lambda: len(arrived) >= len(orders), STREAM_TIMEOUT)
-        moving_share = (_cpu(web) - started[0]) / (time.monotonic() - started[1])
+        moving_share = (cpu_seconds(web) - started[0]) / (time.monotonic() - started[1])
         for stream in streams:
             stream.cancel()
         await asyncio.gather(*streams, return_exceptions=True)
@@ -186,14 +187,9 @@ async def _move(writer: OrderWriter, order_ids: list[str]) -> dict[str, float]:
 
 
 async def _cpu_share(process: psutil.Process, seconds: float) -> float:
-    before = _cpu(process)
+    before = cpu_seconds(process)
     await asyncio.sleep(seconds)  # the quiet time is what is measured
-    return (_cpu(process) - before) / seconds
-
-
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    return (cpu_seconds(process) - before) / seconds
 
 
 async def _until(done: Any, timeout: float) -> None:
