@@ -210,7 +210,10 @@ def bench(ctx: click.Context, /, **given: Any) -> None:
             f"the bench needs its extras ({e.name} is missing): pip install 'pizzashop[bench]'"
         ) from None
     if options.door_rounds is not None or options.watchers is not None:
-        report = _apart_from_a_rush(options, options.shop_settings(settings_of(ctx)))
+        try:
+            report = _apart_from_a_rush(options, options.shop_settings(settings_of(ctx)))
+        except BenchError as e:
+            raise ShopError(str(e)) from None
         click.echo(report.table())
         if options.json_path is not None:
             write_json(options.json_path, report.as_json())
