@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from pizzashop.cli import main
 from pizzashop.config import Settings, as_environment
@@ -29,34 +30,31 @@ SPREAD = {"p50", "p95", "p99", "max"}
 HOPS = {"assemble", "bake", "delivery", "status"}
 
 
+def bench_with_report(
+    shop_settings: Settings, report_file: Path, *options: str
+) -> tuple[Result, dict[str, Any]]:
+    """`pizzashop bench OPTIONS --json REPORT_FILE` on the session's broker, which must
+    succeed: its output, and the report it wrote."""
+    result = CliRunner().invoke(
+        main,
+        ["bench", *options, "--json", str(report_file)],
+        env=as_environment(shop_settings),
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return result, json.loads(report_file.read_text())
+
+
 def test_bench_delivers_every_order_and_reports_every_figure(
     shop_settings: Settings, tmp_path: Path
 ) -> None:
     report_file, plot_file = tmp_path / "bench.json", tmp_path / "bench.png"
-    result = CliRunner().invoke(
-        main,
-        [
-            "bench",
-            "--orders",
-            "20",
-            "--time-scale",
-            "0",
-            "--reference",
-            "--peers",
-            "quix,streams",
-            "--timeout",
-            "120",
-            "--json",
-            str(report_file),
-            "--plot",
-            str(plot_file),
-        ],
-        env=as_environment(shop_settings),
-        catch_exceptions=False,
+    result, report = bench_with_report(
+        shop_settings,
+        report_file,
+        *["--orders", "20", "--time-scale", "0", "--reference", "--peers", "quix,streams"],
+        *["--timeout", "120", "--plot", str(plot_file)],
     )
-
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_file.read_text())
     assert report["settings"]["pipelines"] == ["reference", "quix", "streams"]
     for run in ("shop", "reference", "quix", "streams"):
         figures = report[run]
@@ -104,16 +102,11 @@ def test_bench_sets_the_shop_beside_itself_without_its_pantry(
     """A test of its own, beside the one above rather than in it: the suite runs them on two
     workers at once."""
     report_file = tmp_path / "bench.json"
-    result = CliRunner().invoke(
-        main,
-        ["bench", "--orders", "20", "--time-scale", "0", "--without-pantry"]
-        + ["--timeout", "120", "--json", str(report_file)],
-        env=as_environment(shop_settings),
-        catch_exceptions=False,
+    result, report = bench_with_report(
+        shop_settings,
+        report_file,
+        *["--orders", "20", "--time-scale", "0", "--without-pantry", "--timeout", "120"],
     )
-
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_file.read_text())
     assert report["shop"]["orders_delivered"] == report["shop"]["orders_placed"] == 20
     without = report["shop without pantry"]
     assert without["orders_delivered"] == without["orders_placed"] == 20, without
@@ -158,16 +151,12 @@ def test_bench_through_the_web_reports_the_front_door_beside_the_kitchen(
     shop_settings: Settings, tmp_path: Path
 ) -> None:
     report_file = tmp_path / "bench.json"
-    result = CliRunner().invoke(
-        main,
-        ["bench", "--orders", "30", "--time-scale", "0", "--through", "web"]
-        + ["--concurrency", "4", "--timeout", "120", "--json", str(report_file)],
-        env=as_environment(shop_settings),
-        catch_exceptions=False,
+    result, report = bench_with_report(
+        shop_settings,
+        report_file,
+        *["--orders", "30", "--time-scale", "0", "--through", "web"],
+        *["--concurrency", "4", "--timeout", "120"],
     )
-
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_file.read_text())
     shop = report["shop"]
     assert shop["orders_delivered"] == shop["orders_placed"] == 30, shop
     door = shop["front_door"]
@@ -197,15 +186,9 @@ def test_bench_watchers_reports_the_cost_of_open_streams(
     shop_settings: Settings, tmp_path: Path
 ) -> None:
     report_file = tmp_path / "watchers.json"
-    result = CliRunner().invoke(
-        main,
-        ["bench", "--watchers", "20", "--idle", "1", "--json", str(report_file)],
-        env=as_environment(shop_settings),
-        catch_exceptions=False,
+    result, report = bench_with_report(
+        shop_settings, report_file, "--watchers", "20", "--idle", "1"
     )
-
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_file.read_text())
     assert report["watchers"] == 20 and report["changes_missed"] == 0, report
     assert report["change_to_stream_ms"]["count"] == 20
     assert report["idle_cpu_share"] >= 0 and report["change_to_stream_ms"]["p99"] > 0
@@ -216,17 +199,12 @@ def test_bench_door_rounds_alternates_the_two_front_doors_before_one_kitchen(
     shop_settings: Settings, tmp_path: Path
 ) -> None:
     report_file = tmp_path / "doors.json"
-    result = CliRunner().invoke(
-        main,
+    result, report = bench_with_report(
+        shop_settings,
+        report_file,
         # 100 orders a round: enough CPU for the process's clock ticks (10 ms) to count it
-        ["bench", "--door-rounds", "2", "--orders", "100", "--concurrency", "4"]
-        + ["--json", str(report_file)],
-        env=as_environment(shop_settings),
-        catch_exceptions=False,
+        *["--door-rounds", "2", "--orders", "100", "--concurrency", "4"],
     )
-
-    assert result.exit_code == 0, result.output
-    report = json.loads(report_file.read_text())
     rounds = report["rounds"]
     assert [r["door"] for r in rounds] == ["bare door", "shop"], "the bare door first"
     for each in rounds:
